@@ -1,0 +1,1 @@
+//! content-addressed blob store as a library and a containerd proxy plugin

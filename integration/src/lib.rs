@@ -1,0 +1,1 @@
+//! end-to-end tests with real clients (containerd, ctr, podman)

@@ -1,0 +1,1 @@
+//! dm-runc: a runc-compatible OCI runtime.

@@ -1,0 +1,1 @@
+//! overlayfs snapshots as a library and a containerd proxy plugin
