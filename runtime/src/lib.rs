@@ -1,1 +1,3 @@
 //! dm-runc: a runc-compatible OCI runtime.
+
+pub mod seccomp;

@@ -1,0 +1,1 @@
+//! linux.seccomp: compiled to BPF in Rust, installed right before execve (issue 7).
