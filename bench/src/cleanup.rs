@@ -1,0 +1,137 @@
+//! Verifies after every round that the runtimes left nothing behind: no state dir, no
+//! container process, no cgroup.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long a runtime's leftovers may take to vanish (pid 1 reaps asynchronously).
+const SETTLE: Duration = Duration::from_secs(3);
+/// Deep enough for `<own cgroup>/<id>` below the supervisor's nesting.
+const CGROUP_DEPTH: usize = 6;
+
+/// Looks for anything named with this run's container-id prefix.
+pub struct Verifier {
+    prefix: String,
+    scratch: PathBuf,
+    roots: Vec<PathBuf>,
+    cgroup_mounts: Vec<PathBuf>,
+}
+
+impl Verifier {
+    /// A verifier for containers whose ids start with `prefix`, whose rootfs lies under
+    /// `scratch`, and whose runtimes keep state in `roots`.
+    pub fn new(prefix: &str, scratch: &Path, roots: Vec<PathBuf>) -> Verifier {
+        Verifier {
+            prefix: prefix.to_owned(),
+            scratch: scratch.to_owned(),
+            roots,
+            cgroup_mounts: cgroup_mounts(),
+        }
+    }
+
+    /// Every leftover found, polling up to a short deadline for dying processes and cgroups
+    /// to go; empty means clean.
+    pub fn leftovers(&self) -> Vec<String> {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let found = self.scan();
+            if found.is_empty() || Instant::now() >= deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn scan(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        for root in &self.roots {
+            for name in dir_names(root) {
+                if name.contains(&self.prefix) {
+                    found.push(format!("state dir {}", root.join(name).display()));
+                }
+            }
+        }
+        for (pid, comm) in self.container_processes() {
+            found.push(format!(
+                "process {pid} ({comm}) still runs in a bench rootfs"
+            ));
+        }
+        for m in &self.cgroup_mounts {
+            walk_cgroups(m, 0, &self.prefix, &mut found);
+        }
+        found
+    }
+
+    /// Live processes whose root directory lies in the harness's scratch dir.
+    fn container_processes(&self) -> Vec<(u32, String)> {
+        let mut out = Vec::new();
+        for name in dir_names(Path::new("/proc")) {
+            let Ok(pid) = name.parse::<u32>() else {
+                continue;
+            };
+            // Zombies have no root link, so only running leftovers count.
+            let Ok(root) = std::fs::read_link(format!("/proc/{pid}/root")) else {
+                continue;
+            };
+            if root.starts_with(&self.scratch) {
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned();
+                out.push((pid, comm));
+            }
+        }
+        out
+    }
+}
+
+fn dir_names(p: &Path) -> Vec<String> {
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn walk_cgroups(dir: &Path, depth: usize, prefix: &str, found: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.filter_map(|e| e.ok()) {
+        if !e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            continue;
+        }
+        let p = e.path();
+        if e.file_name().to_string_lossy().contains(prefix) {
+            found.push(format!("cgroup {}", p.display()));
+        } else if depth + 1 < CGROUP_DEPTH {
+            walk_cgroups(&p, depth + 1, prefix, found);
+        }
+    }
+}
+
+/// The visible cgroup hierarchies (v1 and v2) in this mount namespace; a mount shadowed by a
+/// later mount on the same point (the tmpfs over the unified tree) is left out.
+pub fn cgroup_mounts() -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut seen: Vec<(PathBuf, bool)> = Vec::new();
+    for line in text.lines() {
+        let mut halves = line.splitn(2, " - ");
+        let (Some(left), Some(right)) = (halves.next(), halves.next()) else {
+            continue;
+        };
+        let Some(point) = left.split(' ').nth(4) else {
+            continue;
+        };
+        let fstype = right.split(' ').next().unwrap_or("");
+        let point = PathBuf::from(point);
+        seen.retain(|(p, _)| *p != point);
+        seen.push((point, fstype == "cgroup" || fstype == "cgroup2"));
+    }
+    seen.into_iter()
+        .filter(|(_, c)| *c)
+        .map(|(p, _)| p)
+        .collect()
+}

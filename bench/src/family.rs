@@ -1,0 +1,70 @@
+//! The extension point: a benchmark family contributes rows to the one report, sharing the
+//! runtimes, the scratch dir, the id prefix and cleanup verification.
+//!
+//! Families today: `runtime` (issue 5, scenarios 1-6), `shim-memory` (issue 6) and `import`
+//! (issue 8). A new family implements [`Family`] and is listed in [`crate::families`].
+
+use crate::bundle::BenchDir;
+use crate::cleanup::Verifier;
+use crate::error::Result;
+use crate::report::{Cleanup, Row};
+use crate::runtime::Runtime;
+use crate::scenario::{Ids, Scenario};
+
+/// Sizes of a run, set by the command line (`--smoke` shrinks all of them).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Discarded rounds per scenario before measuring.
+    pub warmup: usize,
+    /// Measured rounds of scenarios 1-4.
+    pub rounds: usize,
+    /// Measured rounds of the parallel scenario.
+    pub parallel_rounds: usize,
+    /// Containers per parallel batch.
+    pub parallel_count: usize,
+    /// Runtime scenarios to run, in order.
+    pub scenarios: Vec<Scenario>,
+    /// Families to run, by name.
+    pub families: Vec<String>,
+    /// Running containers per runtime in the shim-memory family.
+    pub shim_containers: usize,
+}
+
+/// What every family gets to work with.
+pub struct Context<'a> {
+    /// The runtimes compared, in table order.
+    pub runtimes: &'a [Runtime],
+    /// Scratch dir with the shared bundles.
+    pub dir: &'a BenchDir,
+    /// Container ids carrying the run prefix.
+    pub ids: &'a Ids,
+    /// Finds leftovers named with the run prefix.
+    pub verifier: &'a Verifier,
+    /// Sizes of the run.
+    pub opts: &'a Options,
+    /// Cleanup outcome, appended to by every family.
+    pub cleanup: &'a mut Cleanup,
+    /// Remarks for the report (skips, caveats).
+    pub notes: &'a mut Vec<String>,
+}
+
+impl Context<'_> {
+    /// Runs the leftover check and records what it finds under `label`.
+    pub fn verify(&mut self, label: &str) -> bool {
+        let found = self.verifier.leftovers();
+        self.cleanup.rounds_checked += 1;
+        let clean = found.is_empty();
+        for f in found {
+            self.cleanup.leftovers.push(format!("{label}: {f}"));
+        }
+        clean
+    }
+}
+
+/// A group of benchmarks producing rows for the report.
+pub trait Family {
+    /// Name used by `--family` and in the rows.
+    fn name(&self) -> &'static str;
+    /// Runs the family's benchmarks, verifying cleanup as it goes.
+    fn run(&self, cx: &mut Context) -> Result<Vec<Row>>;
+}

@@ -1,0 +1,125 @@
+//! dm-bench: side-by-side benchmarks of dm-runc against runc, crun and youki.
+//!
+//! Every runtime runs the same bundle from a private `--root`, in rounds where the runtimes
+//! alternate, inside one private mount namespace that gives them a pure cgroup v1 view.
+
+pub mod bundle;
+pub mod cleanup;
+pub mod driver;
+pub mod error;
+pub mod family;
+pub mod report;
+pub mod runner;
+pub mod runtime;
+pub mod scenario;
+pub mod seccomp;
+pub mod stats;
+pub mod sys;
+
+use error::Result;
+use family::{Context, Family, Options};
+use report::{Cleanup, Method, Report};
+use std::path::Path;
+use std::time::Instant;
+
+/// Every family the harness knows, in run order.
+pub fn families() -> Vec<Box<dyn Family>> {
+    vec![Box::new(runner::RuntimeFamily)]
+}
+
+/// The workspace root (for fixtures of other crates and bench/RESULTS.md).
+pub fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."))
+}
+
+/// Runs the selected families over `runtimes` and assembles the report. The caller has
+/// already entered the cgroup view (`sys::enter_v1_view`) before starting any thread.
+pub fn run(
+    runtimes: Vec<runtime::Runtime>,
+    view: sys::CgroupView,
+    opts: &Options,
+    mut notes: Vec<String>,
+) -> Result<Report> {
+    let started = Instant::now();
+    let spec_rt = ["runc", "crun", "dm-runc"]
+        .iter()
+        .find_map(|n| runtimes.iter().find(|r| r.name == *n))
+        .or(runtimes.first())
+        .ok_or_else(|| error::BenchError::Input {
+            what: "runtimes".into(),
+            why: "none available (install runc or crun, or pass --runtime NAME=PATH)".into(),
+        })?;
+    let profile = seccomp::profile(workspace_root())?;
+    let dir = bundle::BenchDir::new(spec_rt, &profile.oci)?;
+    let prefix = format!("dmb-{}-", std::process::id());
+    let ids = scenario::Ids::new(&prefix);
+    let roots = runtimes
+        .iter()
+        .map(|r| dir.path().join("roots").join(&r.name))
+        .collect();
+    let verifier = cleanup::Verifier::new(&prefix, dir.path(), roots);
+    let mut cleanup = Cleanup::default();
+    let mut rows = Vec::new();
+    for fam in families() {
+        if !opts.families.iter().any(|f| f == fam.name()) {
+            continue;
+        }
+        let mut cx = Context {
+            runtimes: &runtimes,
+            dir: &dir,
+            ids: &ids,
+            verifier: &verifier,
+            opts,
+            cleanup: &mut cleanup,
+            notes: &mut notes,
+        };
+        match fam.run(&mut cx) {
+            Ok(r) => rows.extend(r),
+            Err(e) => notes.push(format!("family {} failed: {e}", fam.name())),
+        }
+    }
+    Ok(Report {
+        date: utc_now(),
+        kernel: sys::kernel_release(),
+        cgroup: view,
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        runtimes,
+        method: Method {
+            warmup: opts.warmup,
+            rounds: opts.rounds,
+            parallel_rounds: opts.parallel_rounds,
+            parallel_count: opts.parallel_count,
+            spec_from: dir.spec_from.clone(),
+            seccomp_source: profile.source,
+            seccomp_rules: profile.rules,
+        },
+        rows,
+        cleanup,
+        notes,
+        total_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// `YYYY-MM-DD HH:MM` in UTC, from the system clock (civil-from-days, no time crate needed).
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}

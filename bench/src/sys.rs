@@ -1,0 +1,116 @@
+//! The harness's own system calls: the private mount namespace and wait4 with rusage.
+
+use crate::error::{BenchError, Result};
+use nix::mount::{mount, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use std::path::Path;
+
+/// Where the hybrid host mounts its (controller-less) cgroup2 tree.
+pub const UNIFIED: &str = "/sys/fs/cgroup/unified";
+
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// What the runtimes see of the cgroup hierarchy inside the harness's mount namespace.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct CgroupView {
+    /// The host's mode: "v1 (hybrid)", "v1" or "v2 (unified)".
+    pub host: String,
+    /// What the runtimes see, in words.
+    pub runtimes_see: String,
+}
+
+fn is_cgroup2(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path)
+        .map(|s| s.filesystem_type().0 == CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false)
+}
+
+/// Moves the (still single-threaded) harness into a private mount namespace and, on a hybrid
+/// host, covers the cgroup2 mount with an empty tmpfs so every runtime sees pure cgroup v1.
+/// The host's mounts are unchanged: / becomes a slave, so nothing propagates back.
+pub fn enter_v1_view() -> Result<CgroupView> {
+    let root = Path::new("/sys/fs/cgroup");
+    if is_cgroup2(root) {
+        return Ok(CgroupView {
+            host: "v2 (unified)".into(),
+            runtimes_see: "the host's cgroup v2 tree (no private namespace needed)".into(),
+        });
+    }
+    if !is_cgroup2(Path::new(UNIFIED)) {
+        return Ok(CgroupView {
+            host: "v1".into(),
+            runtimes_see: "the host's cgroup v1 hierarchies".into(),
+        });
+    }
+    // unshare(CLONE_NEWNS) implies CLONE_FS, which the kernel refuses in a threaded process;
+    // main calls this before any thread exists.
+    unshare(CloneFlags::CLONE_NEWNS).map_err(BenchError::sys("unshare(CLONE_NEWNS)"))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&str>,
+    )
+    .map_err(BenchError::sys("mount --make-rslave /"))?;
+    mount(
+        Some("tmpfs"),
+        UNIFIED,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=0755,size=64k"),
+    )
+    .map_err(BenchError::sys(format!("mount tmpfs on {UNIFIED}")))?;
+    Ok(CgroupView {
+        host: "v1 (hybrid: v1 controllers + cgroup2 at /sys/fs/cgroup/unified)".into(),
+        runtimes_see: "pure v1: every runtime runs in one private mount namespace where an \
+                       empty tmpfs covers /sys/fs/cgroup/unified (host mounts unchanged)"
+            .into(),
+    })
+}
+
+/// How a reaped child ended and its peak resident set.
+#[derive(Debug, Clone, Copy)]
+pub struct Reaped {
+    /// Exit code, or 128+signal.
+    pub code: i32,
+    /// ru_maxrss in KiB: the child's peak RSS (or of a descendant it reaped, if larger).
+    pub maxrss_kib: u64,
+}
+
+/// Waits for `pid` with wait4 and returns its status and rusage peak RSS.
+pub fn wait4(pid: u32) -> Result<Reaped> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: all-zero bytes are a valid `rusage` (plain integers and timevals).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: status and usage are valid for writes; pid is our own unreaped child.
+        let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+        if r >= 0 {
+            break;
+        }
+        let e = nix::errno::Errno::last();
+        if e != nix::errno::Errno::EINTR {
+            return Err(BenchError::Sys {
+                call: format!("wait4({pid})"),
+                source: e,
+            });
+        }
+    }
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    };
+    Ok(Reaped {
+        code,
+        maxrss_kib: usage.ru_maxrss.max(0) as u64,
+    })
+}
+
+/// The kernel release (`uname -r`).
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
