@@ -15,17 +15,64 @@ pub struct Verifier {
     scratch: PathBuf,
     roots: Vec<PathBuf>,
     cgroup_mounts: Vec<PathBuf>,
+    cover: Option<PathBuf>,
 }
 
 impl Verifier {
     /// A verifier for containers whose ids start with `prefix`, whose rootfs lies under
     /// `scratch`, and whose runtimes keep state in `roots`.
-    pub fn new(prefix: &str, scratch: &Path, roots: Vec<PathBuf>) -> Verifier {
+    /// `cover` is the harness's tmpfs over the cgroup2 tree, emptied by [`Verifier::reset`].
+    pub fn new(
+        prefix: &str,
+        scratch: &Path,
+        roots: Vec<PathBuf>,
+        cover: Option<PathBuf>,
+    ) -> Verifier {
         Verifier {
             prefix: prefix.to_owned(),
             scratch: scratch.to_owned(),
             roots,
             cgroup_mounts: cgroup_mounts(),
+            cover,
+        }
+    }
+
+    /// Removes every leftover (after it was reported) so the next round starts clean: kills
+    /// container processes, removes state dirs and (deepest first) cgroups, and empties the
+    /// tmpfs cover of the cgroup2 tree.
+    pub fn reset(&self) {
+        for (pid, _) in self.container_processes() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        for root in &self.roots {
+            for name in dir_names(root) {
+                if name.contains(&self.prefix) {
+                    let _ = std::fs::remove_dir_all(root.join(name));
+                }
+            }
+        }
+        let mut cgroups = Vec::new();
+        for m in &self.cgroup_mounts {
+            walk_cgroups(m, 0, &self.prefix, &mut cgroups);
+        }
+        // Children sort after their parents; rmdir them first. A cgroup whose tasks are
+        // still dying may refuse once; the next round's check reports it again.
+        cgroups.sort();
+        for c in cgroups.iter().rev() {
+            let _ = std::fs::remove_dir(c.trim_start_matches("cgroup "));
+        }
+        self.empty_cover();
+    }
+
+    /// Empties the tmpfs over the cgroup2 tree (crun writes into it; it is no cgroup).
+    pub fn empty_cover(&self) {
+        if let Some(cover) = &self.cover {
+            for name in dir_names(cover) {
+                let _ = std::fs::remove_dir_all(cover.join(name));
+            }
         }
     }
 

@@ -49,13 +49,19 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// Runs the leftover check and records what it finds under `label`.
+    /// Runs the leftover check, records what it finds under `label`, then removes it all so
+    /// one runtime's leftover is reported once and does not spill into later rounds.
     pub fn verify(&mut self, label: &str) -> bool {
         let found = self.verifier.leftovers();
         self.cleanup.rounds_checked += 1;
         let clean = found.is_empty();
         for f in found {
             self.cleanup.leftovers.push(format!("{label}: {f}"));
+        }
+        if clean {
+            self.verifier.empty_cover();
+        } else {
+            self.verifier.reset();
         }
         clean
     }

@@ -59,7 +59,7 @@ pub fn run(
         .iter()
         .map(|r| dir.path().join("roots").join(&r.name))
         .collect();
-    let verifier = cleanup::Verifier::new(&prefix, dir.path(), roots);
+    let verifier = cleanup::Verifier::new(&prefix, dir.path(), roots, view.cover.clone());
     let mut cleanup = Cleanup::default();
     let mut rows = Vec::new();
     for fam in families() {

@@ -17,6 +17,8 @@ pub struct CgroupView {
     pub host: String,
     /// What the runtimes see, in words.
     pub runtimes_see: String,
+    /// The tmpfs the harness mounted over the cgroup2 tree, if any.
+    pub cover: Option<std::path::PathBuf>,
 }
 
 fn is_cgroup2(path: &Path) -> bool {
@@ -34,12 +36,14 @@ pub fn enter_v1_view() -> Result<CgroupView> {
         return Ok(CgroupView {
             host: "v2 (unified)".into(),
             runtimes_see: "the host's cgroup v2 tree (no private namespace needed)".into(),
+            cover: None,
         });
     }
     if !is_cgroup2(Path::new(UNIFIED)) {
         return Ok(CgroupView {
             host: "v1".into(),
             runtimes_see: "the host's cgroup v1 hierarchies".into(),
+            cover: None,
         });
     }
     // unshare(CLONE_NEWNS) implies CLONE_FS, which the kernel refuses in a threaded process;
@@ -58,14 +62,18 @@ pub fn enter_v1_view() -> Result<CgroupView> {
         UNIFIED,
         Some("tmpfs"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        Some("mode=0755,size=64k"),
+        // Writable: crun 1.8 still mkdirs `<unified>/<id>` and writes a cgroup.procs file there
+        // (and fails on a read-only cover); the harness empties it after every round.
+        Some("mode=0755,size=16m"),
     )
     .map_err(BenchError::sys(format!("mount tmpfs on {UNIFIED}")))?;
     Ok(CgroupView {
         host: "v1 (hybrid: v1 controllers + cgroup2 at /sys/fs/cgroup/unified)".into(),
         runtimes_see: "pure v1: every runtime runs in one private mount namespace where an \
-                       empty tmpfs covers /sys/fs/cgroup/unified (host mounts unchanged)"
+                       empty tmpfs covers /sys/fs/cgroup/unified (host mounts unchanged; \
+                       what crun writes into that tmpfs is wiped after every round)"
             .into(),
+        cover: Some(UNIFIED.into()),
     })
 }
 
