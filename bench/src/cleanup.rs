@@ -109,18 +109,25 @@ impl Verifier {
         found
     }
 
-    /// Live processes whose root directory lies in the harness's scratch dir.
+    /// Live processes whose root directory is the bench rootfs (`<scratch>/rootfs`, the same
+    /// inode seen through any bind mount or pivot_root) or lies below the scratch dir.
     fn container_processes(&self) -> Vec<(u32, String)> {
+        use std::os::unix::fs::MetadataExt;
+        let rootfs = std::fs::metadata(self.scratch.join("rootfs"))
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
         let mut out = Vec::new();
         for name in dir_names(Path::new("/proc")) {
             let Ok(pid) = name.parse::<u32>() else {
                 continue;
             };
-            // Zombies have no root link, so only running leftovers count.
-            let Ok(root) = std::fs::read_link(format!("/proc/{pid}/root")) else {
-                continue;
-            };
-            if root.starts_with(&self.scratch) {
+            // Zombies have no root, so only running leftovers count.
+            let root = format!("/proc/{pid}/root");
+            let same_inode = std::fs::metadata(&root)
+                .ok()
+                .is_some_and(|m| Some((m.dev(), m.ino())) == rootfs);
+            let below = std::fs::read_link(&root).is_ok_and(|r| r.starts_with(&self.scratch));
+            if same_inode || below {
                 let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
                     .unwrap_or_default()
                     .trim()

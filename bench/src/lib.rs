@@ -8,6 +8,7 @@ pub mod cleanup;
 pub mod driver;
 pub mod error;
 pub mod family;
+pub mod parity;
 pub mod report;
 pub mod runner;
 pub mod runtime;

@@ -26,6 +26,12 @@ impl Family for RuntimeFamily {
 
     fn run(&self, cx: &mut Context) -> Result<Vec<Row>> {
         let drivers = drivers(cx.runtimes, cx.dir)?;
+        for d in &drivers {
+            if let Some(r) = crate::parity::cgroup_remark(d, cx.dir, cx.ids) {
+                cx.notes.push(r);
+            }
+        }
+        cx.verify("cgroup parity check");
         let mut rows = Vec::new();
         let mut csd = None;
         let mut run = None;
