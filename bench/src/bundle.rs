@@ -116,3 +116,10 @@ fn spec_of(rt: &Runtime, scratch: &Path) -> Result<Value> {
         source,
     })
 }
+
+impl Drop for BenchDir {
+    fn drop(&mut self) {
+        // The state tmpfs (see lib::run) must go before the directory can.
+        crate::sys::unmount(&self.dir.path().join("roots"));
+    }
+}

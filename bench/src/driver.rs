@@ -36,6 +36,7 @@ pub struct Driver {
     root: PathBuf,
     log_path: PathBuf,
     log: File,
+    fork: bool,
 }
 
 impl Driver {
@@ -53,7 +54,16 @@ impl Driver {
             root,
             log_path,
             log,
+            fork: false,
         })
+    }
+
+    /// This driver, but spawning with a real fork instead of vfork. ru_maxrss keeps the
+    /// high-water mark of the memory the child had before execve; after vfork that is the
+    /// whole harness, after fork only the few anonymous pages it copied. Used for peak RSS.
+    pub fn forking(mut self) -> Driver {
+        self.fork = true;
+        self
     }
 
     /// The private state root.
@@ -81,6 +91,12 @@ impl Driver {
     /// Runs `<runtime> --root R args…` to its end; fails unless it exits 0.
     pub fn call(&self, args: &[&str]) -> Result<Sample> {
         let mut c = self.command(args)?;
+        if self.fork {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: the hook does nothing, so it is async-signal-safe; its presence makes
+            // std fork instead of vfork/posix_spawn.
+            unsafe { c.pre_exec(|| Ok(())) };
+        }
         let start = Instant::now();
         let child = c.spawn().map_err(|source| BenchError::Spawn {
             cmd: self.describe(args),
@@ -131,4 +147,19 @@ impl Driver {
         let _ = f.read_to_string(&mut s);
         s.trim().to_owned()
     }
+}
+
+/// ru_maxrss of a static busybox `true` spawned with fork: the floor under every peak-RSS
+/// figure (what the forked child brings along before execve, plus a minimal process).
+pub fn rss_floor_kib() -> Result<u64> {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new("/bin/busybox");
+    c.arg("true").stdin(Stdio::null());
+    // SAFETY: as in Driver::call, an empty hook only forces fork.
+    unsafe { c.pre_exec(|| Ok(())) };
+    let child = c.spawn().map_err(|source| BenchError::Spawn {
+        cmd: "/bin/busybox true".into(),
+        source,
+    })?;
+    Ok(sys::wait4(child.id())?.maxrss_kib)
 }

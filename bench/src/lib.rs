@@ -54,6 +54,9 @@ pub fn run(
         })?;
     let profile = seccomp::profile(workspace_root())?;
     let dir = bundle::BenchDir::new(spec_rt, &profile.oci)?;
+    // main entered a private mount namespace, so this tmpfs is the harness's alone.
+    let state = dir.subdir("roots")?;
+    sys::mount_tmpfs(&state)?;
     let prefix = format!("dmb-{}-", std::process::id());
     let ids = scenario::Ids::new(&prefix);
     let roots = runtimes

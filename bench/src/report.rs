@@ -159,7 +159,7 @@ impl Report {
             s,
             "- method: {} warm-up rounds, then {} rounds (parallel: {} rounds of {} containers); \
              within a round the runtimes alternate in the order above; private --root per \
-             runtime; one busybox bundle (config from `{} spec`, read-only rootfs, process \
+             runtime on a tmpfs (like /run); one busybox bundle (config from `{} spec`, read-only rootfs, process \
              `true`) shared by all",
             m.warmup, m.rounds, m.parallel_rounds, m.parallel_count, m.spec_from
         );

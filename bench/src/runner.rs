@@ -16,6 +16,9 @@ struct Series {
     errors: Vec<Option<String>>,
 }
 
+/// Peak RSS hardly varies; a few rounds suffice.
+const RSS_ROUNDS: usize = 10;
+
 /// Issue 5's runtime scenarios.
 pub struct RuntimeFamily;
 
@@ -25,17 +28,26 @@ impl Family for RuntimeFamily {
     }
 
     fn run(&self, cx: &mut Context) -> Result<Vec<Row>> {
-        let drivers = drivers(cx.runtimes, cx.dir)?;
+        let drivers = make_drivers(cx.runtimes, cx.dir)?;
         for d in &drivers {
             if let Some(r) = crate::parity::cgroup_remark(d, cx.dir, cx.ids) {
                 cx.notes.push(r);
             }
         }
         cx.verify("cgroup parity check");
+        let forking: Vec<Driver> = make_drivers(cx.runtimes, cx.dir)?
+            .into_iter()
+            .map(Driver::forking)
+            .collect();
         let mut rows = Vec::new();
-        let mut csd = None;
-        let mut run = None;
         for &sc in &cx.opts.scenarios.clone() {
+            if let Scenario::Rss { .. } = sc {
+                let series = rounds_of(cx, &forking, sc, cx.opts.rounds.min(RSS_ROUNDS));
+                rows.extend(rows_of(&forking, &sc.key(), "MB", &series, |s| {
+                    s.maxrss_kib as f64 * 1024.0 / 1e6
+                }));
+                continue;
+            }
             let rounds = match sc {
                 Scenario::Parallel { .. } => cx.opts.parallel_rounds,
                 _ => cx.opts.rounds,
@@ -44,32 +56,28 @@ impl Family for RuntimeFamily {
             rows.extend(rows_of(&drivers, &sc.key(), "ms", &series, |s| {
                 s.wall.as_secs_f64() * 1e3
             }));
-            match sc {
-                Scenario::CreateStartDelete => csd = Some(series),
-                Scenario::Run => run = Some(series),
-                _ => {}
+        }
+        if cx
+            .opts
+            .scenarios
+            .iter()
+            .any(|s| matches!(s, Scenario::Rss { .. }))
+        {
+            match crate::driver::rss_floor_kib() {
+                Ok(kib) => cx.notes.push(format!(
+                    "peak-RSS floor: a static busybox `true` spawned the same way shows \
+                     ru_maxrss {:.2} MB",
+                    kib as f64 * 1024.0 / 1e6
+                )),
+                Err(e) => cx.notes.push(format!("peak-RSS floor not measured: {e}")),
             }
-        }
-        // Scenario 6: peak RSS from the samples of 1 and 2, and the binaries' sizes.
-        let mb = |s: &Sample| s.maxrss_kib as f64 * 1024.0 / 1e6;
-        if let Some(s) = &csd {
-            rows.extend(rows_of(
-                &drivers,
-                "peak-rss-create-start-delete",
-                "MB",
-                s,
-                mb,
-            ));
-        }
-        if let Some(s) = &run {
-            rows.extend(rows_of(&drivers, "peak-rss-run", "MB", s, mb));
         }
         rows.extend(binary_rows(cx.runtimes));
         Ok(rows)
     }
 }
 
-fn drivers(runtimes: &[Runtime], dir: &BenchDir) -> Result<Vec<Driver>> {
+fn make_drivers(runtimes: &[Runtime], dir: &BenchDir) -> Result<Vec<Driver>> {
     let logs = dir.subdir("logs")?;
     runtimes
         .iter()

@@ -5,7 +5,7 @@ use crate::driver::{Driver, Sample};
 use crate::error::Result;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// A timed scenario (scenario 6, peak RSS and binary size, is derived from 1 and 2).
+/// A measured scenario (binary size, the rest of scenario 6, needs no runs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
     /// 1: create + start + delete -f of a `true` container.
@@ -22,6 +22,11 @@ pub enum Scenario {
         /// Parallel lanes.
         ways: usize,
     },
+    /// 6: peak RSS (ru_maxrss) of create + start + delete -f, or of run, spawned with fork.
+    Rss {
+        /// `run` instead of create + start + delete.
+        run: bool,
+    },
 }
 
 impl Scenario {
@@ -33,6 +38,8 @@ impl Scenario {
             Scenario::Exec => "exec".into(),
             Scenario::Seccomp => "seccomp-create-start-delete".into(),
             Scenario::Parallel { ways } => format!("parallel-{ways}way"),
+            Scenario::Rss { run: false } => "peak-rss-create-start-delete".into(),
+            Scenario::Rss { run: true } => "peak-rss-run".into(),
         }
     }
 
@@ -50,7 +57,12 @@ impl Scenario {
                         .collect(),
                 )
             }
-            "6" | "rss" => return Some(vec![]),
+            "6" | "rss" => {
+                return Some(vec![
+                    Scenario::Rss { run: false },
+                    Scenario::Rss { run: true },
+                ])
+            }
             _ => {
                 let w = s
                     .strip_prefix("parallel-")?
@@ -105,7 +117,7 @@ pub fn once(
     used: &mut Vec<String>,
 ) -> Result<Sample> {
     match sc {
-        Scenario::CreateStartDelete | Scenario::Seccomp => {
+        Scenario::CreateStartDelete | Scenario::Seccomp | Scenario::Rss { run: false } => {
             let v = if sc == Scenario::Seccomp {
                 Variant::Seccomp
             } else {
@@ -115,7 +127,7 @@ pub fn once(
             used.push(id.clone());
             d.lifecycle(&dir.bundle(v), &id)
         }
-        Scenario::Run => {
+        Scenario::Run | Scenario::Rss { run: true } => {
             let id = ids.next();
             used.push(id.clone());
             let b = dir.bundle(Variant::True);

@@ -27,25 +27,11 @@ fn is_cgroup2(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Moves the (still single-threaded) harness into a private mount namespace and, on a hybrid
-/// host, covers the cgroup2 mount with an empty tmpfs so every runtime sees pure cgroup v1.
-/// The host's mounts are unchanged: / becomes a slave, so nothing propagates back.
+/// Moves the (still single-threaded) harness into a private mount namespace (so its own
+/// mounts stay private) and, on a hybrid host, covers the cgroup2 mount with an empty tmpfs so
+/// every runtime sees pure cgroup v1. The host's mounts are unchanged: / becomes a slave, so
+/// nothing propagates back.
 pub fn enter_v1_view() -> Result<CgroupView> {
-    let root = Path::new("/sys/fs/cgroup");
-    if is_cgroup2(root) {
-        return Ok(CgroupView {
-            host: "v2 (unified)".into(),
-            runtimes_see: "the host's cgroup v2 tree (no private namespace needed)".into(),
-            cover: None,
-        });
-    }
-    if !is_cgroup2(Path::new(UNIFIED)) {
-        return Ok(CgroupView {
-            host: "v1".into(),
-            runtimes_see: "the host's cgroup v1 hierarchies".into(),
-            cover: None,
-        });
-    }
     // unshare(CLONE_NEWNS) implies CLONE_FS, which the kernel refuses in a threaded process;
     // main calls this before any thread exists.
     unshare(CloneFlags::CLONE_NEWNS).map_err(BenchError::sys("unshare(CLONE_NEWNS)"))?;
@@ -57,6 +43,21 @@ pub fn enter_v1_view() -> Result<CgroupView> {
         None::<&str>,
     )
     .map_err(BenchError::sys("mount --make-rslave /"))?;
+    let root = Path::new("/sys/fs/cgroup");
+    if is_cgroup2(root) {
+        return Ok(CgroupView {
+            host: "v2 (unified)".into(),
+            runtimes_see: "the host's cgroup v2 tree".into(),
+            cover: None,
+        });
+    }
+    if !is_cgroup2(Path::new(UNIFIED)) {
+        return Ok(CgroupView {
+            host: "v1".into(),
+            runtimes_see: "the host's cgroup v1 hierarchies".into(),
+            cover: None,
+        });
+    }
     mount(
         Some("tmpfs"),
         UNIFIED,
@@ -75,6 +76,24 @@ pub fn enter_v1_view() -> Result<CgroupView> {
             .into(),
         cover: Some(UNIFIED.into()),
     })
+}
+
+/// Mounts a fresh tmpfs on `dir` (in the harness's private mount namespace): runtime state
+/// lives on tmpfs in production (/run), where fsync and rename cost what they cost there.
+pub fn mount_tmpfs(dir: &Path) -> Result<()> {
+    mount(
+        Some("tmpfs"),
+        dir,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=0711,size=64m"),
+    )
+    .map_err(BenchError::sys(format!("mount tmpfs on {}", dir.display())))
+}
+
+/// Detaches whatever is mounted on `dir`; a directory with no mount on it is left as is.
+pub fn unmount(dir: &Path) {
+    let _ = nix::mount::umount2(dir, nix::mount::MntFlags::MNT_DETACH);
 }
 
 /// How a reaped child ended and its peak resident set.
