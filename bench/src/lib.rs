@@ -14,6 +14,8 @@ pub mod runner;
 pub mod runtime;
 pub mod scenario;
 pub mod seccomp;
+pub mod shim_memory;
+pub mod smaps;
 pub mod stats;
 pub mod sys;
 
@@ -25,7 +27,10 @@ use std::time::Instant;
 
 /// Every family the harness knows, in run order.
 pub fn families() -> Vec<Box<dyn Family>> {
-    vec![Box::new(runner::RuntimeFamily)]
+    vec![
+        Box::new(runner::RuntimeFamily),
+        Box::new(shim_memory::ShimMemoryFamily),
+    ]
 }
 
 /// The workspace root (for fixtures of other crates and bench/RESULTS.md).

@@ -1,0 +1,269 @@
+//! The `shim-memory` family (issue 6): RSS and PSS of the shim process per running container,
+//! under a private containerd, for every shim available (containerd's Go runc-v2 shim, and
+//! containerd-shim-dockermind-v2 once built).
+
+use crate::error::{BenchError, Result};
+use crate::family::{Context, Family};
+use crate::report::Row;
+use crate::smaps::{self, MemUse};
+use crate::stats;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A containerd runtime v2 shim to measure.
+struct Shim {
+    name: &'static str,
+    runtime_type: &'static str,
+    binary: &'static str,
+}
+
+const SHIMS: &[Shim] = &[
+    Shim {
+        name: "runc-v2 (Go)",
+        runtime_type: "io.containerd.runc.v2",
+        binary: "containerd-shim-runc-v2",
+    },
+    Shim {
+        name: "dockermind",
+        runtime_type: "io.containerd.dockermind.v2",
+        binary: "containerd-shim-dockermind-v2",
+    },
+];
+
+/// Shim memory per running container.
+pub struct ShimMemoryFamily;
+
+impl Family for ShimMemoryFamily {
+    fn name(&self) -> &'static str {
+        "shim-memory"
+    }
+
+    fn run(&self, cx: &mut Context) -> Result<Vec<Row>> {
+        if dm_testkit::which("containerd").is_none() || dm_testkit::which("ctr").is_none() {
+            cx.notes.push("shim-memory skipped: containerd or ctr not installed".into());
+            return Ok(Vec::new());
+        }
+        let bin_dirs = shim_dirs();
+        let mut rows = Vec::new();
+        for shim in SHIMS {
+            let Some(dir) = bin_dirs.iter().find(|d| d.join(shim.binary).exists()) else {
+                cx.notes.push(format!("shim-memory: {} not found, skipped", shim.binary));
+                continue;
+            };
+            let state = cx.dir.subdir(&format!("containerd-{}", shim.binary))?;
+            // The namespace carries the run prefix: its cgroup is checked like any other.
+            let d = Containerd::start(state, dir, format!("{}ns", cx.ids.prefix()))?;
+            let measured = d.measure(shim, cx);
+            drop(d);
+            cx.verify(&format!("shim-memory {}", shim.name));
+            let mems = match measured {
+                Ok(m) => m,
+                Err(e) => {
+                    rows.push(row(shim.name, "shim-rss-per-container", &[], Some(e.to_string())));
+                    continue;
+                }
+            };
+            let mb = |f: fn(&MemUse) -> u64| -> Vec<f64> {
+                mems.iter().map(|m| f(m) as f64 * 1024.0 / 1e6).collect()
+            };
+            rows.push(row(shim.name, "shim-rss-per-container", &mb(|m| m.rss_kib), None));
+            rows.push(row(shim.name, "shim-pss-per-container", &mb(|m| m.pss_kib), None));
+        }
+        cx.notes.push(format!(
+            "shim-memory: {} sleeping containers per shim under a private containerd \
+             (`ctr run -d --rootfs`); PSS shrinks as more shims share the binary's pages",
+            cx.opts.shim_containers
+        ));
+        Ok(rows)
+    }
+}
+
+fn row(shim: &str, scenario: &str, vals: &[f64], error: Option<String>) -> Row {
+    Row {
+        family: "shim-memory".into(),
+        scenario: scenario.into(),
+        runtime: shim.into(),
+        unit: "MB".into(),
+        rounds: vals.len(),
+        median: stats::median(vals),
+        min: stats::min(vals),
+        max: stats::max(vals),
+        vs_crun: None,
+        vs_runc: None,
+        error,
+    }
+}
+
+/// containerd's own PATH first, then this workspace's release and debug builds.
+fn shim_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    let target = crate::workspace_root().join("target/x86_64-unknown-linux-gnu");
+    dirs.push(target.join("release"));
+    dirs.push(target.join("debug"));
+    dirs
+}
+
+/// A private containerd (own root, state, sockets) killed on drop.
+struct Containerd {
+    dir: PathBuf,
+    child: Child,
+    namespace: String,
+}
+
+impl Containerd {
+    fn start(dir: PathBuf, shim_dir: &Path, namespace: String) -> Result<Containerd> {
+        let sock = dir.join("c.sock");
+        let config = format!(
+            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = \"{s}\"\n[ttrpc]\n  address = \"{s}.ttrpc\"\n\
+             [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{d}/opt\"\n",
+            d = dir.display(),
+            s = sock.display()
+        );
+        let cfg = dir.join("config.toml");
+        std::fs::write(&cfg, config).map_err(BenchError::io(&cfg))?;
+        let path = format!(
+            "{}:{}",
+            shim_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let log = std::fs::File::create(dir.join("containerd.log")).map_err(BenchError::io(&dir))?;
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(&cfg)
+            .env("PATH", path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|source| BenchError::Spawn {
+                cmd: "containerd".into(),
+                source,
+            })?;
+        let d = Containerd {
+            namespace,
+            dir,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while d.ctr(&["version"]).is_err() {
+            if Instant::now() > deadline {
+                return Err(BenchError::Input {
+                    what: "containerd".into(),
+                    why: format!("not serving on {} within 20 s", sock.display()),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(d)
+    }
+
+    fn ctr(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new("ctr")
+            .arg("--address")
+            .arg(self.dir.join("c.sock"))
+            .args(["--namespace", &self.namespace])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| BenchError::Spawn {
+                cmd: "ctr".into(),
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(BenchError::Failed {
+                cmd: format!("ctr {}", args.join(" ")),
+                code: out.status.code().unwrap_or(-1),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Starts `shim_containers` sleeping containers, reads every shim's smaps_rollup, tears
+    /// them down.
+    fn measure(&self, shim: &Shim, cx: &Context) -> Result<Vec<MemUse>> {
+        let rootfs = cx.dir.path().join("rootfs");
+        let rootfs = rootfs.to_str().unwrap_or_default();
+        let ids: Vec<String> = (0..cx.opts.shim_containers).map(|_| cx.ids.next()).collect();
+        let mut started = Vec::new();
+        let mut result = Ok(());
+        for id in &ids {
+            let r = self.ctr(&[
+                // --rootfs is a switch: the "image" argument is then the rootfs path.
+                "run", "-d", "--runtime", shim.runtime_type, "--rootfs", rootfs, id, "/bin/sleep",
+                "3600",
+            ]);
+            if let Err(e) = r {
+                result = Err(e);
+                break;
+            }
+            started.push(id.clone());
+        }
+        let mems = result.and_then(|_| self.shim_memory(&started));
+        for id in &started {
+            let _ = self.ctr(&["task", "kill", "-s", "SIGKILL", id]);
+        }
+        for id in &started {
+            // The task must have exited before it can be deleted; poll briefly.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while self.ctr(&["task", "delete", id]).is_err() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.ctr(&["container", "delete", id]);
+        }
+        mems
+    }
+
+    /// smaps_rollup of each shim serving this containerd's namespace.
+    fn shim_memory(&self, ids: &[String]) -> Result<Vec<MemUse>> {
+        let sock = self.dir.join("c.sock").display().to_string();
+        let mut out = Vec::new();
+        for name in std::fs::read_dir("/proc").map_err(BenchError::io("/proc"))? {
+            let Ok(pid) = name.map(|e| e.file_name().to_string_lossy().into_owned()) else {
+                continue;
+            };
+            let Ok(pid) = pid.parse::<u32>() else {
+                continue;
+            };
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<String> = cmd
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let is_ours = args.first().is_some_and(|a| a.contains("containerd-shim"))
+                && args.iter().any(|a| *a == sock)
+                && args.iter().any(|a| *a == self.namespace);
+            if is_ours {
+                out.push(smaps::of_pid(pid)?);
+            }
+        }
+        if out.len() != ids.len() {
+            return Err(BenchError::Input {
+                what: "shim processes".into(),
+                why: format!("{} containers running but {} shims found", ids.len(), out.len()),
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+        // containerd puts containers under /<namespace>/<id> and never removes the parent.
+        for m in crate::cleanup::cgroup_mounts() {
+            let _ = std::fs::remove_dir(m.join(&self.namespace));
+        }
+        // containerd leaves its root's mounts (and the opt dir) behind; they are ours to drop.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
