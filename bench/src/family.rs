@@ -28,6 +28,8 @@ pub struct Options {
     pub families: Vec<String>,
     /// Running containers per runtime in the shim-memory family.
     pub shim_containers: usize,
+    /// Payload size of the import family in MB.
+    pub import_mb: usize,
 }
 
 /// What every family gets to work with.

@@ -8,6 +8,7 @@ pub mod cleanup;
 pub mod driver;
 pub mod error;
 pub mod family;
+pub mod import;
 pub mod parity;
 pub mod report;
 pub mod runner;
@@ -30,6 +31,7 @@ pub fn families() -> Vec<Box<dyn Family>> {
     vec![
         Box::new(runner::RuntimeFamily),
         Box::new(shim_memory::ShimMemoryFamily),
+        Box::new(import::ImportFamily),
     ]
 }
 

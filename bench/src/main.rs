@@ -35,6 +35,9 @@ struct Cli {
     /// Running containers per runtime in the shim-memory family.
     #[arg(long, default_value_t = 5)]
     shim_containers: usize,
+    /// Payload size of the import family in MB.
+    #[arg(long, default_value_t = 64)]
+    import_mb: usize,
     /// One round, no warm-up, tiny batches: checks the harness, not the runtimes.
     #[arg(long)]
     smoke: bool,
@@ -83,6 +86,7 @@ fn options(cli: &Cli) -> anyhow::Result<Options> {
         scenarios,
         families: cli.family.clone(),
         shim_containers: cli.shim_containers,
+        import_mb: cli.import_mb,
     };
     if cli.smoke {
         o.warmup = 0;
@@ -90,6 +94,7 @@ fn options(cli: &Cli) -> anyhow::Result<Options> {
         o.parallel_rounds = 1;
         o.parallel_count = 4;
         o.shim_containers = 1;
+        o.import_mb = 4;
     }
     if o.rounds == 0 {
         bail!("--rounds: must be at least 1");

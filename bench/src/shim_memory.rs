@@ -41,14 +41,16 @@ impl Family for ShimMemoryFamily {
 
     fn run(&self, cx: &mut Context) -> Result<Vec<Row>> {
         if dm_testkit::which("containerd").is_none() || dm_testkit::which("ctr").is_none() {
-            cx.notes.push("shim-memory skipped: containerd or ctr not installed".into());
+            cx.notes
+                .push("shim-memory skipped: containerd or ctr not installed".into());
             return Ok(Vec::new());
         }
         let bin_dirs = shim_dirs();
         let mut rows = Vec::new();
         for shim in SHIMS {
             let Some(dir) = bin_dirs.iter().find(|d| d.join(shim.binary).exists()) else {
-                cx.notes.push(format!("shim-memory: {} not found, skipped", shim.binary));
+                cx.notes
+                    .push(format!("shim-memory: {} not found, skipped", shim.binary));
                 continue;
             };
             let state = cx.dir.subdir(&format!("containerd-{}", shim.binary))?;
@@ -60,15 +62,30 @@ impl Family for ShimMemoryFamily {
             let mems = match measured {
                 Ok(m) => m,
                 Err(e) => {
-                    rows.push(row(shim.name, "shim-rss-per-container", &[], Some(e.to_string())));
+                    rows.push(row(
+                        shim.name,
+                        "shim-rss-per-container",
+                        &[],
+                        Some(e.to_string()),
+                    ));
                     continue;
                 }
             };
             let mb = |f: fn(&MemUse) -> u64| -> Vec<f64> {
                 mems.iter().map(|m| f(m) as f64 * 1024.0 / 1e6).collect()
             };
-            rows.push(row(shim.name, "shim-rss-per-container", &mb(|m| m.rss_kib), None));
-            rows.push(row(shim.name, "shim-pss-per-container", &mb(|m| m.pss_kib), None));
+            rows.push(row(
+                shim.name,
+                "shim-rss-per-container",
+                &mb(|m| m.rss_kib),
+                None,
+            ));
+            rows.push(row(
+                shim.name,
+                "shim-pss-per-container",
+                &mb(|m| m.pss_kib),
+                None,
+            ));
         }
         cx.notes.push(format!(
             "shim-memory: {} sleeping containers per shim under a private containerd \
@@ -131,7 +148,8 @@ impl Containerd {
             shim_dir.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let log = std::fs::File::create(dir.join("containerd.log")).map_err(BenchError::io(&dir))?;
+        let log =
+            std::fs::File::create(dir.join("containerd.log")).map_err(BenchError::io(&dir))?;
         let child = Command::new("containerd")
             .arg("--config")
             .arg(&cfg)
@@ -189,13 +207,22 @@ impl Containerd {
     fn measure(&self, shim: &Shim, cx: &Context) -> Result<Vec<MemUse>> {
         let rootfs = cx.dir.path().join("rootfs");
         let rootfs = rootfs.to_str().unwrap_or_default();
-        let ids: Vec<String> = (0..cx.opts.shim_containers).map(|_| cx.ids.next()).collect();
+        let ids: Vec<String> = (0..cx.opts.shim_containers)
+            .map(|_| cx.ids.next())
+            .collect();
         let mut started = Vec::new();
         let mut result = Ok(());
         for id in &ids {
             let r = self.ctr(&[
                 // --rootfs is a switch: the "image" argument is then the rootfs path.
-                "run", "-d", "--runtime", shim.runtime_type, "--rootfs", rootfs, id, "/bin/sleep",
+                "run",
+                "-d",
+                "--runtime",
+                shim.runtime_type,
+                "--rootfs",
+                rootfs,
+                id,
+                "/bin/sleep",
                 "3600",
             ]);
             if let Err(e) = r {
@@ -236,8 +263,8 @@ impl Containerd {
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect();
             let is_ours = args.first().is_some_and(|a| a.contains("containerd-shim"))
-                && args.iter().any(|a| *a == sock)
-                && args.iter().any(|a| *a == self.namespace);
+                && args.contains(&sock)
+                && args.contains(&self.namespace);
             if is_ours {
                 out.push(smaps::of_pid(pid)?);
             }
@@ -245,7 +272,11 @@ impl Containerd {
         if out.len() != ids.len() {
             return Err(BenchError::Input {
                 what: "shim processes".into(),
-                why: format!("{} containers running but {} shims found", ids.len(), out.len()),
+                why: format!(
+                    "{} containers running but {} shims found",
+                    ids.len(),
+                    out.len()
+                ),
             });
         }
         Ok(out)

@@ -91,3 +91,59 @@ fn bad_arguments_are_refused_with_the_argument_named() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("NAME=PATH"));
 }
+
+#[test]
+fn smoke_run_of_the_shim_memory_and_import_families() {
+    if !dm_testkit::require_root("families smoke run") || !dm_testkit::require_cmd("containerd") {
+        return;
+    }
+    if !dm_testkit::require_cmd("runc") {
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_dm-bench"))
+        .args([
+            "--smoke",
+            "--json",
+            "--only",
+            "runc",
+            "--family",
+            "shim-memory,import",
+        ])
+        .output()
+        .expect("run dm-bench");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: Report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("JSON report: {e}\nstderr: {stderr}"));
+    assert!(
+        report.cleanup.leftovers.is_empty(),
+        "{:#?}",
+        report.cleanup.leftovers
+    );
+    for sc in ["shim-rss-per-container", "shim-pss-per-container"] {
+        let row = report
+            .rows
+            .iter()
+            .find(|r| r.runtime == "runc-v2 (Go)" && r.scenario == sc)
+            .unwrap_or_else(|| panic!("no {sc} row: {:#?}", report.rows));
+        assert!(row.error.is_none(), "{row:?}");
+        // A Go shim maps well over a megabyte; PSS never exceeds RSS.
+        assert!(row.median.is_some_and(|m| m > 1.0), "{row:?}");
+    }
+    let rss = report
+        .rows
+        .iter()
+        .find(|r| r.scenario == "shim-rss-per-container")
+        .unwrap();
+    let pss = report
+        .rows
+        .iter()
+        .find(|r| r.scenario == "shim-pss-per-container")
+        .unwrap();
+    assert!(pss.median <= rss.median);
+    let import = report
+        .rows
+        .iter()
+        .find(|r| r.family == "import")
+        .expect("import row");
+    assert!(import.median.is_some_and(|m| m > 0.0), "{import:?}");
+}
