@@ -1,1 +1,110 @@
-fn main() {}
+//! `dm-snapshotter`: serves containerd's snapshots API for an overlayfs root on a unix socket,
+//! for use as a containerd proxy plugin (`[proxy_plugins.NAME] type = "snapshot"`).
+
+mod logger;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use dm_snapshotter::{service, Snapshotter};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// overlayfs snapshotter serving containerd's snapshots API (proxy plugin) on a unix socket.
+#[derive(Parser, Debug)]
+#[command(name = "dm-snapshotter", version)]
+struct Args {
+    /// Directory for snapshot data and the metadata store; created if missing. Must be writable
+    /// and on a filesystem that can hold overlay upper dirs (not overlay itself, for example).
+    #[arg(long, value_name = "DIR")]
+    root: PathBuf,
+    /// Unix socket to serve on; containerd's `address` for the proxy plugin. A stale socket file
+    /// is replaced; a socket someone is serving on is refused.
+    #[arg(long, value_name = "SOCKET")]
+    address: PathBuf,
+    /// Least severe log level written to stderr: error, warn, info, debug or trace.
+    #[arg(long, value_name = "LEVEL", value_enum, default_value_t = Level::Info)]
+    log_level: Level,
+}
+
+/// Log levels `--log-level` takes.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl From<Level> for log::LevelFilter {
+    fn from(l: Level) -> Self {
+        match l {
+            Level::Error => log::LevelFilter::Error,
+            Level::Warn => log::LevelFilter::Warn,
+            Level::Info => log::LevelFilter::Info,
+            Level::Debug => log::LevelFilter::Debug,
+            Level::Trace => log::LevelFilter::Trace,
+        }
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    logger::init(args.log_level.into());
+    if let Err(e) = run(args) {
+        log::error!("{e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let root = std::path::absolute(&args.root).context("--root")?;
+    let snapshotter = Arc::new(Snapshotter::open(&root).context("--root")?);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .context("start tokio runtime")?;
+    rt.block_on(async {
+        let listener = bind(&args.address)
+            .with_context(|| format!("--address {}", args.address.display()))?;
+        log::info!(
+            "serving snapshots of {} on {}",
+            root.display(),
+            args.address.display()
+        );
+        let served = service::serve(snapshotter, listener, shutdown_signal()).await;
+        let _ = std::fs::remove_file(&args.address);
+        served.context("serve")?;
+        log::info!("stopped");
+        Ok(())
+    })
+}
+
+fn bind(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!("another process is serving on this socket");
+        }
+        std::fs::remove_file(path).context("remove stale socket")?;
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).context("create socket directory")?;
+    }
+    Ok(tokio::net::UnixListener::bind(path)?)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        log::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    log::info!("{name}: shutting down");
+}
