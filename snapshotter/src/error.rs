@@ -45,6 +45,17 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A layer tar entry was refused or could not be applied.
+    #[error("layer entry {entry:?}: {reason}")]
+    LayerEntry {
+        /// The entry's path as the tar gives it.
+        entry: String,
+        /// Why.
+        reason: String,
+    },
+    /// The layer stream itself (compression or tar framing) is unreadable.
+    #[error("layer: {0}")]
+    LayerRead(String),
     /// The metadata store failed.
     #[error("metadata store: {0}")]
     Store(String),
@@ -101,7 +112,9 @@ impl From<Error> for containerd_snapshots::tonic::Status {
             Error::NotFound(_) => Status::not_found(msg),
             Error::AlreadyExists(_) => Status::already_exists(msg),
             Error::FailedPrecondition { .. } => Status::failed_precondition(msg),
-            Error::InvalidArgument { .. } => Status::invalid_argument(msg),
+            Error::InvalidArgument { .. } | Error::LayerEntry { .. } | Error::LayerRead(_) => {
+                Status::invalid_argument(msg)
+            }
             Error::BadRoot { .. } | Error::Io { .. } | Error::Store(_) => Status::internal(msg),
         }
     }
