@@ -54,7 +54,8 @@ impl Filter {
 
 impl Selector {
     fn matches(&self, info: &Info) -> bool {
-        let value: Option<&str> = match self.path.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        let value: Option<&str> = match self.path.iter().map(String::as_str).collect::<Vec<_>>()[..]
+        {
             ["kind"] => Some(info.kind.as_str()),
             ["name"] => Some(&info.name),
             ["parent"] => Some(&info.parent),
@@ -218,7 +219,11 @@ mod tests {
 
     #[test]
     fn fields_operators_and_combinations() {
-        let a = info("ns/1/a", Kind::Active, &[("containerd.io/gc.root", "x"), ("t", "1")]);
+        let a = info(
+            "ns/1/a",
+            Kind::Active,
+            &[("containerd.io/gc.root", "x"), ("t", "1")],
+        );
         assert!(m(&[], &a));
         assert!(m(&["kind==active"], &a));
         assert!(!m(&["kind==committed"], &a));

@@ -29,7 +29,9 @@ pub fn init(level: log::LevelFilter) {
 
 /// RFC 3339 UTC timestamp with milliseconds.
 fn utc_now() -> String {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
     // Civil-from-days (Howard Hinnant's algorithm): days since 1970-01-01 to y-m-d.

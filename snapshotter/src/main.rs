@@ -59,14 +59,22 @@ fn main() {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let root = std::path::absolute(&args.root).context("--root")?;
-    let snapshotter = Arc::new(Snapshotter::open(&root).context("--root")?);
+    // The socket first: a busy address must not leave a new root behind.
+    let listener =
+        bind(&args.address).with_context(|| format!("--address {}", args.address.display()))?;
+    let snapshotter = match Snapshotter::open(&root) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            let _ = std::fs::remove_file(&args.address);
+            return Err(e).context("--root");
+        }
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
         .context("start tokio runtime")?;
     rt.block_on(async {
-        let listener = bind(&args.address)
-            .with_context(|| format!("--address {}", args.address.display()))?;
+        let listener = tokio::net::UnixListener::from_std(listener).context("listen")?;
         log::info!(
             "serving snapshots of {} on {}",
             root.display(),
@@ -80,7 +88,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     })
 }
 
-fn bind(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
+fn bind(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListener> {
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             bail!("another process is serving on this socket");
@@ -90,7 +98,9 @@ fn bind(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).context("create socket directory")?;
     }
-    Ok(tokio::net::UnixListener::bind(path)?)
+    let l = std::os::unix::net::UnixListener::bind(path)?;
+    l.set_nonblocking(true)?;
+    Ok(l)
 }
 
 async fn shutdown_signal() {

@@ -30,7 +30,13 @@ pub fn work_dir(snapshots: &Path, id: u64) -> std::path::PathBuf {
 /// Mirrors containerd's own overlay snapshotter so containerd's mount code handles the result:
 /// no parent → bind of its own dir; a view of one parent → read-only bind of that parent;
 /// otherwise overlay with lowerdir = parents (nearest first), plus upper and work for active ones.
-pub fn mounts(snapshots: &Path, kind: Kind, id: u64, parents: &[u64], index_off: bool) -> Vec<Mount> {
+pub fn mounts(
+    snapshots: &Path,
+    kind: Kind,
+    id: u64,
+    parents: &[u64],
+    index_off: bool,
+) -> Vec<Mount> {
     let dir = |id| fs_dir(snapshots, id).to_string_lossy().into_owned();
     let bind = |source: String, mode: &str| Mount {
         kind: "bind".into(),
@@ -74,7 +80,10 @@ mod tests {
         assert_eq!(m[0].source, "/r/snapshots/1/fs");
         assert_eq!(m[0].options, ["rw", "rbind"]);
         let m = mounts(s, Kind::View, 3, &[2], true);
-        assert_eq!((m[0].kind.as_str(), m[0].source.as_str()), ("bind", "/r/snapshots/2/fs"));
+        assert_eq!(
+            (m[0].kind.as_str(), m[0].source.as_str()),
+            ("bind", "/r/snapshots/2/fs")
+        );
         assert_eq!(m[0].options, ["ro", "rbind"]);
         let m = mounts(s, Kind::Active, 4, &[3, 2], false);
         assert_eq!(m[0].kind, "overlay");
@@ -87,6 +96,9 @@ mod tests {
             ]
         );
         let m = mounts(s, Kind::View, 5, &[3, 2], true);
-        assert_eq!(m[0].options, ["index=off", "lowerdir=/r/snapshots/3/fs:/r/snapshots/2/fs"]);
+        assert_eq!(
+            m[0].options,
+            ["index=off", "lowerdir=/r/snapshots/3/fs:/r/snapshots/2/fs"]
+        );
     }
 }

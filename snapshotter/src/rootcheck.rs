@@ -20,7 +20,10 @@ pub fn check_root(root: &Path) -> Result<()> {
         return Err(bad(root, "must be an absolute path"));
     }
     if s.contains([',', ':']) {
-        return Err(bad(root, "must not contain ',' or ':' (they split overlay mount options)"));
+        return Err(bad(
+            root,
+            "must not contain ',' or ':' (they split overlay mount options)",
+        ));
     }
     if root.exists() && !root.is_dir() {
         return Err(bad(root, "exists and is not a directory"));

@@ -85,7 +85,9 @@ impl cs::Snapshotter for Service {
     type Error = Error;
 
     async fn stat(&self, key: String) -> Result<cs::Info> {
-        let info = self.run(format!("stat {key}"), move |s| s.stat(&key)).await?;
+        let info = self
+            .run(format!("stat {key}"), move |s| s.stat(&key))
+            .await?;
         Ok(api_info(info))
     }
 
@@ -100,13 +102,17 @@ impl cs::Snapshotter for Service {
         };
         let what = format!("update {}", ours.name);
         let info = self
-            .run(what, move |s| s.update(&ours, &fieldpaths.unwrap_or_default()))
+            .run(what, move |s| {
+                s.update(&ours, &fieldpaths.unwrap_or_default())
+            })
             .await?;
         Ok(api_info(info))
     }
 
     async fn usage(&self, key: String) -> Result<cs::Usage> {
-        let u = self.run(format!("usage {key}"), move |s| s.usage(&key)).await?;
+        let u = self
+            .run(format!("usage {key}"), move |s| s.usage(&key))
+            .await?;
         Ok(cs::Usage {
             inodes: u.inodes,
             size: u.size,
@@ -114,29 +120,51 @@ impl cs::Snapshotter for Service {
     }
 
     async fn mounts(&self, key: String) -> Result<Vec<ApiMount>> {
-        let m = self.run(format!("mounts {key}"), move |s| s.mounts(&key)).await?;
+        let m = self
+            .run(format!("mounts {key}"), move |s| s.mounts(&key))
+            .await?;
         Ok(api_mounts(m))
     }
 
-    async fn prepare(&self, key: String, parent: String, labels: HashMap<String, String>) -> Result<Vec<ApiMount>> {
+    async fn prepare(
+        &self,
+        key: String,
+        parent: String,
+        labels: HashMap<String, String>,
+    ) -> Result<Vec<ApiMount>> {
         let what = format!("prepare {key} (parent {parent:?})");
-        let m = self.run(what, move |s| s.prepare(&key, &parent, labels)).await?;
+        let m = self
+            .run(what, move |s| s.prepare(&key, &parent, labels))
+            .await?;
         Ok(api_mounts(m))
     }
 
-    async fn view(&self, key: String, parent: String, labels: HashMap<String, String>) -> Result<Vec<ApiMount>> {
+    async fn view(
+        &self,
+        key: String,
+        parent: String,
+        labels: HashMap<String, String>,
+    ) -> Result<Vec<ApiMount>> {
         let what = format!("view {key} (parent {parent:?})");
-        let m = self.run(what, move |s| s.view(&key, &parent, labels)).await?;
+        let m = self
+            .run(what, move |s| s.view(&key, &parent, labels))
+            .await?;
         Ok(api_mounts(m))
     }
 
-    async fn commit(&self, name: String, key: String, labels: HashMap<String, String>) -> Result<()> {
+    async fn commit(
+        &self,
+        name: String,
+        key: String,
+        labels: HashMap<String, String>,
+    ) -> Result<()> {
         let what = format!("commit {key} as {name}");
         self.run(what, move |s| s.commit(&name, &key, labels)).await
     }
 
     async fn remove(&self, key: String) -> Result<()> {
-        self.run(format!("remove {key}"), move |s| s.remove(&key)).await
+        self.run(format!("remove {key}"), move |s| s.remove(&key))
+            .await
     }
 
     async fn clear(&self) -> Result<()> {
@@ -150,7 +178,9 @@ impl cs::Snapshotter for Service {
     type InfoStream = tokio_stream::Iter<std::vec::IntoIter<Result<cs::Info>>>;
 
     async fn list(&self, _snapshotter: String, filters: Vec<String>) -> Result<Self::InfoStream> {
-        let infos = self.run(format!("list {filters:?}"), move |s| s.list(&filters)).await?;
+        let infos = self
+            .run(format!("list {filters:?}"), move |s| s.list(&filters))
+            .await?;
         let items: Vec<Result<cs::Info>> = infos.into_iter().map(|i| Ok(api_info(i))).collect();
         Ok(tokio_stream::iter(items))
     }

@@ -58,16 +58,32 @@ impl Snapshotter {
     }
 
     /// Creates an active (writable) snapshot `key` on top of committed `parent` ("" for none).
-    pub fn prepare(&self, key: &str, parent: &str, labels: HashMap<String, String>) -> Result<Vec<Mount>> {
+    pub fn prepare(
+        &self,
+        key: &str,
+        parent: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<Vec<Mount>> {
         self.create(Kind::Active, key, parent, labels)
     }
 
     /// Creates a read-only view `key` of committed `parent`.
-    pub fn view(&self, key: &str, parent: &str, labels: HashMap<String, String>) -> Result<Vec<Mount>> {
+    pub fn view(
+        &self,
+        key: &str,
+        parent: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<Vec<Mount>> {
         self.create(Kind::View, key, parent, labels)
     }
 
-    fn create(&self, kind: Kind, key: &str, parent: &str, labels: HashMap<String, String>) -> Result<Vec<Mount>> {
+    fn create(
+        &self,
+        kind: Kind,
+        key: &str,
+        parent: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<Vec<Mount>> {
         if key.is_empty() {
             return Err(Error::invalid("key", "must not be empty"));
         }
@@ -91,10 +107,12 @@ impl Snapshotter {
         b.mode(0o700);
         b.create(temp).map_err(Error::io("create", temp))?;
         b.mode(0o755);
-        b.create(temp.join("fs")).map_err(Error::io("create", temp))?;
+        b.create(temp.join("fs"))
+            .map_err(Error::io("create", temp))?;
         if kind == Kind::Active {
             b.mode(0o711);
-            b.create(temp.join("work")).map_err(Error::io("create", temp))?;
+            b.create(temp.join("work"))
+                .map_err(Error::io("create", temp))?;
         }
         Ok(())
     }
@@ -121,7 +139,10 @@ impl Snapshotter {
             if chain[0].kind != Kind::Committed {
                 return Err(Error::precondition(
                     parent,
-                    format!("parent of {key} is {}, not committed", chain[0].kind.as_str()),
+                    format!(
+                        "parent of {key} is {}, not committed",
+                        chain[0].kind.as_str()
+                    ),
                 ));
             }
             chain.iter().map(|r| r.id).collect()
@@ -157,7 +178,13 @@ impl Snapshotter {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
-        Ok(mounts::mounts(&self.snapshots, kind, id, &parents, self.index_off))
+        Ok(mounts::mounts(
+            &self.snapshots,
+            kind,
+            id,
+            &parents,
+            self.index_off,
+        ))
     }
 
     /// Mounts of an active snapshot or view.
@@ -165,10 +192,19 @@ impl Snapshotter {
         let chain = self.store.chain(key)?;
         let me = &chain[0];
         if me.kind == Kind::Committed {
-            return Err(Error::precondition(key, "is committed; only active snapshots and views have mounts"));
+            return Err(Error::precondition(
+                key,
+                "is committed; only active snapshots and views have mounts",
+            ));
         }
         let parents: Vec<u64> = chain[1..].iter().map(|r| r.id).collect();
-        Ok(mounts::mounts(&self.snapshots, me.kind, me.id, &parents, self.index_off))
+        Ok(mounts::mounts(
+            &self.snapshots,
+            me.kind,
+            me.id,
+            &parents,
+            self.index_off,
+        ))
     }
 
     /// Turns active snapshot `key` into committed snapshot `name` with `labels`.
@@ -179,11 +215,16 @@ impl Snapshotter {
         validate_labels(&labels)?;
         let _g = self.lock();
         let tx = self.store.write()?;
-        let active = tx.get(key)?.ok_or_else(|| Error::NotFound(key.to_owned()))?;
+        let active = tx
+            .get(key)?
+            .ok_or_else(|| Error::NotFound(key.to_owned()))?;
         if active.kind != Kind::Active {
             return Err(Error::precondition(
                 key,
-                format!("is {}; only active snapshots can be committed", active.kind.as_str()),
+                format!(
+                    "is {}; only active snapshots can be committed",
+                    active.kind.as_str()
+                ),
             ));
         }
         if tx.get(name)?.is_some() {
@@ -212,7 +253,9 @@ impl Snapshotter {
     pub fn remove(&self, key: &str) -> Result<()> {
         let _g = self.lock();
         let tx = self.store.write()?;
-        let rec = tx.get(key)?.ok_or_else(|| Error::NotFound(key.to_owned()))?;
+        let rec = tx
+            .get(key)?
+            .ok_or_else(|| Error::NotFound(key.to_owned()))?;
         if let Some(child) = tx.first_child(key)? {
             return Err(Error::precondition(
                 key,
@@ -234,7 +277,10 @@ impl Snapshotter {
 
     /// Facts about `key`.
     pub fn stat(&self, key: &str) -> Result<Info> {
-        let rec = self.store.get(key)?.ok_or_else(|| Error::NotFound(key.to_owned()))?;
+        let rec = self
+            .store
+            .get(key)?
+            .ok_or_else(|| Error::NotFound(key.to_owned()))?;
         Ok(rec.info(key))
     }
 
@@ -262,7 +308,10 @@ impl Snapshotter {
             } else {
                 return Err(Error::invalid(
                     "fieldpaths",
-                    format!("cannot update {path:?} of snapshot {}: only labels are mutable", info.name),
+                    format!(
+                        "cannot update {path:?} of snapshot {}: only labels are mutable",
+                        info.name
+                    ),
                 ));
             }
         }
@@ -276,7 +325,10 @@ impl Snapshotter {
     /// Disk usage of `key` alone (its parents excluded): measured now for active snapshots,
     /// as recorded at commit for committed ones.
     pub fn usage(&self, key: &str) -> Result<Usage> {
-        let rec = self.store.get(key)?.ok_or_else(|| Error::NotFound(key.to_owned()))?;
+        let rec = self
+            .store
+            .get(key)?
+            .ok_or_else(|| Error::NotFound(key.to_owned()))?;
         match rec.kind {
             Kind::Active => disk_usage(&mounts::fs_dir(&self.snapshots, rec.id)),
             _ => Ok(rec.usage),
@@ -284,7 +336,11 @@ impl Snapshotter {
     }
 
     /// Calls `f` for every snapshot matching `filters` (containerd filter syntax), in name order.
-    pub fn walk<S: AsRef<str>>(&self, filters: &[S], mut f: impl FnMut(Info) -> Result<()>) -> Result<()> {
+    pub fn walk<S: AsRef<str>>(
+        &self,
+        filters: &[S],
+        mut f: impl FnMut(Info) -> Result<()>,
+    ) -> Result<()> {
         let filter = Filter::parse(filters)?;
         for (name, rec) in self.store.all()? {
             let info = rec.info(&name);
@@ -316,7 +372,8 @@ impl Snapshotter {
             .map(|(_, r)| r.id.to_string())
             .collect();
         let mut removed = Vec::new();
-        let entries = std::fs::read_dir(&self.snapshots).map_err(Error::io("read dir", &self.snapshots))?;
+        let entries =
+            std::fs::read_dir(&self.snapshots).map_err(Error::io("read dir", &self.snapshots))?;
         for e in entries {
             let e = e.map_err(Error::io("read dir", &self.snapshots))?;
             let name = e.file_name().to_string_lossy().into_owned();

@@ -61,7 +61,11 @@ pub fn open_dir_beneath(dir: BorrowedFd, rel: &OsStr) -> nix::Result<OwnedFd> {
 
 /// Opens the host directory `path` as the root of a layer application.
 pub fn open_dir(path: &Path) -> nix::Result<OwnedFd> {
-    let fd = nix::fcntl::open(path, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let fd = nix::fcntl::open(
+        path,
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     // SAFETY: open returned a fresh descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -97,7 +101,11 @@ pub fn mkdir_at(dir: BorrowedFd, name: &OsStr, mode: u32) -> nix::Result<()> {
 
 /// The file type of `name` in `dir` (not following symlinks), or None if absent.
 pub fn lstat_at(dir: BorrowedFd, name: &OsStr) -> nix::Result<Option<SFlag>> {
-    match nix::sys::stat::fstatat(Some(dir.as_raw_fd()), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+    match nix::sys::stat::fstatat(
+        Some(dir.as_raw_fd()),
+        name,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    ) {
         Ok(st) => Ok(Some(SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT))),
         Err(nix::errno::Errno::ENOENT) => Ok(None),
         Err(e) => Err(e),
@@ -106,7 +114,11 @@ pub fn lstat_at(dir: BorrowedFd, name: &OsStr) -> nix::Result<Option<SFlag>> {
 
 /// Removes non-directory `name` from `dir`.
 pub fn unlink_at(dir: BorrowedFd, name: &OsStr) -> nix::Result<()> {
-    nix::unistd::unlinkat(Some(dir.as_raw_fd()), name, nix::unistd::UnlinkatFlags::NoRemoveDir)
+    nix::unistd::unlinkat(
+        Some(dir.as_raw_fd()),
+        name,
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    )
 }
 
 /// Removes directory `name` in `dir` with everything below it, never following symlinks.
@@ -120,9 +132,22 @@ pub fn remove_tree_at(dir: BorrowedFd, name: &OsStr) -> std::io::Result<()> {
 }
 
 /// mknodat for char/block devices and fifos.
-pub fn mknod_at(dir: BorrowedFd, name: &OsStr, kind: SFlag, mode: u32, major: u64, minor: u64) -> nix::Result<()> {
+pub fn mknod_at(
+    dir: BorrowedFd,
+    name: &OsStr,
+    kind: SFlag,
+    mode: u32,
+    major: u64,
+    minor: u64,
+) -> nix::Result<()> {
     let dev = nix::sys::stat::makedev(major, minor);
-    nix::sys::stat::mknodat(Some(dir.as_raw_fd()), name, kind, Mode::from_bits_truncate(mode), dev)
+    nix::sys::stat::mknodat(
+        Some(dir.as_raw_fd()),
+        name,
+        kind,
+        Mode::from_bits_truncate(mode),
+        dev,
+    )
 }
 
 /// symlinkat.
@@ -131,7 +156,12 @@ pub fn symlink_at(target: &OsStr, dir: BorrowedFd, name: &OsStr) -> nix::Result<
 }
 
 /// Hard-links `old_name` in `old_dir` as `name` in `dir`; a symlink is linked, not followed.
-pub fn link_at(old_dir: BorrowedFd, old_name: &OsStr, dir: BorrowedFd, name: &OsStr) -> nix::Result<()> {
+pub fn link_at(
+    old_dir: BorrowedFd,
+    old_name: &OsStr,
+    dir: BorrowedFd,
+    name: &OsStr,
+) -> nix::Result<()> {
     nix::unistd::linkat(
         Some(old_dir.as_raw_fd()),
         old_name,
@@ -213,8 +243,18 @@ pub fn set_xattr_fd(fd: BorrowedFd, key: &[u8], value: &[u8]) -> nix::Result<()>
 }
 
 /// fchown + fchmod + futimens on an open file or directory.
-pub fn set_owner_mode_times_fd(fd: BorrowedFd, uid: u32, gid: u32, mode: u32, mtime: Option<i64>) -> nix::Result<()> {
-    nix::unistd::fchown(fd.as_raw_fd(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
+pub fn set_owner_mode_times_fd(
+    fd: BorrowedFd,
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    mtime: Option<i64>,
+) -> nix::Result<()> {
+    nix::unistd::fchown(
+        fd.as_raw_fd(),
+        Some(Uid::from_raw(uid)),
+        Some(Gid::from_raw(gid)),
+    )?;
     // After chown: chown clears set-id bits, so the mode goes on second.
     nix::sys::stat::fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(mode))?;
     if let Some(secs) = mtime {

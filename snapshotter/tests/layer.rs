@@ -28,7 +28,10 @@ fn rich_layer() -> Vec<u8> {
         .file_owned("home/user/notes", b"hello", 0o600, 1000, 1001)
         .symlink("etc/alias", "hostname")
         .hardlink("etc/hostname2", "etc/hostname")
-        .pax(&[("SCHILY.xattr.user.colour", b"blue"), ("SCHILY.xattr.trusted.overlay.redirect", b"/x")])
+        .pax(&[
+            ("SCHILY.xattr.user.colour", b"blue"),
+            ("SCHILY.xattr.trusted.overlay.redirect", b"/x"),
+        ])
         .file("tagged", b"t")
         .fifo("run/pipe")
         .dir("locked/", 0o555)
@@ -38,22 +41,46 @@ fn rich_layer() -> Vec<u8> {
 fn check_rich(root: &Path) {
     assert_eq!(std::fs::read(root.join("etc/hostname")).unwrap(), b"box\n");
     let suid = std::fs::metadata(root.join("bin/suid")).unwrap();
-    assert_eq!(suid.permissions().mode() & 0o7777, 0o4755, "set-uid bit kept");
+    assert_eq!(
+        suid.permissions().mode() & 0o7777,
+        0o4755,
+        "set-uid bit kept"
+    );
     let notes = std::fs::metadata(root.join("home/user/notes")).unwrap();
-    assert_eq!((notes.uid(), notes.gid(), notes.mode() & 0o777), (1000, 1001, 0o600));
+    assert_eq!(
+        (notes.uid(), notes.gid(), notes.mode() & 0o777),
+        (1000, 1001, 0o600)
+    );
     assert_eq!(notes.mtime(), 1_600_000_000);
-    assert_eq!(std::fs::read_link(root.join("etc/alias")).unwrap(), Path::new("hostname"));
+    assert_eq!(
+        std::fs::read_link(root.join("etc/alias")).unwrap(),
+        Path::new("hostname")
+    );
     let (a, b) = (
         std::fs::metadata(root.join("etc/hostname")).unwrap(),
         std::fs::metadata(root.join("etc/hostname2")).unwrap(),
     );
     assert_eq!(a.ino(), b.ino(), "hard link shares the inode");
-    assert_eq!(xattr(&root.join("tagged"), "user.colour").as_deref(), Some(&b"blue"[..]));
-    assert_eq!(xattr(&root.join("tagged"), "trusted.overlay.redirect"), None, "overlay xattrs from tars are dropped");
-    assert!(std::fs::metadata(root.join("run/pipe")).unwrap().file_type().is_fifo());
+    assert_eq!(
+        xattr(&root.join("tagged"), "user.colour").as_deref(),
+        Some(&b"blue"[..])
+    );
+    assert_eq!(
+        xattr(&root.join("tagged"), "trusted.overlay.redirect"),
+        None,
+        "overlay xattrs from tars are dropped"
+    );
+    assert!(std::fs::metadata(root.join("run/pipe"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
     let locked = std::fs::metadata(root.join("locked")).unwrap();
     assert_eq!(locked.mode() & 0o777, 0o555);
-    assert_eq!(locked.mtime(), 1_600_000_000, "directory mtimes survive later entries");
+    assert_eq!(
+        locked.mtime(),
+        1_600_000_000,
+        "directory mtimes survive later entries"
+    );
 }
 
 fn xattr(p: &Path, name: &str) -> Option<Vec<u8>> {
@@ -67,7 +94,9 @@ fn xattr(p: &Path, name: &str) -> Option<Vec<u8>> {
 
 #[test]
 fn plain_gzip_and_zstd_layers_apply_with_metadata() {
-    if !require_root("plain_gzip_and_zstd_layers_apply_with_metadata") || !dm_testkit::require_cmd("getfattr") {
+    if !require_root("plain_gzip_and_zstd_layers_apply_with_metadata")
+        || !dm_testkit::require_cmd("getfattr")
+    {
         return;
     }
     let tar = rich_layer();
@@ -90,7 +119,12 @@ fn whiteouts_give_the_overlay_view_a_user_expects() {
         return;
     }
     let t = TempDir::new("layer-wh");
-    let (lower, upper, work, merged) = (t.path().join("l"), t.path().join("u"), t.path().join("w"), t.path().join("m"));
+    let (lower, upper, work, merged) = (
+        t.path().join("l"),
+        t.path().join("u"),
+        t.path().join("w"),
+        t.path().join("m"),
+    );
     for d in [&lower, &upper, &work, &merged] {
         std::fs::create_dir(d).unwrap();
     }
@@ -118,7 +152,10 @@ fn whiteouts_give_the_overlay_view_a_user_expects() {
     let stats = apply(&gzip(&top), &upper).unwrap();
     assert_eq!(stats.whiteouts, 3);
     let wh = std::fs::metadata(upper.join("gone")).unwrap();
-    assert!(wh.file_type().is_char_device() && wh.rdev() == 0, "whiteout is a 0/0 char device");
+    assert!(
+        wh.file_type().is_char_device() && wh.rdev() == 0,
+        "whiteout is a 0/0 char device"
+    );
     let opts = format!(
         "lowerdir={},upperdir={},workdir={}",
         lower.display(),
@@ -142,14 +179,23 @@ fn whiteouts_give_the_overlay_view_a_user_expects() {
     let root_view = names(".");
     let opaque_view = names("opaque");
     let merged_view = names("merged");
-    std::process::Command::new("umount").arg(&merged).status().unwrap();
+    std::process::Command::new("umount")
+        .arg(&merged)
+        .status()
+        .unwrap();
     assert_eq!(root_view, ["keep", "merged", "opaque"]);
     assert_eq!(opaque_view, ["new"], "opaque dir hides the lower files");
-    assert_eq!(merged_view, ["new", "old"], "a plain dir merges with the lower one");
+    assert_eq!(
+        merged_view,
+        ["new", "old"],
+        "a plain dir merges with the lower one"
+    );
 }
 
 fn refused(tar: &[u8], root: &Path, want: &str) {
-    let e = apply(tar, root).expect_err("hostile layer must be refused").to_string();
+    let e = apply(tar, root)
+        .expect_err("hostile layer must be refused")
+        .to_string();
     assert!(e.contains(want), "error {e:?} should mention {want:?}");
 }
 
@@ -160,9 +206,21 @@ fn escaping_paths_are_refused() {
     }
     let t = TempDir::new("layer-escape");
     let root = target(&t);
-    refused(&Layer::new().file("../escaped", b"x").tar(), &root, "contains `..`");
-    refused(&Layer::new().file("a/../../escaped", b"x").tar(), &root, "contains `..`");
-    refused(&Layer::new().file("/abs-escaped", b"x").tar(), &root, "is absolute");
+    refused(
+        &Layer::new().file("../escaped", b"x").tar(),
+        &root,
+        "contains `..`",
+    );
+    refused(
+        &Layer::new().file("a/../../escaped", b"x").tar(),
+        &root,
+        "contains `..`",
+    );
+    refused(
+        &Layer::new().file("/abs-escaped", b"x").tar(),
+        &root,
+        "is absolute",
+    );
     assert!(!t.path().join("escaped").exists());
     assert!(!Path::new("/abs-escaped").exists());
 }
@@ -181,13 +239,28 @@ fn symlinked_parents_cannot_lead_outside() {
         .file("evil/pwned", b"x")
         .tar();
     refused(&abs, &root, "outside the target");
-    let rel = Layer::new().symlink("up", "../outside").file("up/pwned", b"x").tar();
+    let rel = Layer::new()
+        .symlink("up", "../outside")
+        .file("up/pwned", b"x")
+        .tar();
     refused(&rel, &root, "outside the target");
-    let deep = Layer::new().dir("d/", 0o755).symlink("d/l", "../../outside").file("d/l/pwned", b"x").tar();
+    let deep = Layer::new()
+        .dir("d/", 0o755)
+        .symlink("d/l", "../../outside")
+        .file("d/l/pwned", b"x")
+        .tar();
     refused(&deep, &root, "outside the target");
-    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "nothing written outside");
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "nothing written outside"
+    );
     // A symlink that stays inside is followed, as the image itself would see it.
-    let inside = Layer::new().dir("real/", 0o755).symlink("alias", "real").file("alias/f", b"in").tar();
+    let inside = Layer::new()
+        .dir("real/", 0o755)
+        .symlink("alias", "real")
+        .file("alias/f", b"in")
+        .tar();
     apply(&inside, &root).unwrap();
     assert_eq!(std::fs::read(root.join("real/f")).unwrap(), b"in");
 }
@@ -207,7 +280,9 @@ fn a_file_replaces_a_symlink_instead_of_writing_through_it() {
         .tar();
     apply(&tar, &root).unwrap();
     assert_eq!(std::fs::read(&victim).unwrap(), b"original");
-    assert!(std::fs::symlink_metadata(root.join("link")).unwrap().is_file());
+    assert!(std::fs::symlink_metadata(root.join("link"))
+        .unwrap()
+        .is_file());
 }
 
 #[test]
@@ -220,12 +295,31 @@ fn hard_links_to_outside_are_refused() {
     let secret = t.path().join("secret");
     std::fs::write(&secret, b"s").unwrap();
     let before = std::fs::metadata(&secret).unwrap().nlink();
-    refused(&Layer::new().hardlink("h", "../secret").tar(), &root, "contains `..`");
-    refused(&Layer::new().hardlink("h", secret.to_str().unwrap()).tar(), &root, "is absolute");
-    let via = Layer::new().symlink("s", t.path().to_str().unwrap()).hardlink("h", "s/secret").tar();
+    refused(
+        &Layer::new().hardlink("h", "../secret").tar(),
+        &root,
+        "contains `..`",
+    );
+    refused(
+        &Layer::new().hardlink("h", secret.to_str().unwrap()).tar(),
+        &root,
+        "is absolute",
+    );
+    let via = Layer::new()
+        .symlink("s", t.path().to_str().unwrap())
+        .hardlink("h", "s/secret")
+        .tar();
     refused(&via, &root, "outside the target");
-    refused(&Layer::new().hardlink("h", "missing").tar(), &root, "does not exist");
-    assert_eq!(std::fs::metadata(&secret).unwrap().nlink(), before, "no link to the outside file");
+    refused(
+        &Layer::new().hardlink("h", "missing").tar(),
+        &root,
+        "does not exist",
+    );
+    assert_eq!(
+        std::fs::metadata(&secret).unwrap().nlink(),
+        before,
+        "no link to the outside file"
+    );
 }
 
 #[test]
@@ -238,18 +332,31 @@ fn device_nodes_follow_the_policy() {
     let root = target(&t);
     refused(&tar, &root, "block device 8:0 refused");
     assert!(!root.join("dev/sda").exists());
-    let skip = ApplyOptions { devices: DevicePolicy::Skip, ..Default::default() };
+    let skip = ApplyOptions {
+        devices: DevicePolicy::Skip,
+        ..Default::default()
+    };
     let stats = apply_layer(&tar[..], &root, &skip).unwrap();
     assert_eq!(stats.skipped, 1);
     assert!(!root.join("dev/sda").exists());
-    let create = ApplyOptions { devices: DevicePolicy::Create, ..Default::default() };
+    let create = ApplyOptions {
+        devices: DevicePolicy::Create,
+        ..Default::default()
+    };
     apply_layer(&tar[..], &root, &create).unwrap();
     let md = std::fs::metadata(root.join("dev/sda")).unwrap();
     assert!(md.file_type().is_block_device());
     assert_eq!(md.rdev(), nix::sys::stat::makedev(8, 0));
     // 0/0 character devices are overlay whiteouts and always allowed.
-    apply(&Layer::new().device("wh", EntryType::Char, 0, 0).tar(), &root).unwrap();
-    assert!(std::fs::metadata(root.join("wh")).unwrap().file_type().is_char_device());
+    apply(
+        &Layer::new().device("wh", EntryType::Char, 0, 0).tar(),
+        &root,
+    )
+    .unwrap();
+    assert!(std::fs::metadata(root.join("wh"))
+        .unwrap()
+        .file_type()
+        .is_char_device());
 }
 
 #[test]
@@ -264,7 +371,11 @@ fn sparse_files_keep_holes_and_huge_ones_are_refused() {
     apply(&tar, &root).unwrap();
     let md = std::fs::metadata(root.join("small")).unwrap();
     assert_eq!(md.len(), 64 << 20);
-    assert!(md.blocks() * 512 < 1 << 20, "holes stay holes: {} blocks", md.blocks());
+    assert!(
+        md.blocks() * 512 < 1 << 20,
+        "holes stay holes: {} blocks",
+        md.blocks()
+    );
     let content = std::fs::read(root.join("small")).unwrap();
     assert_eq!(&content[1 << 20..(1 << 20) + 4096], &data[..]);
     assert!(content[..1 << 20].iter().all(|b| *b == 0));
@@ -286,6 +397,8 @@ fn corrupt_streams_are_reported() {
     gz.truncate(gz.len() - 8);
     let e = apply(&gz, &root).unwrap_err().to_string();
     assert!(e.starts_with("layer"), "{e}");
-    let e = apply(b"not a tar at all, just text", &root).unwrap_err().to_string();
+    let e = apply(b"not a tar at all, just text", &root)
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("layer"), "{e}");
 }

@@ -12,7 +12,9 @@ fn open() -> (TempDir, Snapshotter) {
 }
 
 fn labels(kv: &[(&str, &str)]) -> HashMap<String, String> {
-    kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    kv.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn no_labels() -> HashMap<String, String> {
@@ -45,7 +47,10 @@ fn mounted_names(m: &[Mount], target: &Path) -> Vec<String> {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    std::process::Command::new("umount").arg(target).status().unwrap();
+    std::process::Command::new("umount")
+        .arg(target)
+        .status()
+        .unwrap();
     names
 }
 
@@ -56,18 +61,35 @@ fn prepare_commit_view_build_a_parent_chain() {
     }
     let (t, s) = open();
     let m = s.prepare("a-key", "", no_labels()).unwrap();
-    assert_eq!((m[0].kind.as_str(), &m[0].options[..]), ("bind", &["rw".to_string(), "rbind".to_string()][..]));
+    assert_eq!(
+        (m[0].kind.as_str(), &m[0].options[..]),
+        ("bind", &["rw".to_string(), "rbind".to_string()][..])
+    );
     std::fs::write(upper(&m).join("one"), b"1").unwrap();
     assert_eq!(s.stat("a-key").unwrap().kind, Kind::Active);
     s.commit("A", "a-key", labels(&[("l", "1")])).unwrap();
-    assert!(matches!(s.stat("a-key"), Err(Error::NotFound(_))), "commit consumes the key");
+    assert!(
+        matches!(s.stat("a-key"), Err(Error::NotFound(_))),
+        "commit consumes the key"
+    );
     let a = s.stat("A").unwrap();
-    assert_eq!((a.kind, a.parent.as_str(), a.labels.get("l").map(String::as_str)), (Kind::Committed, "", Some("1")));
+    assert_eq!(
+        (
+            a.kind,
+            a.parent.as_str(),
+            a.labels.get("l").map(String::as_str)
+        ),
+        (Kind::Committed, "", Some("1"))
+    );
 
     let m = s.prepare("b-key", "A", no_labels()).unwrap();
     assert_eq!(m[0].kind, "overlay");
     assert!(m[0].options.iter().any(|o| o.starts_with("workdir=")));
-    assert_eq!(s.mounts("b-key").unwrap(), m, "Mounts returns what Prepare did");
+    assert_eq!(
+        s.mounts("b-key").unwrap(),
+        m,
+        "Mounts returns what Prepare did"
+    );
     std::fs::write(upper(&m).join("two"), b"2").unwrap();
     s.commit("B", "b-key", no_labels()).unwrap();
     assert_eq!(s.stat("B").unwrap().parent, "A");
@@ -75,11 +97,17 @@ fn prepare_commit_view_build_a_parent_chain() {
     let mnt = t.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
     let v1 = s.view("v1", "A", no_labels()).unwrap();
-    assert_eq!((v1[0].kind.as_str(), v1[0].options[0].as_str()), ("bind", "ro"));
+    assert_eq!(
+        (v1[0].kind.as_str(), v1[0].options[0].as_str()),
+        ("bind", "ro")
+    );
     assert_eq!(mounted_names(&v1, &mnt), ["one"]);
     let v2 = s.view("v2", "B", no_labels()).unwrap();
     assert_eq!(v2[0].kind, "overlay");
-    assert!(!v2[0].options.iter().any(|o| o.starts_with("upperdir=")), "views are read-only");
+    assert!(
+        !v2[0].options.iter().any(|o| o.starts_with("upperdir=")),
+        "views are read-only"
+    );
     assert_eq!(mounted_names(&v2, &mnt), ["one", "two"]);
     assert_eq!(s.stat("v2").unwrap().kind, Kind::View);
     let c = s.prepare("c-key", "B", no_labels()).unwrap();
@@ -94,22 +122,64 @@ fn operations_refuse_what_containerd_refuses() {
     }
     let (_t, s) = open();
     s.prepare("k", "", no_labels()).unwrap();
-    assert!(matches!(s.prepare("k", "", no_labels()), Err(Error::AlreadyExists(_))));
-    assert!(matches!(s.view("k", "", no_labels()), Err(Error::AlreadyExists(_))));
-    assert!(matches!(s.prepare("x", "missing", no_labels()), Err(Error::NotFound(_))));
-    assert!(matches!(s.prepare("x", "k", no_labels()), Err(Error::FailedPrecondition { .. })), "parent must be committed");
-    assert!(matches!(s.prepare("", "", no_labels()), Err(Error::InvalidArgument { .. })));
+    assert!(matches!(
+        s.prepare("k", "", no_labels()),
+        Err(Error::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        s.view("k", "", no_labels()),
+        Err(Error::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        s.prepare("x", "missing", no_labels()),
+        Err(Error::NotFound(_))
+    ));
+    assert!(
+        matches!(
+            s.prepare("x", "k", no_labels()),
+            Err(Error::FailedPrecondition { .. })
+        ),
+        "parent must be committed"
+    );
+    assert!(matches!(
+        s.prepare("", "", no_labels()),
+        Err(Error::InvalidArgument { .. })
+    ));
     let long = "v".repeat(5000);
-    assert!(matches!(s.prepare("x", "", labels(&[("k", &long)])), Err(Error::InvalidArgument { .. })));
-    assert!(matches!(s.commit("C", "missing", no_labels()), Err(Error::NotFound(_))));
+    assert!(matches!(
+        s.prepare("x", "", labels(&[("k", &long)])),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        s.commit("C", "missing", no_labels()),
+        Err(Error::NotFound(_))
+    ));
     s.commit("C", "k", no_labels()).unwrap();
-    assert!(matches!(s.mounts("C"), Err(Error::FailedPrecondition { .. })), "committed snapshots have no mounts");
-    assert!(matches!(s.commit("C2", "C", no_labels()), Err(Error::FailedPrecondition { .. })));
+    assert!(
+        matches!(s.mounts("C"), Err(Error::FailedPrecondition { .. })),
+        "committed snapshots have no mounts"
+    );
+    assert!(matches!(
+        s.commit("C2", "C", no_labels()),
+        Err(Error::FailedPrecondition { .. })
+    ));
     s.view("v", "C", no_labels()).unwrap();
-    assert!(matches!(s.commit("V", "v", no_labels()), Err(Error::FailedPrecondition { .. })), "views cannot be committed");
+    assert!(
+        matches!(
+            s.commit("V", "v", no_labels()),
+            Err(Error::FailedPrecondition { .. })
+        ),
+        "views cannot be committed"
+    );
     s.prepare("k2", "", no_labels()).unwrap();
-    assert!(matches!(s.commit("C", "k2", no_labels()), Err(Error::AlreadyExists(_))));
-    assert!(s.stat("k2").is_ok(), "a failed commit keeps the active snapshot");
+    assert!(matches!(
+        s.commit("C", "k2", no_labels()),
+        Err(Error::AlreadyExists(_))
+    ));
+    assert!(
+        s.stat("k2").is_ok(),
+        "a failed commit keeps the active snapshot"
+    );
     assert!(matches!(s.remove("missing"), Err(Error::NotFound(_))));
     assert!(matches!(s.stat("missing"), Err(Error::NotFound(_))));
     assert!(matches!(s.mounts("missing"), Err(Error::NotFound(_))));
@@ -127,12 +197,17 @@ fn remove_refuses_parents_and_deletes_directories() {
     s.commit("P", "k", no_labels()).unwrap();
     s.prepare("child", "P", no_labels()).unwrap();
     let e = s.remove("P").unwrap_err();
-    assert!(matches!(e, Error::FailedPrecondition { .. }) && e.to_string().contains("child"), "{e}");
+    assert!(
+        matches!(e, Error::FailedPrecondition { .. }) && e.to_string().contains("child"),
+        "{e}"
+    );
     assert!(dir.exists());
     s.remove("child").unwrap();
     s.remove("P").unwrap();
     assert!(!dir.exists(), "directory removed with the snapshot");
-    let left: Vec<_> = std::fs::read_dir(t.path().join("root/snapshots")).unwrap().collect();
+    let left: Vec<_> = std::fs::read_dir(t.path().join("root/snapshots"))
+        .unwrap()
+        .collect();
     assert!(left.is_empty(), "nothing left: {left:?}");
 }
 
@@ -142,12 +217,19 @@ fn update_changes_labels_only() {
         return;
     }
     let (_t, s) = open();
-    s.prepare("k", "", labels(&[("a", "1"), ("b", "2")])).unwrap();
+    s.prepare("k", "", labels(&[("a", "1"), ("b", "2")]))
+        .unwrap();
     let mut info = s.stat("k").unwrap();
     let before = info.updated;
     info.labels = labels(&[("a", "9"), ("c", "3")]);
-    let got = s.update(&info, &["labels.a".into(), "labels.b".into()]).unwrap();
-    assert_eq!(got.labels, labels(&[("a", "9")]), "labels.b absent from info deletes it; c not in mask");
+    let got = s
+        .update(&info, &["labels.a".into(), "labels.b".into()])
+        .unwrap();
+    assert_eq!(
+        got.labels,
+        labels(&[("a", "9")]),
+        "labels.b absent from info deletes it; c not in mask"
+    );
     assert!(got.updated >= before);
     let got = s.update(&info, &[]).unwrap();
     assert_eq!(got.labels, info.labels, "no mask replaces all labels");
@@ -180,11 +262,13 @@ fn list_and_walk_apply_filters() {
         return;
     }
     let (_t, s) = open();
-    s.prepare("ns/1/a", "", labels(&[("containerd.io/gc.root", "x")])).unwrap();
+    s.prepare("ns/1/a", "", labels(&[("containerd.io/gc.root", "x")]))
+        .unwrap();
     s.commit("ns/2/A", "ns/1/a", labels(&[("t", "1")])).unwrap();
     s.prepare("ns/3/b", "ns/2/A", no_labels()).unwrap();
     s.view("ns/4/v", "ns/2/A", no_labels()).unwrap();
-    let names = |f: &[&str]| -> Vec<String> { s.list(f).unwrap().into_iter().map(|i| i.name).collect() };
+    let names =
+        |f: &[&str]| -> Vec<String> { s.list(f).unwrap().into_iter().map(|i| i.name).collect() };
     assert_eq!(names(&[]), ["ns/2/A", "ns/3/b", "ns/4/v"]);
     assert_eq!(names(&["kind==active"]), ["ns/3/b"]);
     assert_eq!(names(&["parent==ns/2/A,kind==view"]), ["ns/4/v"]);
@@ -197,7 +281,10 @@ fn list_and_walk_apply_filters() {
     })
     .unwrap();
     assert_eq!(seen, 2);
-    assert!(matches!(s.list(&["kind=="]), Err(Error::InvalidArgument { .. })));
+    assert!(matches!(
+        s.list(&["kind=="]),
+        Err(Error::InvalidArgument { .. })
+    ));
 }
 
 #[test]
@@ -209,7 +296,9 @@ fn metadata_survives_reopen_and_the_root_is_exclusive() {
     s.prepare("k", "", labels(&[("a", "1")])).unwrap();
     s.commit("C", "k", no_labels()).unwrap();
     s.prepare("k2", "C", no_labels()).unwrap();
-    let e = Snapshotter::open(&t.path().join("root")).err().expect("second open refused");
+    let e = Snapshotter::open(&t.path().join("root"))
+        .err()
+        .expect("second open refused");
     assert!(e.to_string().contains("in use"), "{e}");
     drop(s);
     let s = Snapshotter::open(&t.path().join("root")).unwrap();
@@ -236,7 +325,10 @@ fn cleanup_removes_crash_leftovers_only() {
     }
     let mut removed = s.cleanup().unwrap();
     removed.sort();
-    assert_eq!(removed, [snaps.join("2"), snaps.join("new-1-0"), snaps.join("rm-7")]);
+    assert_eq!(
+        removed,
+        [snaps.join("2"), snaps.join("new-1-0"), snaps.join("rm-7")]
+    );
     assert!(live.exists(), "live snapshot kept");
     // A stale dir under the next id (crash after rename, before commit) does not block Prepare.
     std::fs::create_dir_all(snaps.join("2/fs/stale")).unwrap();
@@ -260,11 +352,19 @@ fn bad_roots_are_refused_with_the_reason() {
     let ro = t.path().join("ro");
     std::fs::create_dir(&ro).unwrap();
     let mount = |args: &[&str], target: &Path| {
-        assert!(std::process::Command::new("mount").args(args).arg(target).status().unwrap().success());
+        assert!(std::process::Command::new("mount")
+            .args(args)
+            .arg(target)
+            .status()
+            .unwrap()
+            .success());
     };
     mount(&["-t", "tmpfs", "-o", "ro", "tmpfs"], &ro);
     let e = err(&ro.join("root"));
-    std::process::Command::new("umount").arg(&ro).status().unwrap();
+    std::process::Command::new("umount")
+        .arg(&ro)
+        .status()
+        .unwrap();
     assert!(e.contains("Read-only file system"), "{e}");
     // An overlay mount cannot hold overlay upper dirs.
     for d in ["l", "u", "w", "m"] {
@@ -276,8 +376,17 @@ fn bad_roots_are_refused_with_the_reason() {
         t.path().join("u").display(),
         t.path().join("w").display()
     );
-    mount(&["-t", "overlay", "overlay", "-o", &opts], &t.path().join("m"));
+    mount(
+        &["-t", "overlay", "overlay", "-o", &opts],
+        &t.path().join("m"),
+    );
     let e = err(&t.path().join("m/root"));
-    std::process::Command::new("umount").arg(t.path().join("m")).status().unwrap();
-    assert!(e.contains("cannot hold overlay upper dirs (overlay filesystem)"), "{e}");
+    std::process::Command::new("umount")
+        .arg(t.path().join("m"))
+        .status()
+        .unwrap();
+    assert!(
+        e.contains("cannot hold overlay upper dirs (overlay filesystem)"),
+        "{e}"
+    );
 }

@@ -31,7 +31,11 @@ const CHUNK: usize = 256 * 1024;
 
 /// Decompresses `input` into `tx` chunk by chunk until the end, an error, or the receiver
 /// hanging up (the consumer stopped early).
-pub fn pump<R: Read>(mut input: BufReader<R>, kind: Compression, tx: SyncSender<io::Result<Vec<u8>>>) {
+pub fn pump<R: Read>(
+    mut input: BufReader<R>,
+    kind: Compression,
+    tx: SyncSender<io::Result<Vec<u8>>>,
+) {
     let result = match kind {
         Compression::Gzip => send_all(flate2::bufread::MultiGzDecoder::new(input), &tx),
         Compression::None => send_all(input, &tx),
@@ -44,7 +48,12 @@ pub fn pump<R: Read>(mut input: BufReader<R>, kind: Compression, tx: SyncSender<
             }
             let frame = match ruzstd::decoding::StreamingDecoder::new(&mut input) {
                 Ok(d) => d,
-                Err(e) => break Err(io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))),
+                Err(e) => {
+                    break Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("zstd: {e}"),
+                    ))
+                }
             };
             match send_all(frame, &tx) {
                 Ok(true) => {}

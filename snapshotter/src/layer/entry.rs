@@ -35,7 +35,12 @@ struct Ctx<'a> {
 }
 
 /// Reads the tar stream and applies every entry.
-pub fn apply_tar(reader: impl Read, root: OwnedFd, opts: &ApplyOptions, stats: &mut ApplyStats) -> Result<()> {
+pub fn apply_tar(
+    reader: impl Read,
+    root: OwnedFd,
+    opts: &ApplyOptions,
+    stats: &mut ApplyStats,
+) -> Result<()> {
     let mut ar = tar::Archive::new(reader);
     let mut cx = Ctx {
         res: Resolver::new(root),
@@ -54,7 +59,8 @@ pub fn apply_tar(reader: impl Read, root: OwnedFd, opts: &ApplyOptions, stats: &
             Some((name, parent)) => (cx.res.dir(parent, &shown)?, name.as_os_str()),
             None => (cx.res.root(), OsStr::new(".")),
         };
-        sys::set_times_at(dir, name, mtime).map_err(|e| refuse(&shown, format!("set mtime: {e}")))?;
+        sys::set_times_at(dir, name, mtime)
+            .map_err(|e| refuse(&shown, format!("set mtime: {e}")))?;
     }
     Ok(())
 }
@@ -76,7 +82,11 @@ impl Ctx<'_> {
                 return Err(refuse(&shown, "the target itself can only be a directory"));
             }
             let meta = meta(e, &shown)?;
-            let root = self.res.root().try_clone_to_owned().map_err(|e| refuse(&shown, format!("dup: {e}")))?;
+            let root = self
+                .res
+                .root()
+                .try_clone_to_owned()
+                .map_err(|e| refuse(&shown, format!("dup: {e}")))?;
             self.set_meta_fd(root.as_fd(), &meta, &shown, false)?;
             self.dir_times.push((Vec::new(), meta.mtime));
             return Ok(());
@@ -113,7 +123,9 @@ impl Ctx<'_> {
                 DevicePolicy::Create => {}
             }
         }
-        let sparse_holes = e.size().saturating_sub(e.header().entry_size().unwrap_or(0));
+        let sparse_holes = e
+            .size()
+            .saturating_sub(e.header().entry_size().unwrap_or(0));
         if kind.is_gnu_sparse() && sparse_holes > self.opts.max_sparse_holes {
             return Err(refuse(
                 &shown,
@@ -157,7 +169,9 @@ impl Ctx<'_> {
             EntryType::Link => {
                 let (src_dir, src_name) = hardlink_src.expect("checked above");
                 sys::link_at(src_dir.as_fd(), &src_name, dir, &name).map_err(|err| match err {
-                    Errno::ENOENT => refuse(&shown, "hard link target does not exist in the target"),
+                    Errno::ENOENT => {
+                        refuse(&shown, "hard link target does not exist in the target")
+                    }
                     Errno::EPERM => refuse(&shown, "hard link target is a directory"),
                     err => refuse(&shown, format!("link: {err}")),
                 })?;
@@ -166,7 +180,11 @@ impl Ctx<'_> {
                 let (sflag, major, minor) = match kind {
                     EntryType::Fifo => (SFlag::S_IFIFO, 0, 0),
                     k => (
-                        if k == EntryType::Char { SFlag::S_IFCHR } else { SFlag::S_IFBLK },
+                        if k == EntryType::Char {
+                            SFlag::S_IFCHR
+                        } else {
+                            SFlag::S_IFBLK
+                        },
                         e.header().device_major().ok().flatten().unwrap_or(0) as u64,
                         e.header().device_minor().ok().flatten().unwrap_or(0) as u64,
                     ),
@@ -175,17 +193,30 @@ impl Ctx<'_> {
                 set_meta_at(dir, &name, &meta, &shown, false)?;
             }
             other => {
-                return Err(refuse(&shown, format!("unsupported tar entry type {other:?}")));
+                return Err(refuse(
+                    &shown,
+                    format!("unsupported tar entry type {other:?}"),
+                ));
             }
         }
         Ok(())
     }
 
-    fn whiteout(&mut self, parent: &[OsString], nb: &[u8], shown: &str, stats: &mut ApplyStats) -> Result<()> {
+    fn whiteout(
+        &mut self,
+        parent: &[OsString],
+        nb: &[u8],
+        shown: &str,
+        stats: &mut ApplyStats,
+    ) -> Result<()> {
         if nb == OPAQUE {
             let dir = self.res.dir(parent, shown)?;
-            sys::set_xattr_fd(dir, OPAQUE_XATTR, b"y")
-                .map_err(|e| refuse(shown, format!("set {}: {e}", String::from_utf8_lossy(OPAQUE_XATTR))))?;
+            sys::set_xattr_fd(dir, OPAQUE_XATTR, b"y").map_err(|e| {
+                refuse(
+                    shown,
+                    format!("set {}: {e}", String::from_utf8_lossy(OPAQUE_XATTR)),
+                )
+            })?;
             stats.whiteouts += 1;
             return Ok(());
         }
@@ -212,7 +243,9 @@ impl Ctx<'_> {
             .ok_or_else(|| refuse(shown, "hard link to the target directory itself"))?
             .to_owned();
         let dir = self.res.dir(&lp.comps[..lp.comps.len() - 1], shown)?;
-        let owned = dir.try_clone_to_owned().map_err(|e| refuse(shown, format!("dup: {e}")))?;
+        let owned = dir
+            .try_clone_to_owned()
+            .map_err(|e| refuse(shown, format!("dup: {e}")))?;
         Ok((owned, name))
     }
 
@@ -235,16 +268,18 @@ fn replace_existing(dir: BorrowedFd, name: &OsStr, new_is_dir: bool, shown: &str
     match existing {
         None => Ok(()),
         Some(SFlag::S_IFDIR) if new_is_dir => Ok(()),
-        Some(SFlag::S_IFDIR) => {
-            sys::remove_tree_at(dir, name).map_err(|e| refuse(shown, format!("remove existing directory: {e}")))
+        Some(SFlag::S_IFDIR) => sys::remove_tree_at(dir, name)
+            .map_err(|e| refuse(shown, format!("remove existing directory: {e}"))),
+        Some(_) => {
+            sys::unlink_at(dir, name).map_err(|e| refuse(shown, format!("remove existing: {e}")))
         }
-        Some(_) => sys::unlink_at(dir, name).map_err(|e| refuse(shown, format!("remove existing: {e}"))),
     }
 }
 
 fn meta<R: Read>(e: &mut tar::Entry<R>, shown: &str) -> Result<Meta> {
     let h = e.header();
-    let bad = |what: &str, err: std::io::Error| refuse(shown, format!("bad {what} in header: {err}"));
+    let bad =
+        |what: &str, err: std::io::Error| refuse(shown, format!("bad {what} in header: {err}"));
     let mut m = Meta {
         uid: h.uid().map_err(|err| bad("uid", err))? as u32,
         gid: h.gid().map_err(|err| bad("gid", err))? as u32,
@@ -260,7 +295,9 @@ fn meta<R: Read>(e: &mut tar::Entry<R>, shown: &str) -> Result<Meta> {
                 std::str::from_utf8(ext.value_bytes())
                     .ok()
                     .and_then(|v| v.split('.').next()?.parse::<i64>().ok())
-                    .ok_or_else(|| refuse(shown, format!("bad pax {}", String::from_utf8_lossy(key))))
+                    .ok_or_else(|| {
+                        refuse(shown, format!("bad pax {}", String::from_utf8_lossy(key)))
+                    })
             };
             match key {
                 b"uid" => m.uid = num()? as u32,
@@ -284,8 +321,12 @@ fn set_meta_fd(fd: BorrowedFd, m: &Meta, shown: &str, times: bool) -> Result<()>
     sys::set_owner_mode_times_fd(fd, m.uid, m.gid, m.mode, times.then_some(m.mtime))
         .map_err(|e| refuse(shown, format!("set owner/mode/mtime: {e}")))?;
     for (k, v) in &m.xattrs {
-        sys::set_xattr_fd(fd, k, v)
-            .map_err(|e| refuse(shown, format!("set xattr {}: {e}", String::from_utf8_lossy(k))))?;
+        sys::set_xattr_fd(fd, k, v).map_err(|e| {
+            refuse(
+                shown,
+                format!("set xattr {}: {e}", String::from_utf8_lossy(k)),
+            )
+        })?;
     }
     Ok(())
 }

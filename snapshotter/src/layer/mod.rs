@@ -72,7 +72,11 @@ pub struct ApplyStats {
 }
 
 /// Applies the layer read from `layer` onto directory `target`.
-pub fn apply_layer<R: Read + Send>(layer: R, target: &Path, opts: &ApplyOptions) -> Result<ApplyStats> {
+pub fn apply_layer<R: Read + Send>(
+    layer: R,
+    target: &Path,
+    opts: &ApplyOptions,
+) -> Result<ApplyStats> {
     let root = sys::open_dir(target).map_err(|e| Error::Io {
         op: "open layer target",
         path: target.to_owned(),

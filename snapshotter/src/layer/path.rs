@@ -90,7 +90,11 @@ impl Resolver {
             let fd = self.open_or_make(comps, &rel, entry)?;
             self.cached = Some((rel, fd));
         }
-        Ok(self.cached.as_ref().map(|(_, fd)| fd.as_fd()).expect("just cached"))
+        Ok(self
+            .cached
+            .as_ref()
+            .map(|(_, fd)| fd.as_fd())
+            .expect("just cached"))
     }
 
     fn open_or_make(&self, comps: &[OsString], rel: &OsStr, entry: &str) -> Result<OwnedFd> {
@@ -101,7 +105,10 @@ impl Resolver {
         }
         // Walk down from the target, making each missing level; every step re-resolves from
         // the target so a symlink met on the way is still held beneath it.
-        let mut fd = self.root.try_clone().map_err(|e| refuse(entry, format!("dup: {e}")))?;
+        let mut fd = self
+            .root
+            .try_clone()
+            .map_err(|e| refuse(entry, format!("dup: {e}")))?;
         for i in 0..comps.len() {
             let prefix = join(&comps[..=i]);
             fd = match sys::open_dir_beneath(self.root.as_fd(), &prefix) {
@@ -124,7 +131,10 @@ impl Resolver {
 fn resolve_error(entry: &str, rel: &OsStr, e: Errno) -> Error {
     let rel = rel.to_string_lossy();
     match e {
-        Errno::EXDEV => refuse(entry, format!("{rel} resolves outside the target through a symlink")),
+        Errno::EXDEV => refuse(
+            entry,
+            format!("{rel} resolves outside the target through a symlink"),
+        ),
         Errno::ELOOP => refuse(entry, format!("{rel}: too many levels of symlinks")),
         Errno::ENOTDIR => refuse(entry, format!("{rel} is not a directory")),
         e => refuse(entry, format!("open {rel}: {e}")),
@@ -141,9 +151,13 @@ mod tests {
         assert_eq!(p.comps, ["a", "b", "c"]);
         assert_eq!(p.name().unwrap(), "c");
         assert_eq!(EntryPath::parse(b"./", "path").unwrap().comps.len(), 0);
-        let e = EntryPath::parse(b"a/../../etc", "path").unwrap_err().to_string();
+        let e = EntryPath::parse(b"a/../../etc", "path")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`..`"), "{e}");
-        let e = EntryPath::parse(b"/etc/passwd", "link target").unwrap_err().to_string();
+        let e = EntryPath::parse(b"/etc/passwd", "link target")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("link target is absolute"), "{e}");
     }
 }

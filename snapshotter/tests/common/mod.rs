@@ -50,7 +50,14 @@ impl Layer {
     }
 
     /// A regular file with mode and owner.
-    pub fn file_owned(&mut self, name: &str, data: &[u8], mode: u32, uid: u64, gid: u64) -> &mut Self {
+    pub fn file_owned(
+        &mut self,
+        name: &str,
+        data: &[u8],
+        mode: u32,
+        uid: u64,
+        gid: u64,
+    ) -> &mut Self {
         let mut h = Self::header(EntryType::Regular, name, mode, data.len() as u64);
         h.set_uid(uid);
         h.set_gid(gid);
@@ -101,7 +108,11 @@ impl Layer {
 
     /// A GNU sparse file of `real_size` bytes whose only data is `data` at `offset`.
     pub fn sparse(&mut self, name: &str, real_size: u64, offset: u64, data: &[u8]) -> &mut Self {
-        assert_eq!(data.len() % 512, 0, "sparse data blocks are 512-byte multiples here");
+        assert_eq!(
+            data.len() % 512,
+            0,
+            "sparse data blocks are 512-byte multiples here"
+        );
         let mut h = Self::header(EntryType::GNUSparse, name, 0o644, data.len() as u64);
         let g = h.as_gnu_mut().unwrap();
         g.sparse[0].set_offset(offset);
