@@ -59,6 +59,16 @@ fn main() {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let root = std::path::absolute(&args.root).context("--root")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .context("start tokio runtime")?;
+    let _ctx = rt.enter();
+    // Handlers go in before the socket exists: once a client can connect, a signal must mean
+    // a clean stop.
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
+    let int = signal(SignalKind::interrupt()).context("install SIGINT handler")?;
     // The socket first: a busy address must not leave a new root behind.
     let listener =
         bind(&args.address).with_context(|| format!("--address {}", args.address.display()))?;
@@ -69,10 +79,6 @@ fn run(args: Args) -> anyhow::Result<()> {
             return Err(e).context("--root");
         }
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .context("start tokio runtime")?;
     rt.block_on(async {
         let listener = tokio::net::UnixListener::from_std(listener).context("listen")?;
         log::info!(
@@ -80,7 +86,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             root.display(),
             args.address.display()
         );
-        let served = service::serve(snapshotter, listener, shutdown_signal()).await;
+        let served = service::serve(snapshotter, listener, shutdown_signal(term, int)).await;
         let _ = std::fs::remove_file(&args.address);
         served.context("serve")?;
         log::info!("stopped");
@@ -103,15 +109,10 @@ fn bind(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListener> {
     Ok(l)
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        log::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
+async fn shutdown_signal(
+    mut term: tokio::signal::unix::Signal,
+    mut int: tokio::signal::unix::Signal,
+) {
     let name = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
