@@ -319,3 +319,37 @@ fn hybrid_placement_hierarchies_and_state_roundtrip() {
         "{e}"
     );
 }
+
+#[test]
+fn v2_oom_watcher_counts_new_oom_kills_and_polls_readable() {
+    use std::os::fd::AsRawFd;
+    let t = TempDir::new("cg-fake-oom");
+    let events = t.path().join("memory.events");
+    std::fs::write(&events, "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n").unwrap();
+    let mut w = dm_cgroups::OomWatcher::v2(t.path()).unwrap();
+    assert_eq!(
+        w.check().unwrap(),
+        0,
+        "kills before the watcher started are not new"
+    );
+    std::fs::write(&events, "low 0\nhigh 0\nmax 9\noom 3\noom_kill 3\n").unwrap();
+    let mut pfd = libc::pollfd {
+        fd: w.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: pfd is a valid pollfd for the duration of the call.
+    assert_eq!(
+        unsafe { libc::poll(&mut pfd, 1, 5000) },
+        1,
+        "fd not readable after a change"
+    );
+    assert_eq!(w.check().unwrap(), 2);
+    assert_eq!(w.check().unwrap(), 0);
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { libc::poll(&mut pfd, 1, 0) },
+        0,
+        "check() drained the fd"
+    );
+}

@@ -16,12 +16,14 @@ pub(crate) fn state(fs: &dyn CgroupFs, d: &Path) -> Result<String> {
 /// Freezes the cgroup and waits (bounded) until every task is frozen; on timeout it thaws
 /// again so the container is not left half-frozen.
 pub(crate) fn freeze(fs: &dyn CgroupFs, d: &Path) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(10);
     let mut n = 0u32;
     loop {
         // Rewriting FROZEN nudges tasks that were forking or in a vfork wait when the first
         // request came.
-        if n % 20 == 0 {
+        if n == 0 || n >= 20 {
+            n = 0;
             put(fs, d, "freezer.state", "FROZEN", FIELD)?;
         }
         if state(fs, d)? == "FROZEN" {
@@ -35,7 +37,13 @@ pub(crate) fn freeze(fs: &dyn CgroupFs, d: &Path) -> Result<()> {
             )));
         }
         n += 1;
-        sys::pause(Duration::from_millis(if n < 10 { 1 } else { 10 }));
+        sys::pause(Duration::from_millis(
+            if start.elapsed() < Duration::from_millis(10) {
+                1
+            } else {
+                10
+            },
+        ));
     }
 }
 
