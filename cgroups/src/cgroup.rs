@@ -280,6 +280,10 @@ impl Cgroup {
         if signal == libc::SIGKILL {
             if let Some(d) = &self.v2 {
                 if v2::kill(&HostFs, d)? {
+                    // Tasks frozen by the v1 freezer only die once thawed.
+                    if self.freezer().is_ok() && self.is_frozen()? {
+                        self.thaw()?;
+                    }
                     return Ok(());
                 }
             }

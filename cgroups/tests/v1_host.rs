@@ -156,6 +156,14 @@ fn systemd_paths_and_bad_resources_are_refused_before_writing() {
     );
     let e = ctr
         .cg
+        .apply(&res(r#"{"hugepageLimits":[{"pageSize":"2MB","limit":1}]}"#))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("hugepageLimits") && e.to_string().contains("hugetlb"),
+        "{e}"
+    );
+    let e = ctr
+        .cg
         .apply(&res(r#"{"unified":{"memory.high":"1"}}"#))
         .unwrap_err();
     assert!(
@@ -243,11 +251,13 @@ fn cpu_quota_shares_and_cpuset_are_written_and_take_effect() {
     let mut ctr = Ctr::new("dmcg-cpu", None);
     ctr.cg
         .apply(&res(
-            r#"{"cpu":{"shares":512,"quota":20000,"period":100000,"cpus":"0","mems":"0"}}"#,
+            r#"{"cpu":{"shares":512,"quota":20000,"period":100000,"burst":5000,
+                     "cpus":"0","mems":"0"}}"#,
         ))
         .unwrap();
     let cpu = dir(&ctr.cg, "cpu").to_path_buf();
     assert_eq!(read(&cpu.join("cpu.cfs_quota_us")).trim(), "20000");
+    assert_eq!(read(&cpu.join("cpu.cfs_burst_us")).trim(), "5000");
     assert_eq!(read(&cpu.join("cpu.cfs_period_us")).trim(), "100000");
     assert_eq!(read(&cpu.join("cpu.shares")).trim(), "512");
     assert_eq!(
@@ -260,9 +270,11 @@ fn cpu_quota_shares_and_cpuset_are_written_and_take_effect() {
         status.lines().any(|l| l == "Cpus_allowed_list:\t0"),
         "{status}"
     );
-    // update: a live change of the quota.
+    // update: a live change of the quota; then idle, which the kernel shows as weight 3.
     ctr.cg.apply(&res(r#"{"cpu":{"quota":50000}}"#)).unwrap();
     assert_eq!(read(&cpu.join("cpu.cfs_quota_us")).trim(), "50000");
+    ctr.cg.apply(&res(r#"{"cpu":{"idle":1}}"#)).unwrap();
+    assert_eq!(read(&cpu.join("cpu.idle")).trim(), "1");
 }
 
 #[test]
@@ -352,6 +364,13 @@ fn kill_all_reaches_every_process() {
     let (status, _, _) = ctr.wait(j, 20);
     assert_eq!(status.signal(), Some(libc::SIGKILL));
     assert!(poll_until(20, || ctr.cg.pids().unwrap().is_empty()));
+    // A paused container is killed too (delete --force): frozen tasks die once thawed.
+    let k = ctr.spawn("sleep 100");
+    ctr.go(k);
+    ctr.cg.freeze().unwrap();
+    ctr.cg.kill_all(libc::SIGKILL).unwrap();
+    assert_eq!(ctr.wait(k, 20).0.signal(), Some(libc::SIGKILL));
+    assert!(!ctr.cg.is_frozen().unwrap());
 }
 
 #[test]
@@ -365,4 +384,109 @@ fn state_roundtrip_reloads_a_usable_cgroup() {
     let again: Cgroup = serde_json::from_str(&json).unwrap();
     assert_eq!(again.pids().unwrap(), vec![ctr.pid(i)]);
     assert_eq!(again.created, ctr.cg.created);
+}
+
+#[test]
+fn update_raises_and_lowers_memory_with_swap_and_checks_usage() {
+    if !v1_host("update_raises_and_lowers_memory_with_swap_and_checks_usage") {
+        return;
+    }
+    let mut ctr = Ctr::new("dmcg-memupd", None);
+    let mem = dir(&ctr.cg, "memory").to_path_buf();
+    let set = |limit: u64| {
+        let r = format!(
+            r#"{{"memory":{{"limit":{limit},"swap":{limit},"reservation":{}}}}}"#,
+            limit / 2
+        );
+        ctr.cg.apply(&res(&r)).unwrap();
+        assert_eq!(
+            read(&mem.join("memory.limit_in_bytes")).trim(),
+            limit.to_string()
+        );
+        assert_eq!(
+            read(&mem.join("memory.memsw.limit_in_bytes")).trim(),
+            limit.to_string()
+        );
+        assert_eq!(
+            read(&mem.join("memory.soft_limit_in_bytes")).trim(),
+            (limit / 2).to_string()
+        );
+    };
+    // Each step only succeeds when the two limits are written in the right order.
+    set(64 << 20);
+    set(256 << 20);
+    set(32 << 20);
+    ctr.cg
+        .apply(&res(
+            r#"{"memory":{"swappiness":0,"disableOOMKiller":true}}"#,
+        ))
+        .unwrap();
+    assert_eq!(read(&mem.join("memory.swappiness")).trim(), "0");
+    assert!(read(&mem.join("memory.oom_control")).contains("oom_kill_disable 1"));
+    // checkBeforeUpdate: a limit below the current usage is refused, nothing written. Room
+    // first, so the allocating process never meets the (now disabled) OOM killer.
+    set(256 << 20);
+    let i = ctr.spawn("x=$(head -c 12000000 /dev/zero | tr '\\0' a); echo ready; read y");
+    ctr.go(i);
+    let used = || -> u64 {
+        read(&mem.join("memory.usage_in_bytes"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        poll_until(30, || used() > 8 << 20),
+        "process never allocated"
+    );
+    let r = res(r#"{"memory":{"limit":4194304,"checkBeforeUpdate":true}}"#);
+    let e = ctr.cg.apply(&r).unwrap_err();
+    assert!(
+        e.to_string().starts_with("linux.resources.memory.limit: "),
+        "{e}"
+    );
+    assert_eq!(
+        read(&mem.join("memory.limit_in_bytes")).trim(),
+        (256u64 << 20).to_string()
+    );
+}
+
+#[test]
+fn blkio_weight_and_throttle_reach_the_kernel() {
+    if !v1_host("blkio_weight_and_throttle_reach_the_kernel") {
+        return;
+    }
+    let dev = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("dev")).ok())
+        .map(|s| s.trim().to_string())
+        .find(|d| !d.starts_with("7:")); // not a loop device
+    let Some(dev) = dev else {
+        panic!("no block device to throttle");
+    };
+    let (ma, mi) = dev.split_once(':').unwrap();
+    let ctr = Ctr::new("dmcg-blkio", None);
+    let r = format!(
+        r#"{{"blockIO":{{"weight":300,"throttleReadBpsDevice":[{{"major":{ma},"minor":{mi},"rate":1048576}}],
+             "throttleWriteIopsDevice":[{{"major":{ma},"minor":{mi},"rate":50}}]}}}}"#
+    );
+    ctr.cg.apply(&res(&r)).unwrap();
+    let b = dir(&ctr.cg, "blkio");
+    let weight_file = if b.join("blkio.weight").exists() {
+        "blkio.weight"
+    } else {
+        "blkio.bfq.weight"
+    };
+    assert!(
+        read(&b.join(weight_file)).contains("300"),
+        "{}",
+        read(&b.join(weight_file))
+    );
+    assert_eq!(
+        read(&b.join("blkio.throttle.read_bps_device")).trim(),
+        format!("{dev} 1048576")
+    );
+    assert_eq!(
+        read(&b.join("blkio.throttle.write_iops_device")).trim(),
+        format!("{dev} 50")
+    );
 }
