@@ -210,7 +210,18 @@ impl Cgroup {
     /// Checks `res` for this host without writing anything; errors name the field.
     pub fn validate(&self, res: &LinuxResources) -> Result<()> {
         let ctrls: Vec<String> = self.v1.iter().flat_map(|d| d.controllers.clone()).collect();
-        validate::validate(res, self.driver(), &ctrls)
+        match self.driver() {
+            Driver::V1 => validate::validate(res, Driver::V1, Some(&ctrls)),
+            Driver::V2 => {
+                let avail = self
+                    .v2
+                    .as_deref()
+                    .and_then(|d| write::get(&HostFs, d, "cgroup.controllers").ok());
+                let avail: Option<Vec<String>> =
+                    avail.map(|s| s.split_whitespace().map(str::to_string).collect());
+                validate::validate(res, Driver::V2, avail.as_deref())
+            }
+        }
     }
 
     /// Validates `res`, then writes it: at create time and for `update`.

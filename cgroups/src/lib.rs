@@ -52,7 +52,7 @@ pub fn apply_v2_with(
     dir: &std::path::Path,
     res: &oci_spec::runtime::LinuxResources,
 ) -> Result<()> {
-    validate::validate(res, Driver::V2, &[])?;
+    validate::validate(res, Driver::V2, None)?;
     v2::apply(fs, dir, res, false)
 }
 
@@ -63,6 +63,6 @@ pub fn apply_v1_with(
     res: &oci_spec::runtime::LinuxResources,
 ) -> Result<()> {
     let ctrls: Vec<String> = dirs.iter().flat_map(|d| d.controllers.clone()).collect();
-    validate::validate(res, Driver::V1, &ctrls)?;
+    validate::validate(res, Driver::V1, Some(&ctrls))?;
     v1::apply(fs, dirs, res)
 }

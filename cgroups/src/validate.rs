@@ -16,16 +16,30 @@ pub enum Driver {
 
 const R: &str = "linux.resources";
 
-/// Validates `res` for `driver`; `v1_controllers` lists the mounted v1 controllers.
-pub fn validate(res: &LinuxResources, driver: Driver, v1_controllers: &[String]) -> Result<()> {
+/// Validates `res` for `driver`. `available` lists the controllers that can be used: the
+/// mounted v1 controllers, or a v2 directory's cgroup.controllers; `None` skips that check
+/// (v2 directory not made yet, or a fake tree).
+pub fn validate(res: &LinuxResources, driver: Driver, available: Option<&[String]>) -> Result<()> {
     let need = |field: &str, ctrl: &str| -> Result<()> {
-        if driver == Driver::V1 && !v1_controllers.iter().any(|c| c == ctrl) {
-            return Err(invalid(
-                format!("{R}.{field}"),
-                format!("the {ctrl} cgroup controller is not mounted on this host"),
-            ));
+        // v1 blkio is v2's io; devices on v2 are an eBPF program, not a controller.
+        let ctrl = match (driver, ctrl) {
+            (Driver::V2, "blkio") => "io",
+            (Driver::V2, "devices") => return Ok(()),
+            _ => ctrl,
+        };
+        let Some(avail) = available else {
+            return Ok(());
+        };
+        if avail.iter().any(|c| c == ctrl) {
+            return Ok(());
         }
-        Ok(())
+        let msg = match driver {
+            Driver::V1 => format!("the {ctrl} cgroup controller is not mounted on this host"),
+            Driver::V2 => format!(
+                "the {ctrl} controller is not enabled for this cgroup (not in its cgroup.controllers)"
+            ),
+        };
+        Err(invalid(format!("{R}.{field}"), msg))
     };
     if let Some(m) = res.memory() {
         let f = |n: &str| format!("{R}.memory.{n}");
@@ -244,12 +258,18 @@ pub fn validate(res: &LinuxResources, driver: Driver, v1_controllers: &[String])
                 "needs a cgroup v2 (unified) host",
             ));
         }
-        for k in u.keys() {
+        let mut keys: Vec<&String> = u.keys().collect();
+        keys.sort();
+        for k in keys {
             if k.is_empty() || k.contains('/') || !k.contains('.') || k.starts_with('.') {
                 return Err(invalid(
                     format!("{R}.unified"),
                     format!("{k:?} is not a cgroup file name like \"memory.high\""),
                 ));
+            }
+            let ctrl = k.split('.').next().unwrap_or_default();
+            if ctrl != "cgroup" {
+                need(&format!("unified.{k}"), ctrl)?;
             }
         }
     }
@@ -306,7 +326,9 @@ mod tests {
     }
 
     fn err(json: &str, d: Driver) -> String {
-        validate(&res(json), d, &all()).unwrap_err().to_string()
+        validate(&res(json), d, Some(&all()))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -372,7 +394,15 @@ mod tests {
         );
         let ok =
             res(r#"{"unified":{"memory.high":"1"},"memory":{"limit":1048576,"swap":2097152}}"#);
-        validate(&ok, Driver::V2, &[]).unwrap();
+        validate(&ok, Driver::V2, None).unwrap();
+        let only_pids = ["pids".to_string()];
+        let e = validate(&ok, Driver::V2, Some(&only_pids))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("linux.resources.memory: the memory controller is not enabled"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -380,14 +410,14 @@ mod tests {
         let e = validate(
             &res(r#"{"pids":{"limit":5}}"#),
             Driver::V1,
-            &["memory".into()],
+            Some(&["memory".into()]),
         )
         .unwrap_err();
         assert_eq!(
             e.to_string(),
             "linux.resources.pids: the pids cgroup controller is not mounted on this host"
         );
-        validate(&res(r#"{"pids":{"limit":0}}"#), Driver::V1, &[]).unwrap();
+        validate(&res(r#"{"pids":{"limit":0}}"#), Driver::V1, Some(&[])).unwrap();
     }
 
     #[test]

@@ -96,12 +96,23 @@ fn unified_device_program_denies_open_with_eperm() {
         return;
     };
     let mut ctr = parent.ctr("dmcg-v2dev");
+    // No memory controller on this cgroup2 mount: refused by name, before the device rules.
+    let mut both = only_dev_null_rules();
+    both.set_memory(serde_json::from_str(r#"{"limit":1048576}"#).ok());
+    let e = ctr.cg.apply(&both).unwrap_err().to_string();
+    assert!(
+        e.starts_with("linux.resources.memory: the memory controller is not enabled"),
+        "{e}"
+    );
+    let dfd = dm_cgroups::sys::open_dir(ctr.cg.v2.as_deref().unwrap()).unwrap();
+    assert!(dm_cgroups::sys::bpf::query_device_progs(dfd.as_raw_fd())
+        .unwrap()
+        .is_empty());
     ctr.cg.apply(&only_dev_null_rules()).unwrap();
     assert_dev_zero_denied(&mut ctr);
     // Replacing the rules swaps the program: exactly one stays attached, and it allows all.
     let allow_all = serde_json::from_str(r#"{"devices":[{"allow":true,"access":"rwm"}]}"#).unwrap();
     ctr.cg.apply(&allow_all).unwrap();
-    let dfd = dm_cgroups::sys::open_dir(ctr.cg.v2.as_deref().unwrap()).unwrap();
     assert_eq!(
         dm_cgroups::sys::bpf::query_device_progs(dfd.as_raw_fd())
             .unwrap()
