@@ -30,23 +30,8 @@ pub struct Cgroup {
     pub created: Vec<PathBuf>,
 }
 
-/// One cgroup filesystem to mount inside the container, from [`Cgroup::hierarchies`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CgroupMount {
-    /// Mount directory name under the container's /sys/fs/cgroup (`cpu`, `memory`, `systemd`,
-    /// `cpu,cpuacct`, `unified`); [`V2_AT_ROOT`] for a unified host's cgroup2, which is mounted
-    /// at /sys/fs/cgroup itself.
-    pub name: String,
-    /// True for the cgroup2 hierarchy.
-    pub v2: bool,
-    /// v1 mount options naming the hierarchy (`cpu`, `name=systemd`); empty for v2.
-    pub options: String,
-    /// The host directory of the container's cgroup in this hierarchy.
-    pub host_dir: PathBuf,
-}
-
-/// [`CgroupMount::name`] of a cgroup2 hierarchy that belongs at /sys/fs/cgroup itself.
-pub const V2_AT_ROOT: &str = "";
+/// The name [`Cgroup::hierarchies`] gives the cgroup2 hierarchy.
+pub const V2_MARKER: &str = "";
 
 impl Cgroup {
     /// Resolves `linux.cgroupsPath` (absolute, relative or empty) for container `id` against
@@ -207,11 +192,19 @@ impl Cgroup {
         }
     }
 
-    /// Checks `res` for this host without writing anything; errors name the field.
-    pub fn validate(&self, res: &LinuxResources) -> Result<()> {
+    /// Checks the values in `res` without a cgroup or host: ranges, formats and names, the
+    /// rules both drivers share. Errors name the field. Nothing is read or written.
+    pub fn validate(res: &LinuxResources) -> Result<()> {
+        validate::validate(res, None, None)
+    }
+
+    /// Checks `res` fully for this cgroup without writing anything: [`Cgroup::validate`] plus
+    /// what the driver supports (v1: mounted controllers, no `unified`; v2: the directory's
+    /// enabled controllers, no realtime/net_cls/leaf weights).
+    pub fn check(&self, res: &LinuxResources) -> Result<()> {
         let ctrls: Vec<String> = self.v1.iter().flat_map(|d| d.controllers.clone()).collect();
         match self.driver() {
-            Driver::V1 => validate::validate(res, Driver::V1, Some(&ctrls)),
+            Driver::V1 => validate::validate(res, Some(Driver::V1), Some(&ctrls)),
             Driver::V2 => {
                 let avail = self
                     .v2
@@ -219,14 +212,14 @@ impl Cgroup {
                     .and_then(|d| write::get(&HostFs, d, "cgroup.controllers").ok());
                 let avail: Option<Vec<String>> =
                     avail.map(|s| s.split_whitespace().map(str::to_string).collect());
-                validate::validate(res, Driver::V2, avail.as_deref())
+                validate::validate(res, Some(Driver::V2), avail.as_deref())
             }
         }
     }
 
-    /// Validates `res`, then writes it: at create time and for `update`.
+    /// Checks `res` ([`Cgroup::check`]), then writes it: at create time and for `update`.
     pub fn apply(&self, res: &LinuxResources) -> Result<()> {
-        self.validate(res)?;
+        self.check(res)?;
         match self.driver() {
             Driver::V2 => {
                 let d = self.v2_dir()?;
@@ -338,29 +331,17 @@ impl Cgroup {
     }
 
     /// The cgroup filesystems to mount in the container's /sys/fs/cgroup: each hierarchy's
-    /// mount name with the host directory of the container's cgroup in it.
-    pub fn hierarchies(&self) -> Vec<CgroupMount> {
-        let mut v: Vec<CgroupMount> = self
+    /// mount name (the host mountpoint's last component: `cpu`, `memory`, `systemd`,
+    /// `cpu,cpuacct`; [`V2_MARKER`] for the cgroup2 hierarchy) with the host directory of the
+    /// container's cgroup in it. A unified host yields one entry, the marker.
+    pub fn hierarchies(&self) -> Vec<(String, PathBuf)> {
+        let mut v: Vec<(String, PathBuf)> = self
             .v1
             .iter()
-            .map(|d| CgroupMount {
-                name: base(&d.mountpoint),
-                v2: false,
-                options: d.controllers.join(","),
-                host_dir: d.dir.clone(),
-            })
+            .map(|d| (base(&d.mountpoint), d.dir.clone()))
             .collect();
         if let Some(d) = &self.v2 {
-            v.push(CgroupMount {
-                name: if self.mode == Mode::Unified {
-                    V2_AT_ROOT.into()
-                } else {
-                    self.v2_mountpoint.as_deref().map(base).unwrap_or_default()
-                },
-                v2: true,
-                options: String::new(),
-                host_dir: d.clone(),
-            });
+            v.push((V2_MARKER.to_string(), d.clone()));
         }
         v
     }

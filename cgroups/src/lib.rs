@@ -11,12 +11,14 @@
 //!   a pid in everywhere, `clone_into_dir` gives the CLONE_INTO_CGROUP target on unified hosts,
 //!   `pids` lists every process, `destroy` removes only what `create` made (deepest first,
 //!   retrying while busy).
-//! - `validate(&LinuxResources)` checks without writing; `apply` validates then writes (create
-//!   and update). Errors name the field: `linux.resources.memory.limit: ...`.
+//! - `Cgroup::validate(&LinuxResources)` checks values before any cgroup exists; `check` adds
+//!   what this host's driver and controllers support; `apply` runs `check`, then writes
+//!   (create and update). Nothing is written when a check fails. Errors name the field:
+//!   `linux.resources.memory.limit: ...`.
 //! - `freeze`/`thaw`/`is_frozen` (pause/resume), `kill_all(signal)` (kill --all, delete
 //!   --force), `stats()` (runc's `events --stats` data), `oom_watcher()` (a pollable fd plus a
-//!   non-blocking `check()` counting OOM kills), `hierarchies()` (what to mount at the
-//!   container's /sys/fs/cgroup).
+//!   non-blocking `check()` counting OOM kills), `hierarchies()` (mount name + host dir per
+//!   hierarchy for the container's /sys/fs/cgroup; "" = cgroup2).
 //! - `Cgroup` is serde-serializable: dm-runc stores it in its state.json and reloads it for
 //!   kill/delete/pause/ps/update/events.
 //!
@@ -37,7 +39,7 @@ pub mod v2;
 mod validate;
 mod write;
 
-pub use cgroup::{Cgroup, CgroupMount, V2_AT_ROOT};
+pub use cgroup::{Cgroup, V2_MARKER};
 pub use error::{Error, Result};
 pub use host::{Host, Mode};
 pub use oom::OomWatcher;
@@ -52,7 +54,7 @@ pub fn apply_v2_with(
     dir: &std::path::Path,
     res: &oci_spec::runtime::LinuxResources,
 ) -> Result<()> {
-    validate::validate(res, Driver::V2, None)?;
+    validate::validate(res, Some(Driver::V2), None)?;
     v2::apply(fs, dir, res, false)
 }
 
@@ -63,6 +65,6 @@ pub fn apply_v1_with(
     res: &oci_spec::runtime::LinuxResources,
 ) -> Result<()> {
     let ctrls: Vec<String> = dirs.iter().flat_map(|d| d.controllers.clone()).collect();
-    validate::validate(res, Driver::V1, Some(&ctrls))?;
+    validate::validate(res, Some(Driver::V1), Some(&ctrls))?;
     v1::apply(fs, dirs, res)
 }

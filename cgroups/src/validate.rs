@@ -16,11 +16,16 @@ pub enum Driver {
 
 const R: &str = "linux.resources";
 
-/// Validates `res` for `driver`. `available` lists the controllers that can be used: the
-/// mounted v1 controllers, or a v2 directory's cgroup.controllers; `None` skips that check
-/// (v2 directory not made yet, or a fake tree).
-pub fn validate(res: &LinuxResources, driver: Driver, available: Option<&[String]>) -> Result<()> {
+/// Validates `res` for `driver` (`None`: only what holds for both drivers). `available` lists
+/// the controllers that can be used: the mounted v1 controllers, or a v2 directory's
+/// cgroup.controllers; `None` skips that check (v2 directory not made yet, or a fake tree).
+pub fn validate(
+    res: &LinuxResources,
+    driver: Option<Driver>,
+    available: Option<&[String]>,
+) -> Result<()> {
     let need = |field: &str, ctrl: &str| -> Result<()> {
+        let Some(driver) = driver else { return Ok(()) };
         // v1 blkio is v2's io; devices on v2 are an eBPF program, not a controller.
         let ctrl = match (driver, ctrl) {
             (Driver::V2, "blkio") => "io",
@@ -71,7 +76,7 @@ pub fn validate(res: &LinuxResources, driver: Driver, available: Option<&[String
                 format!("{swap} is below memory.limit {limit}; swap is the memory+swap total"),
             ));
         }
-        if driver == Driver::V2 && swap > 0 && limit <= 0 {
+        if driver == Some(Driver::V2) && swap > 0 && limit <= 0 {
             return Err(invalid(
                 f("swap"),
                 "a swap limit needs a memory limit on cgroup v2",
@@ -123,7 +128,7 @@ pub fn validate(res: &LinuxResources, driver: Driver, available: Option<&[String
                 ));
             }
         }
-        if driver == Driver::V2
+        if driver == Some(Driver::V2)
             && (c.realtime_runtime().unwrap_or(0) != 0 || c.realtime_period().unwrap_or(0) != 0)
         {
             return Err(invalid(
@@ -175,7 +180,7 @@ pub fn validate(res: &LinuxResources, driver: Driver, available: Option<&[String
                 }
             }
         }
-        if driver == Driver::V2 && b.leaf_weight().unwrap_or(0) != 0 {
+        if driver == Some(Driver::V2) && b.leaf_weight().unwrap_or(0) != 0 {
             return Err(invalid(f("leafWeight"), "does not exist on cgroup v2"));
         }
         for (i, d) in b.weight_device().iter().flatten().enumerate() {
@@ -226,7 +231,7 @@ pub fn validate(res: &LinuxResources, driver: Driver, available: Option<&[String
         need("devices", "devices")?;
     }
     if let Some(n) = res.network() {
-        if driver == Driver::V2 && (n.class_id().is_some() || n.priorities().is_some()) {
+        if driver == Some(Driver::V2) && (n.class_id().is_some() || n.priorities().is_some()) {
             return Err(invalid(
                 format!("{R}.network"),
                 "net_cls/net_prio do not exist on cgroup v2",
@@ -252,7 +257,7 @@ pub fn validate(res: &LinuxResources, driver: Driver, available: Option<&[String
         ));
     }
     if let Some(u) = res.unified() {
-        if !u.is_empty() && driver == Driver::V1 {
+        if !u.is_empty() && driver == Some(Driver::V1) {
             return Err(invalid(
                 format!("{R}.unified"),
                 "needs a cgroup v2 (unified) host",
@@ -326,7 +331,7 @@ mod tests {
     }
 
     fn err(json: &str, d: Driver) -> String {
-        validate(&res(json), d, Some(&all()))
+        validate(&res(json), Some(d), Some(&all()))
             .unwrap_err()
             .to_string()
     }
@@ -394,9 +399,9 @@ mod tests {
         );
         let ok =
             res(r#"{"unified":{"memory.high":"1"},"memory":{"limit":1048576,"swap":2097152}}"#);
-        validate(&ok, Driver::V2, None).unwrap();
+        validate(&ok, Some(Driver::V2), None).unwrap();
         let only_pids = ["pids".to_string()];
-        let e = validate(&ok, Driver::V2, Some(&only_pids))
+        let e = validate(&ok, Some(Driver::V2), Some(&only_pids))
             .unwrap_err()
             .to_string();
         assert!(
@@ -409,7 +414,7 @@ mod tests {
     fn missing_v1_controller_is_reported() {
         let e = validate(
             &res(r#"{"pids":{"limit":5}}"#),
-            Driver::V1,
+            Some(Driver::V1),
             Some(&["memory".into()]),
         )
         .unwrap_err();
@@ -417,7 +422,7 @@ mod tests {
             e.to_string(),
             "linux.resources.pids: the pids cgroup controller is not mounted on this host"
         );
-        validate(&res(r#"{"pids":{"limit":0}}"#), Driver::V1, Some(&[])).unwrap();
+        validate(&res(r#"{"pids":{"limit":0}}"#), Some(Driver::V1), Some(&[])).unwrap();
     }
 
     #[test]

@@ -280,20 +280,19 @@ fn hybrid_placement_hierarchies_and_state_roundtrip() {
     let cg = Cgroup::with_host(&host, None, "c1").unwrap();
     assert_eq!(cg.mode, Mode::Hybrid);
     let h = cg.hierarchies();
-    let names: Vec<(&str, &str, bool)> = h
+    let names: Vec<(&str, &str)> = h
         .iter()
-        .map(|m| (m.name.as_str(), m.host_dir.to_str().unwrap(), m.v2))
+        .map(|(n, d)| (n.as_str(), d.to_str().unwrap()))
         .collect();
     assert_eq!(
         names,
         [
-            ("systemd", "/sys/fs/cgroup/systemd/c1", false),
-            ("memory", "/sys/fs/cgroup/memory/sup/x/c1", false),
-            ("cpu", "/sys/fs/cgroup/cpu/c1", false),
-            ("unified", "/sys/fs/cgroup/unified/c1", true),
+            ("systemd", "/sys/fs/cgroup/systemd/c1"),
+            ("memory", "/sys/fs/cgroup/memory/sup/x/c1"),
+            ("cpu", "/sys/fs/cgroup/cpu/c1"),
+            (dm_cgroups::V2_MARKER, "/sys/fs/cgroup/unified/c1"),
         ]
     );
-    assert_eq!(h[0].options, "name=systemd");
     assert_eq!(
         cg.clone_into_dir(),
         None,
@@ -312,10 +311,22 @@ fn hybrid_placement_hierarchies_and_state_roundtrip() {
         cg.clone_into_dir().unwrap(),
         Path::new("/sys/fs/cgroup/pods/p/c2")
     );
-    assert_eq!(cg.hierarchies()[0].name, dm_cgroups::V2_AT_ROOT);
-    let e = cg.validate(&res(r#"{"unified":{"a/b":"1"}}"#)).unwrap_err();
+    assert_eq!(
+        cg.hierarchies(),
+        [(String::new(), "/sys/fs/cgroup/pods/p/c2".into())],
+        "a unified host has one hierarchy, the cgroup2 marker"
+    );
+    let e = Cgroup::validate(&res(r#"{"unified":{"a/b":"1"}}"#)).unwrap_err();
     assert!(
         e.to_string().starts_with("linux.resources.unified: "),
+        "{e}"
+    );
+    // Host-independent validation accepts what only a v2 host refuses; check() does not.
+    let realtime = res(r#"{"cpu":{"realtimeRuntime":1000}}"#);
+    Cgroup::validate(&realtime).unwrap();
+    let e = cg.check(&realtime).unwrap_err();
+    assert!(
+        e.to_string().starts_with("linux.resources.cpu.realtimeRuntime: "),
         "{e}"
     );
 }
