@@ -326,7 +326,8 @@ fn hybrid_placement_hierarchies_and_state_roundtrip() {
     Cgroup::validate(&realtime).unwrap();
     let e = cg.check(&realtime).unwrap_err();
     assert!(
-        e.to_string().starts_with("linux.resources.cpu.realtimeRuntime: "),
+        e.to_string()
+            .starts_with("linux.resources.cpu.realtimeRuntime: "),
         "{e}"
     );
 }
