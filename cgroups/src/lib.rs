@@ -26,6 +26,8 @@
 //! resources, `v1`/`v2` are the drivers, `sys` holds every file operation and system call
 //! (behind [`sys::CgroupFs`] so drivers run against a fake tree in tests).
 
+#![warn(missing_docs)]
+
 mod cgroup;
 pub mod devices;
 mod error;

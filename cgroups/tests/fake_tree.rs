@@ -365,3 +365,72 @@ fn v2_oom_watcher_counts_new_oom_kills_and_polls_readable() {
         "check() drained the fd"
     );
 }
+
+#[test]
+fn v2_stats_are_read_into_runc_shape() {
+    let t = TempDir::new("cg-fake-stats");
+    let d = t.path().join("ctr");
+    std::fs::create_dir(&d).unwrap();
+    for (name, text) in [
+        ("cpu.stat", "usage_usec 2000\nuser_usec 1500\nsystem_usec 500\nnr_periods 10\nnr_throttled 2\nthrottled_usec 300\n"),
+        ("cpuset.cpus.effective", "0-1\n"),
+        ("memory.current", "1048576\n"),
+        ("memory.max", "max\n"),
+        ("memory.peak", "2097152\n"),
+        ("memory.events", "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n"),
+        ("memory.stat", "anon 100\nfile 200\n"),
+        ("memory.swap.current", "4096\n"),
+        ("memory.swap.max", "max\n"),
+        ("pids.current", "3\n"),
+        ("pids.max", "10\n"),
+        ("io.stat", "8:0 rbytes=100 wbytes=200 rios=1 wios=2 dbytes=0 dios=0\n"),
+        ("hugetlb.2MB.current", "0\n"),
+        ("hugetlb.2MB.max", "4194304\n"),
+        ("hugetlb.2MB.events", "max 1\n"),
+    ] {
+        std::fs::write(d.join(name), text).unwrap();
+    }
+    let cg = Cgroup {
+        mode: Mode::Unified,
+        v1: vec![],
+        v2: Some(d.clone()),
+        v2_mountpoint: Some(t.path().to_path_buf()),
+        created: vec![],
+    };
+    let v = serde_json::to_value(cg.stats().unwrap()).unwrap();
+    let max = u64::MAX;
+    assert_eq!(
+        v["cpu"],
+        serde_json::json!({"usage": {"total": 2_000_000, "kernel": 500_000, "user": 1_500_000},
+                           "throttling": {"periods": 10, "throttledPeriods": 2, "throttledTime": 300_000}})
+    );
+    assert_eq!(v["cpuset"]["cpus"], serde_json::json!([0, 1]));
+    assert_eq!(
+        v["memory"]["usage"],
+        serde_json::json!({"limit": max, "usage": 1048576, "max": 2097152, "failcnt": 4})
+    );
+    assert_eq!(
+        v["memory"]["swap"]["usage"],
+        1048576 + 4096,
+        "v1-style memory+swap"
+    );
+    assert_eq!(v["memory"]["swap"]["limit"], max);
+    assert_eq!(v["memory"]["cache"], 200);
+    assert_eq!(
+        v["memory"]["raw"],
+        serde_json::json!({"anon": 100, "file": 200})
+    );
+    assert_eq!(v["pids"], serde_json::json!({"current": 3, "limit": 10}));
+    assert_eq!(
+        v["blkio"],
+        serde_json::json!({
+            "ioServiceBytesRecursive": [{"major": 8, "op": "Read", "value": 100},
+                                        {"major": 8, "op": "Write", "value": 200}],
+            "ioServicedRecursive": [{"major": 8, "op": "Read", "value": 1},
+                                    {"major": 8, "op": "Write", "value": 2}]})
+    );
+    assert_eq!(
+        v["hugetlb"],
+        serde_json::json!({"2MB": {"max": 4194304, "failcnt": 1}})
+    );
+}
