@@ -104,7 +104,7 @@ impl Cgroup {
             for c in rel.components() {
                 let parent = cur.clone();
                 cur.push(c);
-                if cur.is_dir() {
+                if sys::is_dir(&cur) {
                     continue;
                 }
                 if self.mode == Mode::Unified {
@@ -395,7 +395,7 @@ fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
     }
     for name in HostFs.names(dir).map_err(|e| io(dir, e))? {
         let p = dir.join(&name);
-        if p.is_dir() {
+        if sys::is_dir(&p) {
             collect_pids(&p, out)?;
         }
     }

@@ -57,10 +57,10 @@ pub struct Host {
 impl Host {
     /// Reads /proc/self/mountinfo and /proc/self/cgroup.
     pub fn detect() -> Result<Host> {
-        let mi = std::fs::read_to_string("/proc/self/mountinfo")
+        let mi = crate::sys::read_to_string(Path::new("/proc/self/mountinfo"))
             .map_err(|e| io("/proc/self/mountinfo", e))?;
-        let cg =
-            std::fs::read_to_string("/proc/self/cgroup").map_err(|e| io("/proc/self/cgroup", e))?;
+        let cg = crate::sys::read_to_string(Path::new("/proc/self/cgroup"))
+            .map_err(|e| io("/proc/self/cgroup", e))?;
         Host::parse(&mi, &cg)
     }
 

@@ -66,7 +66,7 @@ impl OomWatcher {
             sys::inotify_drain(self.fd.as_raw_fd());
             0
         };
-        if !self.counter.exists() {
+        if !HostFs.exists(&self.counter) {
             // v1 signals the eventfd when the cgroup is removed; that is not an OOM.
             return Ok(0);
         }

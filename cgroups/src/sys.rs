@@ -84,6 +84,16 @@ impl CgroupFs for FakeFs {
     }
 }
 
+/// True when `path` is a directory.
+pub fn is_dir(path: &Path) -> bool {
+    path.is_dir()
+}
+
+/// Reads a small file whole (procfs, cgroupfs).
+pub fn read_to_string(path: &Path) -> io::Result<String> {
+    HostFs.read(path)
+}
+
 /// Makes one directory (not its parents).
 pub fn mkdir(path: &Path) -> io::Result<()> {
     std::fs::create_dir(path)
