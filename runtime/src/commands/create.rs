@@ -88,8 +88,9 @@ pub fn create(
     };
     let linux = spec.linux().as_ref().expect("validated");
     let mut cgroup = dm_cgroups::Cgroup::new(linux.cgroups_path().as_deref(), &a.id)?;
-    if let Some(r) = linux.resources() {
-        dm_cgroups::Cgroup::validate(r)?;
+    let resources = cgroup_resources(&spec)?;
+    if let Some(r) = &resources {
+        cgroup.check(r)?;
     }
     let join = open_joined_namespaces(&spec)?;
     let console = match (console, &a.console_socket, terminal) {
@@ -179,7 +180,7 @@ pub fn create(
             Error::Config(format!("process.oomScoreAdj {adj}: write {p}: {e}{hint}"))
         })?;
     }
-    if let Some(r) = linux.resources() {
+    if let Some(r) = &resources {
         cgroup.apply(r)?;
     }
     parent.send(&Msg::Go)?;
@@ -225,6 +226,55 @@ pub fn create(
     }
     unwind.armed = false;
     Ok(Created { state: st })
+}
+
+/// The resources to apply: the spec's, with device rules that allow the default devices and
+/// every `linux.devices` entry appended (later rules win), so a deny-all list still leaves the
+/// container its /dev/null.
+fn cgroup_resources(spec: &Spec) -> Result<Option<oci_spec::runtime::LinuxResources>> {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType};
+    let linux = spec.linux().as_ref().expect("validated");
+    let Some(mut r) = linux.resources().clone() else {
+        return Ok(None);
+    };
+    if r.devices().is_none() {
+        return Ok(Some(r));
+    }
+    let rule =
+        |t: LinuxDeviceType, major: Option<i64>, minor: Option<i64>| -> Result<LinuxDeviceCgroup> {
+            let mut b = LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(t)
+                .access("rwm");
+            if let Some(m) = major {
+                b = b.major(m);
+            }
+            if let Some(m) = minor {
+                b = b.minor(m);
+            }
+            b.build()
+                .map_err(|e| Error::Config(format!("linux.resources.devices: {e}")))
+        };
+    let mut rules = r.devices().clone().unwrap_or_default();
+    // null, zero, full, random, urandom, tty, console, ptmx, and the pty slaves.
+    for (ma, mi) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+    ] {
+        rules.push(rule(LinuxDeviceType::C, Some(ma), Some(mi))?);
+    }
+    rules.push(rule(LinuxDeviceType::C, Some(136), None)?);
+    for d in linux.devices().iter().flatten() {
+        rules.push(rule(d.typ(), Some(d.major()), Some(d.minor()))?);
+    }
+    r.set_devices(Some(rules));
+    Ok(Some(r))
 }
 
 /// Clone flags: every new namespace except cgroup (unshared by the init once it sits in its
