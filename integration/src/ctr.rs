@@ -101,6 +101,22 @@ impl Ctr {
         }
     }
 
+    /// Polls until `id` shows `status` or is no longer listed; false after `limit`.
+    pub fn wait_status_or_gone(&self, id: &str, status: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.task_status(id) {
+                None => return true,
+                Some(s) if s == status => return true,
+                _ => {}
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Best effort: kills and deletes every task, container and image of this namespace.
     pub fn remove_everything(&self) {
         for id in self.task_ids() {

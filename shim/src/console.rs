@@ -47,14 +47,25 @@ impl ConsoleSocket {
         self.listener
             .set_nonblocking(true)
             .map_err(io("console socket"))?;
-        let (conn, _) = self.listener.accept().map_err(io("accept console socket"))?;
+        let (conn, _) = self
+            .listener
+            .accept()
+            .map_err(io("accept console socket"))?;
         conn.set_nonblocking(false).map_err(io("console socket"))?;
         let mut buf = [0u8; 4096];
         let mut iov = [IoSliceMut::new(&mut buf)];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
-            .map_err(|e| io("receive pty master")(e.into()))?;
-        for c in msg.cmsgs().map_err(|e| io("receive pty master")(e.into()))? {
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::empty(),
+        )
+        .map_err(|e| io("receive pty master")(e.into()))?;
+        for c in msg
+            .cmsgs()
+            .map_err(|e| io("receive pty master")(e.into()))?
+        {
             if let ControlMessageOwned::ScmRights(fds) = c {
                 if let Some(fd) = fds.first() {
                     // SAFETY: the kernel just installed this fd for us via SCM_RIGHTS.

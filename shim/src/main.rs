@@ -41,7 +41,10 @@ fn main() {
 
 fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    if args[1..].iter().any(|a| a == "-v" || a == "--v" || a == "-version") {
+    if args[1..]
+        .iter()
+        .any(|a| a == "-v" || a == "--v" || a == "-version")
+    {
         println!(
             "{}:\n  Version:  {}\n  Revision: dockermind\n  Runtime:  {}",
             env!("CARGO_BIN_NAME"),

@@ -7,8 +7,8 @@
 use crate::error::{io, Error, Result};
 use crate::runtime::{default_binary, Runtime};
 use containerd_shim::api::Options as RuncOptions;
-use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::rt::WireType;
+use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::{CodedInputStream, Message};
 use std::path::Path;
 
@@ -29,9 +29,8 @@ pub fn from_any(options: Option<&Any>, namespace: &str) -> Result<Runtime> {
         let name = any.type_url.rsplit('/').next().unwrap_or_default();
         match name {
             "containerd.runc.v1.Options" => {
-                let o = RuncOptions::parse_from_bytes(&any.value).map_err(|e| {
-                    Error::InvalidArgument(format!("options ({name}): {e}"))
-                })?;
+                let o = RuncOptions::parse_from_bytes(&any.value)
+                    .map_err(|e| Error::InvalidArgument(format!("options ({name}): {e}")))?;
                 rt.binary = o.binary_name;
                 rt.root = o.root;
                 rt.systemd_cgroup = o.systemd_cgroup;
@@ -71,7 +70,9 @@ fn config_path(bytes: &[u8]) -> Result<String> {
             0x12 => path = s.read_string().map_err(bad)?,
             _ => {
                 let wt = WireType::new(tag & 7).ok_or_else(|| {
-                    Error::InvalidArgument("options (runtimeoptions.v1.Options): bad wire type".into())
+                    Error::InvalidArgument(
+                        "options (runtimeoptions.v1.Options): bad wire type".into(),
+                    )
                 })?;
                 s.skip_field(wt).map_err(bad)?
             }

@@ -90,8 +90,12 @@ fn reap_all() {
         let mut r = routes().lock().unwrap();
         if let Some(tx) = r.commands.remove(&pid) {
             let _ = tx.send(code);
-        } else if let Some(tx) = &r.others {
-            let _ = tx.send(Exit { pid, status: code });
+        } else {
+            if let Some(tx) = &r.others {
+                let _ = tx.send(Exit { pid, status: code });
+            }
+            // containerd-shim's mount helper forks and waits through its own monitor.
+            let _ = containerd_shim::synchronous::monitor::monitor_notify_by_pid(pid, code);
         }
     }
 }
@@ -104,8 +108,15 @@ pub struct Spawned {
 }
 
 impl Spawned {
-    /// Waits for the exit status.
-    pub fn wait(self) -> i32 {
+    /// Waits for the exit status (directly when no reaper thread runs, as in `delete`).
+    pub fn wait(mut self) -> i32 {
+        if routes().lock().unwrap().others.is_none() {
+            use std::os::unix::process::ExitStatusExt;
+            return match self.child.wait() {
+                Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
+                Err(_) => -1,
+            };
+        }
         self.exit.recv().unwrap_or(-1)
     }
 }

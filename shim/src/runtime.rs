@@ -66,7 +66,11 @@ impl Runtime {
             c.stdout(stdio.stdout.map_or(Stdio::null(), Stdio::from));
             c.stderr(stdio.stderr.map_or(Stdio::null(), Stdio::from));
         } else {
-            c.stdout(if capture { Stdio::piped() } else { Stdio::null() });
+            c.stdout(if capture {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
             c.stderr(Stdio::piped());
         }
         let action = args.first().copied().unwrap_or_default().to_owned();

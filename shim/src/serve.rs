@@ -24,7 +24,10 @@ pub fn serve(flags: &Flags) -> Result<()> {
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) } != 0 {
         return Err(std::io::Error::last_os_error()).context("become subreaper");
     }
-    let path = flags.socket.strip_prefix("unix://").unwrap_or(&flags.socket);
+    let path = flags
+        .socket
+        .strip_prefix("unix://")
+        .unwrap_or(&flags.socket);
     let Some(listener) = bind(path)? else {
         // Another shim of this group won the race and serves the address.
         return Ok(());
@@ -85,7 +88,9 @@ fn bind(path: &str) -> Result<Option<UnixListener>> {
                 return Ok(None);
             }
             std::fs::remove_file(path).with_context(|| format!("remove stale {path}"))?;
-            Ok(Some(UnixListener::bind(path).with_context(|| format!("bind {path}"))?))
+            Ok(Some(
+                UnixListener::bind(path).with_context(|| format!("bind {path}"))?,
+            ))
         }
         Err(e) => Err(e).with_context(|| format!("bind {path}")),
     }
@@ -98,7 +103,10 @@ fn redirect_stdio() {
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open("log")
         .or_else(|_| std::fs::OpenOptions::new().write(true).open("/dev/null"));
-    let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null");
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null");
     // SAFETY: dup2 onto the standard fds with fds we opened just above.
     unsafe {
         if let Ok(n) = &null {

@@ -29,9 +29,9 @@ pub fn start(flags: &Flags) -> Result<()> {
             .read_to_end(&mut input)
             .context("read stdin")?;
     }
-    let bootstrap = BootstrapParams::parse_from_bytes(&input)
-        .ok()
-        .filter(|p| !input.is_empty() && p.instance_id == flags.id && p.namespace == flags.namespace);
+    let bootstrap = BootstrapParams::parse_from_bytes(&input).ok().filter(|p| {
+        !input.is_empty() && p.instance_id == flags.id && p.namespace == flags.namespace
+    });
     let (grpc, ttrpc) = match &bootstrap {
         Some(p) => (
             p.containerd_grpc_address.clone(),
@@ -92,13 +92,20 @@ pub fn serving(address: &str) -> bool {
 fn launch(flags: &Flags, grpc: &str, ttrpc: &str, address: &str) -> Result<()> {
     let exe = std::env::current_exe().context("find own binary")?;
     let mut cmd = Command::new(exe);
-    cmd.args(["-namespace", &flags.namespace, "-id", &flags.id, "-address", grpc])
-        .args(["-socket", address])
-        .env("TTRPC_ADDRESS", ttrpc)
-        .env("GRPC_ADDRESS", grpc)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+    cmd.args([
+        "-namespace",
+        &flags.namespace,
+        "-id",
+        &flags.id,
+        "-address",
+        grpc,
+    ])
+    .args(["-socket", address])
+    .env("TTRPC_ADDRESS", ttrpc)
+    .env("GRPC_ADDRESS", grpc)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
     if flags.debug {
         cmd.arg("-debug");
     }

@@ -114,7 +114,9 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 fn start_logger(rest: &str, ns: &str, id: &str) -> Result<(OwnedFd, OwnedFd)> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() {
-        return Err(Error::InvalidArgument(format!("stdout: binary://{rest}: no path")));
+        return Err(Error::InvalidArgument(format!(
+            "stdout: binary://{rest}: no path"
+        )));
     }
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;

@@ -230,10 +230,18 @@ impl TaskService {
                 .get_mut(eid)
                 .ok_or_else(|| Error::NotFound(format!("exec {eid} in {id}")))?;
             if p.status != Status::CREATED {
-                return Err(Error::FailedPrecondition(format!("exec {eid} already started")));
+                return Err(Error::FailedPrecondition(format!(
+                    "exec {eid} already started"
+                )));
             }
             p.starting = true;
-            (runtime, bundle, p.io.clone(), p.spec.clone().unwrap(), since)
+            (
+                runtime,
+                bundle,
+                p.io.clone(),
+                p.spec.clone().unwrap(),
+                since,
+            )
         };
         let r = self.run_exec(id, eid, &runtime, &bundle, &io, &spec);
         let mut out = Vec::new();
@@ -346,8 +354,9 @@ impl TaskService {
                 ..Default::default()
             });
         }
-        let (runtime, bundle, status) =
-            self.with(id, |c| Ok((c.runtime.clone(), c.bundle.clone(), c.init.status)))?;
+        let (runtime, bundle, status) = self.with(id, |c| {
+            Ok((c.runtime.clone(), c.bundle.clone(), c.init.status))
+        })?;
         match status {
             Status::STOPPED => runtime.delete(&bundle, id, false)?,
             Status::CREATED => runtime.delete(&bundle, id, true)?,
@@ -614,7 +623,11 @@ impl Task for TaskService {
         ok(self.do_state(&req))
     }
 
-    fn create(&self, _: &TtrpcContext, req: CreateTaskRequest) -> ttrpc::Result<CreateTaskResponse> {
+    fn create(
+        &self,
+        _: &TtrpcContext,
+        req: CreateTaskRequest,
+    ) -> ttrpc::Result<CreateTaskResponse> {
         ok(self.do_create(req))
     }
 
@@ -657,16 +670,17 @@ impl Task for TaskService {
     }
 
     fn resize_pty(&self, _: &TtrpcContext, req: ResizePtyRequest) -> ttrpc::Result<Empty> {
-        ok(self.with(&req.id, |c| {
-            let p = c
-                .proc(&req.exec_id)
-                .ok_or_else(|| Error::NotFound(format!("exec {}", req.exec_id)))?;
-            match &p.console {
-                Some(m) => console::resize(m, req.width, req.height),
-                None => Err(Error::FailedPrecondition("process has no terminal".into())),
-            }
-        })
-        .map(|_| Empty::new()))
+        ok(self
+            .with(&req.id, |c| {
+                let p = c
+                    .proc(&req.exec_id)
+                    .ok_or_else(|| Error::NotFound(format!("exec {}", req.exec_id)))?;
+                match &p.console {
+                    Some(m) => console::resize(m, req.width, req.height),
+                    None => Err(Error::FailedPrecondition("process has no terminal".into())),
+                }
+            })
+            .map(|_| Empty::new()))
     }
 
     fn close_io(&self, _: &TtrpcContext, req: CloseIORequest) -> ttrpc::Result<Empty> {
@@ -691,10 +705,12 @@ impl Task for TaskService {
 
     fn stats(&self, _: &TtrpcContext, req: StatsRequest) -> ttrpc::Result<StatsResponse> {
         let pid = self.with(&req.id, |c| Ok(c.init.pid));
-        ok(pid.and_then(|pid| metrics::stats(pid as u32)).map(|stats| StatsResponse {
-            stats: Some(stats).into(),
-            ..Default::default()
-        }))
+        ok(pid
+            .and_then(|pid| metrics::stats(pid as u32))
+            .map(|stats| StatsResponse {
+                stats: Some(stats).into(),
+                ..Default::default()
+            }))
     }
 
     fn connect(&self, _: &TtrpcContext, req: ConnectRequest) -> ttrpc::Result<ConnectResponse> {
