@@ -197,6 +197,11 @@ impl Containerd {
         self.dir.path()
     }
 
+    /// Pids of the shims serving this containerd (any runtime).
+    pub fn shim_pids(&self) -> Vec<i32> {
+        cleanup::shims_of(&self.address())
+    }
+
     /// Everything containerd printed so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()

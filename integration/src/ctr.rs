@@ -117,17 +117,48 @@ impl Ctr {
         }
     }
 
-    /// Best effort: kills and deletes every task, container and image of this namespace.
+    /// Runs `ctr <args>`, killing it after `limit`; None when it had to be killed.
+    pub fn run_bounded(&self, args: &[&str], limit: Duration) -> Option<Output> {
+        let mut cmd = self.cmd(args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().ok()?;
+        let deadline = Instant::now() + limit;
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return None;
+                }
+            }
+        }
+        let out = child.wait_with_output().ok()?;
+        Some(Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    /// Best effort, each step bounded: kills and deletes every task, container and image of
+    /// this namespace. What a broken runtime leaves behind is removed by the caller's cleanup.
     pub fn remove_everything(&self) {
+        let limit = Duration::from_secs(5);
         for id in self.task_ids() {
-            let _ = self.run(&["task", "kill", "--all", "--signal", "SIGKILL", &id]);
-            let _ = self.run(&["task", "delete", "--force", &id]);
+            let _ = self.run_bounded(&["task", "kill", "--signal", "SIGKILL", &id], limit);
+            let _ = self.run_bounded(
+                &["task", "kill", "--all", "--signal", "SIGKILL", &id],
+                limit,
+            );
+            let _ = self.wait_status_or_gone(&id, "STOPPED", limit);
+            let _ = self.run_bounded(&["task", "delete", "--force", &id], limit);
         }
         for id in self.container_ids() {
-            let _ = self.run(&["container", "delete", &id]);
-        }
-        for img in lines(&self.run(&["image", "ls", "-q"]).stdout) {
-            let _ = self.run(&["image", "remove", &img]);
+            let _ = self.run_bounded(&["container", "delete", &id], limit);
         }
     }
 }

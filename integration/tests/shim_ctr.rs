@@ -27,7 +27,13 @@ both_backends!(
     container_that_exits_immediately,
     stdin_is_piped_through,
     run_with_terminal,
-    detached_exec_ps_pause_metrics_kill_delete,
+    detached_exec,
+    detached_exec_with_terminal,
+    ps_lists_init_and_exec,
+    pause_and_resume_freeze_the_cgroup,
+    metrics_come_from_the_cgroup,
+    kill_stops_and_delete_removes,
+    kill_all_reaches_every_process,
     twenty_containers_at_once,
 );
 
@@ -113,16 +119,13 @@ fn run_with_terminal(b: Backend) {
     assert_eq!(out.code, 5, "{out:?}");
 }
 
-fn detached_exec_ps_pause_metrics_kill_delete(b: Backend) {
-    let Some(env) = Env::new("detached_exec_ps_pause_metrics_kill_delete", b) else {
+fn detached_exec(b: Backend) {
+    let Some(env) = Env::new("detached_exec", b) else {
         return;
     };
     let id = unique_id("c");
     env.run_detached(&id);
-    let pid = env.task_pid(&id);
-    let ctr = &env.ctr;
-
-    let out = ctr.run(&[
+    let out = env.ctr.run(&[
         "task",
         "exec",
         "--exec-id",
@@ -130,72 +133,154 @@ fn detached_exec_ps_pause_metrics_kill_delete(b: Backend) {
         &id,
         "sh",
         "-c",
-        "echo pid1 is $(cat /proc/1/comm); exit 3",
+        "echo pid1 is $(cat /proc/1/comm); echo oops >&2; exit 3",
     ]);
     assert_eq!(out.stdout, "pid1 is sleep\n", "{out:?}");
+    assert!(out.stderr.contains("oops"), "{out:?}");
     assert_eq!(out.code, 3, "{out:?}");
+    // The exec id is free again once its process was deleted.
+    let out = env
+        .ctr
+        .run(&["task", "exec", "--exec-id", "e1", &id, "true"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    env.remove(&id);
+}
 
-    if dm_testkit::require_cmd("script") {
-        let cmd = ctr.cmd(&[
-            "task",
-            "exec",
-            "-t",
-            "--exec-id",
-            "e2",
-            &id,
-            "sh",
-            "-c",
-            "tty; exit 4",
-        ]);
-        let out = under_pty(&cmd);
-        assert!(out.stdout.contains("/dev/pts/"), "{out:?}");
-        assert_eq!(out.code, 4, "{out:?}");
+fn detached_exec_with_terminal(b: Backend) {
+    let Some(env) = Env::new("detached_exec_with_terminal", b) else {
+        return;
+    };
+    if !dm_testkit::require_cmd("script") {
+        return;
     }
+    let id = unique_id("c");
+    env.run_detached(&id);
+    let cmd = env.ctr.cmd(&[
+        "task",
+        "exec",
+        "-t",
+        "--exec-id",
+        "e2",
+        &id,
+        "sh",
+        "-c",
+        "tty; exit 4",
+    ]);
+    let out = under_pty(&cmd);
+    assert!(out.stdout.contains("/dev/pts/"), "{out:?}");
+    assert_eq!(out.code, 4, "{out:?}");
+    env.remove(&id);
+}
 
-    let out = ctr.ok(&["task", "ps", &id]);
+fn ps_lists_init_and_exec(b: Backend) {
+    let Some(env) = Env::new("ps_lists_init_and_exec", b) else {
+        return;
+    };
+    let id = unique_id("c");
+    env.run_detached(&id);
+    let pid = env.task_pid(&id);
+    let out = env
+        .ctr
+        .run(&["task", "exec", "-d", "--exec-id", "bg", &id, "sleep", "999"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = env.ctr.ok(&["task", "ps", &id]);
     assert!(
         out.stdout
             .lines()
             .any(|l| l.split_whitespace().next() == Some(&pid.to_string())),
         "init pid {pid} not in task ps: {out:?}"
     );
+    assert!(out.stdout.contains("bg"), "exec id not in task ps: {out:?}");
+    env.remove(&id);
+}
 
+fn pause_and_resume_freeze_the_cgroup(b: Backend) {
+    let Some(env) = Env::new("pause_and_resume_freeze_the_cgroup", b) else {
+        return;
+    };
+    let id = unique_id("c");
+    env.run_detached(&id);
+    let ctr = &env.ctr;
+    let state = cgroup_file("freezer", ctr.namespace(), &id, "freezer.state");
     ctr.ok(&["task", "pause", &id]);
     ctr.wait_status(&id, "PAUSED", STATE_WAIT);
-    let frozen = std::fs::read_to_string(cgroup_file(
-        "freezer",
-        ctr.namespace(),
-        &id,
-        "freezer.state",
-    ))
-    .unwrap();
-    assert_eq!(frozen.trim(), "FROZEN");
+    assert_eq!(std::fs::read_to_string(&state).unwrap().trim(), "FROZEN");
     ctr.ok(&["task", "resume", &id]);
     ctr.wait_status(&id, "RUNNING", STATE_WAIT);
-    let thawed = std::fs::read_to_string(cgroup_file(
-        "freezer",
-        ctr.namespace(),
+    assert_eq!(std::fs::read_to_string(&state).unwrap().trim(), "THAWED");
+    env.remove(&id);
+}
+
+fn metrics_come_from_the_cgroup(b: Backend) {
+    let Some(env) = Env::new("metrics_come_from_the_cgroup", b) else {
+        return;
+    };
+    let id = unique_id("c");
+    env.run_detached(&id);
+    let out = env.ctr.ok(&["task", "metrics", &id]);
+    let pids = std::fs::read_to_string(cgroup_file(
+        "pids",
+        env.ctr.namespace(),
         &id,
-        "freezer.state",
+        "pids.current",
     ))
     .unwrap();
-    assert_eq!(thawed.trim(), "THAWED");
-
-    let out = ctr.ok(&["task", "metrics", &id]);
     assert!(out.stdout.contains("memory.usage_in_bytes"), "{out:?}");
-    assert!(out.stdout.contains("pids.current"), "{out:?}");
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("pids.current"))
+        .unwrap_or_else(|| panic!("no pids.current: {out:?}"));
+    assert_eq!(line.split_whitespace().nth(1), Some(pids.trim()), "{out:?}");
+    env.remove(&id);
+}
 
+fn kill_stops_and_delete_removes(b: Backend) {
+    let Some(env) = Env::new("kill_stops_and_delete_removes", b) else {
+        return;
+    };
+    let id = unique_id("c");
+    env.run_detached(&id);
+    let pid = env.task_pid(&id);
+    let ctr = &env.ctr;
     ctr.ok(&["task", "kill", "-s", "SIGKILL", &id]);
     ctr.wait_status(&id, "STOPPED", STATE_WAIT);
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists() || {
-            let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            !s.contains("sleep")
-        }
-    );
+    assert!(!alive(pid), "init {pid} still runs after kill");
+    let out = ctr.run(&["task", "kill", "-s", "SIGKILL", &id]);
+    assert_ne!(out.code, 0, "killing a stopped task must fail: {out:?}");
     ctr.ok(&["task", "delete", &id]);
     assert!(ctr.task_ids().is_empty());
+    assert!(!env.ctd.bundle_dir(ctr.namespace(), &id).exists());
     ctr.ok(&["container", "delete", &id]);
+}
+
+fn kill_all_reaches_every_process(b: Backend) {
+    let Some(env) = Env::new("kill_all_reaches_every_process", b) else {
+        return;
+    };
+    let id = unique_id("c");
+    env.run_detached(&id);
+    let out = env
+        .ctr
+        .run(&["task", "exec", "-d", "--exec-id", "bg", &id, "sleep", "999"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    env.ctr.ok(&["task", "kill", "--all", "-s", "SIGKILL", &id]);
+    env.ctr.wait_status(&id, "STOPPED", STATE_WAIT);
+    env.ctr.ok(&["task", "delete", &id]);
+    env.ctr.ok(&["container", "delete", &id]);
+}
+
+/// Whether `pid` exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
 }
 
 fn twenty_containers_at_once(b: Backend) {

@@ -131,7 +131,7 @@ pub fn start_copy(master: &File, stdin: &str, stdout: &str) -> Result<Receiver<(
 
 /// Waits (bounded) for a terminal's output to drain before its exit is reported.
 pub fn wait_drained(done: &Receiver<()>) {
-    let _ = done.recv_timeout(Duration::from_secs(2));
+    let _ = done.recv_timeout(Duration::from_secs(5));
 }
 
 /// Sets the terminal size on the pty master.
