@@ -35,6 +35,9 @@ both_backends!(
     kill_stops_and_delete_removes,
     kill_all_reaches_every_process,
     twenty_containers_at_once,
+    pod_containers_share_one_shim,
+    file_log_uri,
+    binary_log_uri,
 );
 
 fn run_rm_prints_and_returns_exit_code(b: Backend) {
@@ -310,4 +313,97 @@ fn twenty_containers_at_once(b: Backend) {
         assert_eq!(out.status.code(), Some(i as i32));
     }
     assert!(env.ctr.container_ids().is_empty());
+}
+
+fn pod_containers_share_one_shim(b: Backend) {
+    let Some(env) = Env::new("pod_containers_share_one_shim", b) else {
+        return;
+    };
+    let group = format!("io.kubernetes.cri.sandbox-id={}", unique_id("pod"));
+    let (a, c) = (unique_id("a"), unique_id("b"));
+    for id in [&a, &c] {
+        let out = env.run(&["-d", "--annotation", &group], id, &["sleep", "1000"]);
+        assert_eq!(out.code, 0, "{out:?}\n{}", env.ctd.log());
+        env.ctr.wait_status(id, "RUNNING", STATE_WAIT);
+    }
+    assert_eq!(env.ctd.shim_pids().len(), 1, "a pod must cost one shim");
+    let out = env
+        .ctr
+        .run(&["task", "exec", "--exec-id", "x", &c, "sh", "-c", "exit 9"]);
+    assert_eq!(out.code, 9, "{out:?}");
+    env.remove(&a);
+    assert_eq!(env.ctr.task_status(&c).as_deref(), Some("RUNNING"));
+    assert_eq!(
+        env.ctd.shim_pids().len(),
+        1,
+        "the shim must outlive one of its containers"
+    );
+    env.remove(&c);
+    let deadline = std::time::Instant::now() + STATE_WAIT;
+    while !env.ctd.shim_pids().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "shim did not exit after its pod"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn file_log_uri(b: Backend) {
+    let Some(env) = Env::new("file_log_uri", b) else {
+        return;
+    };
+    let dir = dm_testkit::TempDir::new("dm-log");
+    let log = dir.path().join("sub/c.log");
+    let uri = format!("file://{}", log.display());
+    let out = env.run(
+        &["--rm", "--log-uri", &uri],
+        &unique_id("c"),
+        &["sh", "-c", "echo to-file; echo err-too >&2; exit 2"],
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("to-file\n") && text.contains("err-too\n"),
+        "{text:?}"
+    );
+}
+
+fn binary_log_uri(b: Backend) {
+    let Some(env) = Env::new("binary_log_uri", b) else {
+        return;
+    };
+    let dir = dm_testkit::TempDir::new("dm-log");
+    let logger = dir.path().join("logger.sh");
+    let sink = dir.path().join("sink");
+    // containerd's binary logging protocol: stdout on fd 3, stderr on fd 4, close fd 5 when
+    // ready; query parameters become arguments; the container's id is in the environment.
+    std::fs::write(
+        &logger,
+        "#!/bin/sh\nexec 5>&-\necho \"id=$CONTAINER_ID ns=$CONTAINER_NAMESPACE\" > \"$2\"\n\
+         cat <&3 >> \"$2\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&logger, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let uri = format!("binary://{}?sink={}", logger.display(), sink.display());
+    let id = unique_id("c");
+    let out = env.run(
+        &["--rm", "--log-uri", &uri],
+        &id,
+        &["sh", "-c", "echo via-logger"],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let want = format!("id={id} ns={}\nvia-logger\n", env.ctr.namespace());
+    let deadline = std::time::Instant::now() + STATE_WAIT;
+    loop {
+        let got = std::fs::read_to_string(&sink).unwrap_or_default();
+        if got == want {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "logger wrote {got:?}, want {want:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
