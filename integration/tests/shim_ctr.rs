@@ -38,6 +38,7 @@ both_backends!(
     pod_containers_share_one_shim,
     file_log_uri,
     binary_log_uri,
+    oom_kill_is_reported,
 );
 
 fn run_rm_prints_and_returns_exit_code(b: Backend) {
@@ -406,4 +407,39 @@ fn binary_log_uri(b: Backend) {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+fn oom_kill_is_reported(b: Backend) {
+    let Some(env) = Env::new("oom_kill_is_reported", b) else {
+        return;
+    };
+    let mut events = env.ctr.cmd(&["events"]);
+    events
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut events = events.spawn().unwrap();
+    let id = unique_id("c");
+    let out = env.run(
+        &["--rm", "--memory-limit", "16777216"],
+        &id,
+        // Bounded (about 64 MiB) so a runtime that ignores the limit cannot eat the host.
+        &[
+            "sh",
+            "-c",
+            "x=aaaaaaaa; i=0; while [ $i -lt 23 ]; do x=$x$x; i=$((i+1)); done",
+        ],
+    );
+    assert_eq!(
+        out.code, 137,
+        "the shell must be OOM-killed at 16 MiB: {out:?}"
+    );
+    // ctr events prints each event as one line; TaskOOM precedes the exit it caused.
+    let _ = events.kill();
+    let seen = events.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&seen.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("/tasks/oom") && l.contains(&id)),
+        "no /tasks/oom for {id} in:\n{text}"
+    );
 }

@@ -8,6 +8,7 @@ mod error;
 mod events;
 mod metrics;
 mod mounts;
+mod oom;
 mod options;
 mod reaper;
 mod runtime;

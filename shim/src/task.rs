@@ -7,7 +7,7 @@ use crate::runtime::{read_pid, ProcStdio, Runtime};
 use crate::service::{now, record_exit, Core, Out};
 use crate::state::{Container, Proc};
 use crate::stdio::{self, IoSpec};
-use crate::{metrics, mounts};
+use crate::{metrics, mounts, oom};
 use containerd_shim::api::*;
 use containerd_shim::protos::events::task::*;
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
@@ -127,6 +127,9 @@ impl TaskService {
             }
         }
         self.core.flush(out);
+        if let Err(e) = oom::watch(&self.core, &req.id, pid) {
+            eprintln!("container {}: no OOM events: {e}", req.id);
+        }
         Ok(CreateTaskResponse {
             pid: pid as u32,
             ..Default::default()
@@ -368,6 +371,7 @@ impl TaskService {
         }
         let c = self.core.lock().containers.remove(id);
         self.core.notify();
+        oom::unwatch(id);
         let Some(c) = c else {
             return Err(Error::NotFound(format!("container {id}")));
         };
