@@ -115,3 +115,76 @@ pub fn load(bundle: &Path, namespace: &str) -> Runtime {
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_else(|| from_any(None, namespace).expect("defaults always decode"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn any(type_url: &str, value: Vec<u8>) -> Any {
+        Any {
+            type_url: type_url.into(),
+            value,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn no_options_means_dm_runc_under_the_namespace_root() {
+        let rt = from_any(None, "ns1").unwrap();
+        assert!(rt.binary.ends_with("dm-runc"), "{rt:?}");
+        assert_eq!(rt.root, "/run/containerd/dockermind/ns1");
+        assert!(!rt.systemd_cgroup);
+    }
+
+    #[test]
+    fn runc_options_select_binary_root_and_cgroup_driver() {
+        let o = RuncOptions {
+            binary_name: "/usr/sbin/runc".into(),
+            root: "/tmp/r".into(),
+            systemd_cgroup: true,
+            ..Default::default()
+        };
+        let a = any("containerd.runc.v1.Options", o.write_to_bytes().unwrap());
+        let rt = from_any(Some(&a), "ns").unwrap();
+        assert_eq!(
+            (rt.binary.as_str(), rt.root.as_str(), rt.systemd_cgroup),
+            ("/usr/sbin/runc", "/tmp/r", true)
+        );
+    }
+
+    #[test]
+    fn runtime_config_path_points_at_a_toml_file() {
+        let dir = std::env::temp_dir().join(format!("dm-shim-opt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("rt.toml");
+        std::fs::write(&file, "BinaryName = \"crun\"\nSystemdCgroup = false\n").unwrap();
+        // runtimeoptions.v1.Options { type_url = 1, config_path = 2 }
+        let path = file.to_str().unwrap().as_bytes();
+        let mut v = vec![0x0a, 1, b'x', 0x12, path.len() as u8];
+        v.extend_from_slice(path);
+        let rt = from_any(Some(&any("runtimeoptions.v1.Options", v)), "ns").unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(rt.binary, "crun");
+        assert_eq!(rt.root, "/run/containerd/dockermind/ns");
+    }
+
+    #[test]
+    fn unknown_option_types_are_rejected_by_name() {
+        let err = from_any(Some(&any("example.Other", vec![])), "ns").unwrap_err();
+        assert!(err.to_string().contains("example.Other"), "{err}");
+    }
+
+    #[test]
+    fn bad_toml_names_the_file() {
+        let dir = std::env::temp_dir().join(format!("dm-shim-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, "BinaryName = [").unwrap();
+        let path = file.to_str().unwrap().as_bytes();
+        let mut v = vec![0x12, path.len() as u8];
+        v.extend_from_slice(path);
+        let err = from_any(Some(&any("runtimeoptions.v1.Options", v)), "ns").unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(err.to_string().contains("bad.toml"), "{err}");
+    }
+}

@@ -127,3 +127,36 @@ impl State {
         self.unmatched.remove(i).map(|(_, e)| e.status)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exit_seen_before_its_pid_is_known_is_kept_for_it() {
+        let mut st = State::default();
+        let since = st.seq;
+        st.seq += 1;
+        st.keep_unmatched(Exit { pid: 42, status: 3 });
+        assert_eq!(st.take_unmatched(42, since), Some(3));
+        assert_eq!(st.take_unmatched(42, since), None, "an exit is handed out once");
+    }
+
+    #[test]
+    fn exits_older_than_the_registration_window_are_ignored() {
+        let mut st = State::default();
+        st.keep_unmatched(Exit { pid: 42, status: 1 });
+        st.seq += 5;
+        assert_eq!(st.take_unmatched(42, st.seq), None, "a reused pid must not match");
+    }
+
+    #[test]
+    fn unmatched_exits_are_bounded() {
+        let mut st = State::default();
+        for pid in 0..(UNMATCHED_KEEP as i32 + 10) {
+            st.keep_unmatched(Exit { pid, status: 0 });
+        }
+        assert_eq!(st.take_unmatched(0, 0), None);
+        assert_eq!(st.take_unmatched(UNMATCHED_KEEP as i32 + 9, 0), Some(0));
+    }
+}
