@@ -1,0 +1,431 @@
+//! OCI `linux.seccomp` → one seccomp BPF program (see the module docs for the layout and why).
+
+use std::collections::BTreeMap;
+
+use libc::sock_filter;
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompOperator};
+
+use super::arch::{Abi, X32_SYSCALL_BIT};
+use super::bpf::{Asm, Cond, Label, Target};
+use super::{Filter, SeccompError};
+
+/// Most syscalls a binary-search leaf tests linearly; tuned by `seccomp_profile` measurements.
+const LEAF: usize = 8;
+/// Most conditions in one rule: keeps every jump to the next rule within BPF's 255.
+const MAX_CONDS: usize = 32;
+/// Largest errno the kernel passes through (MAX_ERRNO).
+const MAX_ERRNO: u32 = 4095;
+/// What a syscall from an ABI the profile does not cover gets (libseccomp's default bad-arch
+/// action is to kill; the whole process rather than one thread, so nothing half-dead goes on).
+const BAD_ARCH: u32 = libc::SECCOMP_RET_KILL_PROCESS;
+
+/// Byte offsets in `struct seccomp_data` (x86 is little-endian: low word first).
+const OFF_NR: u32 = 0;
+const OFF_ARCH: u32 = 4;
+fn off_arg_lo(i: u8) -> u32 {
+    16 + 8 * i as u32
+}
+
+/// One argument comparison, already validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ArgCmp {
+    index: u8,
+    op: LinuxSeccompOperator,
+    value: u64,
+    value_two: u64,
+}
+
+/// Rules with argument conditions (ANDed within a rule), tried in profile order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct CondRule {
+    conds: Vec<ArgCmp>,
+    action: u32,
+}
+
+/// Everything the profile says about one syscall number on one ABI.
+#[derive(Default, Debug)]
+struct SyscallRules {
+    /// An unconditional rule overrides every conditional one, as in libseccomp.
+    unconditional: Option<u32>,
+    conditional: Vec<CondRule>,
+}
+
+/// What a syscall-number leaf jumps to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dest {
+    Ret(u32),
+    Body(Label),
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> SeccompError {
+    SeccompError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Maps an OCI action (+ errnoRet) to a `SECCOMP_RET_*` value; `field` names the action's
+/// object for errors (e.g. `linux.seccomp.syscalls[3]`), `errno_key` its errno field name.
+fn action(
+    a: LinuxSeccompAction,
+    errno: Option<u32>,
+    field: &str,
+    action_key: &str,
+    errno_key: &str,
+) -> Result<u32, SeccompError> {
+    use LinuxSeccompAction::*;
+    let data = match (a, errno) {
+        (ScmpActErrno | ScmpActTrace, Some(e)) if e > MAX_ERRNO => {
+            return Err(invalid(
+                format!("{field}.{errno_key}"),
+                format!("{e} is out of range (0..={MAX_ERRNO})"),
+            ))
+        }
+        (ScmpActErrno | ScmpActTrace, e) => e.unwrap_or(libc::EPERM as u32),
+        (_, Some(_)) => {
+            return Err(invalid(
+                format!("{field}.{errno_key}"),
+                format!("only SCMP_ACT_ERRNO and SCMP_ACT_TRACE take an errno, not {a} (in {field}.{action_key})"),
+            ))
+        }
+        (_, None) => 0,
+    };
+    Ok(match a {
+        ScmpActKill | ScmpActKillThread => libc::SECCOMP_RET_KILL_THREAD,
+        ScmpActKillProcess => libc::SECCOMP_RET_KILL_PROCESS,
+        ScmpActTrap => libc::SECCOMP_RET_TRAP,
+        ScmpActErrno => libc::SECCOMP_RET_ERRNO | data,
+        ScmpActTrace => libc::SECCOMP_RET_TRACE | data,
+        ScmpActNotify => libc::SECCOMP_RET_USER_NOTIF,
+        ScmpActLog => libc::SECCOMP_RET_LOG,
+        ScmpActAllow => libc::SECCOMP_RET_ALLOW,
+    })
+}
+
+fn arg_cmp(a: &LinuxSeccompArg, field: &str) -> Result<ArgCmp, SeccompError> {
+    if a.index() > 5 {
+        return Err(invalid(
+            format!("{field}.index"),
+            format!("{} is not a syscall argument index (0..=5)", a.index()),
+        ));
+    }
+    Ok(ArgCmp {
+        index: a.index() as u8,
+        op: a.op(),
+        value: a.value(),
+        value_two: a.value_two().unwrap_or(0),
+    })
+}
+
+/// Compiles `linux.seccomp` for this host (x86_64 with its i386 and x32 ABIs).
+pub fn compile(s: &LinuxSeccomp) -> Result<Filter, SeccompError> {
+    const F: &str = "linux.seccomp";
+    if s.default_action() == LinuxSeccompAction::ScmpActNotify {
+        return Err(invalid(
+            format!("{F}.defaultAction"),
+            "SCMP_ACT_NOTIFY cannot be the default action: the runtime's own calls before execve would wait on the agent",
+        ));
+    }
+    let default = action(
+        s.default_action(),
+        s.default_errno_ret(),
+        F,
+        "defaultAction",
+        "defaultErrnoRet",
+    )?;
+
+    let flags = super::install::flags(s.flags().as_deref().unwrap_or_default())?;
+
+    // The native ABI is always filtered (libseccomp's context starts with it); others only when
+    // listed. Foreign CPUs' arches are accepted and never match on this host.
+    let mut abis = vec![Abi::X86_64];
+    for a in s.architectures().iter().flatten() {
+        use oci_spec::runtime::Arch::*;
+        let abi = match a {
+            ScmpArchX86 => Abi::I386,
+            ScmpArchX32 => Abi::X32,
+            _ => continue,
+        };
+        if !abis.contains(&abi) {
+            abis.push(abi);
+        }
+    }
+
+    let mut per_abi: BTreeMap<Abi, BTreeMap<u32, SyscallRules>> =
+        abis.iter().map(|&a| (a, BTreeMap::new())).collect();
+    let mut skipped = Vec::new();
+    let mut needs_notify = false;
+
+    for (i, sc) in s.syscalls().iter().flatten().enumerate() {
+        let field = format!("{F}.syscalls[{i}]");
+        let act = action(sc.action(), sc.errno_ret(), &field, "action", "errnoRet")?;
+        let conds = sc
+            .args()
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(j, a)| arg_cmp(a, &format!("{field}.args[{j}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if conds.len() > MAX_CONDS {
+            return Err(invalid(
+                format!("{field}.args"),
+                format!("{} conditions in one rule; at most {MAX_CONDS}", conds.len()),
+            ));
+        }
+        for (j, name) in sc.names().iter().enumerate() {
+            if name.is_empty() {
+                return Err(invalid(format!("{field}.names[{j}]"), "empty syscall name"));
+            }
+            if act == libc::SECCOMP_RET_USER_NOTIF && matches!(name.as_str(), "write" | "sendmsg")
+            {
+                return Err(invalid(
+                    format!("{field}.names[{j}]"),
+                    format!("SCMP_ACT_NOTIFY cannot be used for {name}: the runtime needs it to hand the notify fd over"),
+                ));
+            }
+        }
+        // A rule with the default action changes nothing; libseccomp refuses it and runc drops
+        // it, which also keeps it from overriding other rules for the same syscall.
+        if act == default {
+            continue;
+        }
+        needs_notify |= act == libc::SECCOMP_RET_USER_NOTIF;
+        for name in sc.names() {
+            let mut known = false;
+            for (&abi, rules) in per_abi.iter_mut() {
+                let Some(nr) = abi.resolve(name) else {
+                    continue;
+                };
+                known = true;
+                let r = rules.entry(nr).or_default();
+                if conds.is_empty() {
+                    r.unconditional.get_or_insert(act);
+                } else {
+                    let rule = CondRule {
+                        conds: conds.clone(),
+                        action: act,
+                    };
+                    if !r.conditional.contains(&rule) {
+                        r.conditional.push(rule);
+                    }
+                }
+            }
+            if !known && !skipped.contains(name) {
+                skipped.push(name.clone());
+            }
+        }
+    }
+    if needs_notify && s.listener_path().is_none() {
+        return Err(invalid(
+            format!("{F}.listenerPath"),
+            "required when a rule uses SCMP_ACT_NOTIFY",
+        ));
+    }
+
+    let program = emit(&per_abi, default)?;
+    if program.len() > libc::BPF_MAXINSNS as usize {
+        return Err(invalid(
+            F,
+            format!(
+                "compiles to {} BPF instructions; the kernel takes at most {}",
+                program.len(),
+                libc::BPF_MAXINSNS
+            ),
+        ));
+    }
+    Ok(Filter {
+        program,
+        flags,
+        needs_notify,
+        skipped,
+    })
+}
+
+/// Lays out: arch dispatch, then per ABI a binary search over syscall numbers whose leaves
+/// return directly (unconditional rules) or jump to a per-syscall body of argument checks.
+fn emit(
+    per_abi: &BTreeMap<Abi, BTreeMap<u32, SyscallRules>>,
+    default: u32,
+) -> Result<Vec<sock_filter>, SeccompError> {
+    let mut asm = Asm::default();
+    let mut bodies: Vec<(Label, &[CondRule])> = Vec::new();
+    let bad_arch = asm.label();
+
+    let x64 = asm.label();
+    let i386 = asm.label();
+    asm.load(OFF_ARCH);
+    let skip = asm.label();
+    asm.jmp(Cond::Eq, Abi::X86_64.audit_arch(), Target::Next, Target::To(skip));
+    asm.ja(x64);
+    asm.bind(skip);
+    if per_abi.contains_key(&Abi::I386) {
+        let skip = asm.label();
+        asm.jmp(Cond::Eq, Abi::I386.audit_arch(), Target::Next, Target::To(skip));
+        asm.ja(i386);
+        asm.bind(skip);
+    }
+    asm.bind(bad_arch);
+    asm.ret(BAD_ARCH);
+
+    // x86_64 and x32 share the audit arch; bit 30 of the number tells them apart.
+    asm.bind(x64);
+    asm.load(OFF_NR);
+    let x32 = asm.label();
+    let native = asm.label();
+    asm.jmp(Cond::Ge, X32_SYSCALL_BIT, Target::Next, Target::To(native));
+    asm.ja(if per_abi.contains_key(&Abi::X32) {
+        x32
+    } else {
+        bad_arch
+    });
+    asm.bind(native);
+    for (&abi, rules) in per_abi {
+        match abi {
+            Abi::X86_64 => {}
+            Abi::X32 => asm.bind(x32),
+            Abi::I386 => {
+                asm.bind(i386);
+                asm.load(OFF_NR);
+            }
+        }
+        let entries: Vec<(u32, Dest)> = rules
+            .iter()
+            .map(|(&nr, r)| {
+                let dest = match r.unconditional {
+                    Some(act) => Dest::Ret(act),
+                    None => {
+                        let l = asm.label();
+                        bodies.push((l, &r.conditional));
+                        Dest::Body(l)
+                    }
+                };
+                (nr, dest)
+            })
+            .collect();
+        tree(&mut asm, &entries, default);
+        // Bodies load arguments, so they need to know the ABI's argument width: emit them
+        // right after the ABI's tree.
+        for (label, rules) in bodies.drain(..) {
+            asm.bind(label);
+            body(&mut asm, rules, default, abi.args_are_32bit());
+        }
+    }
+    asm.finish()
+        .map_err(|e| invalid("linux.seccomp", format!("internal: BPF jump out of range at {}", e.at)))
+}
+
+/// Binary search on the syscall number held in A.
+fn tree(asm: &mut Asm, entries: &[(u32, Dest)], default: u32) {
+    if entries.len() <= LEAF {
+        let mut slots: Vec<(Dest, Label)> = Vec::new();
+        for &(nr, dest) in entries {
+            let l = match slots.iter().find(|(d, _)| *d == dest) {
+                Some(&(_, l)) => l,
+                None => {
+                    let l = asm.label();
+                    slots.push((dest, l));
+                    l
+                }
+            };
+            asm.jmp(Cond::Eq, nr, Target::To(l), Target::Next);
+        }
+        asm.ret(default);
+        for (dest, l) in slots {
+            asm.bind(l);
+            match dest {
+                Dest::Ret(k) => asm.ret(k),
+                Dest::Body(b) => asm.ja(b),
+            }
+        }
+        return;
+    }
+    let mid = entries.len() / 2;
+    let (left_half, right_half) = entries.split_at(mid);
+    let left = asm.label();
+    let right = asm.label();
+    asm.jmp(Cond::Ge, right_half[0].0, Target::Next, Target::To(left));
+    asm.ja(right);
+    asm.bind(left);
+    tree(asm, left_half, default);
+    asm.bind(right);
+    tree(asm, right_half, default);
+}
+
+/// Conditional rules of one syscall, first match wins, else the default action.
+fn body(asm: &mut Asm, rules: &[CondRule], default: u32, args32: bool) {
+    for rule in rules {
+        let next = asm.label();
+        for c in &rule.conds {
+            cmp(asm, c, next, args32);
+        }
+        asm.ret(rule.action);
+        asm.bind(next);
+    }
+    asm.ret(default);
+}
+
+/// Falls through when `c` holds, jumps to `fail` otherwise. 64-bit comparisons are done on the
+/// high word first, then the low word; 32-bit ABIs compare the low word only, like libseccomp.
+fn cmp(asm: &mut Asm, c: &ArgCmp, fail: Label, args32: bool) {
+    use LinuxSeccompOperator::*;
+    let lo_off = off_arg_lo(c.index);
+    let hi_off = lo_off + 4;
+    let (v_hi, v_lo) = ((c.value >> 32) as u32, c.value as u32);
+    let f = Target::To(fail);
+    let ok = asm.label();
+    let pass = Target::To(ok);
+    match c.op {
+        ScmpCmpEq | ScmpCmpNe => {
+            // EQ: all words equal. NE: some word differs.
+            let (on_eq_hi, on_ne_hi) = match c.op {
+                ScmpCmpEq => (Target::Next, f),
+                _ => (Target::Next, pass),
+            };
+            if !args32 {
+                asm.load(hi_off);
+                asm.jmp(Cond::Eq, v_hi, on_eq_hi, on_ne_hi);
+            }
+            asm.load(lo_off);
+            match c.op {
+                ScmpCmpEq => asm.jmp(Cond::Eq, v_lo, Target::Next, f),
+                _ => asm.jmp(Cond::Eq, v_lo, f, Target::Next),
+            }
+        }
+        ScmpCmpMaskedEq => {
+            let (m_hi, m_lo) = ((c.value >> 32) as u32, c.value as u32);
+            let (d_hi, d_lo) = ((c.value_two >> 32) as u32, c.value_two as u32);
+            if !args32 {
+                asm.load(hi_off);
+                asm.and(m_hi);
+                asm.jmp(Cond::Eq, d_hi, Target::Next, f);
+            }
+            asm.load(lo_off);
+            asm.and(m_lo);
+            asm.jmp(Cond::Eq, d_lo, Target::Next, f);
+        }
+        ScmpCmpGt | ScmpCmpGe => {
+            // hi > v_hi: pass; hi == v_hi: decide on lo; hi < v_hi: fail.
+            if !args32 {
+                asm.load(hi_off);
+                asm.jmp(Cond::Gt, v_hi, pass, Target::Next);
+                asm.jmp(Cond::Eq, v_hi, Target::Next, f);
+            }
+            asm.load(lo_off);
+            let cond = if c.op == ScmpCmpGt { Cond::Gt } else { Cond::Ge };
+            asm.jmp(cond, v_lo, Target::Next, f);
+        }
+        ScmpCmpLt | ScmpCmpLe => {
+            // hi > v_hi: fail; hi == v_hi: decide on lo; hi < v_hi: pass.
+            if !args32 {
+                asm.load(hi_off);
+                asm.jmp(Cond::Gt, v_hi, f, Target::Next);
+                asm.jmp(Cond::Eq, v_hi, Target::Next, pass);
+            }
+            asm.load(lo_off);
+            // LT: lo >= v fails. LE: lo > v fails.
+            let cond = if c.op == ScmpCmpLt { Cond::Ge } else { Cond::Gt };
+            asm.jmp(cond, v_lo, f, Target::Next);
+        }
+    }
+    asm.bind(ok);
+}
