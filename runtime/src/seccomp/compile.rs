@@ -249,7 +249,6 @@ fn emit(
 ) -> Result<Vec<sock_filter>, SeccompError> {
     let mut asm = Asm::default();
     let mut bodies: Vec<(Label, &[CondRule])> = Vec::new();
-    let bad_arch = asm.label();
 
     let x64 = asm.label();
     let i386 = asm.label();
@@ -264,7 +263,6 @@ fn emit(
         asm.ja(i386);
         asm.bind(skip);
     }
-    asm.bind(bad_arch);
     asm.ret(BAD_ARCH);
 
     // x86_64 and x32 share the audit arch; bit 30 of the number tells them apart.
@@ -273,11 +271,11 @@ fn emit(
     let x32 = asm.label();
     let native = asm.label();
     asm.jmp(Cond::Ge, X32_SYSCALL_BIT, Target::Next, Target::To(native));
-    asm.ja(if per_abi.contains_key(&Abi::X32) {
-        x32
+    if per_abi.contains_key(&Abi::X32) {
+        asm.ja(x32);
     } else {
-        bad_arch
-    });
+        asm.ret(BAD_ARCH);
+    }
     asm.bind(native);
     for (&abi, rules) in per_abi {
         match abi {

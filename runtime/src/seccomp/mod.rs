@@ -87,9 +87,9 @@ impl Filter {
         self.needs_notify
     }
 
-    /// Number of BPF instructions in the program.
-    pub fn instructions(&self) -> usize {
-        self.program.len()
+    /// The BPF program, for measuring and inspecting it.
+    pub fn program(&self) -> &[libc::sock_filter] {
+        &self.program
     }
 
     /// Syscall names the host knows on none of the filtered ABIs (runc logs these at debug).
