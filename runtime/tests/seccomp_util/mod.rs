@@ -1,6 +1,8 @@
 //! Shared helpers of the seccomp tests: build profiles, run code under a filter in a forked child.
 #![allow(dead_code)]
 
+use std::os::fd::OwnedFd;
+
 use dm_runtime::seccomp::{compile, Filter};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -32,6 +34,11 @@ pub enum Outcome {
 /// Forks; the child sets no_new_privs, installs `filter`, runs `body` and exits with its result.
 /// Only raw syscalls may run in `body` (the test process is multi-threaded).
 pub fn in_child(filter: &Filter, body: impl FnOnce() -> i32) -> Outcome {
+    in_child_with_fd(filter, |_| body())
+}
+
+/// Like [`in_child`], and `body` gets what `install` returned (the notify fd, if any).
+pub fn in_child_with_fd(filter: &Filter, body: impl FnOnce(Option<OwnedFd>) -> i32) -> Outcome {
     // SAFETY: the child only makes raw syscalls (prctl, seccomp, the body's) and _exits.
     match unsafe { libc::fork() } {
         -1 => panic!("fork: {}", std::io::Error::last_os_error()),
@@ -41,10 +48,10 @@ pub fn in_child(filter: &Filter, body: impl FnOnce() -> i32) -> Outcome {
                 if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                     libc::_exit(INSTALL_FAILED);
                 }
-                if filter.install().is_err() {
-                    libc::_exit(INSTALL_FAILED);
+                match filter.install() {
+                    Ok(fd) => libc::_exit(body(fd)),
+                    Err(_) => libc::_exit(INSTALL_FAILED),
                 }
-                libc::_exit(body())
             }
         }
         pid => wait(pid),
