@@ -6,8 +6,8 @@ mod seccomp_util;
 use dm_runtime::seccomp::compile;
 use libc::{SYS_getpid, SYS_getppid};
 use nix::sys::signal::Signal;
-use serde_json::json;
 use seccomp_util::{filter, in_child, profile, sys0, sys6, Outcome};
+use serde_json::json;
 
 #[test]
 fn errno_rule_returns_configured_errno() {
@@ -26,7 +26,10 @@ fn errno_without_errno_ret_is_eperm() {
         "defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO"}]
     }));
-    assert_eq!(in_child(&f, || sys0(SYS_getppid)), Outcome::Exited(libc::EPERM));
+    assert_eq!(
+        in_child(&f, || sys0(SYS_getppid)),
+        Outcome::Exited(libc::EPERM)
+    );
 }
 
 #[test]
@@ -36,7 +39,10 @@ fn default_action_applies_to_unlisted_syscalls() {
         "defaultErrnoRet": libc::EACCES,
         "syscalls": [{"names": ["getpid", "exit", "exit_group"], "action": "SCMP_ACT_ALLOW"}]
     }));
-    assert_eq!(in_child(&f, || sys0(SYS_getppid)), Outcome::Exited(libc::EACCES));
+    assert_eq!(
+        in_child(&f, || sys0(SYS_getppid)),
+        Outcome::Exited(libc::EACCES)
+    );
     assert_eq!(in_child(&f, || sys0(SYS_getpid)), Outcome::Exited(0));
 }
 
@@ -57,12 +63,19 @@ fn check_probes(rule_args: serde_json::Value, probes: &[([u64; 6], bool)]) {
         }
         0
     });
-    assert_eq!(got, Outcome::Exited(0), "probe (100 + index) got the wrong result");
+    assert_eq!(
+        got,
+        Outcome::Exited(0),
+        "probe (100 + index) got the wrong result"
+    );
 }
 
 fn arg0(v: u64) -> [u64; 6] {
     [v, 0, 0, 0, 0, 0]
 }
+
+/// An operator name and what it means in Rust.
+type OpCase = (&'static str, fn(u64) -> bool);
 
 #[test]
 fn each_comparison_operator_matches_64bit_values() {
@@ -79,7 +92,7 @@ fn each_comparison_operator_matches_64bit_values() {
         0x0_ffff_ffff,
         u64::MAX,
     ];
-    let ops: [(&str, fn(u64) -> bool); 6] = [
+    let ops: [OpCase; 6] = [
         ("SCMP_CMP_EQ", |x| x == V),
         ("SCMP_CMP_NE", |x| x != V),
         ("SCMP_CMP_LT", |x| x < V),
@@ -97,7 +110,14 @@ fn each_comparison_operator_matches_64bit_values() {
 fn masked_eq_compares_under_the_mask() {
     const MASK: u64 = 0xff00_0000_00ff;
     const WANT: u64 = 0x1200_0000_0034;
-    let samples = [WANT, WANT | 0xff_ffff_ff00, 0x1200_0000_0035, 0x1300_0000_0034, 0x34, 0];
+    let samples = [
+        WANT,
+        WANT | 0xff_ffff_ff00,
+        0x1200_0000_0035,
+        0x1300_0000_0034,
+        0x34,
+        0,
+    ];
     let probes: Vec<_> = samples
         .iter()
         .map(|&x| (arg0(x), x & MASK == WANT))
@@ -163,8 +183,14 @@ fn allow_rule_under_errno_default_allows_only_when_conditions_hold() {
              "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]}
         ]
     }));
-    assert_eq!(in_child(&f, || sys6(SYS_getpid, arg0(0))), Outcome::Exited(0));
-    assert_eq!(in_child(&f, || sys6(SYS_getpid, arg0(1))), Outcome::Exited(libc::EPERM));
+    assert_eq!(
+        in_child(&f, || sys6(SYS_getpid, arg0(0))),
+        Outcome::Exited(0)
+    );
+    assert_eq!(
+        in_child(&f, || sys6(SYS_getpid, arg0(1))),
+        Outcome::Exited(libc::EPERM)
+    );
 }
 
 fn one_rule(action: &str) -> dm_runtime::seccomp::Filter {
@@ -176,14 +202,22 @@ fn one_rule(action: &str) -> dm_runtime::seccomp::Filter {
 
 #[test]
 fn kill_actions_kill_with_sigsys() {
-    for action in ["SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL"] {
+    for action in [
+        "SCMP_ACT_KILL_PROCESS",
+        "SCMP_ACT_KILL_THREAD",
+        "SCMP_ACT_KILL",
+    ] {
         let f = one_rule(action);
         assert_eq!(
             in_child(&f, || sys0(SYS_getppid)),
             Outcome::Signaled(Signal::SIGSYS),
             "{action}"
         );
-        assert_eq!(in_child(&f, || sys0(SYS_getpid)), Outcome::Exited(0), "{action}");
+        assert_eq!(
+            in_child(&f, || sys0(SYS_getpid)),
+            Outcome::Exited(0),
+            "{action}"
+        );
     }
 }
 
@@ -202,7 +236,7 @@ fn trap_delivers_a_catchable_sigsys() {
         // SAFETY: installs a handler that only calls _exit; sigaction is a raw syscall here.
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = exit_on_sigsys as usize;
+            sa.sa_sigaction = exit_on_sigsys as *const () as usize;
             sa.sa_flags = libc::SA_SIGINFO;
             libc::sigaction(libc::SIGSYS, &sa, std::ptr::null_mut());
         }
@@ -221,7 +255,10 @@ fn log_allows_the_syscall() {
 #[test]
 fn trace_without_a_tracer_fails_with_enosys() {
     let f = one_rule("SCMP_ACT_TRACE");
-    assert_eq!(in_child(&f, || sys0(SYS_getppid)), Outcome::Exited(libc::ENOSYS));
+    assert_eq!(
+        in_child(&f, || sys0(SYS_getppid)),
+        Outcome::Exited(libc::ENOSYS)
+    );
 }
 
 #[test]
@@ -231,7 +268,10 @@ fn unknown_syscall_names_are_skipped() {
         "syscalls": [{"names": ["no_such_syscall", "getppid", "arm_fadvise64_64"],
                       "action": "SCMP_ACT_ERRNO", "errnoRet": 5}]
     }));
-    assert_eq!(f.skipped_syscalls(), ["no_such_syscall", "arm_fadvise64_64"]);
+    assert_eq!(
+        f.skipped_syscalls(),
+        ["no_such_syscall", "arm_fadvise64_64"]
+    );
     assert_eq!(in_child(&f, || sys0(SYS_getppid)), Outcome::Exited(5));
 }
 

@@ -5,8 +5,8 @@ mod seccomp_util;
 
 use libc::{SYS_getpid, SYS_getppid};
 use nix::sys::signal::Signal;
-use serde_json::json;
 use seccomp_util::{filter, in_child, sys0, Outcome};
+use serde_json::json;
 
 const X32_BIT: libc::c_long = 0x4000_0000;
 /// getppid on i386.
@@ -44,7 +44,10 @@ fn x32_syscalls_are_killed_unless_x32_is_listed() {
 #[test]
 fn x32_rules_apply_when_x32_is_listed() {
     let f = getppid_errno(json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]));
-    assert_eq!(in_child(&f, || sys0(X32_BIT | SYS_getppid)), Outcome::Exited(9));
+    assert_eq!(
+        in_child(&f, || sys0(X32_BIT | SYS_getppid)),
+        Outcome::Exited(9)
+    );
     assert_eq!(in_child(&f, || sys0(SYS_getppid)), Outcome::Exited(9));
 }
 

@@ -64,7 +64,9 @@ fn run_stack(progs: &[Vec<Insn>], data: &[u32; 16]) -> (u32, usize) {
 }
 
 fn x86_64_nr(name: &str) -> Option<i64> {
-    syscalls::x86_64::Sysno::from_str(name).ok().map(|s| s.id() as i64)
+    syscalls::x86_64::Sysno::from_str(name)
+        .ok()
+        .map(|s| s.id() as i64)
 }
 
 fn sc_action(a: LinuxSeccompAction, errno: Option<u32>) -> SeccompAction {
@@ -132,15 +134,13 @@ fn stacked(p: &LinuxSeccomp) -> Vec<BpfProgram> {
             }
         }
     }
-    let mut out = vec![SeccompFilter::new(
-        passes,
-        default,
-        SeccompAction::Allow,
-        TargetArch::x86_64,
-    )
-    .unwrap()
-    .try_into()
-    .unwrap()];
+    let mut out =
+        vec![
+            SeccompFilter::new(passes, default, SeccompAction::Allow, TargetArch::x86_64)
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        ];
     for (act, rules) in per_action {
         let f = SeccompFilter::new(rules, SeccompAction::Allow, act, TargetArch::x86_64).unwrap();
         out.push(f.try_into().unwrap());
@@ -228,7 +228,10 @@ fn print_cost_of_docker_profile() {
         v["architectures"] = serde_json::json!(["SCMP_ARCH_X86_64"]);
         serde_json::from_value(v).unwrap()
     };
-    println!("docker default profile, {} syscalls allowed on x86_64:", allowed.len());
+    println!(
+        "docker default profile, {} syscalls allowed on x86_64:",
+        allowed.len()
+    );
     println!(
         "  dm-runc (x86_64+x86+x32): {} insns ({} bytes), {} insns x86_64 only; compile {o_time:.0} us; \
          per allowed syscall {o_mean:.1} insns run (max {o_max})",

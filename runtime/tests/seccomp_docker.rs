@@ -105,7 +105,10 @@ fn pipe_roundtrip() -> i32 {
 }
 
 fn unix_socket() -> i32 {
-    let fd = sys_ret(libc::SYS_socket, &[libc::AF_UNIX as u64, libc::SOCK_STREAM as u64]);
+    let fd = sys_ret(
+        libc::SYS_socket,
+        &[libc::AF_UNIX as u64, libc::SOCK_STREAM as u64],
+    );
     if fd < 0 {
         return -fd as i32;
     }
@@ -128,25 +131,62 @@ const PROBES: &[Probe] = &[
     ("pipe write/read", pipe_roundtrip, 0),
     ("clone(SIGCHLD) = fork", raw_fork_and_reap, 0),
     ("socket(AF_UNIX)", unix_socket, 0),
-    ("personality(query)", || sys(libc::SYS_personality, &[0xffff_ffff]), 0),
-    ("unshare(CLONE_NEWNS)", || sys(libc::SYS_unshare, &[libc::CLONE_NEWNS as u64]), libc::EPERM),
-    ("unshare(CLONE_NEWUSER)", || sys(libc::SYS_unshare, &[libc::CLONE_NEWUSER as u64]), libc::EPERM),
+    (
+        "personality(query)",
+        || sys(libc::SYS_personality, &[0xffff_ffff]),
+        0,
+    ),
+    (
+        "unshare(CLONE_NEWNS)",
+        || sys(libc::SYS_unshare, &[libc::CLONE_NEWNS as u64]),
+        libc::EPERM,
+    ),
+    (
+        "unshare(CLONE_NEWUSER)",
+        || sys(libc::SYS_unshare, &[libc::CLONE_NEWUSER as u64]),
+        libc::EPERM,
+    ),
     // A mount onto a missing directory: ENOENT when permitted, so nothing can get mounted on the
     // host even if the filter leaked.
     ("mount", mount_nowhere, libc::EPERM),
-    ("keyctl(get session keyring)", || sys(libc::SYS_keyctl, &[0, (-3i64) as u64, 0]), libc::EPERM),
+    (
+        "keyctl(get session keyring)",
+        || sys(libc::SYS_keyctl, &[0, (-3i64) as u64, 0]),
+        libc::EPERM,
+    ),
     ("clone(CLONE_NEWUSER)", new_userns_clone, libc::EPERM),
     ("clone3", || sys(libc::SYS_clone3, &[0, 0]), libc::ENOSYS),
-    ("personality(ADDR_NO_RANDOMIZE)", || sys(libc::SYS_personality, &[0x0040000]), libc::EPERM),
-    ("socket(AF_VSOCK)", || sys(libc::SYS_socket, &[libc::AF_VSOCK as u64, libc::SOCK_STREAM as u64]), libc::EPERM),
-    ("ptrace(PTRACE_TRACEME) allowed on >=4.8", || sys(libc::SYS_ptrace, &[libc::PTRACE_TRACEME as u64]), 0),
+    (
+        "personality(ADDR_NO_RANDOMIZE)",
+        || sys(libc::SYS_personality, &[0x0040000]),
+        libc::EPERM,
+    ),
+    (
+        "socket(AF_VSOCK)",
+        || {
+            sys(
+                libc::SYS_socket,
+                &[libc::AF_VSOCK as u64, libc::SOCK_STREAM as u64],
+            )
+        },
+        libc::EPERM,
+    ),
+    (
+        "ptrace(PTRACE_TRACEME) allowed on >=4.8",
+        || sys(libc::SYS_ptrace, &[libc::PTRACE_TRACEME as u64]),
+        0,
+    ),
 ];
 
 #[test]
 fn docker_profile_blocks_namespace_mount_and_keyring_calls_and_allows_the_rest() {
     let f = docker();
     for (i, (what, probe, errno)) in PROBES.iter().enumerate() {
-        assert_eq!(in_child(&f, probe), Outcome::Exited(*errno), "probe {i}: {what}");
+        assert_eq!(
+            in_child(&f, probe),
+            Outcome::Exited(*errno),
+            "probe {i}: {what}"
+        );
     }
 }
 
@@ -201,6 +241,9 @@ fn busybox_tools_work_under_docker_profile_and_unshare_does_not() {
         "unshare must be refused"
     );
     if dm_testkit::require_root("busybox unshare control") {
-        assert_eq!(busybox_under(&allow_all(), "unshare -m true"), Outcome::Exited(0));
+        assert_eq!(
+            busybox_under(&allow_all(), "unshare -m true"),
+            Outcome::Exited(0)
+        );
     }
 }

@@ -69,7 +69,11 @@ fn answer_one(listener: &OwnedFd) -> (i32, u32) {
     // SAFETY: RECV fills a zeroed seccomp_notif; SEND reads a fully initialised response.
     unsafe {
         let mut req: libc::seccomp_notif = std::mem::zeroed();
-        let r = libc::ioctl(listener.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req);
+        let r = libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_RECV,
+            &mut req,
+        );
         assert_eq!(r, 0, "NOTIF_RECV: {}", std::io::Error::last_os_error());
         let resp = libc::seccomp_notif_resp {
             id: req.id,

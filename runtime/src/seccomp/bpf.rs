@@ -37,7 +37,12 @@ pub enum Cond {
 enum Insn {
     Plain(sock_filter),
     Ja(Label),
-    Jmp { cond: Cond, k: u32, jt: Target, jf: Target },
+    Jmp {
+        cond: Cond,
+        k: u32,
+        jt: Target,
+        jf: Target,
+    },
 }
 
 /// Error from [`Asm::finish`]: a jump that classic BPF cannot encode.
@@ -55,7 +60,12 @@ pub struct Asm {
 }
 
 fn stmt(code: u32, k: u32) -> sock_filter {
-    sock_filter { code: code as u16, jt: 0, jf: 0, k }
+    sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    }
 }
 
 impl Asm {
@@ -73,12 +83,14 @@ impl Asm {
 
     /// A = 32-bit word at byte `off` of `struct seccomp_data`.
     pub fn load(&mut self, off: u32) {
-        self.insns.push(Insn::Plain(stmt(BPF_LD | BPF_W | BPF_ABS, off)));
+        self.insns
+            .push(Insn::Plain(stmt(BPF_LD | BPF_W | BPF_ABS, off)));
     }
 
     /// A &= k
     pub fn and(&mut self, k: u32) {
-        self.insns.push(Insn::Plain(stmt(BPF_ALU | BPF_AND | BPF_K, k)));
+        self.insns
+            .push(Insn::Plain(stmt(BPF_ALU | BPF_AND | BPF_K, k)));
     }
 
     /// return k

@@ -169,15 +169,17 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter, SeccompError> {
         if conds.len() > MAX_CONDS {
             return Err(invalid(
                 format!("{field}.args"),
-                format!("{} conditions in one rule; at most {MAX_CONDS}", conds.len()),
+                format!(
+                    "{} conditions in one rule; at most {MAX_CONDS}",
+                    conds.len()
+                ),
             ));
         }
         for (j, name) in sc.names().iter().enumerate() {
             if name.is_empty() {
                 return Err(invalid(format!("{field}.names[{j}]"), "empty syscall name"));
             }
-            if act == libc::SECCOMP_RET_USER_NOTIF && matches!(name.as_str(), "write" | "sendmsg")
-            {
+            if act == libc::SECCOMP_RET_USER_NOTIF && matches!(name.as_str(), "write" | "sendmsg") {
                 return Err(invalid(
                     format!("{field}.names[{j}]"),
                     format!("SCMP_ACT_NOTIFY cannot be used for {name}: the runtime needs it to hand the notify fd over"),
@@ -254,12 +256,22 @@ fn emit(
     let i386 = asm.label();
     asm.load(OFF_ARCH);
     let skip = asm.label();
-    asm.jmp(Cond::Eq, Abi::X86_64.audit_arch(), Target::Next, Target::To(skip));
+    asm.jmp(
+        Cond::Eq,
+        Abi::X86_64.audit_arch(),
+        Target::Next,
+        Target::To(skip),
+    );
     asm.ja(x64);
     asm.bind(skip);
     if per_abi.contains_key(&Abi::I386) {
         let skip = asm.label();
-        asm.jmp(Cond::Eq, Abi::I386.audit_arch(), Target::Next, Target::To(skip));
+        asm.jmp(
+            Cond::Eq,
+            Abi::I386.audit_arch(),
+            Target::Next,
+            Target::To(skip),
+        );
         asm.ja(i386);
         asm.bind(skip);
     }
@@ -308,8 +320,12 @@ fn emit(
             body(&mut asm, rules, default, abi.args_are_32bit());
         }
     }
-    asm.finish()
-        .map_err(|e| invalid("linux.seccomp", format!("internal: BPF jump out of range at {}", e.at)))
+    asm.finish().map_err(|e| {
+        invalid(
+            "linux.seccomp",
+            format!("internal: BPF jump out of range at {}", e.at),
+        )
+    })
 }
 
 /// Binary search on the syscall number held in A.
@@ -409,7 +425,11 @@ fn cmp(asm: &mut Asm, c: &ArgCmp, fail: Label, args32: bool) {
                 asm.jmp(Cond::Eq, v_hi, Target::Next, f);
             }
             asm.load(lo_off);
-            let cond = if c.op == ScmpCmpGt { Cond::Gt } else { Cond::Ge };
+            let cond = if c.op == ScmpCmpGt {
+                Cond::Gt
+            } else {
+                Cond::Ge
+            };
             asm.jmp(cond, v_lo, Target::Next, f);
         }
         ScmpCmpLt | ScmpCmpLe => {
@@ -421,7 +441,11 @@ fn cmp(asm: &mut Asm, c: &ArgCmp, fail: Label, args32: bool) {
             }
             asm.load(lo_off);
             // LT: lo >= v fails. LE: lo > v fails.
-            let cond = if c.op == ScmpCmpLt { Cond::Ge } else { Cond::Gt };
+            let cond = if c.op == ScmpCmpLt {
+                Cond::Ge
+            } else {
+                Cond::Gt
+            };
             asm.jmp(cond, v_lo, f, Target::Next);
         }
     }
