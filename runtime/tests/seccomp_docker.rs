@@ -156,6 +156,14 @@ const PROBES: &[Probe] = &[
     ),
     ("clone(CLONE_NEWUSER)", new_userns_clone, libc::EPERM),
     ("clone3", || sys(libc::SYS_clone3, &[0, 0]), libc::ENOSYS),
+    // Newer than every syscall the profile names: ENOSYS, so libcs fall back (runc does this too).
+    ("listmount", || sys(458, &[0, 0, 0, 0]), libc::ENOSYS),
+    // Older than the profile's newest syscall but not allowed: the default action.
+    (
+        "kexec_load",
+        || sys(libc::SYS_kexec_load, &[0, 0, 0, 0]),
+        libc::EPERM,
+    ),
     (
         "personality(ADDR_NO_RANDOMIZE)",
         || sys(libc::SYS_personality, &[0x0040000]),

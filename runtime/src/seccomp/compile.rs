@@ -50,6 +50,16 @@ struct SyscallRules {
     conditional: Vec<CondRule>,
 }
 
+/// Everything the profile says for one ABI.
+#[derive(Default, Debug)]
+struct AbiRules {
+    syscalls: BTreeMap<u32, SyscallRules>,
+    /// Highest syscall number the profile names on this ABI. Syscalls above it are newer than
+    /// the profile: they get ENOSYS instead of a blocking default action, so that libcs fall
+    /// back to the older calls the profile does know (runc's "-ENOSYS stub").
+    last_named: Option<u32>,
+}
+
 /// What a syscall-number leaf jumps to.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Dest {
@@ -151,8 +161,8 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter, SeccompError> {
         }
     }
 
-    let mut per_abi: BTreeMap<Abi, BTreeMap<u32, SyscallRules>> =
-        abis.iter().map(|&a| (a, BTreeMap::new())).collect();
+    let mut per_abi: BTreeMap<Abi, AbiRules> =
+        abis.iter().map(|&a| (a, AbiRules::default())).collect();
     let mut skipped = Vec::new();
     let mut needs_notify = false;
 
@@ -187,10 +197,9 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter, SeccompError> {
             }
         }
         // A rule with the default action changes nothing; libseccomp refuses it and runc drops
-        // it, which also keeps it from overriding other rules for the same syscall.
-        if act == default {
-            continue;
-        }
+        // it, which also keeps it from overriding other rules for the same syscall. Its names
+        // still tell how new the profile is (see `AbiRules::last_named`).
+        let effective = act != default;
         needs_notify |= act == libc::SECCOMP_RET_USER_NOTIF;
         for name in sc.names() {
             let mut known = false;
@@ -199,7 +208,11 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter, SeccompError> {
                     continue;
                 };
                 known = true;
-                let r = rules.entry(nr).or_default();
+                rules.last_named = rules.last_named.max(Some(nr));
+                if !effective {
+                    continue;
+                }
+                let r = rules.syscalls.entry(nr).or_default();
                 if conds.is_empty() {
                     r.unconditional.get_or_insert(act);
                 } else {
@@ -245,10 +258,12 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter, SeccompError> {
 
 /// Lays out: arch dispatch, then per ABI a binary search over syscall numbers whose leaves
 /// return directly (unconditional rules) or jump to a per-syscall body of argument checks.
-fn emit(
-    per_abi: &BTreeMap<Abi, BTreeMap<u32, SyscallRules>>,
-    default: u32,
-) -> Result<Vec<sock_filter>, SeccompError> {
+fn emit(per_abi: &BTreeMap<Abi, AbiRules>, default: u32) -> Result<Vec<sock_filter>, SeccompError> {
+    // Only a default that blocks the call can hide a newer syscall from a libc's fallback.
+    let enosys_stub = !matches!(
+        default & libc::SECCOMP_RET_ACTION_FULL,
+        libc::SECCOMP_RET_ALLOW | libc::SECCOMP_RET_LOG
+    );
     let mut asm = Asm::default();
     let mut bodies: Vec<(Label, &[CondRule])> = Vec::new();
 
@@ -298,7 +313,14 @@ fn emit(
                 asm.load(OFF_NR);
             }
         }
+        if let (true, Some(last)) = (enosys_stub, rules.last_named) {
+            let known = asm.label();
+            asm.jmp(Cond::Gt, last, Target::Next, Target::To(known));
+            asm.ret(libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
+            asm.bind(known);
+        }
         let entries: Vec<(u32, Dest)> = rules
+            .syscalls
             .iter()
             .map(|(&nr, r)| {
                 let dest = match r.unconditional {

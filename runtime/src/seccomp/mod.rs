@@ -23,6 +23,9 @@
 //!   rules are tried in profile order, their conditions ANDed; else the default action.
 //! - 64-bit argument comparisons on x86_64/x32; low 32 bits only on i386, like libseccomp.
 //! - SCMP_ACT_KILL is KILL_THREAD; ERRNO and TRACE data default to EPERM.
+//! - When the default action blocks (not ALLOW/LOG), syscalls numbered above the newest one the
+//!   profile names on an ABI get ENOSYS: they are newer than the profile, and libcs fall back
+//!   on ENOSYS but not on EPERM (runc's -ENOSYS stub; e.g. glibc's fchmodat2 → fchmodat).
 
 mod arch;
 mod bpf;
