@@ -26,6 +26,28 @@
 //! - When the default action blocks (not ALLOW/LOG), syscalls numbered above the newest one the
 //!   profile names on an ABI get ENOSYS: they are newer than the profile, and libcs fall back
 //!   on ENOSYS but not on EPERM (runc's -ENOSYS stub; e.g. glibc's fchmodat2 → fchmodat).
+//!
+//! # Where dm-runc calls this
+//! 1. Parent, while validating config.json: [`compile`]. Every error names its field; nothing
+//!    has been created yet. (Unknown action/op/arch/flag names already fail config.json parsing
+//!    with their serde path.)
+//! 2. Init, last steps before execve. seccomp(2) needs no_new_privs or CAP_SYS_ADMIN, and every
+//!    syscall after [`Filter::install`] is filtered, so:
+//!    - noNewPrivileges = true: prctl(PR_SET_NO_NEW_PRIVS), then user/groups and capabilities,
+//!      then `install`, then execve (runc: after finalizeNamespace).
+//!    - noNewPrivileges = false: `install` BEFORE setgroups/setresgid/setresuid/capset and the
+//!      bounding-set drop, while CAP_SYS_ADMIN is still held (runc does the same). Those calls,
+//!      the exec-fifo wait and execve then run under the filter, so the profile must allow them
+//!      (docker's does; runc has the same constraint).
+//! 3. With a notify fd (`install` returned `Some`, i.e. [`Filter::needs_notify`]): the agent
+//!    must have it before the container runs a notified syscall, and `listenerPath` is a host
+//!    path the init (after pivot_root) cannot reach. Install while the parent still waits
+//!    (`create`: before reporting ready and blocking on the exec fifo; `exec`: before execve),
+//!    send the fd to the parent over the init socketpair (SCM_RIGHTS), and let the parent call
+//!    [`send_to_listener`] with `ProcessState::new(init_pid, listenerMetadata, state)`
+//!    (status `creating` for create, `running` for exec), then close its copy. No NOTIFY rule
+//!    may cover the calls the init makes to hand the fd over (`write`, `sendmsg` are refused at
+//!    compile time).
 
 mod arch;
 mod bpf;
