@@ -7,8 +7,11 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Instant;
 
+mod seccomp_util;
+
 use dm_runtime::seccomp::compile;
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator};
+use seccomp_util::{insns, run_bpf, Insn};
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
     SeccompRule, TargetArch,
@@ -24,36 +27,12 @@ fn docker() -> LinuxSeccomp {
     serde_json::from_str(&std::fs::read_to_string(FIXTURE).unwrap()).unwrap()
 }
 
-type Insn = (u16, u8, u8, u32);
-
-/// Runs a classic-BPF seccomp program on `seccomp_data` (16 words); returns (verdict, steps).
-fn run(prog: &[Insn], data: &[u32; 16]) -> (u32, usize) {
-    let (mut pc, mut a, mut steps) = (0usize, 0u32, 0usize);
-    loop {
-        let (code, jt, jf, k) = prog[pc];
-        steps += 1;
-        pc += 1;
-        let cond = |c: bool| if c { jt as usize } else { jf as usize };
-        match code {
-            0x20 => a = data[k as usize / 4],
-            0x54 => a &= k,
-            0x05 => pc += k as usize,
-            0x15 => pc += cond(a == k),
-            0x25 => pc += cond(a > k),
-            0x35 => pc += cond(a >= k),
-            0x45 => pc += cond(a & k != 0),
-            0x06 => return (k, steps),
-            _ => panic!("opcode {code:#x} not modelled"),
-        }
-    }
-}
-
 /// The kernel's combination of stacked filters: the most restrictive action wins.
 fn run_stack(progs: &[Vec<Insn>], data: &[u32; 16]) -> (u32, usize) {
     let mut steps = 0;
     let mut best = libc::SECCOMP_RET_ALLOW;
     for p in progs.iter().rev() {
-        let (r, s) = run(p, data);
+        let (r, s) = run_bpf(p, data);
         steps += s;
         // Lower signed action value = more restrictive; on a tie the newest filter's data stays.
         if ((r & 0xffff_0000) as i32) < ((best & 0xffff_0000) as i32) {
@@ -156,12 +135,7 @@ fn data(nr: u32) -> [u32; 16] {
 }
 
 fn ours_insns(p: &LinuxSeccomp) -> Vec<Insn> {
-    compile(p)
-        .unwrap()
-        .program()
-        .iter()
-        .map(|f| (f.code, f.jt, f.jf, f.k))
-        .collect()
+    insns(&compile(p).unwrap())
 }
 
 fn stacked_insns(p: &LinuxSeccomp) -> Vec<Vec<Insn>> {
@@ -188,19 +162,19 @@ fn our_program_agrees_with_stacked_seccompiler_filters_on_every_x86_64_syscall()
         .max()
         .unwrap() as u32;
     for nr in 0..=last {
-        let (a, _) = run(&ours, &data(nr));
+        let (a, _) = run_bpf(&ours, &data(nr));
         let (b, _) = run_stack(&theirs, &data(nr));
         assert_eq!(a, b, "verdicts differ for syscall {nr}");
         allowed += (a == libc::SECCOMP_RET_ALLOW) as usize;
     }
     assert!(allowed > 250, "only {allowed} syscalls allowed");
     assert_eq!(
-        run(&ours, &data(last + 1)).0,
+        run_bpf(&ours, &data(last + 1)).0,
         libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
     );
     let clone3 = x86_64_nr("clone3").unwrap() as u32;
     assert_eq!(
-        run(&ours, &data(clone3)).0,
+        run_bpf(&ours, &data(clone3)).0,
         libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
     );
 }
@@ -223,7 +197,7 @@ fn print_cost_of_docker_profile() {
     let ours = ours_insns(&p);
     let theirs = stacked_insns(&p);
     let allowed: Vec<u32> = (0..520)
-        .filter(|&nr| run(&ours, &data(nr)).0 == libc::SECCOMP_RET_ALLOW)
+        .filter(|&nr| run_bpf(&ours, &data(nr)).0 == libc::SECCOMP_RET_ALLOW)
         .collect();
     let steps = |f: &dyn Fn(u32) -> usize| {
         let s: Vec<usize> = allowed.iter().map(|&nr| f(nr)).collect();
@@ -232,7 +206,7 @@ fn print_cost_of_docker_profile() {
             *s.iter().max().unwrap(),
         )
     };
-    let (o_mean, o_max) = steps(&|nr| run(&ours, &data(nr)).1);
+    let (o_mean, o_max) = steps(&|nr| run_bpf(&ours, &data(nr)).1);
     let (t_mean, t_max) = steps(&|nr| run_stack(&theirs, &data(nr)).1);
     let o_time = median_micros(|| drop(compile(&p).unwrap()));
     let t_time = median_micros(|| drop(stacked(&p)));

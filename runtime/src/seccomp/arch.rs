@@ -98,3 +98,19 @@ impl Abi {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve_per_abi() {
+        assert_eq!(Abi::X86_64.resolve("getppid"), Some(110));
+        assert_eq!(Abi::I386.resolve("getppid"), Some(64));
+        assert_eq!(Abi::X32.resolve("getppid"), Some(X32_SYSCALL_BIT | 110));
+        assert_eq!(Abi::X32.resolve("ioctl"), Some(X32_SYSCALL_BIT | 514));
+        assert_eq!(Abi::X86_64.resolve("chown32"), None);
+        assert_eq!(Abi::I386.resolve("chown32"), Some(212));
+        assert_eq!(Abi::X86_64.resolve("no_such_syscall"), None);
+    }
+}
