@@ -20,7 +20,8 @@ const ERRNO: u32 = 0x0005_0000;
 const KILL_PROCESS: u32 = 0x8000_0000;
 
 /// (name, x86_64, x32, i386) numbers from the kernel's syscall tables.
-const POOL: &[(&str, Option<u32>, Option<u32>, Option<u32>)] = &[
+type PoolEntry = (&'static str, Option<u32>, Option<u32>, Option<u32>);
+const POOL: &[PoolEntry] = &[
     ("read", Some(0), Some(0), Some(3)),
     ("write", Some(1), Some(1), Some(4)),
     ("close", Some(3), Some(3), Some(6)),
