@@ -180,7 +180,18 @@ fn filters_without_notify_return_no_fd() {
         "listenerPath": "/unused-here",
         "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]
     }));
-    let got = seccomp_util::in_child_with_fd(&notify, |fd| fd.is_some() as i32);
+    let got = seccomp_util::in_child_with_fd(&notify, |fd| match fd {
+        // SAFETY: F_GETFD on an fd we own.
+        Some(fd) => match unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) } {
+            // O_CLOEXEC: execve drops the init's copy without a close(2) the filter could catch.
+            f if f & libc::FD_CLOEXEC != 0 => {
+                std::mem::forget(fd);
+                1
+            }
+            _ => 2,
+        },
+        None => 0,
+    });
     assert_eq!(got, Outcome::Exited(1));
 }
 
