@@ -108,6 +108,11 @@ impl Asm {
         self.insns.push(Insn::Jmp { cond, k, jt, jf });
     }
 
+    /// Number of instructions emitted so far.
+    pub fn len(&self) -> usize {
+        self.insns.len()
+    }
+
     /// Resolves labels into offsets.
     pub fn finish(self) -> Result<Vec<sock_filter>, JumpTooFar> {
         let labels = self.labels;
