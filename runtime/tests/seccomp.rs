@@ -320,6 +320,11 @@ fn bad_fields_are_rejected_naming_the_field() {
             "linux.seccomp.listenerPath: ",
         ),
         (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/agent", "syscalls": [
+                {"names": ["read", "write"], "action": "SCMP_ACT_NOTIFY"}]}),
+            "linux.seccomp.syscalls[0].names[1]: ",
+        ),
+        (
             json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
                 {"names": ["getpid", ""], "action": "SCMP_ACT_LOG"}]}),
             "linux.seccomp.syscalls[0].names[1]: ",

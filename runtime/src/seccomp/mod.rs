@@ -26,6 +26,9 @@
 //! - For one syscall, an unconditional rule wins over conditional ones (libseccomp); conditional
 //!   rules are tried in profile order, their conditions ANDed; else the default action.
 //! - 64-bit argument comparisons on x86_64/x32; low 32 bits only on i386, like libseccomp.
+//! - i386's multiplexers socketcall(2) and ipc(2) match by their own names only: a rule on
+//!   `socket` covers i386's direct socket syscall, not `socketcall(SYS_SOCKET, ...)`, whose
+//!   arguments sit in memory a filter cannot read (libseccomp adds the socketcall variant).
 //! - SCMP_ACT_KILL is KILL_THREAD; ERRNO and TRACE data default to EPERM.
 //! - When the default action blocks (not ALLOW/LOG), syscalls numbered above the newest one the
 //!   profile names on an ABI get ENOSYS: they are newer than the profile, and libcs fall back
