@@ -47,3 +47,19 @@ pub fn flags_supported(flags: c_ulong) -> bool {
     };
     r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_probe_tells_known_from_unknown_flags() {
+        // Every kernel this runs on (4.14+) has LOG; bit 30 is no flag at all.
+        assert!(flags_supported(libc::SECCOMP_FILTER_FLAG_LOG));
+        assert!(!flags_supported(1 << 30));
+        // WAIT_KILLABLE_RECV alone is invalid: it needs NEW_LISTENER.
+        assert!(!flags_supported(
+            libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+        ));
+    }
+}
