@@ -306,3 +306,60 @@ fn compiled_programs_agree_with_the_documented_semantics() {
     }
     assert!(checked > 50_000);
 }
+
+/// The longest rule allowed (32 conditions, each the longest comparison) still compiles to
+/// jumps BPF can encode, and evaluates as the model says; one more condition is refused.
+#[test]
+fn longest_rules_compile_and_one_more_condition_is_refused() {
+    let conds = |n: usize| -> Vec<Value> {
+        (0..n)
+            .map(|i| {
+                json!({"index": i % 6, "op": "SCMP_CMP_MASKED_EQ",
+                       "value": 0xff00_0000_00ffu64, "valueTwo": 0})
+            })
+            .collect()
+    };
+    let p = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [
+            {"names": ["getpid", "read"], "action": "SCMP_ACT_ERRNO", "args": conds(32)},
+            {"names": ["getpid", "read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 2,
+             "args": conds(32)}
+        ]
+    });
+    let f = compile(&serde_json::from_value(p.clone()).unwrap()).expect("32 conditions compile");
+    let prog = insns(&f);
+    let mut data = [0u32; 16];
+    data[1] = ARCH_X86_64;
+    data[0] = 39;
+    assert_eq!(run_bpf(&prog, &data).0, model(&p, ARCH_X86_64, 39, &[0; 6]));
+    data[4] = 0xff;
+    assert_eq!(run_bpf(&prog, &data).0, ALLOW);
+    assert_ne!(in_child(&f, || 0), Outcome::Exited(INSTALL_FAILED));
+
+    let mut p = p;
+    p["syscalls"][1]["args"] = json!(conds(33));
+    let e = compile(&serde_json::from_value(p).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("linux.seccomp.syscalls[1].args: "), "{e}");
+}
+
+/// A profile too big for the kernel is refused at compile time, naming linux.seccomp.
+#[test]
+fn a_program_over_the_kernel_limit_is_refused() {
+    let names: Vec<&str> = POOL.iter().map(|p| p.0).collect();
+    let rules: Vec<Value> = (0..120)
+        .map(|i| {
+            json!({"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": 1 + i % 50,
+                   "args": [{"index": 0, "op": "SCMP_CMP_GT", "value": i as u64 * 7 + 1}]})
+        })
+        .collect();
+    let p = json!({"defaultAction": "SCMP_ACT_ALLOW",
+                   "architectures": ["SCMP_ARCH_X86"], "syscalls": rules});
+    let e = compile(&serde_json::from_value(p).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("linux.seccomp: compiles to "), "{e}");
+}
