@@ -370,3 +370,49 @@ fn unknown_action_op_and_arch_fail_parsing_with_the_field_path() {
         assert_eq!(e.path().to_string(), path, "{e}");
     }
 }
+
+/// Forks a child that installs `f` WITHOUT no_new_privs, optionally after dropping every
+/// effective capability first; exits 0 if the filter works, 30 + errno-ish codes otherwise.
+fn install_without_nnp(f: &dm_runtime::seccomp::Filter, drop_caps: bool) -> Outcome {
+    // SAFETY: the child makes raw syscalls only and _exits.
+    match unsafe { libc::fork() } {
+        -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+        0 => unsafe {
+            // SAFETY: capget/capset on ourselves with correctly sized v3 structs.
+            if drop_caps {
+                let mut hdr = [0x2008_0522u32, 0]; // _LINUX_CAPABILITY_VERSION_3, this thread
+                let mut data = [0u32; 6];
+                libc::syscall(libc::SYS_capget, hdr.as_mut_ptr(), data.as_mut_ptr());
+                data[0] = 0; // effective, low word
+                data[3] = 0; // effective, high word
+                if libc::syscall(libc::SYS_capset, hdr.as_mut_ptr(), data.as_ptr()) != 0 {
+                    libc::_exit(40);
+                }
+            }
+            match f.install() {
+                Err(dm_runtime::seccomp::SeccompError::Install(e))
+                    if e.raw_os_error() == Some(libc::EACCES) =>
+                {
+                    libc::_exit(31)
+                }
+                Err(_) => libc::_exit(32),
+                Ok(_) => libc::_exit(sys0(SYS_getppid)),
+            }
+        },
+        pid => seccomp_util::wait(pid),
+    }
+}
+
+#[test]
+fn installs_without_no_new_privs_only_while_cap_sys_admin_is_held() {
+    if !dm_testkit::require_root("seccomp without no_new_privs") {
+        return;
+    }
+    let f = filter(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 9}]
+    }));
+    assert_eq!(install_without_nnp(&f, false), Outcome::Exited(9));
+    // Hence dm-runc must install before dropping capabilities when noNewPrivileges is false.
+    assert_eq!(install_without_nnp(&f, true), Outcome::Exited(31));
+}
