@@ -1,10 +1,6 @@
 //! linux.seccomp end to end through dm-runc: a busybox container under docker's default profile
 //! tries what the profile forbids and fails, while the same container without the profile (the
 //! control) succeeds; ordinary tools keep working. Needs root.
-//!
-//! noNewPrivileges = false is not covered yet: dm-runc's init installs the filter after
-//! dropping capabilities, so seccomp(2) fails with EACCES there (see the module docs of
-//! `dm_runtime::seccomp` for the order it needs).
 
 use std::path::Path;
 
@@ -51,6 +47,18 @@ fn docker_profile_blocks_a_user_namespace_and_keeps_tools_working() {
         return;
     }
     let out = bundle(Some(docker_profile()), true).run_container();
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[test]
+fn docker_profile_without_no_new_privs_is_installed_while_privileged() {
+    if !require_root("seccomp container test") {
+        return;
+    }
+    let mut b = bundle(Some(docker_profile()), false);
+    b.spec["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    b.write();
+    let out = b.run_container();
     assert_eq!(out.code, 0, "{out:?}");
 }
 

@@ -199,6 +199,9 @@ pub fn create(
                 parent.send(&Msg::Go)?;
             }
             Some(Msg::Ready) => break,
+            Some(Msg::SeccompFd(fd)) => {
+                notify_listener(&spec, &a.id, pid, "creating", &bundle, &fd)?
+            }
             Some(Msg::Error(e)) => return Err(Error::Child(e)),
             Some(Msg::Go) | None => {
                 return Err(Error::Child(
@@ -275,6 +278,43 @@ fn cgroup_resources(spec: &Spec) -> Result<Option<oci_spec::runtime::LinuxResour
     }
     r.set_devices(Some(rules));
     Ok(Some(r))
+}
+
+/// Hands a seccomp notify fd to `linux.seccomp.listenerPath` with the container state.
+pub fn notify_listener(
+    spec: &Spec,
+    id: &str,
+    pid: i32,
+    status: &str,
+    bundle: &Path,
+    fd: &OwnedFd,
+) -> Result<()> {
+    use crate::seccomp::{send_to_listener, ContainerState, ProcessState};
+    let sc = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let Some(path) = sc.and_then(|s| s.listener_path().as_ref()) else {
+        return Err(Error::Config(
+            "linux.seccomp.listenerPath: required with SCMP_ACT_NOTIFY".into(),
+        ));
+    };
+    let state = ContainerState {
+        oci_version: state::OCI_VERSION.into(),
+        id: id.into(),
+        status: status.into(),
+        pid,
+        bundle: bundle.to_owned(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+    };
+    let meta = sc.and_then(|s| s.listener_metadata().as_deref());
+    Ok(send_to_listener(
+        path,
+        fd.as_fd(),
+        &ProcessState::new(pid, meta, state),
+    )?)
 }
 
 /// Clone flags: every new namespace except cgroup (unshared by the init once it sits in its

@@ -190,7 +190,15 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
     }
     parent.send(&Msg::Go).map_err(fail)?;
     // Ready, then EOF once execve closed the socket; an Error means it failed.
-    match parent.recv().map_err(fail)? {
+    let mut msg = parent.recv().map_err(fail)?;
+    if let Some(Msg::SeccompFd(fd)) = &msg {
+        crate::commands::create::notify_listener(
+            &st.config, &st.id, pid, "running", &st.bundle, fd,
+        )
+        .map_err(fail)?;
+        msg = parent.recv().map_err(fail)?;
+    }
+    match msg {
         Some(Msg::Ready) => {}
         Some(Msg::Error(e)) => return Err(fail(Error::Child(e))),
         _ => {
@@ -258,14 +266,19 @@ fn child_main(
     setup::rlimits(p)?;
     let env = setup::environment(p);
     nix::unistd::chdir(p.cwd()).sys(|| format!("cwd: chdir {}", p.cwd().display()))?;
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    let early = seccomp.filter(|f| !nnp || f.needs_notify());
+    if let Some(f) = early {
+        crate::process::init::install_seccomp(chan, f)?;
+    }
     setup::user_and_caps(p, !userns)?;
     setup::privs_and_umask(p)?;
     let args = p.args().clone().unwrap_or_default();
     let exe = setup::find_executable(&args[0], &env)?;
     chan.send(&Msg::Ready)?;
-    if let Some(f) = seccomp {
+    crate::sys::cloexec_from(3 + preserve_fds).sys(|| "mark fds close-on-exec".into())?;
+    if let Some(f) = seccomp.filter(|_| early.is_none()) {
         f.install()?;
     }
-    crate::sys::cloexec_from(3 + preserve_fds).sys(|| "mark fds close-on-exec".into())?;
     Err(setup::exec(&exe, &args, &env))
 }

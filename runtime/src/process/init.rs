@@ -129,6 +129,13 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
     apply_personality(spec)?;
     setup::rlimits(process)?;
     let env = setup::environment(process);
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    // Without no_new_privs, seccomp needs CAP_SYS_ADMIN: install before dropping it. A notify
+    // filter goes in while the parent still listens, to hand the fd to the agent.
+    let early = a.seccomp.filter(|f| !nnp || f.needs_notify());
+    if let Some(f) = early {
+        install_seccomp(chan, f)?;
+    }
     setup::user_and_caps(process, !userns)?;
     setup::privs_and_umask(process)?;
     let cwd = process.cwd();
@@ -165,11 +172,21 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
         );
         crate::hooks::run("startContainer", h, &state)?;
     }
-    if let Some(f) = a.seccomp {
+    crate::sys::cloexec_from(3 + a.preserve_fds).sys(|| "mark fds close-on-exec".into())?;
+    if let Some(f) = a.seccomp.filter(|_| early.is_none()) {
         f.install()?;
     }
-    crate::sys::cloexec_from(3 + a.preserve_fds).sys(|| "mark fds close-on-exec".into())?;
     Err(setup::exec(&exe, &args, &env))
+}
+
+/// Installs the filter; a notify fd goes to the parent and is never closed here (close may be
+/// notified itself); it is close-on-exec.
+pub fn install_seccomp(chan: &Channel, f: &crate::seccomp::Filter) -> Result<()> {
+    if let Some(fd) = f.install()? {
+        chan.send_fd(std::os::fd::AsFd::as_fd(&fd))?;
+        std::mem::forget(fd);
+    }
+    Ok(())
 }
 
 fn apply_personality(spec: &Spec) -> Result<()> {
