@@ -47,7 +47,7 @@ fn requested(a: &UpdateArgs) -> Result<LinuxResources> {
         None => LinuxResources::default(),
     };
     // LinuxMemory has no setters: edit it as JSON.
-    let mut mem = serde_json::to_value(r.memory().clone().unwrap_or_default()).expect("json");
+    let mut mem = serde_json::to_value(r.memory().unwrap_or_default()).expect("json");
     let mut mem_set = r.memory().is_some();
     for (flag, key, v) in [
         ("memory", "limit", &a.memory),
@@ -115,7 +115,7 @@ pub fn update(root: &Path, a: &UpdateArgs) -> Result<()> {
     if let Some(linux) = spec.linux_mut() {
         let mut cur = linux.resources().clone().unwrap_or_default();
         if req.memory().is_some() {
-            cur.set_memory(req.memory().clone());
+            cur.set_memory(*req.memory());
         }
         if req.cpu().is_some() {
             cur.set_cpu(req.cpu().clone());

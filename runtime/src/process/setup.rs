@@ -4,7 +4,7 @@
 use crate::error::{Error, Result, SysContext};
 use caps::{CapSet, Capability, CapsHashSet};
 use nix::unistd::{Gid, Uid};
-use oci_spec::runtime::{LinuxCapabilities, PosixRlimitType, Process};
+use oci_spec::runtime::{PosixRlimitType, Process};
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
@@ -72,10 +72,7 @@ fn to_caps(set: &Option<oci_spec::runtime::Capabilities>) -> CapsHashSet {
 /// Switches to the process's user and capabilities: bounding set first (needs CAP_SETPCAP),
 /// then groups and ids with KEEPCAPS so permitted survives, then the exact sets.
 pub fn user_and_caps(p: &Process, setgroups_allowed: bool) -> Result<()> {
-    let caps_cfg = p
-        .capabilities()
-        .clone()
-        .unwrap_or(LinuxCapabilities::default());
+    let caps_cfg = p.capabilities().clone().unwrap_or_default();
     let bounding = to_caps(caps_cfg.bounding());
     for c in caps::all() {
         if !bounding.contains(&c) && caps::has_cap(None, CapSet::Bounding, c).unwrap_or(false) {
