@@ -1,0 +1,64 @@
+//! Device nodes and /dev symlinks.
+
+use super::outcome;
+use crate::case::Outcome;
+use crate::plan::Probe;
+use nix::sys::stat::{major, minor};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+pub(super) fn verify(probe: &Probe) -> Outcome {
+    outcome(match probe {
+        Probe::DevType(p, ty) => meta(p).map(|m| {
+            let ft = m.file_type();
+            let got = if ft.is_char_device() {
+                "c"
+            } else if ft.is_block_device() {
+                "b"
+            } else if ft.is_fifo() {
+                "p"
+            } else {
+                "other"
+            };
+            let want = if ty == "u" { "c" } else { ty.as_str() };
+            Outcome::eq(got, want)
+        }),
+        Probe::DevNum(p, ma, mi) => meta(p).map(|m| {
+            let ft = m.file_type();
+            if !ft.is_char_device() && !ft.is_block_device() {
+                return Outcome::Fail(format!("{p} is not a device node"));
+            }
+            Outcome::eq((major(m.rdev()), minor(m.rdev())), (*ma, *mi))
+        }),
+        Probe::DevMode(p, mode) => meta(p).map(|m| {
+            Outcome::eq(
+                format!("{:o}", m.mode() & 0o7777),
+                format!("{:o}", mode & 0o7777),
+            )
+        }),
+        Probe::DevOwner(p, u, g) => meta(p).map(|m| Outcome::eq((m.uid(), m.gid()), (*u, *g))),
+        Probe::Symlink(p, target) => std::fs::read_link(p)
+            .map(|t| Outcome::eq(t.to_string_lossy().into_owned(), target.clone()))
+            .map_err(|e| format!("readlink {p}: {e}")),
+        Probe::Ptmx => ptmx(),
+        _ => unreachable!("not a device probe"),
+    })
+}
+
+fn meta(p: &str) -> Result<std::fs::Metadata, String> {
+    std::fs::symlink_metadata(p).map_err(|e| format!("lstat {p}: {e}"))
+}
+
+fn ptmx() -> Result<Outcome, String> {
+    if let Ok(t) = std::fs::read_link("/dev/ptmx") {
+        let t = t.to_string_lossy().into_owned();
+        return Ok(Outcome::check(
+            t == "pts/ptmx" || t == "/dev/pts/ptmx",
+            || format!("/dev/ptmx -> {t}"),
+        ));
+    }
+    let (a, b) = (meta("/dev/ptmx")?, meta("/dev/pts/ptmx")?);
+    Ok(Outcome::check(
+        (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        || "/dev/ptmx is not /dev/pts/ptmx".into(),
+    ))
+}
