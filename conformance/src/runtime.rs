@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long any single runtime command may take before the case counts as failed.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The runtime binary under test and the checker binary copied into every rootfs.
 #[derive(Clone, Debug)]
