@@ -245,6 +245,12 @@ pub fn lifecycle(rt: &Runtime, r: &mut Rec) -> Result<()> {
             None => {
                 Outcome::Fail("could not read the container's memory cgroup while it ran".into())
             }
+            Some(p) if Some(&p) == memory_cgroup(std::process::id() as i64).as_ref() => {
+                Outcome::Fail(format!(
+                    "the container ran in its caller's cgroup {}: create made none",
+                    p.display()
+                ))
+            }
             Some(p) => Outcome::check(!p.exists(), || format!("{} still exists", p.display())),
         },
     );
