@@ -65,6 +65,8 @@ pub enum Probe {
     DevMode(String, u32),
     /// The device node is owned by uid:gid.
     DevOwner(String, u32, u32),
+    /// Opening the device node is (true) or is not (false) allowed by the device cgroup.
+    DevAccess(String, bool),
     /// The path is a symlink to the target.
     Symlink(String, String),
     /// /dev/ptmx is /dev/pts/ptmx (symlink or same inode).
@@ -151,7 +153,10 @@ pub fn plan(spec: &Value, ctx: &Context) -> Vec<Check> {
             "mounts" => mounts(&mut p, spec),
             "namespaces" => namespaces(&mut p, spec),
             "idmaps" => idmaps(&mut p, spec),
-            "devices" => devices(&mut p, spec),
+            "devices" => {
+                devices(&mut p, spec);
+                device_access(&mut p, spec);
+            }
             "default-devices" => default_devices(&mut p),
             "masked" => masked(&mut p, spec),
             "readonly" => readonly(&mut p, spec),
@@ -537,6 +542,45 @@ fn devices(p: &mut Plan, spec: &Value) {
                 Probe::DevOwner(path.into(), u, g),
             );
         }
+    }
+}
+
+fn device_access(p: &mut Plan, spec: &Value) {
+    const S: &str = "config-linux.md#allowed-device-list";
+    let rules = spec["linux"]["resources"]["devices"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for d in spec["linux"]["devices"].as_array().into_iter().flatten() {
+        let (Some(path), Some(ty)) = (d["path"].as_str(), d["type"].as_str()) else {
+            continue;
+        };
+        if ty == "p" {
+            continue;
+        }
+        let (ma, mi) = (d["major"].as_i64(), d["minor"].as_i64());
+        // The last matching rule decides, as in the device cgroup.
+        let allowed = rules.iter().rev().find(|r| {
+            let t = r["type"].as_str().unwrap_or("a");
+            (t == "a" || t == ty)
+                && (r["major"].is_null() || r["major"].as_i64() == ma)
+                && (r["minor"].is_null() || r["minor"].as_i64() == mi)
+                && r["access"].as_str().unwrap_or("rwm").contains('r')
+        });
+        let Some(rule) = allowed else { continue };
+        let allow = rule["allow"].as_bool().unwrap_or(false);
+        let what = if allow {
+            "may be opened"
+        } else {
+            "may not be opened"
+        };
+        p.add(
+            format!("resources.devices[{path}]"),
+            S,
+            Level::Must,
+            format!("{path} {what} (device cgroup)"),
+            Probe::DevAccess(path.into(), allow),
+        );
     }
 }
 

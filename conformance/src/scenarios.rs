@@ -294,8 +294,29 @@ fn devices(s: &mut Setup) -> Result<()> {
     s.spec["linux"]["devices"] = json!([
         {"path": "/dev/dmc-char", "type": "c", "major": 1, "minor": 3, "fileMode": 0o666, "uid": 1000, "gid": 2000},
         {"path": "/dev/dmc-block", "type": "b", "major": 7, "minor": 200, "fileMode": 0o600, "uid": 0, "gid": 0},
-        {"path": "/dev/dmc-fifo", "type": "p", "fileMode": 0o640, "uid": 2, "gid": 3}
+        {"path": "/dev/dmc-fifo", "type": "p", "fileMode": 0o640, "uid": 2, "gid": 3},
+        {"path": "/dev/dmc-block-ok", "type": "b", "major": 7, "minor": 201, "fileMode": 0o600}
     ]);
+    // Deny everything, allow the default devices and one of the two block devices.
+    let mut rules = vec![json!({"allow": false, "access": "rwm"})];
+    for (t, ma, mi) in [
+        ("c", 1, 3),
+        ("c", 1, 5),
+        ("c", 1, 7),
+        ("c", 1, 8),
+        ("c", 1, 9),
+        ("c", 5, 0),
+        ("c", 5, 2),
+        ("c", 136, -1),
+    ] {
+        let mut r = json!({"allow": true, "type": t, "major": ma, "access": "rwm"});
+        if mi >= 0 {
+            r["minor"] = json!(mi);
+        }
+        rules.push(r);
+    }
+    rules.push(json!({"allow": true, "type": "b", "major": 7, "minor": 201, "access": "rw"}));
+    s.spec["linux"]["resources"]["devices"] = json!(rules);
     Ok(())
 }
 

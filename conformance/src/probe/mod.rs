@@ -18,9 +18,8 @@ pub fn verify(probe: &Probe) -> Outcome {
         | Caps(..) | NoNewPrivs(_) | OomScoreAdj(_) => process::verify(probe),
         RootReadonly(_) | MountPresent(_) | MountType(..) | MountSource(..) | MountOption(..)
         | MountOrder(_) | Masked(_) | ReadonlyPath(_) => mounts::verify(probe),
-        DevType(..) | DevNum(..) | DevMode(..) | DevOwner(..) | Symlink(..) | Ptmx => {
-            nodes::verify(probe)
-        }
+        DevType(..) | DevNum(..) | DevMode(..) | DevOwner(..) | DevAccess(..) | Symlink(..)
+        | Ptmx => nodes::verify(probe),
         Skip(why) => Outcome::Skip(why.clone()),
         _ => kernel::verify(probe),
     }

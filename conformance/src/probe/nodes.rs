@@ -40,6 +40,7 @@ pub(super) fn verify(probe: &Probe) -> Outcome {
             .map(|t| Outcome::eq(t.to_string_lossy().into_owned(), target.clone()))
             .map_err(|e| format!("readlink {p}: {e}")),
         Probe::Ptmx => ptmx(),
+        Probe::DevAccess(p, allowed) => Ok(access(p, *allowed)),
         _ => unreachable!("not a device probe"),
     })
 }
@@ -61,4 +62,25 @@ fn ptmx() -> Result<Outcome, String> {
         (a.dev(), a.ino()) == (b.dev(), b.ino()),
         || "/dev/ptmx is not /dev/pts/ptmx".into(),
     ))
+}
+
+fn access(p: &str, allowed: bool) -> Outcome {
+    use std::os::unix::fs::OpenOptionsExt;
+    let r = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(p);
+    // Only EPERM comes from the device cgroup; ENXIO and the like mean the open got past it.
+    let denied = matches!(&r, Err(e) if e.raw_os_error() == Some(libc::EPERM));
+    match (allowed, denied) {
+        (true, false) | (false, true) => Outcome::Pass,
+        (true, true) => Outcome::Fail(format!(
+            "open {p}: EPERM, want the device cgroup to allow it"
+        )),
+        (false, false) => Outcome::Fail(format!(
+            "open {p} gave {:?}, want EPERM from the device cgroup",
+            r.map(|_| "success")
+        )),
+    }
 }
