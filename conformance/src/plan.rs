@@ -89,6 +89,12 @@ pub enum Probe {
     CgroupPath(String),
     /// personality(0xffffffff) & 0xff equals this persona.
     Personality(u64),
+    /// The file descriptor is a terminal.
+    IsTty(i32),
+    /// /dev/console is the process's terminal.
+    Console,
+    /// The terminal is the process's controlling terminal (/dev/tty opens).
+    ControllingTty,
     /// A case that cannot be checked on this host.
     Skip(String),
 }
@@ -165,6 +171,7 @@ pub fn plan(spec: &Value, ctx: &Context) -> Vec<Check> {
             "cgroups" => cgroups(&mut p, spec),
             "personality" => personality(&mut p, spec),
             "lsm" => lsm(&mut p),
+            "terminal" => terminal(&mut p, spec),
             _ => {}
         }
     }
@@ -905,4 +912,33 @@ fn lsm(p: &mut Plan) {
             Probe::Skip("selinux is not enabled on this host".into()),
         );
     }
+}
+
+fn terminal(p: &mut Plan, spec: &Value) {
+    if spec["process"]["terminal"] != true {
+        return;
+    }
+    for (fd, name) in [(0, "stdin"), (1, "stdout"), (2, "stderr")] {
+        p.add(
+            format!("process.terminal.{name}"),
+            "config.md#process",
+            Level::Must,
+            format!("{name} is the terminal"),
+            Probe::IsTty(fd),
+        );
+    }
+    p.add(
+        "process.terminal.console",
+        "config-linux.md#default-devices",
+        Level::Must,
+        "/dev/console is the container's terminal",
+        Probe::Console,
+    );
+    p.add(
+        "process.terminal.controlling",
+        "config.md#process",
+        Level::Should,
+        "the terminal is the controlling terminal",
+        Probe::ControllingTty,
+    );
 }

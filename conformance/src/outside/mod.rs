@@ -4,6 +4,7 @@
 mod errors;
 mod hooks;
 mod lifecycle;
+mod terminal;
 
 use crate::case::{Case, CaseResult, Level, Outcome};
 use crate::error::Result;
@@ -47,6 +48,10 @@ pub fn all() -> Vec<OutsideScenario> {
             name: "hooks-failing",
             run: hooks::failing,
         },
+        OutsideScenario {
+            name: "terminal",
+            run: terminal::terminal,
+        },
     ]
 }
 
@@ -64,6 +69,11 @@ impl Rec {
             scenario,
             results: Vec::new(),
         }
+    }
+
+    /// Records a case made elsewhere (its id already carries the scenario).
+    pub fn push(&mut self, r: CaseResult) {
+        self.results.push(r);
     }
 
     /// Records one case.

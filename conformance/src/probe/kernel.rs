@@ -62,7 +62,7 @@ pub(super) fn verify(probe: &Probe) -> Outcome {
                 )
             })
             .map_err(|e| format!("personality: {e}")),
-        _ => unreachable!("not a kernel probe"),
+        other => Err(format!("internal: {other:?} is not a kernel probe")),
     })
 }
 

@@ -19,7 +19,7 @@ pub fn verify(probe: &Probe) -> Outcome {
         RootReadonly(_) | MountPresent(_) | MountType(..) | MountSource(..) | MountOption(..)
         | MountOrder(_) | Masked(_) | ReadonlyPath(_) => mounts::verify(probe),
         DevType(..) | DevNum(..) | DevMode(..) | DevOwner(..) | DevAccess(..) | Symlink(..)
-        | Ptmx => nodes::verify(probe),
+        | Ptmx | IsTty(_) | Console | ControllingTty => nodes::verify(probe),
         Skip(why) => Outcome::Skip(why.clone()),
         _ => kernel::verify(probe),
     }

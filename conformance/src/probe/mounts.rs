@@ -36,7 +36,7 @@ pub(super) fn verify(probe: &Probe) -> Outcome {
                 })
                 .map_err(|e| format!("statvfs {p}: {e}"))
         }
-        _ => unreachable!("not a mount probe"),
+        other => Err(format!("internal: {other:?} is not a mount probe")),
     })
 }
 

@@ -41,7 +41,16 @@ pub(super) fn verify(probe: &Probe) -> Outcome {
             .map_err(|e| format!("readlink {p}: {e}")),
         Probe::Ptmx => ptmx(),
         Probe::DevAccess(p, allowed) => Ok(access(p, *allowed)),
-        _ => unreachable!("not a device probe"),
+        Probe::IsTty(fd) => {
+            // SAFETY: isatty only inspects the descriptor number; 0, 1 and 2 belong to this process.
+            let tty = unsafe { libc::isatty(*fd) } == 1;
+            Ok(Outcome::check(tty, || format!("fd {fd} is not a terminal")))
+        }
+        Probe::Console => console(),
+        Probe::ControllingTty => std::fs::File::open("/dev/tty")
+            .map(|_| Outcome::Pass)
+            .map_err(|e| format!("open /dev/tty: {e}")),
+        other => Err(format!("internal: {other:?} is not a device probe")),
     })
 }
 
@@ -83,4 +92,29 @@ fn access(p: &str, allowed: bool) -> Outcome {
             r.map(|_| "success")
         )),
     }
+}
+
+fn console() -> Result<Outcome, String> {
+    use std::os::fd::AsFd;
+    let c = std::fs::metadata("/dev/console").map_err(|e| format!("stat /dev/console: {e}"))?;
+    let stdin = std::io::stdin();
+    let fd = stdin
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| format!("dup stdin: {e}"))?;
+    let t = std::fs::File::from(fd)
+        .metadata()
+        .map_err(|e| format!("fstat stdin: {e}"))?;
+    Ok(Outcome::check(
+        c.file_type().is_char_device() && c.rdev() == t.rdev(),
+        || {
+            format!(
+                "/dev/console is {}:{}, the terminal is {}:{}",
+                major(c.rdev()),
+                minor(c.rdev()),
+                major(t.rdev()),
+                minor(t.rdev())
+            )
+        },
+    ))
 }

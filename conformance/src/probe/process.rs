@@ -62,7 +62,7 @@ pub(super) fn verify(probe: &Probe) -> Outcome {
         Probe::OomScoreAdj(want) => std::fs::read_to_string("/proc/self/oom_score_adj")
             .map(|s| Outcome::eq(s.trim().to_owned(), want.to_string()))
             .map_err(|e| format!("read oom_score_adj: {e}")),
-        _ => unreachable!("not a process probe"),
+        other => Err(format!("internal: {other:?} is not a process probe")),
     })
 }
 
