@@ -100,9 +100,29 @@ pub fn selected(filter: Option<&str>, id: &str) -> bool {
     filter.is_none_or(|f| id.contains(f))
 }
 
+/// Whether an outside scenario must run for `filter`: a filter naming another scenario
+/// (`other/...`) rules it out; any other filter may match one of its case ids.
+pub fn scenario_may_match(filter: Option<&str>, scenario: &str) -> bool {
+    match filter {
+        Some(f) if f.contains('/') => {
+            f.starts_with(&format!("{scenario}/")) || scenario.contains(f)
+        }
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outside_scenarios_run_unless_the_filter_names_another_scenario() {
+        assert!(scenario_may_match(None, "hooks"));
+        assert!(scenario_may_match(Some("state.pid"), "lifecycle"));
+        assert!(scenario_may_match(Some("lifecycle/state.pid"), "lifecycle"));
+        assert!(!scenario_may_match(Some("hooks/args"), "lifecycle"));
+        assert!(!scenario_may_match(Some("hooks/args"), "hooks-failing"));
+    }
 
     #[test]
     fn filter_is_a_substring_match_and_none_selects_everything() {

@@ -172,6 +172,7 @@ pub fn plan(spec: &Value, ctx: &Context) -> Vec<Check> {
             "personality" => personality(&mut p, spec),
             "lsm" => lsm(&mut p),
             "terminal" => terminal(&mut p, spec),
+            "rootfs-propagation" => rootfs_propagation(&mut p, spec),
             _ => {}
         }
     }
@@ -941,4 +942,16 @@ fn terminal(p: &mut Plan, spec: &Value) {
         "the terminal is the controlling terminal",
         Probe::ControllingTty,
     );
+}
+
+fn rootfs_propagation(p: &mut Plan, spec: &Value) {
+    if let Some(prop) = spec["linux"]["rootfsPropagation"].as_str() {
+        p.add(
+            "linux.rootfsPropagation",
+            "config-linux.md#rootfs-mount-propagation",
+            Level::Must,
+            format!("the root mount has {prop} propagation"),
+            Probe::MountOption("/".into(), prop.into()),
+        );
+    }
 }

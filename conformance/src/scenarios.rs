@@ -149,6 +149,22 @@ pub fn all() -> Vec<Scenario> {
             },
         },
         Scenario {
+            name: "rootfs-shared",
+            areas: &["rootfs-propagation"],
+            setup: |s| {
+                s.spec["linux"]["rootfsPropagation"] = json!("shared");
+                Ok(())
+            },
+        },
+        Scenario {
+            name: "rootfs-private",
+            areas: &["rootfs-propagation"],
+            setup: |s| {
+                s.spec["linux"]["rootfsPropagation"] = json!("private");
+                Ok(())
+            },
+        },
+        Scenario {
             name: "personality",
             areas: &["personality"],
             setup: |s| {

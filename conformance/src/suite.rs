@@ -1,6 +1,6 @@
 //! Runs every scenario against one runtime and collects the case results.
 
-use crate::case::{selected, CaseResult, Outcome};
+use crate::case::{scenario_may_match, selected, CaseResult, Outcome};
 use crate::context::{Context, RESULT_PREFIX};
 use crate::error::Result;
 use crate::outside::{self, Rec};
@@ -23,7 +23,7 @@ pub fn run(
         }
     }
     for sc in outside::all() {
-        if filter.is_some_and(|f| f.contains('/') && !f.starts_with(&format!("{}/", sc.name))) {
+        if !scenario_may_match(filter, sc.name) {
             continue;
         }
         let mut rec = Rec::new(sc.name);
