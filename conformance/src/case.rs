@@ -104,9 +104,7 @@ pub fn selected(filter: Option<&str>, id: &str) -> bool {
 /// (`other/...`) rules it out; any other filter may match one of its case ids.
 pub fn scenario_may_match(filter: Option<&str>, scenario: &str) -> bool {
     match filter {
-        Some(f) if f.contains('/') => {
-            f.starts_with(&format!("{scenario}/")) || scenario.contains(f)
-        }
+        Some(f) if f.contains('/') => f.starts_with(&format!("{scenario}/")),
         _ => true,
     }
 }
