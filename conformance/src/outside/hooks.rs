@@ -352,6 +352,23 @@ pub fn failing(rt: &Runtime, r: &mut Rec) -> Result<()> {
         );
     }
     let sb = Sandbox::new(rt)?;
+    let mut spec = shell_spec(&sb, "exec sleep 1000");
+    // Longer than the runner's own limit on a command, so only the hook timeout can end it.
+    spec["hooks"] =
+        json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "60"], "timeout": 1}]});
+    write(&sb, &spec)?;
+    let c = sb.create(&[]);
+    r.add(
+        "timeout.enforced",
+        HOOKS,
+        Must,
+        "a hook running past its timeout is aborted and create fails",
+        Outcome::check(c.code != 0 && c.code != crate::runtime::TIMED_OUT, || {
+            format!("create exit {}: {}", c.code, c.stderr.trim())
+        }),
+    );
+
+    let sb = Sandbox::new(rt)?;
     let mut spec = shell_spec(&sb, "touch /dm-shared/started; exec sleep 1000");
     spec["hooks"] = json!({"poststart": [hook(&sb, "poststart-fail"), hook(&sb, "poststart-2")]});
     write(&sb, &spec)?;

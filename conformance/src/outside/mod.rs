@@ -2,6 +2,7 @@
 //! codes and pid files.
 
 mod errors;
+mod exec;
 mod hooks;
 mod lifecycle;
 mod terminal;
@@ -47,6 +48,10 @@ pub fn all() -> Vec<OutsideScenario> {
         OutsideScenario {
             name: "hooks-failing",
             run: hooks::failing,
+        },
+        OutsideScenario {
+            name: "exec",
+            run: exec::exec,
         },
         OutsideScenario {
             name: "terminal",
