@@ -72,11 +72,14 @@ fn hook(log: &str, label: &str, args: &[String]) -> i32 {
         "ns": {"mnt": ns("mnt"), "uts": ns("uts"), "pid": ns("pid"), "net": ns("net")},
         "started": dir.join("started").exists(),
     });
+    // One write() per record: O_APPEND keeps whole writes apart, and hooks of different kinds
+    // (startContainer in the container, poststart in the runtime) may run at the same time.
+    let line = format!("{rec}\n");
     let written = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
-        .and_then(|mut f| writeln!(f, "{rec}"));
+        .and_then(|mut f| f.write_all(line.as_bytes()));
     if let Err(e) = written {
         eprintln!("dm-conformance-checker hook: append to {log}: {e}");
         return 1;

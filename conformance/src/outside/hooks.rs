@@ -70,6 +70,7 @@ pub fn hooks(rt: &Runtime, r: &mut Rec) -> Result<()> {
     let (ct_mnt, ct_uts) = (theirs("mnt"), theirs("uts"));
     let s = sb.rt(&["start", &sb.id]);
     let after_start = log(&sb);
+    let status_after_start = sb.status();
     r.add(
         "poststart.before-start-returns",
         "config.md#poststart",
@@ -79,8 +80,9 @@ pub fn hooks(rt: &Runtime, r: &mut Rec) -> Result<()> {
             s.code == 0 && position(&after_start, "poststart").is_some(),
             || {
                 format!(
-                    "start exit {}, hooks so far {:?}",
+                    "start exit {} ({}), then status {status_after_start}, hooks so far {:?}",
                     s.code,
+                    s.stderr.trim(),
                     labels(&after_start)
                 )
             },
