@@ -100,6 +100,18 @@ pub fn all() -> Vec<Scenario> {
             setup: namespaces_joined,
         },
         Scenario {
+            name: "namespaces-joined-mount",
+            areas: &["namespaces"],
+            // The container still gets its own rootfs inside the joined mount namespace.
+            setup: |s| {
+                join_holder(
+                    s,
+                    &["--mount", "--propagation", "private"],
+                    &[("mount", "mnt")],
+                )
+            },
+        },
+        Scenario {
             name: "userns",
             areas: &["namespaces", "idmaps"],
             setup: userns,
@@ -270,31 +282,43 @@ fn ns_inode(path: &str) -> Option<u64> {
 }
 
 fn namespaces_joined(s: &mut Setup) -> Result<()> {
+    join_holder(
+        s,
+        &["--net", "--uts", "--ipc"],
+        &[("network", "net"), ("uts", "uts"), ("ipc", "ipc")],
+    )?;
+    s.spec.as_object_mut().map(|o| o.remove("hostname"));
+    Ok(())
+}
+
+/// Starts `unshare FLAGS sleep` and points the config's namespaces of `types` at its ones.
+fn join_holder(s: &mut Setup, flags: &[&str], types: &[(&str, &str)]) -> Result<()> {
     let child = std::process::Command::new("unshare")
-        .args(["--net", "--uts", "--ipc", "sleep", "600"])
+        .args(flags)
+        .args(["sleep", "600"])
         .stdin(std::process::Stdio::null())
         .spawn()
         .map_err(io("spawn", "unshare"))?;
     let pid = child.id();
     s.holders.push(child);
-    let ours = ns_inode("/proc/self/ns/net");
+    let probe = types[0].1;
+    let ours = ns_inode(&format!("/proc/self/ns/{probe}"));
     let end = Instant::now() + Duration::from_secs(10);
-    while ns_inode(&format!("/proc/{pid}/ns/net")) == ours {
+    while ns_inode(&format!("/proc/{pid}/ns/{probe}")) == ours {
         if Instant::now() > end {
-            return Err(Error::Missing(
-                "unshare did not make a network namespace within 10s".into(),
-            ));
+            return Err(Error::Missing(format!(
+                "unshare did not make a {probe} namespace within 10s"
+            )));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    for (ty, name) in [("network", "net"), ("uts", "uts"), ("ipc", "ipc")] {
+    for (ty, name) in types {
         let path = format!("/proc/{pid}/ns/{name}");
         s.ctx
             .joined_ns
-            .insert(name.into(), ns_inode(&path).unwrap_or(0));
+            .insert(name.to_string(), ns_inode(&path).unwrap_or(0));
         set_namespace(&mut s.spec, ty, Some(&path));
     }
-    s.spec.as_object_mut().map(|o| o.remove("hostname"));
     Ok(())
 }
 
