@@ -205,6 +205,14 @@ pub fn hooks(rt: &Runtime, r: &mut Rec) -> Result<()> {
             .map(|i| all[i].clone())
             .unwrap_or(Value::Null)
     };
+    let ps = entry("poststart");
+    r.add(
+        "poststart.state.status",
+        "runtime.md#state",
+        Must,
+        "poststart sees status running (the user program has been executed)",
+        Outcome::eq(ps["state"]["status"].as_str(), Some("running")),
+    );
     let sc = entry("startContainer");
     r.add(
         "startContainer.before-user-process",
