@@ -8,7 +8,11 @@ use dm_runtime::log;
 fn main() {
     let cli = Cli::parse();
     if cli.version {
-        println!("dm-runc version {}\nspec: {}", env!("CARGO_PKG_VERSION"), dm_runtime::state::OCI_VERSION);
+        println!(
+            "dm-runc version {}\nspec: {}",
+            env!("CARGO_PKG_VERSION"),
+            dm_runtime::state::OCI_VERSION
+        );
         return;
     }
     if let Err(e) = log::init(cli.log.as_deref(), cli.log_format, cli.debug) {

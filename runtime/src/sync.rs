@@ -79,7 +79,9 @@ impl Channel {
     pub fn expect_go(&self) -> Result<()> {
         match self.recv()? {
             Some(Msg::Go) => Ok(()),
-            other => Err(Error::Child(format!("expected go from parent, got {other:?}"))),
+            other => Err(Error::Child(format!(
+                "expected go from parent, got {other:?}"
+            ))),
         }
     }
 }
@@ -91,7 +93,12 @@ mod tests {
     #[test]
     fn round_trip() {
         let (a, b) = pair().unwrap();
-        for m in [Msg::Go, Msg::Hooks, Msg::Ready, Msg::Error("boom: x".into())] {
+        for m in [
+            Msg::Go,
+            Msg::Hooks,
+            Msg::Ready,
+            Msg::Error("boom: x".into()),
+        ] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), Some(m));
         }
