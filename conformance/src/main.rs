@@ -34,6 +34,14 @@ struct Args {
     checker: Option<PathBuf>,
 }
 
+/// Prints a line; a closed stdout (`| head`) must not panic the run or hide its exit status.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.v1_view {
@@ -57,7 +65,7 @@ fn main() -> anyhow::Result<()> {
     }
     let multi = args.runtime.len() > 1;
     if args.tap {
-        println!("{TAP_HEADER}");
+        out!("{TAP_HEADER}");
     }
     let mut n = 0;
     let mut all: Vec<(Runtime, Vec<CaseResult>)> = Vec::new();
@@ -69,7 +77,7 @@ fn main() -> anyhow::Result<()> {
             if multi {
                 r.case.id = format!("{}:{}", rt.name, r.case.id);
             }
-            println!(
+            out!(
                 "{}",
                 if args.tap {
                     tap_line(n, &r)
@@ -82,19 +90,19 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("runtime {}", path.display()))?;
         let s = Summary::of(&results);
         if multi {
-            println!("# {}: {}", rt.name, s.line());
+            out!("# {}: {}", rt.name, s.line());
         }
         all.push((rt, results));
     }
     let flat: Vec<CaseResult> = all.iter().flat_map(|(_, r)| r.iter().cloned()).collect();
     let total = Summary::of(&flat);
     if args.tap {
-        println!("{}", plan_line(flat.len()));
+        out!("{}", plan_line(flat.len()));
     }
     if let Some(path) = &args.report {
         write_report(path, &all, args.v1_view)?;
     }
-    println!("{}", total.line());
+    out!("{}", total.line());
     if total.failed > 0 {
         std::process::exit(1);
     }
