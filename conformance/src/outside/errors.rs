@@ -11,7 +11,7 @@ const CREATE: &str = "runtime.md#create";
 /// Invalid bundles: each create must fail and leave no container behind.
 pub fn errors(rt: &Runtime, r: &mut Rec) -> Result<()> {
     type Breaker = fn(&mut Value, &Sandbox) -> Result<()>;
-    let cases: [(&str, &'static str, &str, Breaker); 6] = [
+    let cases: [(&str, &'static str, &str, Breaker); 9] = [
         (
             "missing-config",
             "bundle.md",
@@ -68,6 +68,40 @@ pub fn errors(rt: &Runtime, r: &mut Rec) -> Result<()> {
                 Ok(())
             },
         ),
+        (
+            "duplicate-namespace",
+            "config-linux.md#namespaces",
+            "a namespace type listed twice",
+            |s, _| {
+                s["linux"]["namespaces"]
+                    .as_array_mut()
+                    .expect("namespaces")
+                    .push(json!({"type": "pid"}));
+                Ok(())
+            },
+        ),
+        (
+            "namespace-path-wrong-type",
+            "config-linux.md#namespaces",
+            "a network namespace path that is a uts namespace",
+            |s, _| {
+                let path = format!("/proc/{}/ns/uts", std::process::id());
+                crate::spec::set_namespace(s, "network", Some(&path));
+                Ok(())
+            },
+        ),
+        (
+            "unknown-capability",
+            "config.md#linux-process",
+            "a capability the kernel does not have",
+            |s, _| {
+                s["process"]["capabilities"]["bounding"]
+                    .as_array_mut()
+                    .expect("caps")
+                    .push(json!("CAP_DMC_BOGUS"));
+                Ok(())
+            },
+        ),
     ];
     for (id, section, what, breaker) in cases {
         let sb = Sandbox::new(rt)?;
@@ -105,6 +139,23 @@ pub fn errors(rt: &Runtime, r: &mut Rec) -> Result<()> {
             Outcome::check(!left, || format!("state still shows: {}", st.stdout.trim())),
         );
     }
+    let sb = Sandbox::new(rt)?;
+    let mut spec = shell_spec(&sb, "true");
+    spec["dmcUnknownProperty"] = json!({"nested": [1, 2]});
+    spec["process"]["dmcUnknownField"] = json!(true);
+    spec["annotations"] = json!({"org.dmc.unknown-key": "value"});
+    write(&sb, &spec)?;
+    let o = sb.run();
+    r.add(
+        "unknown-properties.accepted",
+        "config.md#extensibility",
+        Must,
+        "unknown properties and annotation keys do not make create fail",
+        Outcome::check(o.code == 0, || {
+            format!("run exit {}: {}", o.code, o.stderr.trim())
+        }),
+    );
+
     let sb = Sandbox::new(rt)?;
     let mut spec = shell_spec(&sb, "true");
     spec["process"]["args"] = json!(["/no/such/program"]);
