@@ -19,7 +19,8 @@ const SCRIPT: &str = "touch /dm-shared/started; exec sleep 1000";
 /// The full lifecycle of one container.
 pub fn lifecycle(rt: &Runtime, r: &mut Rec) -> Result<()> {
     let sb = Sandbox::new(rt)?;
-    let mut spec = shell_spec(&sb, SCRIPT);
+    // pid 1 gets only signals it handles: a trap makes USR1 observable.
+    let mut spec = shell_spec(&sb, "trap 'touch /dm-shared/usr1' USR1; touch /dm-shared/started; while true; do sleep 0.2; done");
     let annotations = json!({"org.dmc.test": "yes", "org.dmc.other": "2"});
     spec["annotations"] = annotations.clone();
     write(&sb, &spec)?;
@@ -181,6 +182,21 @@ pub fn lifecycle(rt: &Runtime, r: &mut Rec) -> Result<()> {
         Outcome::eq(sb.status(), "running".into()),
     );
 
+    let u = sb.rt(&["kill", &sb.id, "USR1"]);
+    let usr1 = sb.bundle().join("shared/usr1");
+    r.add(
+        "kill.signal-delivered",
+        KILL,
+        Must,
+        "kill sends the named signal to the container process",
+        Outcome::check(u.code == 0 && poll(WAIT, || usr1.exists()), || {
+            format!(
+                "kill USR1 exit {}: {}; no trap marker",
+                u.code,
+                u.stderr.trim()
+            )
+        }),
+    );
     let k = sb.rt(&["kill", &sb.id, "KILL"]);
     r.add(
         "kill.running",
