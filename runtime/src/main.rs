@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use dm_runtime::cli::{Cli, Command};
-use dm_runtime::commands::{create, exec, info, lifecycle, run};
+use dm_runtime::commands::{create, exec, info, lifecycle, resources, run};
 use dm_runtime::log;
 
 fn main() {
@@ -54,6 +54,8 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Features => info::features()?,
         Command::Pause(a) => lifecycle::pause(root, &a.id)?,
         Command::Resume(a) => lifecycle::resume(root, &a.id)?,
+        Command::Update(a) => resources::update(root, a)?,
+        Command::Events(a) => resources::events(root, a)?,
     }
     Ok(0)
 }
