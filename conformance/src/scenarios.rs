@@ -122,6 +122,15 @@ pub fn all() -> Vec<Scenario> {
             setup: devices,
         },
         Scenario {
+            // Apart from the other nodes, so that a runtime refusing fifos fails only these cases.
+            name: "devices-fifo",
+            areas: &["devices"],
+            setup: |s| {
+                s.spec["linux"]["devices"] = json!([{"path": "/dev/dmc-fifo", "type": "p", "fileMode": 0o640, "uid": 2, "gid": 3}]);
+                Ok(())
+            },
+        },
+        Scenario {
             name: "masked-readonly",
             areas: &["masked", "readonly"],
             setup: masked_readonly,
@@ -334,7 +343,6 @@ fn devices(s: &mut Setup) -> Result<()> {
     s.spec["linux"]["devices"] = json!([
         {"path": "/dev/dmc-char", "type": "c", "major": 1, "minor": 3, "fileMode": 0o666, "uid": 1000, "gid": 2000},
         {"path": "/dev/dmc-block", "type": "b", "major": 7, "minor": 200, "fileMode": 0o600, "uid": 0, "gid": 0},
-        {"path": "/dev/dmc-fifo", "type": "p", "fileMode": 0o640, "uid": 2, "gid": 3},
         {"path": "/dev/dmc-block-ok", "type": "b", "major": 7, "minor": 201, "fileMode": 0o600}
     ]);
     // Deny everything, allow the default devices and one of the two block devices.
