@@ -9,6 +9,7 @@ use dm_conformance::case::Outcome;
 use dm_conformance::context::{Context, CONFIG_IN_CONTAINER, CONTEXT_IN_CONTAINER, RESULT_PREFIX};
 use dm_conformance::{plan, probe};
 use std::io::{Read, Write};
+use std::time::{Duration, Instant};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -64,13 +65,19 @@ fn hook(log: &str, label: &str, args: &[String]) -> i32 {
         .parent()
         .map(|p| p.to_path_buf())
         .unwrap_or_default();
+    let started = dir.join("started").exists();
+    // A runtime that runs poststart without waiting for the user process to be executed runs
+    // it while startContainer is still going: stay in startContainer long enough to see that.
+    let overlapped =
+        label == "startContainer" && poststart_appears(log, Duration::from_millis(1500));
     let rec = serde_json::json!({
         "label": label,
         "args": args,
         "env": std::env::var("DMC_HOOK_ENV").ok(),
         "state": serde_json::from_str::<serde_json::Value>(&stdin).unwrap_or(serde_json::Value::String(stdin)),
         "ns": {"mnt": ns("mnt"), "uts": ns("uts"), "pid": ns("pid"), "net": ns("net")},
-        "started": dir.join("started").exists(),
+        "started": started,
+        "poststart_during": overlapped,
     });
     // One write() per record: O_APPEND keeps whole writes apart, and hooks of different kinds
     // (startContainer in the container, poststart in the runtime) may run at the same time.
@@ -85,4 +92,19 @@ fn hook(log: &str, label: &str, args: &[String]) -> i32 {
         return 1;
     }
     i32::from(label.ends_with("-fail"))
+}
+
+/// Whether a poststart record shows up in `log` within `limit`.
+fn poststart_appears(log: &str, limit: Duration) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains("\"label\":\"poststart\"") {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

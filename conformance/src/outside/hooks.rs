@@ -88,6 +88,9 @@ pub fn hooks(rt: &Runtime, r: &mut Rec) -> Result<()> {
             },
         ),
     );
+    // The user program runs only once startContainer is done: wait for it (bounded) so the kill
+    // below cannot cut a startContainer hook short.
+    let _ = super::poll(WAIT, || super::started(&sb));
     let _ = sb.rt(&["kill", &sb.id, "KILL"]);
     let _ = sb.wait_status("stopped", WAIT);
     let d = sb.rt(&["delete", &sb.id]);
@@ -190,8 +193,13 @@ pub fn hooks(rt: &Runtime, r: &mut Rec) -> Result<()> {
         "order.startContainer-poststart",
         "config.md#poststart",
         Must,
-        "poststart runs after startContainer",
-        before("startContainer", "poststart"),
+        "poststart runs after startContainer (and so after the user program is executed)",
+        match position(&all, "startContainer").map(|i| &all[i]) {
+            Some(sc) if sc["poststart_during"] == true => {
+                Outcome::Fail("poststart ran while startContainer was still running".into())
+            }
+            _ => before("startContainer", "poststart"),
+        },
     );
     r.add(
         "order.poststop-last",
