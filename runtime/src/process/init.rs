@@ -95,7 +95,9 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
     }
     // The host's /proc, for reopening the fifo once the container's rootfs is `/`.
     let host_proc = open_path("/proc")?;
-    if has_new_namespace(spec, LinuxNamespaceType::Mount) {
+    // runc builds the rootfs in a joined mount namespace too.
+    let mountns = crate::config::has_namespace(spec, LinuxNamespaceType::Mount);
+    if mountns {
         crate::rootfs::prepare(spec, &a.rootfs, &a.bundle, a.cgroup, userns)?;
     }
     chan.send(&Msg::Hooks)?;
@@ -114,7 +116,7 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
         );
         crate::hooks::run("createContainer", h, &state)?;
     }
-    if has_new_namespace(spec, LinuxNamespaceType::Mount) {
+    if mountns {
         crate::rootfs::pivot::enter(&a.rootfs, a.no_pivot)?;
     }
     if let Some(sock) = &a.console {
