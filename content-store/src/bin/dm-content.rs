@@ -61,30 +61,38 @@ fn run(args: Args) -> anyhow::Result<()> {
             args.root.display(),
             args.address.display()
         );
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let stopped = async {
-            let _ = stop_rx.await;
-        };
-        let mut serving = std::pin::pin!(server::serve(store, listener, stopped));
-        tokio::select! {
-            r = &mut serving => return r.map_err(anyhow::Error::from),
-            sig = shutdown_signal() => log::info!("{}, shutting down", sig?),
+        let served = serve_until_signal(store, listener).await;
+        if let Err(e) = std::fs::remove_file(&args.address) {
+            log::debug!("remove {}: {e}", args.address.display());
         }
-        let _ = stop_tx.send(());
-        // Open Write/Read streams hold connections; give them a moment, then stop anyway.
-        match tokio::time::timeout(DRAIN, serving).await {
-            Ok(r) => r.map_err(anyhow::Error::from),
-            Err(_) => {
-                log::warn!("calls still open after {DRAIN:?}; stopping anyway");
-                Ok(())
-            }
-        }
+        served
     });
     rt.shutdown_timeout(Duration::from_secs(1));
-    if let Err(e) = std::fs::remove_file(&args.address) {
-        log::debug!("remove {}: {e}", args.address.display());
-    }
     result
+}
+
+async fn serve_until_signal(
+    store: Store,
+    listener: tokio::net::UnixListener,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let stopped = async {
+        let _ = stop_rx.await;
+    };
+    let mut serving = std::pin::pin!(server::serve(store, listener, stopped));
+    tokio::select! {
+        r = &mut serving => return r.map_err(anyhow::Error::from),
+        sig = shutdown_signal() => log::info!("{}, shutting down", sig?),
+    }
+    let _ = stop_tx.send(());
+    // Open Write/Read streams hold connections; give them a moment, then stop anyway.
+    match tokio::time::timeout(DRAIN, serving).await {
+        Ok(r) => r.map_err(anyhow::Error::from),
+        Err(_) => {
+            log::warn!("calls still open after {DRAIN:?}; stopping anyway");
+            Ok(())
+        }
+    }
 }
 
 /// Resolves with the name of the first SIGTERM or SIGINT.
