@@ -259,10 +259,11 @@ fn write_session(
         "" => None,
         e => Some(digest(e)?),
     };
+    let reference = req.r#ref.clone();
     let mut w = store
-        .writer(&req.r#ref, positive(req.total), expected.clone())
+        .writer(&reference, positive(req.total), expected.clone())
         .map_err(to_status)?;
-    log::debug!("write {:?} started at offset {}", req.r#ref, w.offset());
+    log::debug!("write {reference:?} started at offset {}", w.offset());
     loop {
         w.set_total(positive(req.total));
         if !req.expected.is_empty() {
@@ -303,10 +304,9 @@ fn write_session(
                 return Err(to_status(Error::AlreadyExists(c.digest)));
             }
             log::debug!(
-                "committed {} ({} bytes) from {:?}",
+                "committed {} ({} bytes) from {reference:?}",
                 c.digest,
-                c.size,
-                req.r#ref
+                c.size
             );
             resp.digest = c.digest.to_string();
             let _ = tx.blocking_send(Ok(resp));

@@ -129,7 +129,10 @@ async fn write_stream_commits_a_blob_that_info_read_list_and_delete_see() {
         }
     };
     assert_eq!(list(vec![]).await.unwrap(), vec![d.clone()]);
-    assert_eq!(list(vec!["labels.kind==layer"]).await.unwrap(), vec![d.clone()]);
+    assert_eq!(
+        list(vec!["labels.kind==layer"]).await.unwrap(),
+        vec![d.clone()]
+    );
     assert!(list(vec!["labels.kind==config"]).await.unwrap().is_empty());
     assert_eq!(
         list(vec!["labels.kind=="]).await.unwrap_err().code(),
