@@ -235,7 +235,7 @@ fn ctr_import_get_and_rm_go_through_dm_content() {
     if !required("ctr_import_get_and_rm_go_through_dm_content") {
         return;
     }
-    let stack = Stack::start();
+    let mut stack = Stack::start();
     let work = TempDir::new("dm-img");
     let (tar, layout_blobs) = busybox_archive(work.path());
     let out = stack.ctr(&[
@@ -272,12 +272,7 @@ fn ctr_import_get_and_rm_go_through_dm_content() {
     assert!(oci_layout.contains("imageLayoutVersion"));
 
     for d in &listed {
-        let out = std::process::Command::new("ctr")
-            .arg("--address")
-            .arg(stack.dir.path().join("containerd.sock"))
-            .args(["--namespace", &stack.ns, "content", "get", d])
-            .output()
-            .unwrap();
+        let out = stack.ctr_cmd(&["content", "get", d]).output().unwrap();
         assert!(
             out.status.success(),
             "content get {d}: {}",
@@ -288,6 +283,31 @@ fn ctr_import_get_and_rm_go_through_dm_content() {
             out.stdout == want,
             "content get {d} returned different bytes"
         );
+    }
+
+    // Bytes changed on disk are caught when a read reaches the blob's end: ctr fails instead
+    // of handing out the complete, wrong blob.
+    for d in &listed {
+        let path = stack.content_root().join("blobs/sha256").join(&d[7..]);
+        let good = std::fs::read(&path).unwrap();
+        let mut bad = good.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0x55;
+        std::fs::write(&path, &bad).unwrap();
+        let out = stack.ctr_cmd(&["content", "get", d]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "corrupt {d} was served");
+        assert!(
+            stderr.contains("is corrupt") && stderr.contains("data loss"),
+            "{stderr}"
+        );
+        assert!(
+            out.stdout.len() < bad.len(),
+            "all {} bytes of corrupt {d} reached the client",
+            bad.len()
+        );
+        std::fs::write(&path, &good).unwrap();
+        assert_eq!(stack.ctr(&["content", "get", d]).code, 0);
     }
 
     // Removing content from containerd removes the blob from dm-content (by containerd's GC).
@@ -317,6 +337,99 @@ fn ctr_import_get_and_rm_go_through_dm_content() {
         Duration::from_secs(30),
         || stack.stored_blobs().is_empty().then_some(()),
     );
+
+    // SIGTERM with containerd still connected: a clean, prompt exit.
+    let mut content = stack.content.take().unwrap();
+    stop(&mut content, libc::SIGTERM);
+    assert!(content.wait().unwrap().success());
+    let log = std::fs::read_to_string(stack.dir.path().join("dm-content.log")).unwrap();
+    assert!(
+        log.contains("SIGTERM, shutting down") && !log.contains("still open"),
+        "{log}"
+    );
+    assert!(!stack.dir.path().join("content.sock").exists());
+}
+
+/// A docker-registry on 127.0.0.1 with its own storage; stopped on drop.
+struct Registry {
+    child: Child,
+    addr: String,
+}
+
+impl Registry {
+    fn start(dir: &Path) -> Registry {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = dir.join("registry.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+                dir.join("registry-data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("registry.log")).unwrap())
+            .spawn()
+            .unwrap();
+        poll("docker-registry to listen", Duration::from_secs(30), || {
+            std::net::TcpStream::connect(&addr).ok()
+        });
+        Registry { child, addr }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        stop(&mut self.child, libc::SIGTERM);
+    }
+}
+
+#[test]
+fn ctr_pull_from_a_local_registry_stores_blobs_in_dm_content() {
+    let test = "ctr_pull_from_a_local_registry_stores_blobs_in_dm_content";
+    if !required(test) || !require_cmd("docker-registry") || !require_cmd("skopeo") {
+        return;
+    }
+    let stack = Stack::start();
+    let work = TempDir::new("dm-reg");
+    let (tar, layout_blobs) = busybox_archive(work.path());
+    let registry = Registry::start(work.path());
+    let image = format!("{}/dm/busybox:latest", registry.addr);
+    output({
+        let mut c = Command::new("skopeo");
+        c.args(["--insecure-policy", "copy", "--dest-tls-verify=false"])
+            .arg(format!("oci-archive:{}", tar.display()))
+            .arg(format!("docker://{image}"));
+        c
+    })
+    .ok();
+
+    let out = stack.ctr(&["image", "pull", "--plain-http", &image]);
+    assert_eq!(out.code, 0, "pull failed: {out:?}\n{}", stack.logs());
+    let listed = stack.content_ls();
+    assert!(
+        listed.is_superset(&layout_blobs),
+        "{listed:?} vs {layout_blobs:?}\n{}",
+        stack.logs()
+    );
+    assert!(stack.stored_blobs().is_superset(&listed));
+    assert!(!stack
+        .dir
+        .path()
+        .join("containerd-root/io.containerd.content.v1.content")
+        .exists());
+    let images = stack.ctr(&["image", "ls", "--quiet"]).ok();
+    assert!(images.stdout.lines().any(|l| l == image), "{images:?}");
 }
 
 #[test]
@@ -412,10 +525,8 @@ fn kill_9_during_a_write_leaves_a_resumable_ingest_and_no_corrupt_blob() {
         std::fs::read_dir(&ingest_dir).unwrap().next().is_none(),
         "ingest left behind"
     );
-    let got = std::process::Command::new("ctr")
-        .arg("--address")
-        .arg(stack.dir.path().join("containerd.sock"))
-        .args(["--namespace", &stack.ns, "content", "get", &digest])
+    let got = stack
+        .ctr_cmd(&["content", "get", &digest])
         .output()
         .unwrap();
     assert!(got.stdout == data, "content get returned different bytes");
