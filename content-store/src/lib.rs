@@ -10,6 +10,7 @@ mod filter;
 mod fsutil;
 mod ingest;
 mod labels;
+pub mod layout;
 mod locks;
 pub mod server;
 mod service;

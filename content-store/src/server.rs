@@ -12,6 +12,10 @@ use tokio_stream::wrappers::UnixListenerStream;
 /// Largest message accepted or sent (containerd's own limit).
 const MAX_MESSAGE: usize = 16 << 20;
 
+/// HTTP/2 flow-control windows (bytes in flight per stream / per connection).
+const STREAM_WINDOW: u32 = 4 << 20;
+const CONNECTION_WINDOW: u32 = 16 << 20;
+
 /// Why serving failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -70,6 +74,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     tonic::transport::Server::builder()
+        // Writes arrive as 1 MiB messages; HTTP/2's default 64 KiB windows would stall each
+        // one on flow-control round trips.
+        .initial_stream_window_size(Some(STREAM_WINDOW))
+        .initial_connection_window_size(Some(CONNECTION_WINDOW))
         .add_service(service(store))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
         .await?;

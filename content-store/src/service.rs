@@ -22,6 +22,8 @@ use tonic::{Code, Request, Response, Status, Streaming};
 
 /// Bytes per Read response message (containerd's own server uses the same).
 const READ_CHUNK: usize = 1 << 20;
+/// Largest range read served on the async thread (see `read`).
+const INLINE_READ: u64 = 256 << 10;
 /// Infos per List response message.
 const LIST_BATCH: usize = 100;
 
@@ -101,8 +103,8 @@ fn status_msg(s: IngestStatus) -> api::Status {
 impl Content for ContentService {
     async fn info(&self, req: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
         let d = digest(&req.into_inner().digest)?;
-        let store = self.store.clone();
-        let info = blocking(move || store.info(&d)).await?;
+        // Two stats and a small read at most: cheaper here than on the blocking pool.
+        let info = self.store.info(&d).map_err(to_status)?;
         Ok(Response::new(InfoResponse {
             info: Some(info_msg(info)),
         }))
@@ -160,12 +162,33 @@ impl Content for ContentService {
         let d = digest(&req.digest)?;
         let offset = u64::try_from(req.offset).unwrap_or(0);
         let len = positive(req.size);
-        let store = self.store.clone();
         // Not-found and out-of-range fail the call itself rather than its stream.
-        let probe = d.clone();
-        let info = blocking(move || store.info(&probe)).await?;
-        if offset > info.size {
-            return Err(to_status(Error::ReadPastEnd { size: info.size }));
+        let size = self.store.size(&d).map_err(to_status)?;
+        if offset > size {
+            return Err(to_status(Error::ReadPastEnd { size }));
+        }
+        let end = len.map_or(size, |l| offset.saturating_add(l).min(size));
+        if end < size && end - offset <= INLINE_READ {
+            // containerd reads layers as many small ranges, one call each; a range short of
+            // the end is never verified and costs one page-cache copy, so it is served here
+            // rather than paying for hand-offs to the blocking pool.
+            let mut msgs = Vec::new();
+            self.store
+                .read(
+                    &d,
+                    offset,
+                    Some(end - offset),
+                    READ_CHUNK,
+                    |offset, data| {
+                        msgs.push(Ok(ReadContentResponse {
+                            offset: offset as i64,
+                            data,
+                        }));
+                        true
+                    },
+                )
+                .map_err(to_status)?;
+            return Ok(Response::new(Box::pin(tokio_stream::iter(msgs))));
         }
         let (tx, rx) = mpsc::channel(2);
         let store = self.store.clone();

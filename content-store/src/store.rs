@@ -210,6 +210,15 @@ impl Store {
         })
     }
 
+    /// Size of a committed blob.
+    pub fn size(&self, d: &Digest) -> Result<u64> {
+        match fs::metadata(self.blob_path(d)) {
+            Ok(m) => Ok(m.size()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::BlobNotFound(d.clone())),
+            Err(e) => Err(e).ctx("stat", &self.blob_path(d)),
+        }
+    }
+
     /// Every committed blob matching any of `filters` (all if none), in digest order.
     pub fn list<S: AsRef<str>>(&self, filters: &[S]) -> Result<Vec<Info>> {
         let filter = Filter::parse_all(filters)?;

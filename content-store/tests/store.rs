@@ -402,3 +402,73 @@ fn root_is_exclusive_and_must_be_a_writable_directory() {
     let err = store.writer("", None, None).err().unwrap();
     assert_eq!(err.kind(), Kind::InvalidArgument);
 }
+
+#[test]
+fn exported_index_makes_the_root_an_oci_layout_that_oci_tools_read() {
+    use dm_content::layout::{Descriptor, REF_NAME};
+    let (_t, store) = new_store();
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"config":{}}"#;
+    let cfg = put(&store, "config", config);
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cfg}","size":{}}},"layers":[]}}"#,
+        config.len()
+    );
+    let man = put(&store, "manifest", manifest.as_bytes());
+    let entry = Descriptor {
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        digest: man.to_string(),
+        size: manifest.len() as u64,
+        annotations: [(REF_NAME.to_string(), "v1".to_string())].into(),
+    };
+    let wrong_size = Descriptor {
+        size: 1,
+        ..entry.clone()
+    };
+    assert_eq!(
+        store.export_index(&[wrong_size]).unwrap_err().kind(),
+        Kind::InvalidArgument
+    );
+    let missing = Descriptor {
+        digest: Digest::of(b"none").to_string(),
+        ..entry.clone()
+    };
+    assert_eq!(
+        store.export_index(&[missing]).unwrap_err().kind(),
+        Kind::NotFound
+    );
+    store.export_index(std::slice::from_ref(&entry)).unwrap();
+    assert_eq!(store.index().unwrap(), [entry]);
+
+    if dm_testkit::require_cmd("umoci") {
+        let out = std::process::Command::new("umoci")
+            .arg("ls")
+            .arg("--layout")
+            .arg(store.root())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(stdout.trim(), "v1");
+    }
+    if dm_testkit::require_cmd("skopeo") {
+        let out = std::process::Command::new("skopeo")
+            .arg("inspect")
+            .arg(format!("oci:{}:v1", store.root().display()))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("\"Digest\": \"{man}\"")),
+            "{stdout}"
+        );
+    }
+}
