@@ -446,7 +446,11 @@ impl Store {
         // The record goes first so that a visible blob always has its labels.
         let rec = self.record_path(d);
         if labels.is_empty() {
-            remove_if_exists(&rec)?;
+            // A stale record (left by a failed delete) must not come back attached to the
+            // new blob after a crash.
+            if remove_if_exists(&rec)? {
+                fsync_dir(rec.parent().unwrap_or(&self.inner.root))?;
+            }
         } else {
             let now = crate::clock::to_nanos(SystemTime::now());
             Record {
