@@ -8,6 +8,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .build_client(true)
         .build_transport(false)
+        // Blob data as `Bytes`: received chunks are written without another copy.
+        .bytes(".containerd.services.content.v1")
         .compile_protos(&["proto/content.proto"], &["proto"])?;
     Ok(())
 }

@@ -182,7 +182,7 @@ impl Content for ContentService {
                     |offset, data| {
                         msgs.push(Ok(ReadContentResponse {
                             offset: offset as i64,
-                            data,
+                            data: data.into(),
                         }));
                         true
                     },
@@ -196,7 +196,7 @@ impl Content for ContentService {
             let res = store.read(&d, offset, len, READ_CHUNK, |offset, data| {
                 let msg = ReadContentResponse {
                     offset: offset as i64,
-                    data,
+                    data: data.into(),
                 };
                 tx.blocking_send(Ok(msg)).is_ok()
             });

@@ -83,7 +83,7 @@ impl WriteSession {
         self.send(WriteContentRequest {
             action: WriteAction::Write as i32,
             offset,
-            data: data.to_vec(),
+            data: data.to_vec().into(),
             ..Default::default()
         })
         .await
