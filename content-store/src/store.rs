@@ -12,10 +12,11 @@
 //! Read verification: a read that reaches the end of a blob hashes the whole blob (the part
 //! before the read's offset is hashed from disk first) and withholds its last chunk until the
 //! digest matches; a mismatch fails the read with [`Error::Corrupt`] (gRPC DATA_LOSS), so a
-//! client never receives the complete bytes of a corrupt blob. A verified blob is remembered
-//! by inode, size and ctime (any write to the file changes its ctime), so sequential readers
-//! pay for one hash per blob. Reads that stop short of the end are not verified (their caller
-//! is expected to verify, as containerd's unpacker does); [`Store::verify`] checks on demand.
+//! client never receives the complete bytes of a corrupt blob. A sequential reader thus pays
+//! for one extra hash of the blob, at its last read; nothing is cached, so a change on disk is
+//! caught by the next such read however soon it happens. Reads that stop short of the end are
+//! not verified (their caller is expected to verify, as containerd's unpacker does);
+//! [`Store::verify`] checks on demand.
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, IoContext, Result};
@@ -24,7 +25,6 @@ use crate::fsutil::{fsync_dir, read_full_at, remove_if_exists, write_atomic, Fil
 use crate::ingest::{self, IngestStatus, Writer};
 use crate::labels::{self, Labels, Record};
 use crate::locks::RefLocks;
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -57,31 +57,12 @@ impl Fields for Info {
     }
 }
 
-/// What identifies a file's content version cheaply: a write changes its ctime.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    ino: u64,
-    size: u64,
-    ctime: (i64, i64),
-}
-
-impl Stamp {
-    fn of(m: &fs::Metadata) -> Stamp {
-        Stamp {
-            ino: m.ino(),
-            size: m.size(),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        }
-    }
-}
-
 pub(crate) struct Inner {
     pub(crate) root: PathBuf,
     pub(crate) locks: Arc<RefLocks>,
     /// Serialises commits, deletes and label updates: the steps that must see and change a
     /// blob and its record together.
     pub(crate) meta_lock: Mutex<()>,
-    verified: Mutex<HashMap<Digest, Stamp>>,
     _root_lock: FileLock,
 }
 
@@ -130,7 +111,6 @@ impl Store {
                 root,
                 locks: Arc::default(),
                 meta_lock: Mutex::new(()),
-                verified: Mutex::default(),
                 _root_lock: lock,
             }),
         };
@@ -266,7 +246,6 @@ impl Store {
         fsync_dir(path.parent().unwrap_or(&self.inner.root))?;
         // A crash here leaves a record without a blob, which open() sweeps and commit replaces.
         remove_if_exists(&self.record_path(d))?;
-        self.forget_verified(d);
         Ok(())
     }
 
@@ -300,8 +279,7 @@ impl Store {
             return Err(Error::ReadPastEnd { size });
         }
         let end = len.map_or(size, |l| offset.saturating_add(l).min(size));
-        let stamp = Stamp::of(&meta);
-        let mut hasher = (end == size && !self.is_verified(d, stamp)).then(Hasher::new);
+        let mut hasher = (end == size).then(Hasher::new);
         let chunk = chunk.max(1);
         if let Some(h) = hasher.as_mut() {
             let mut buf = vec![0; chunk.min(offset as usize).max(1)];
@@ -346,31 +324,11 @@ impl Store {
                     size: pos,
                 });
             }
-            self.mark_verified(d, stamp);
         }
         if let Some((o, data)) = pending {
             emit(o, data);
         }
         Ok(())
-    }
-
-    fn verified(&self) -> MutexGuard<'_, HashMap<Digest, Stamp>> {
-        self.inner
-            .verified
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn is_verified(&self, d: &Digest, s: Stamp) -> bool {
-        self.verified().get(d) == Some(&s)
-    }
-
-    fn mark_verified(&self, d: &Digest, s: Stamp) {
-        self.verified().insert(d.clone(), s);
-    }
-
-    pub(crate) fn forget_verified(&self, d: &Digest) {
-        self.verified().remove(d);
     }
 
     /// Opens a writer on `reference`, resuming its ingest if one exists with a compatible
@@ -462,7 +420,6 @@ impl Store {
         }
         fs::rename(data, &blob).ctx("rename ingest data to", &blob)?;
         fsync_dir(blob.parent().unwrap_or(&self.inner.root))?;
-        self.forget_verified(d);
         Ok(true)
     }
 }
