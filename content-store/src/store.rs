@@ -4,7 +4,7 @@
 //! <root>/oci-layout              {"imageLayoutVersion":"1.0.0"}
 //! <root>/index.json              OCI index (empty until a layout is exported)
 //! <root>/blobs/sha256/<hex>      committed blobs, immutable, named by their digest
-//! <root>/ingest/<sha256(ref)>/   one ingest per ref: `ref`, `status.json`, `data`
+//! <root>/ingest/<sha256(ref)>/   one ingest per ref: `status.json` (names the ref), `data`
 //! <root>/meta/sha256/<hex>.json  labels and times of blobs that have labels
 //! <root>/.lock                   flock held by the one process serving this root
 //! ```
