@@ -40,6 +40,32 @@ fn wait_exit(mut child: Child, within: Duration) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// A server we started; killed if the test fails before it stops the server itself.
+struct Running(Option<Child>);
+
+impl Running {
+    fn spawn(mut cmd: Command) -> Running {
+        Running(Some(cmd.spawn().unwrap()))
+    }
+
+    fn child(&self) -> &Child {
+        self.0.as_ref().unwrap()
+    }
+
+    fn into_child(mut self) -> Child {
+        self.0.take().unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 fn signal(child: &Child, sig: i32) {
     // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
     assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
@@ -50,7 +76,7 @@ async fn serves_until_sigterm_or_sigint_then_exits_cleanly_keeping_blobs() {
     for sig in [libc::SIGTERM, libc::SIGINT] {
         let dir = TempDir::new("dm-content-bin");
         let (root, sock) = (dir.path().join("root"), dir.path().join("run/content.sock"));
-        let child = dm_content(&root, &sock).spawn().unwrap();
+        let server = Running::spawn(dm_content(&root, &sock));
         wait_for_socket(&sock, Duration::from_secs(20));
         let mut client = connect(&sock).await;
         let data = b"{\"schemaVersion\":2}";
@@ -70,8 +96,9 @@ async fn serves_until_sigterm_or_sigint_then_exits_cleanly_keeping_blobs() {
         assert_eq!(info.info.unwrap().size, data.len() as i64);
         drop((w, client));
 
-        signal(&child, sig);
+        signal(server.child(), sig);
         // Waiting off the test's runtime lets it answer the server's GOAWAY.
+        let child = server.into_child();
         let out = tokio::task::spawn_blocking(move || wait_exit(child, Duration::from_secs(20)))
             .await
             .unwrap();
@@ -114,7 +141,7 @@ fn bad_root_or_busy_root_is_refused_with_a_clear_error() {
 
     // A second server on a root in use is refused; the first keeps serving.
     let root = dir.path().join("root");
-    let first = dm_content(&root, &sock).spawn().unwrap();
+    let first = Running::spawn(dm_content(&root, &sock));
     wait_for_socket(&sock, Duration::from_secs(20));
     let out = dm_content(&root, &dir.path().join("other.sock"))
         .output()
@@ -135,8 +162,10 @@ fn bad_root_or_busy_root_is_refused_with_a_clear_error() {
         "{stderr}"
     );
     assert!(std::os::unix::net::UnixStream::connect(&sock).is_ok());
-    signal(&first, libc::SIGTERM);
-    assert!(wait_exit(first, Duration::from_secs(20)).status.success());
+    signal(first.child(), libc::SIGTERM);
+    assert!(wait_exit(first.into_child(), Duration::from_secs(20))
+        .status
+        .success());
 }
 
 #[test]
