@@ -73,7 +73,7 @@ pub fn validate(labels: &Labels) -> Result<()> {
 }
 
 /// Applies an update to `current`: with no paths, `new` replaces all labels; a path `labels`
-/// does the same; `labels.<key>` sets (or, if absent from `new`, removes) one label.
+/// does the same; `labels.<key>` sets (or, if absent or empty in `new`, removes) one label.
 pub fn apply_update(current: &mut Labels, new: &Labels, paths: &[String]) -> Result<()> {
     if paths.is_empty() {
         *current = new.clone();
@@ -83,7 +83,8 @@ pub fn apply_update(current: &mut Labels, new: &Labels, paths: &[String]) -> Res
         if p == "labels" {
             *current = new.clone();
         } else if let Some(key) = p.strip_prefix("labels.") {
-            match new.get(key) {
+            // As in containerd, an empty value removes the label.
+            match new.get(key).filter(|v| !v.is_empty()) {
                 Some(v) => current.insert(key.to_owned(), v.clone()),
                 None => current.remove(key),
             };
@@ -108,9 +109,10 @@ mod tests {
 
     #[test]
     fn update_paths_set_and_remove_single_labels() {
-        let mut cur = labels(&[("a", "1"), ("b", "2")]);
-        let new = labels(&[("a", "9"), ("c", "3")]);
-        apply_update(&mut cur, &new, &["labels.a".into(), "labels.b".into()]).unwrap();
+        let mut cur = labels(&[("a", "1"), ("b", "2"), ("d", "4")]);
+        let new = labels(&[("a", "9"), ("c", "3"), ("d", "")]);
+        let paths = ["labels.a".into(), "labels.b".into(), "labels.d".into()];
+        apply_update(&mut cur, &new, &paths).unwrap();
         assert_eq!(cur, labels(&[("a", "9")]));
         apply_update(&mut cur, &new, &[]).unwrap();
         assert_eq!(cur, new);
