@@ -59,6 +59,34 @@ impl Cgroup {
     pub fn pids(&self) -> Result<Vec<i32>> {
         Ok(vec![])
     }
+    /// Checks resources without writing anything.
+    pub fn validate(_r: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        Ok(())
+    }
+    /// Applies resources.
+    pub fn apply(&self, _r: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        Ok(())
+    }
+    /// Freezes every process.
+    pub fn freeze(&self) -> Result<()> {
+        Err(Error::Invalid("freezer: not implemented yet".into()))
+    }
+    /// Thaws every process.
+    pub fn thaw(&self) -> Result<()> {
+        Err(Error::Invalid("freezer: not implemented yet".into()))
+    }
+    /// Whether the cgroup is frozen.
+    pub fn is_frozen(&self) -> Result<bool> {
+        Ok(false)
+    }
+    /// Signals every process.
+    pub fn kill_all(&self, _sig: i32) -> Result<()> {
+        Ok(())
+    }
+    /// (mount name, host dir) per hierarchy; "" names a cgroup2 hierarchy.
+    pub fn hierarchies(&self) -> Vec<(String, PathBuf)> {
+        vec![]
+    }
     /// Removes what `create` made.
     pub fn destroy(&self) -> Result<()> {
         Ok(())
