@@ -374,3 +374,58 @@ async fn update_changes_labels_and_a_corrupt_blob_read_ends_in_data_loss() {
     assert_eq!(err.code(), Code::DataLoss);
     assert!(err.message().contains("is corrupt"), "{}", err.message());
 }
+
+#[tokio::test]
+async fn list_streams_large_stores_in_batches_and_filters_statuses_by_expression() {
+    let mut s = serve().await;
+    let mut want = Vec::new();
+    // Blobs placed straight into the layout (as an OCI tool would) are listed like committed
+    // ones; this also keeps 250 commits' fsyncs out of the test.
+    for i in 0..250u32 {
+        let d = Digest::of(&i.to_le_bytes());
+        std::fs::write(s.store.blob_path(&d), i.to_le_bytes()).unwrap();
+        want.push(d.to_string());
+    }
+    want.sort();
+    let mut st = s
+        .client
+        .list(ListContentRequest { filters: vec![] })
+        .await
+        .unwrap()
+        .into_inner();
+    let (mut got, mut messages) = (Vec::new(), 0);
+    while let Some(m) = st.message().await.unwrap() {
+        messages += 1;
+        got.extend(m.info.into_iter().map(|i| i.digest));
+    }
+    assert_eq!(got, want);
+    assert!(messages >= 3, "{messages} messages for 250 infos");
+
+    for r in ["pull/layer-1", "pull/layer-2", "push/config"] {
+        drop(s.store.writer(r, None, None).unwrap());
+    }
+    let refs = |filters: Vec<&str>| {
+        let mut c = s.client.clone();
+        let filters = filters.into_iter().map(String::from).collect();
+        async move {
+            let r = c
+                .list_statuses(ListStatusesRequest { filters })
+                .await
+                .unwrap();
+            r.into_inner()
+                .statuses
+                .into_iter()
+                .map(|s| s.r#ref)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        refs(vec!["ref~=^pull/"]).await,
+        ["pull/layer-1", "pull/layer-2"]
+    );
+    assert_eq!(
+        refs(vec!["ref==push/config", "ref~=2$"]).await,
+        ["pull/layer-2", "push/config"]
+    );
+    assert_eq!(refs(vec![]).await.len(), 3);
+}
