@@ -110,7 +110,13 @@ impl Stack {
         for e in std::fs::read_dir(dir).unwrap() {
             let path = e.unwrap().path();
             let name = format!("sha256:{}", path.file_name().unwrap().to_string_lossy());
-            let actual = digest_of(&std::fs::read(&path).unwrap());
+            // containerd's GC may delete a blob between the listing and the read.
+            let data = match std::fs::read(&path) {
+                Ok(d) => d,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => panic!("read {}: {e}", path.display()),
+            };
+            let actual = digest_of(&data);
             assert_eq!(
                 actual,
                 name,
