@@ -1,0 +1,55 @@
+//! `run`: create + start + wait, forwarding signals and the terminal; deletes on exit.
+
+use crate::cli::RunArgs;
+use crate::commands::{create, lifecycle};
+use crate::error::{Result, SysContext};
+use crate::process::forward;
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use std::path::Path;
+
+/// Runs the container; returns the exit code dm-runc should exit with.
+pub fn run(root: &Path, a: &RunArgs, systemd: bool) -> Result<i32> {
+    let terminal = create::bundle_path(&a.create.bundle)
+        .ok()
+        .and_then(|b| std::fs::read(b.join("config.json")).ok())
+        .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok())
+        .is_some_and(|v| v["process"]["terminal"] == serde_json::Value::Bool(true));
+    // Without -d and without a console socket we are the terminal's other end.
+    let own_pty = terminal && !a.detach && a.create.console_socket.is_none();
+    let (ours, theirs) = if own_pty {
+        let (x, y) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .sys(|| "console socketpair".into())?;
+        (Some(x), Some(y))
+    } else {
+        (None, None)
+    };
+    let mut sfd = if a.detach {
+        None
+    } else {
+        Some(forward::block_signals()?)
+    };
+    let created = create::create(root, &a.create, theirs, systemd)?;
+    let st = created.state;
+    if let Err(e) = lifecycle::start(root, &st.id) {
+        let _ = lifecycle::delete(root, &st.id, true);
+        return Err(e);
+    }
+    let Some(sfd) = sfd.as_mut() else {
+        return Ok(0);
+    };
+    let pty = match &ours {
+        Some(s) => Some(forward::recv_fd(s)?),
+        None => None,
+    };
+    let code = forward::wait(st.pid, sfd, pty)?;
+    if !a.keep {
+        let _ = st.cgroup.kill_all(libc::SIGKILL);
+        lifecycle::destroy(root, &st)?;
+    }
+    Ok(code)
+}

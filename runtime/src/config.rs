@@ -1,0 +1,351 @@
+//! config.json: loading with field-naming errors, and validation before anything is touched.
+
+use crate::error::{Error, Result};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// Reads and validates `<bundle>/config.json`.
+pub fn load(bundle: &Path) -> Result<Spec> {
+    let path = bundle.join("config.json");
+    let data = std::fs::read(&path)
+        .map_err(|e| Error::Config(format!("cannot read bundle config {}: {e}", path.display())))?;
+    let spec: Spec = parse(&fix_iops_keys(data), "config.json")?;
+    validate(&spec)?;
+    Ok(spec)
+}
+
+/// oci-spec 0.7 spells the spec's `throttleReadIOPSDevice`/`throttleWriteIOPSDevice` keys as
+/// `...IopsDevice` and would silently drop them; rename them before parsing.
+fn fix_iops_keys(data: Vec<u8>) -> Vec<u8> {
+    if !data.windows(10).any(|w| w == b"IOPSDevice") {
+        return data;
+    }
+    String::from_utf8_lossy(&data)
+        .replace("\"throttleReadIOPSDevice\"", "\"throttleReadIopsDevice\"")
+        .replace("\"throttleWriteIOPSDevice\"", "\"throttleWriteIopsDevice\"")
+        .into_bytes()
+}
+
+/// Parses JSON into `T`, naming the offending field path on error.
+pub fn parse<T: serde::de::DeserializeOwned>(data: &[u8], what: &str) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_slice(data);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() || path == "." {
+            Error::Config(format!("{what}: invalid JSON: {inner}"))
+        } else {
+            Error::Config(format!("{what}: {path}: {inner}"))
+        }
+    })
+}
+
+/// Namespace types the spec declares, with their clone flags.
+pub fn namespace_flag(t: LinuxNamespaceType) -> nix::sched::CloneFlags {
+    use nix::sched::CloneFlags as F;
+    match t {
+        LinuxNamespaceType::Mount => F::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => F::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => F::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => F::CLONE_NEWIPC,
+        LinuxNamespaceType::User => F::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => F::CLONE_NEWPID,
+        LinuxNamespaceType::Network => F::CLONE_NEWNET,
+        LinuxNamespaceType::Time => F::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// True when the spec asks for a new (not joined) namespace of type `t`.
+pub fn has_new_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    namespaces(spec)
+        .iter()
+        .any(|n| n.typ() == t && n.path().is_none())
+}
+
+/// True when the spec has a namespace of type `t`, new or joined.
+pub fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    namespaces(spec).iter().any(|n| n.typ() == t)
+}
+
+fn namespaces(spec: &Spec) -> &[oci_spec::runtime::LinuxNamespace] {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_deref())
+        .unwrap_or(&[])
+}
+
+/// Checks everything that can be checked without touching the system.
+pub fn validate(spec: &Spec) -> Result<()> {
+    let bad = |m: String| Err(Error::Config(m));
+    let v = spec.version();
+    let major_ok = v.split('.').next() == Some("1") && v.split('.').count() >= 2;
+    if !major_ok {
+        return bad(format!(
+            "ociVersion: unsupported version {v:?} (this runtime implements 1.x)"
+        ));
+    }
+    match spec.root() {
+        Some(r) if !r.path().as_os_str().is_empty() => {}
+        _ => return bad("root.path: required".into()),
+    }
+    let Some(process) = spec.process() else {
+        return bad("process: required".into());
+    };
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return bad("process.args: must not be empty".into());
+    }
+    if !process.cwd().is_absolute() {
+        return bad(format!(
+            "process.cwd: {:?} is not an absolute path",
+            process.cwd()
+        ));
+    }
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if m.destination().as_os_str().is_empty() {
+            return bad(format!("mounts[{i}].destination: required"));
+        }
+    }
+    if let Some(linux) = spec.linux() {
+        let mut seen = HashSet::new();
+        for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
+            if !seen.insert(ns.typ() as u64) {
+                return bad(format!(
+                    "linux.namespaces[{i}].type: duplicate namespace {}",
+                    ns.typ()
+                ));
+            }
+            if let Some(p) = ns.path() {
+                if !p.is_absolute() {
+                    return bad(format!(
+                        "linux.namespaces[{i}].path: {p:?} is not an absolute path"
+                    ));
+                }
+            }
+        }
+        let userns = has_namespace(spec, LinuxNamespaceType::User);
+        let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+            || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+        if maps && !userns {
+            return bad("linux.uidMappings: set without a user namespace".into());
+        }
+        if has_new_namespace(spec, LinuxNamespaceType::User) && !maps {
+            return bad(
+                "linux.uidMappings: a new user namespace needs uid and gid mappings".into(),
+            );
+        }
+        if let Some(p) = linux.rootfs_propagation() {
+            if !matches!(
+                p.as_str(),
+                "" | "private"
+                    | "rprivate"
+                    | "slave"
+                    | "rslave"
+                    | "shared"
+                    | "rshared"
+                    | "unbindable"
+                    | "runbindable"
+            ) {
+                return bad(format!("linux.rootfsPropagation: unknown value {p:?}"));
+            }
+        }
+        for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
+            check_sysctl(spec, key)?;
+        }
+        if !has_namespace(spec, LinuxNamespaceType::Mount) {
+            return bad("linux.namespaces: a mount namespace is required".into());
+        }
+    } else {
+        return bad("linux: required on Linux".into());
+    }
+    if let Some(hooks) = spec.hooks() {
+        let all = [
+            ("prestart", hooks.prestart()),
+            ("createRuntime", hooks.create_runtime()),
+            ("createContainer", hooks.create_container()),
+            ("startContainer", hooks.start_container()),
+            ("poststart", hooks.poststart()),
+            ("poststop", hooks.poststop()),
+        ];
+        for (name, list) in all {
+            for (i, h) in list.iter().flatten().enumerate() {
+                if !h.path().is_absolute() {
+                    return bad(format!(
+                        "hooks.{name}[{i}].path: {:?} is not an absolute path",
+                        h.path()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sysctls are namespaced: refuse those the container's namespaces would not isolate.
+fn check_sysctl(spec: &Spec, key: &str) -> Result<()> {
+    let ipc = key.starts_with("fs.mqueue.")
+        || matches!(
+            key,
+            "kernel.msgmax"
+                | "kernel.msgmnb"
+                | "kernel.msgmni"
+                | "kernel.sem"
+                | "kernel.shmall"
+                | "kernel.shmmax"
+                | "kernel.shmmni"
+                | "kernel.shm_rmid_forced"
+        );
+    let needs = if ipc {
+        Some((LinuxNamespaceType::Ipc, "ipc"))
+    } else if key.starts_with("net.") {
+        Some((LinuxNamespaceType::Network, "network"))
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        Some((LinuxNamespaceType::Uts, "uts"))
+    } else {
+        None
+    };
+    match needs {
+        Some((t, _)) if has_namespace(spec, t) => Ok(()),
+        Some((_, name)) => Err(Error::Config(format!(
+            "linux.sysctl.{key}: needs a {name} namespace"
+        ))),
+        None => Err(Error::Config(format!(
+            "linux.sysctl.{key}: not namespaced, refusing to change it for the host"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(extra: serde_json::Value) -> std::result::Result<Spec, Error> {
+        let mut base = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "process": {"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}]}
+        });
+        merge(&mut base, extra);
+        let s: Spec = parse(&serde_json::to_vec(&base).unwrap(), "config.json")?;
+        validate(&s)?;
+        Ok(s)
+    }
+
+    fn merge(a: &mut serde_json::Value, b: serde_json::Value) {
+        match (a, b) {
+            (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+                for (k, v) in b {
+                    merge(a.entry(k).or_insert(serde_json::Value::Null), v);
+                }
+            }
+            (a, b) => *a = b,
+        }
+    }
+
+    fn err(extra: serde_json::Value) -> String {
+        match spec(extra) {
+            Ok(_) => panic!("must be rejected"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn accepts_every_1x_version() {
+        for v in ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.0", "1.3.0"] {
+            spec(serde_json::json!({"ociVersion": v})).unwrap();
+        }
+    }
+
+    #[test]
+    fn rejects_other_versions() {
+        for v in ["2.0.0", "0.9", "", "x"] {
+            assert!(err(serde_json::json!({"ociVersion": v})).contains("ociVersion"));
+        }
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        let e = err(serde_json::json!({"linux": {"namespaces": [{"type": "bogus"}]}}));
+        assert!(e.contains("linux.namespaces[0].type"), "{e}");
+        let e = err(serde_json::json!({"process": {"args": []}}));
+        assert!(e.contains("process.args"), "{e}");
+        let e = err(serde_json::json!({"process": {"cwd": "rel"}}));
+        assert!(e.contains("process.cwd"), "{e}");
+        let e = err(serde_json::json!({"process": {"user": {"uid": "x"}}}));
+        assert!(e.contains("process.user.uid"), "{e}");
+    }
+
+    #[test]
+    fn invalid_json_is_reported() {
+        let e = parse::<Spec>(b"{not json", "config.json").unwrap_err();
+        assert!(e.to_string().contains("invalid JSON"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_namespace_rejected() {
+        let e = err(
+            serde_json::json!({"linux": {"namespaces": [{"type": "mount"}, {"type": "mount"}]}}),
+        );
+        assert!(e.contains("duplicate"), "{e}");
+    }
+
+    #[test]
+    fn user_namespace_needs_mappings() {
+        let e = err(
+            serde_json::json!({"linux": {"namespaces": [{"type": "mount"}, {"type": "user"}]}}),
+        );
+        assert!(e.contains("uidMappings"), "{e}");
+        let e = err(
+            serde_json::json!({"linux": {"uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}}),
+        );
+        assert!(e.contains("uidMappings"), "{e}");
+    }
+
+    #[test]
+    fn sysctls_need_their_namespace() {
+        let e = err(serde_json::json!({"linux": {"sysctl": {"net.ipv4.ip_forward": "1"}}}));
+        assert!(e.contains("network namespace"), "{e}");
+        let e = err(serde_json::json!({"linux": {"sysctl": {"vm.swappiness": "1"}}}));
+        assert!(e.contains("not namespaced"), "{e}");
+        spec(
+            serde_json::json!({"linux": {"namespaces": [{"type": "mount"}, {"type": "ipc"}],
+            "sysctl": {"kernel.shmmax": "1000"}}}),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn hook_paths_must_be_absolute() {
+        let e = err(serde_json::json!({"hooks": {"poststop": [{"path": "rel"}]}}));
+        assert!(e.contains("hooks.poststop[0].path"), "{e}");
+    }
+
+    #[test]
+    fn spec_spelling_of_iops_devices_is_kept() {
+        let data = br#"{"linux":{"resources":{"blockIO":{"throttleReadIOPSDevice":[{"major":8,"minor":0,"rate":100}]}}}}"#;
+        let s: Spec = parse(&fix_iops_keys(data.to_vec()), "config.json").unwrap();
+        let bio = s
+            .linux()
+            .as_ref()
+            .unwrap()
+            .resources()
+            .as_ref()
+            .unwrap()
+            .block_io()
+            .clone()
+            .unwrap();
+        assert_eq!(
+            bio.throttle_read_iops_device().as_ref().unwrap()[0].rate(),
+            100
+        );
+    }
+
+    #[test]
+    fn missing_config_names_the_file() {
+        let e = load(Path::new("/nonexistent-bundle"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent-bundle/config.json"), "{e}");
+    }
+}

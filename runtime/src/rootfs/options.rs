@@ -1,0 +1,175 @@
+//! Mount option strings (as in fstab and config.json) to mount(2) flags and data.
+
+use nix::mount::MsFlags;
+
+/// A parsed `options` list.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MountOptions {
+    /// Flags set by the options.
+    pub flags: MsFlags,
+    /// Flags explicitly cleared (e.g. `rw`, `suid`), needed when remounting.
+    pub clear: MsFlags,
+    /// Propagation changes, applied one by one after the mount.
+    pub propagation: Vec<MsFlags>,
+    /// Options the filesystem interprets (`size=`, `mode=`, ...), comma-joined.
+    pub data: String,
+    /// `bind` or `rbind` was given.
+    pub bind: bool,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            flags: MsFlags::empty(),
+            clear: MsFlags::empty(),
+            propagation: Vec::new(),
+            data: String::new(),
+            bind: false,
+        }
+    }
+}
+
+/// Parses mount options; unknown ones go to the filesystem as data.
+pub fn parse(options: &[String]) -> MountOptions {
+    let mut o = MountOptions::default();
+    let mut data = Vec::new();
+    for opt in options {
+        let (set, clear, prop) = match opt.as_str() {
+            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty(), None),
+            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY, None),
+            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty(), None),
+            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID, None),
+            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty(), None),
+            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV, None),
+            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty(), None),
+            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC, None),
+            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty(), None),
+            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS, None),
+            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty(), None),
+            "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty(), None),
+            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty(), None),
+            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK, None),
+            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME, None),
+            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty(), None),
+            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME, None),
+            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty(), None),
+            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty(), None),
+            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME, None),
+            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty(), None),
+            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME, None),
+            "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty(), None),
+            "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME, None),
+            "silent" => (MsFlags::MS_SILENT, MsFlags::empty(), None),
+            "loud" => (MsFlags::empty(), MsFlags::MS_SILENT, None),
+            "bind" => {
+                o.bind = true;
+                (MsFlags::MS_BIND, MsFlags::empty(), None)
+            }
+            "rbind" => {
+                o.bind = true;
+                (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty(), None)
+            }
+            "private" => (
+                MsFlags::empty(),
+                MsFlags::empty(),
+                Some(MsFlags::MS_PRIVATE),
+            ),
+            "rprivate" => (
+                MsFlags::empty(),
+                MsFlags::empty(),
+                Some(MsFlags::MS_PRIVATE | MsFlags::MS_REC),
+            ),
+            "shared" => (MsFlags::empty(), MsFlags::empty(), Some(MsFlags::MS_SHARED)),
+            "rshared" => (
+                MsFlags::empty(),
+                MsFlags::empty(),
+                Some(MsFlags::MS_SHARED | MsFlags::MS_REC),
+            ),
+            "slave" => (MsFlags::empty(), MsFlags::empty(), Some(MsFlags::MS_SLAVE)),
+            "rslave" => (
+                MsFlags::empty(),
+                MsFlags::empty(),
+                Some(MsFlags::MS_SLAVE | MsFlags::MS_REC),
+            ),
+            "unbindable" => (
+                MsFlags::empty(),
+                MsFlags::empty(),
+                Some(MsFlags::MS_UNBINDABLE),
+            ),
+            "runbindable" => (
+                MsFlags::empty(),
+                MsFlags::empty(),
+                Some(MsFlags::MS_UNBINDABLE | MsFlags::MS_REC),
+            ),
+            // Handled by runtimes, not the kernel; accepted and ignored as runc does.
+            "tmpcopyup" | "idmap" | "ridmap" => continue,
+            other => {
+                data.push(other);
+                continue;
+            }
+        };
+        o.flags |= set;
+        o.flags &= !clear;
+        o.clear |= clear;
+        if let Some(p) = prop {
+            o.propagation.push(p);
+        }
+    }
+    o.data = data.join(",");
+    o
+}
+
+/// The propagation flag for `linux.rootfsPropagation` (default: rslave, as runc).
+pub fn rootfs_propagation(value: Option<&str>) -> MsFlags {
+    let o = parse(&[value
+        .filter(|v| !v.is_empty())
+        .unwrap_or("rslave")
+        .to_owned()]);
+    o.propagation
+        .first()
+        .copied()
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(o: &[&str]) -> MountOptions {
+        parse(&o.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn flags_and_data() {
+        let o = p(&["nosuid", "strictatime", "mode=755", "size=65536k"]);
+        assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
+        assert_eq!(o.data, "mode=755,size=65536k");
+        assert!(!o.bind);
+    }
+
+    #[test]
+    fn bind_ro_and_propagation() {
+        let o = p(&["rbind", "ro", "rprivate"]);
+        assert!(o.bind);
+        assert!(o
+            .flags
+            .contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
+        assert_eq!(o.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
+    }
+
+    #[test]
+    fn later_options_win() {
+        let o = p(&["ro", "rw"]);
+        assert!(!o.flags.contains(MsFlags::MS_RDONLY));
+        assert!(o.clear.contains(MsFlags::MS_RDONLY));
+    }
+
+    #[test]
+    fn rootfs_propagation_default_is_rslave() {
+        assert_eq!(
+            rootfs_propagation(None),
+            MsFlags::MS_SLAVE | MsFlags::MS_REC
+        );
+        assert_eq!(rootfs_propagation(Some("shared")), MsFlags::MS_SHARED);
+    }
+}

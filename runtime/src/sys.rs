@@ -1,0 +1,131 @@
+//! The raw system calls nix does not wrap, in one place.
+
+use nix::errno::Errno;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Forks into new namespaces (`flags` are CLONE_NEW* bits), optionally straight into a cgroup2
+/// directory. Returns 0 in the child and the child's pid in the parent, like fork(2).
+///
+/// No new stack is given: the child continues on a copy of the parent's, which is safe because
+/// dm-runc is single-threaded.
+pub fn clone_fork(flags: u64, cgroup: Option<BorrowedFd>) -> nix::Result<i32> {
+    let mut args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
+    // SAFETY: clone3 with a zero stack behaves like fork; `args` outlives the call and its size
+    // is passed; the process is single-threaded so the child's copy of memory is consistent.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if r >= 0 {
+        return Ok(r as i32);
+    }
+    let e = Errno::last();
+    if e != Errno::ENOSYS || cgroup.is_some() {
+        return Err(e);
+    }
+    // SAFETY: as above; the legacy clone with a null stack is fork with namespace flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags | libc::SIGCHLD as u64,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    Errno::result(r).map(|r| r as i32)
+}
+
+/// setdomainname(2).
+pub fn set_domainname(name: &str) -> nix::Result<()> {
+    // SAFETY: the pointer and length describe a valid byte buffer for the duration of the call.
+    let r = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    Errno::result(r).map(drop)
+}
+
+/// personality(2) with a raw persona value.
+pub fn set_personality(persona: libc::c_ulong) -> nix::Result<()> {
+    // SAFETY: personality takes a plain integer and has no memory effects.
+    let r = unsafe { libc::personality(persona) };
+    Errno::result(r).map(drop)
+}
+
+/// Joins a new anonymous session keyring (keyctl JOIN_SESSION_KEYRING with a NULL name).
+pub fn join_session_keyring() -> nix::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: a NULL name asks the kernel for a fresh anonymous keyring; no memory is passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// Marks every fd from `from` upwards close-on-exec (close_range with CLOSE_RANGE_CLOEXEC).
+pub fn cloexec_from(from: u32) -> nix::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes fd flags of this process.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if r == 0 {
+        return Ok(());
+    }
+    // Old kernels: walk /proc/self/fd instead.
+    for e in std::fs::read_dir("/proc/self/fd").map_err(|_| Errno::last())? {
+        let fd: i32 = match e.ok().and_then(|e| e.file_name().to_str()?.parse().ok()) {
+            Some(fd) => fd,
+            None => continue,
+        };
+        if fd >= from as i32 {
+            // SAFETY: setting FD_CLOEXEC on a possibly stale fd number is harmless.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+    Ok(())
+}
+
+/// Waits for a child, returning its exit code, or 128+signal when killed.
+pub fn wait_exit(pid: i32) -> nix::Result<i32> {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    loop {
+        match waitpid(nix::unistd::Pid::from_raw(pid), None) {
+            Ok(WaitStatus::Exited(_, c)) => return Ok(c),
+            Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i32),
+            Ok(_) => continue,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The `start` action: find or launch the shim serving this task's group and print its address.
+//!
+//! containerd 1.6 to 2.2 pass flags and environment (and the runtime options on stdin) and read a
+//! plain address back (a plain address means task API v2, which we serve). containerd 2.3+ send
+//! BootstrapParams on stdin and read a BootstrapResult.
+
+use anyhow::{bail, Context, Result};
+use containerd_shim::bootstrap::{BootstrapParams, BootstrapResult};
+use containerd_shim::protos::protobuf::Message;
+use containerd_shim::Flags;
+use std::io::{IsTerminal, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+/// Spec annotations that put a task into an existing shim (a pod's sandbox).
+const GROUP_LABELS: &[&str] = &[
+    "io.containerd.dockermind.v2.group",
+    "io.containerd.runc.v2.group",
+    "io.kubernetes.cri.sandbox-id",
+];
+
+/// Runs the start action.
+pub fn start(flags: &Flags) -> Result<()> {
+    let mut input = Vec::new();
+    if !std::io::stdin().is_terminal() {
+        std::io::stdin()
+            .take(10 << 20)
+            .read_to_end(&mut input)
+            .context("read stdin")?;
+    }
+    let bootstrap = BootstrapParams::parse_from_bytes(&input).ok().filter(|p| {
+        !input.is_empty() && p.instance_id == flags.id && p.namespace == flags.namespace
+    });
+    let (grpc, ttrpc) = match &bootstrap {
+        Some(p) => (
+            p.containerd_grpc_address.clone(),
+            p.containerd_ttrpc_address.clone(),
+        ),
+        None => (
+            if flags.address.is_empty() {
+                std::env::var("GRPC_ADDRESS").unwrap_or_default()
+            } else {
+                flags.address.clone()
+            },
+            std::env::var("TTRPC_ADDRESS").unwrap_or_default(),
+        ),
+    };
+    if ttrpc.is_empty() {
+        bail!("TTRPC_ADDRESS is not set (containerd passes it)");
+    }
+    let grouping = grouping_id().unwrap_or_else(|| flags.id.clone());
+    let address = containerd_shim::socket_address(&grpc, &flags.namespace, &grouping);
+    if !serving(&address) {
+        launch(flags, &grpc, &ttrpc, &address)?;
+        if !serving(&address) {
+            bail!("shim did not come up on {address}");
+        }
+    }
+    std::fs::write("address", &address).context("write address file in bundle")?;
+    let reply = match bootstrap {
+        Some(_) => BootstrapResult {
+            version: containerd_shim::protos::TASK_API_VERSION,
+            address: address.clone(),
+            protocol: "ttrpc".into(),
+            ..Default::default()
+        }
+        .write_to_bytes()?,
+        None => address.into_bytes(),
+    };
+    std::io::stdout().write_all(&reply)?;
+    Ok(())
+}
+
+/// The group id from the bundle's config.json annotations, if any.
+fn grouping_id() -> Option<String> {
+    let text = std::fs::read("config.json").ok()?;
+    let spec: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    let ann = spec.get("annotations")?;
+    GROUP_LABELS
+        .iter()
+        .find_map(|l| ann.get(*l)?.as_str().map(str::to_owned))
+}
+
+/// Whether a shim answers on `address`.
+pub fn serving(address: &str) -> bool {
+    UnixStream::connect(address.strip_prefix("unix://").unwrap_or(address)).is_ok()
+}
+
+/// Starts the serving shim in its own session and waits until it closes its stdout, which it
+/// does once its socket listens.
+fn launch(flags: &Flags, grpc: &str, ttrpc: &str, address: &str) -> Result<()> {
+    let exe = std::env::current_exe().context("find own binary")?;
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "-namespace",
+        &flags.namespace,
+        "-id",
+        &flags.id,
+        "-address",
+        grpc,
+    ])
+    .args(["-socket", address])
+    .env("TTRPC_ADDRESS", ttrpc)
+    .env("GRPC_ADDRESS", grpc)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    if flags.debug {
+        cmd.arg("-debug");
+    }
+    // SAFETY: setsid is async-signal-safe; it detaches the shim from containerd's session.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().context("launch shim")?;
+    let mut sink = Vec::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_end(&mut sink);
+    }
+    // The shim keeps running; reap it only if it already quit (grouping race or failure).
+    let _ = child.try_wait();
+    Ok(())
+}
