@@ -1,127 +1,125 @@
 //! dm-snapshotter under real containerd 1.6 as the `dockermind` snapshot proxy plugin.
 //!
-//! Each test runs its own containerd (private root, state, sockets and namespace) and its own
-//! dm-snapshotter, so tests run in parallel without seeing each other.
+//! Each test runs its own containerd (dm_integration's private harness, own namespace) and its
+//! own dm-snapshotter (private root and socket), so tests run in parallel without seeing each
+//! other.
 
-use dm_testkit::{require_cmd, require_root, unique_id, workspace_bin, TempDir};
+use dm_integration::{Containerd, ContainerdOptions, Ctr, RUNC_RUNTIME};
+use dm_testkit::{require_cmd, require_root, workspace_bin, TempDir};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// containerd + dm-snapshotter with everything private to one test.
-struct Stack {
+/// A dm-snapshotter process with a private root and socket.
+struct Snapshotter {
     dir: TempDir,
-    ns: String,
-    containerd: Option<Child>,
-    snapshotter: Option<Child>,
+    child: Option<Child>,
 }
 
-impl Stack {
-    fn start() -> Stack {
-        let dir = TempDir::new("dm-snapctd");
-        let d = dir.path();
-        let config = format!(
-            r#"version = 2
-root = "{d}/root"
-state = "{d}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "{d}/c.sock"
-[ttrpc]
-  address = "{d}/c.sock.ttrpc"
-[debug]
-  level = "debug"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{d}/opt"
-[proxy_plugins.dockermind]
-  type = "snapshot"
-  address = "{d}/snap.sock"
-"#,
-            d = d.display()
-        );
-        std::fs::write(d.join("config.toml"), config).unwrap();
-        let mut s = Stack {
-            ns: unique_id("snapns"),
-            dir,
-            containerd: None,
-            snapshotter: None,
+impl Snapshotter {
+    fn start() -> Snapshotter {
+        let mut s = Snapshotter {
+            dir: TempDir::new("dm-snapctd"),
+            child: None,
         };
-        s.start_snapshotter();
-        let log = std::fs::File::create(s.dir.path().join("containerd.log")).unwrap();
-        s.containerd = Some(
-            Command::new("containerd")
-                .arg("--config")
-                .arg(s.dir.path().join("config.toml"))
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap(),
-        );
-        wait_for_socket(&s.dir.path().join("c.sock"));
+        s.spawn();
         s
     }
 
-    fn snap_root(&self) -> PathBuf {
+    fn sock(&self) -> PathBuf {
+        self.dir.path().join("snap.sock")
+    }
+
+    fn root(&self) -> PathBuf {
         self.dir.path().join("sroot")
     }
 
-    fn start_snapshotter(&mut self) {
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("snapshotter.log")).unwrap_or_default()
+    }
+
+    fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.path().join("snapshotter.log"))
             .unwrap();
-        let sock = self.dir.path().join("snap.sock");
-        self.snapshotter = Some(
+        self.child = Some(
             Command::new(workspace_bin("dm-snapshotter"))
                 .arg("--root")
-                .arg(self.snap_root())
+                .arg(self.root())
                 .arg("--address")
-                .arg(&sock)
+                .arg(self.sock())
                 .args(["--log-level", "debug"])
                 .stdin(Stdio::null())
                 .stderr(log)
                 .spawn()
                 .unwrap(),
         );
-        wait_for_socket(&sock);
+        wait_for_socket(&self.sock());
     }
 
-    fn kill9_snapshotter(&mut self) {
-        let mut c = self.snapshotter.take().unwrap();
+    fn kill9(&mut self) {
+        let mut c = self.child.take().unwrap();
         c.kill().unwrap();
         c.wait().unwrap();
     }
 
-    /// `ctr` against this containerd and namespace.
-    fn ctr(&self, args: &[&str]) -> Output {
-        Command::new("ctr")
-            .arg("--address")
-            .arg(self.dir.path().join("c.sock"))
-            .args(["-n", &self.ns])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
+    /// Live snapshot directories in the root.
+    fn dirs(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.root().join("snapshots"))
             .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for Snapshotter {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill has no memory preconditions; the pid is our own child's.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let _ = c.wait();
+        }
+    }
+}
+
+/// containerd with the `dockermind` proxy plugin pointing at our snapshotter. Fields drop in
+/// order: containerd (and its containers) goes before the snapshotter serving their rootfs.
+struct Stack {
+    ctd: Containerd,
+    ctr: Ctr,
+    snap: Snapshotter,
+}
+
+impl Stack {
+    fn start() -> Stack {
+        let snap = Snapshotter::start();
+        let toml = format!(
+            "[proxy_plugins.dockermind]\n  type = \"snapshot\"\n  address = \"{}\"\n",
+            snap.sock().display()
+        );
+        let ctd = Containerd::start(ContainerdOptions::default().extra(&toml));
+        let ctr = ctd.ctr();
+        Stack { ctd, ctr, snap }
     }
 
-    /// `ctr` that must succeed; returns stdout.
     fn ctr_ok(&self, args: &[&str]) -> String {
-        let out = self.ctr(args);
+        let out = self.ctr.run(args);
         assert!(
-            out.status.success(),
-            "ctr {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
+            out.code == 0,
+            "ctr {args:?} failed: {out:?}\n{}",
             self.logs()
         );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        out.stdout
     }
 
-    fn snap(&self, args: &[&str]) -> Output {
+    fn snap(&self, args: &[&str]) -> dm_testkit::Output {
         let mut full = vec!["snapshots", "--snapshotter", "dockermind"];
         full.extend_from_slice(args);
-        self.ctr(&full)
+        self.ctr.run(&full)
     }
 
     fn snap_ok(&self, args: &[&str]) -> String {
@@ -130,37 +128,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         self.ctr_ok(&full)
     }
 
-    /// Imports a one-layer busybox image as `docker.io/library/bb:latest`, unpacked through
+    /// Imports the harness's busybox image as `docker.io/library/bb:latest`, unpacked through
     /// dm-snapshotter; returns the layer's committed snapshot name (its chain id).
     fn import_busybox(&self) -> String {
-        let layout = self.dir.path().join("layout");
-        let rootfs = self.dir.path().join("rootfs");
-        dm_testkit::build_busybox_rootfs(&rootfs);
-        let image = format!("{}:latest", layout.display());
-        let rootfs_s = rootfs.to_str().unwrap();
-        for args in [
-            vec!["init", "--layout", layout.to_str().unwrap()],
-            vec!["new", "--image", &image],
-            vec!["insert", "--image", &image, rootfs_s, "/"],
-            vec!["config", "--image", &image, "--config.cmd", "/bin/sh"],
-        ] {
-            let out = Command::new("umoci").args(&args).output().unwrap();
-            assert!(
-                out.status.success(),
-                "umoci {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let tar = self.dir.path().join("image.tar");
-        let st = Command::new("tar")
-            .arg("-C")
-            .arg(&layout)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap();
-        assert!(st.success());
+        let tar = self.ctd.busybox_tar().to_str().unwrap().to_owned();
         self.ctr_ok(&[
             "image",
             "import",
@@ -168,7 +139,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             "docker.io/library/bb",
             "--snapshotter",
             "dockermind",
-            tar.to_str().unwrap(),
+            &tar,
         ]);
         let ls = self.snap_ok(&["ls"]);
         let committed: Vec<&str> = ls
@@ -192,7 +163,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             "--snapshotter",
             "dockermind",
             "--runtime",
-            "io.containerd.runc.v2",
+            RUNC_RUNTIME,
             "docker.io/library/bb:latest",
             id,
             "sh",
@@ -202,63 +173,15 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     }
 
     fn logs(&self) -> String {
-        let tail = |f: &str| {
-            let s = std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default();
+        let tail = |s: String| {
             let lines: Vec<&str> = s.lines().collect();
             lines[lines.len().saturating_sub(30)..].join("\n")
         };
         format!(
-            "--- containerd.log ---\n{}\n--- snapshotter.log ---\n{}",
-            tail("containerd.log"),
-            tail("snapshotter.log")
+            "--- containerd log ---\n{}\n--- dm-snapshotter log ---\n{}",
+            tail(self.ctd.log()),
+            tail(self.snap.log())
         )
-    }
-
-    /// Live snapshot directories in dm-snapshotter's root.
-    fn snapshot_dirs(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.snap_root().join("snapshots"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        // Best effort: whatever a failed test left running in our namespace goes first.
-        if let Ok(out) = Command::new("ctr")
-            .arg("--address")
-            .arg(self.dir.path().join("c.sock"))
-            .args(["-n", &self.ns, "tasks", "ls", "-q"])
-            .output()
-        {
-            for id in String::from_utf8_lossy(&out.stdout).lines() {
-                let _ = self.ctr(&["tasks", "kill", "-s", "9", id]);
-                let _ = self.ctr(&["tasks", "delete", "-f", id]);
-                let _ = self.ctr(&["containers", "delete", id]);
-            }
-        }
-        for c in [self.containerd.take(), self.snapshotter.take()]
-            .into_iter()
-            .flatten()
-        {
-            let mut c = c;
-            // SAFETY: kill has no memory preconditions; the pid is our own child's.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let _ = c.wait();
-        }
-        // Mounts containerd left under our dir would stop the TempDir removal.
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let prefix = self.dir.path().to_string_lossy().into_owned();
-        for m in mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| m.starts_with(&prefix))
-        {
-            let _ = Command::new("umount").args(["-l", m]).status();
-        }
     }
 }
 
@@ -275,11 +198,7 @@ fn wait_for_socket(sock: &Path) {
 }
 
 fn ready(test: &str) -> bool {
-    require_root(test)
-        && require_cmd("containerd")
-        && require_cmd("ctr")
-        && require_cmd("umoci")
-        && require_cmd("runc")
+    require_root(test) && require_cmd("containerd") && require_cmd("ctr") && require_cmd("runc")
 }
 
 #[test]
@@ -289,7 +208,7 @@ fn snapshotter_runs_busybox_and_containers_do_not_share_writes() {
     }
     let s = Stack::start();
     s.import_busybox();
-    let root = s.snap_root().join("snapshots");
+    let root = s.snap.root().join("snapshots");
     let out = s.run(
         "writer",
         "echo written > /newfile && cat /newfile && grep ' / / ' /proc/self/mountinfo",
@@ -347,7 +266,7 @@ fn snapshotter_serves_ctr_snapshots_ls_info_usage_rm() {
 
     let refused = s.snap(&["rm", &layer]);
     assert!(
-        !refused.status.success(),
+        refused.code != 0,
         "a parent cannot be removed while it has children"
     );
     s.snap_ok(&["rm", "done"]);
@@ -355,11 +274,11 @@ fn snapshotter_serves_ctr_snapshots_ls_info_usage_rm() {
     assert!(!ls.contains("done"), "{ls}");
     // containerd removes backend snapshots in its garbage collection right after.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while s.snapshot_dirs().len() != 1 {
+    while s.snap.dirs().len() != 1 {
         assert!(
             Instant::now() < deadline,
             "removed snapshot's dir stays: {:?}\n{}",
-            s.snapshot_dirs(),
+            s.snap.dirs(),
             s.logs()
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -374,17 +293,17 @@ fn snapshotter_killed_between_prepare_and_commit_is_cleaned_after_restart() {
     let mut s = Stack::start();
     let layer = s.import_busybox();
     s.snap_ok(&["prepare", "half-done", &layer]);
-    let before = s.snapshot_dirs();
+    let before = s.snap.dirs();
     assert_eq!(before.len(), 2, "{before:?}");
-    s.kill9_snapshotter();
+    s.snap.kill9();
     // containerd drops its record while the backend is down, so the backend's snapshot is an
     // orphan; a crash in the middle of Prepare would also leave a temp dir like this one.
     s.snap_ok(&["rm", "half-done"]);
-    std::fs::create_dir_all(s.snap_root().join("snapshots/new-999-0/fs")).unwrap();
-    s.start_snapshotter();
+    std::fs::create_dir_all(s.snap.root().join("snapshots/new-999-0/fs")).unwrap();
+    s.snap.spawn();
     // containerd's gRPC client reconnects with backoff; wait until it reaches the new process.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !s.snap(&["ls"]).status.success() {
+    while s.snap(&["ls"]).code != 0 {
         assert!(
             Instant::now() < deadline,
             "containerd never reconnected\n{}",
@@ -395,16 +314,16 @@ fn snapshotter_killed_between_prepare_and_commit_is_cleaned_after_restart() {
     // containerd's next garbage collection removes what it does not know and calls Cleanup.
     s.run("trigger-gc", "true");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while s.snapshot_dirs() != before[..1] {
+    while s.snap.dirs() != before[..1] {
         assert!(
             Instant::now() < deadline,
             "orphans remain: {:?}\n{}",
-            s.snapshot_dirs(),
+            s.snap.dirs(),
             s.logs()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let log = std::fs::read_to_string(s.dir.path().join("snapshotter.log")).unwrap();
+    let log = s.snap.log();
     assert!(
         log.contains("cleanup removed orphan"),
         "Cleanup did the removal of the temp dir"
