@@ -402,3 +402,25 @@ fn corrupt_streams_are_reported() {
         .to_string();
     assert!(e.starts_with("layer"), "{e}");
 }
+
+#[test]
+fn multi_frame_zstd_and_multi_member_gzip_apply() {
+    if !require_root("multi_frame_zstd_and_multi_member_gzip_apply") {
+        return;
+    }
+    let tar = Layer::new()
+        .file("a", &[1u8; 70_000])
+        .file("b", b"bee")
+        .tar();
+    let (head, tail) = tar.split_at(1024);
+    for data in [
+        [zstd(head), zstd(tail)].concat(),
+        [gzip(head), gzip(tail)].concat(),
+    ] {
+        let t = TempDir::new("layer-frames");
+        let root = target(&t);
+        apply(&data, &root).unwrap();
+        assert_eq!(std::fs::read(root.join("a")).unwrap(), vec![1u8; 70_000]);
+        assert_eq!(std::fs::read(root.join("b")).unwrap(), b"bee");
+    }
+}

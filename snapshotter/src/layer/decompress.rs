@@ -31,34 +31,17 @@ const CHUNK: usize = 256 * 1024;
 
 /// Decompresses `input` into `tx` chunk by chunk until the end, an error, or the receiver
 /// hanging up (the consumer stopped early).
-pub fn pump<R: Read>(
-    mut input: BufReader<R>,
-    kind: Compression,
-    tx: SyncSender<io::Result<Vec<u8>>>,
-) {
+pub fn pump<R: Read>(input: BufReader<R>, kind: Compression, tx: SyncSender<io::Result<Vec<u8>>>) {
     let result = match kind {
         Compression::Gzip => send_all(flate2::bufread::MultiGzDecoder::new(input), &tx),
         Compression::None => send_all(input, &tx),
-        // A zstd stream may hold several frames; each gets its own decoder.
-        Compression::Zstd => loop {
-            match input.fill_buf() {
-                Ok([]) => break Ok(true),
-                Ok(_) => {}
-                Err(e) => break Err(e),
-            }
-            let frame = match ruzstd::decoding::StreamingDecoder::new(&mut input) {
-                Ok(d) => d,
-                Err(e) => {
-                    break Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("zstd: {e}"),
-                    ))
-                }
-            };
-            match send_all(frame, &tx) {
-                Ok(true) => {}
-                other => break other,
-            }
+        // libzstd's streaming decoder carries on across concatenated frames by itself.
+        Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(input) {
+            Ok(d) => send_all(d, &tx),
+            Err(e) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("zstd: {e}"),
+            )),
         },
     };
     if let Err(e) = result {

@@ -140,5 +140,5 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 
 /// zstd of `data`.
 pub fn zstd(data: &[u8]) -> Vec<u8> {
-    ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+    zstd::encode_all(data, 3).unwrap()
 }
