@@ -268,11 +268,17 @@ impl Snapshotter {
         // Renaming first makes the removal look atomic: a crash halfway leaves an `rm-` dir
         // for Cleanup, never a half-deleted dir under a live-looking id.
         let gone = self.snapshots.join(format!("rm-{}", rec.id));
-        match std::fs::rename(&dir, &gone) {
-            Ok(()) => std::fs::remove_dir_all(&gone).map_err(Error::io("remove", &gone)),
+        // The snapshot is gone once the record is: a directory that cannot be deleted now (still
+        // mounted somewhere, say) is logged and left for Cleanup rather than failing the call.
+        let removed = match std::fs::rename(&dir, &gone) {
+            Ok(()) => std::fs::remove_dir_all(&gone),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io("rename", &dir)(e)),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = removed {
+            log::warn!("remove {key}: directory {} left for cleanup: {e}", dir.display());
         }
+        Ok(())
     }
 
     /// Facts about `key`.
