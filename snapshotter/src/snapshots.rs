@@ -276,7 +276,10 @@ impl Snapshotter {
             Err(e) => Err(e),
         };
         if let Err(e) = removed {
-            log::warn!("remove {key}: directory {} left for cleanup: {e}", dir.display());
+            log::warn!(
+                "remove {key}: directory {} left for cleanup: {e}",
+                dir.display()
+            );
         }
         Ok(())
     }

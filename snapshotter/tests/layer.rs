@@ -424,3 +424,29 @@ fn multi_frame_zstd_and_multi_member_gzip_apply() {
         assert_eq!(std::fs::read(root.join("b")).unwrap(), b"bee");
     }
 }
+
+#[test]
+fn later_entries_replace_earlier_ones_of_another_type() {
+    if !require_root("later_entries_replace_earlier_ones_of_another_type") {
+        return;
+    }
+    let t = TempDir::new("layer-replace-type");
+    let root = target(&t);
+    let tar = Layer::new()
+        .dir("x/", 0o755)
+        .dir("x/y/", 0o755)
+        .file("x/y/f", b"f")
+        .file("x", b"now a file")
+        .file("s", b"file first")
+        .symlink("s", "x")
+        .pax(&[("SCHILY.xattr.user.note", b"n")])
+        .symlink("l", "x")
+        .tar();
+    apply(&tar, &root).unwrap();
+    assert_eq!(std::fs::read(root.join("x")).unwrap(), b"now a file");
+    assert_eq!(std::fs::read_link(root.join("s")).unwrap(), Path::new("x"));
+    assert!(std::fs::symlink_metadata(root.join("l"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}

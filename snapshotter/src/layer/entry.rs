@@ -53,14 +53,16 @@ pub fn apply_tar(
         let mut e = e.map_err(read_err)?;
         cx.entry(&mut e, stats)?;
     }
+    // Directories last, deepest first. One that a later entry replaced or removed is no longer
+    // there to stamp, which is fine: only directories still present carry the layer's times.
     for (comps, mtime) in std::mem::take(&mut cx.dir_times).into_iter().rev() {
-        let shown = String::from_utf8_lossy(comps.join(OsStr::new("/")).as_bytes()).into_owned();
-        let (dir, name) = match comps.split_last() {
-            Some((name, parent)) => (cx.res.dir(parent, &shown)?, name.as_os_str()),
-            None => (cx.res.root(), OsStr::new(".")),
+        let (parent, name) = match comps.split_last() {
+            Some((name, parent)) => (parent, name.as_os_str()),
+            None => (&[][..], OsStr::new(".")),
         };
-        sys::set_times_at(dir, name, mtime)
-            .map_err(|e| refuse(&shown, format!("set mtime: {e}")))?;
+        if let Ok(dir) = cx.res.existing_dir(parent) {
+            let _ = sys::set_times_at(dir.as_fd(), name, mtime);
+        }
     }
     Ok(())
 }
@@ -338,7 +340,12 @@ fn set_meta_at(dir: BorrowedFd, name: &OsStr, m: &Meta, shown: &str, symlink: bo
         sys::chmod_at(dir, name, m.mode).map_err(err("chmod"))?;
     }
     for (k, v) in &m.xattrs {
-        sys::set_xattr_at(dir, name, k, v).map_err(err("set xattr"))?;
+        // Filesystems without xattrs, and symlinks (user.* is not allowed on them), skip it.
+        match sys::set_xattr_at(dir, name, k, v) {
+            Ok(()) | Err(Errno::ENOTSUP) => {}
+            Err(Errno::EPERM) if symlink => {}
+            Err(e) => return Err(err("set xattr")(e)),
+        }
     }
     sys::set_times_at(dir, name, m.mtime).map_err(err("set mtime"))
 }

@@ -97,6 +97,11 @@ impl Resolver {
             .expect("just cached"))
     }
 
+    /// The existing directory `comps` names (nothing is made), beneath the target.
+    pub fn existing_dir(&self, comps: &[OsString]) -> nix::Result<OwnedFd> {
+        sys::open_dir_beneath(self.root.as_fd(), &join(comps))
+    }
+
     fn open_or_make(&self, comps: &[OsString], rel: &OsStr, entry: &str) -> Result<OwnedFd> {
         match sys::open_dir_beneath(self.root.as_fd(), rel) {
             Ok(fd) => return Ok(fd),
