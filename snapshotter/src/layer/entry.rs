@@ -89,7 +89,7 @@ impl Ctx<'_> {
                 .root()
                 .try_clone_to_owned()
                 .map_err(|e| refuse(&shown, format!("dup: {e}")))?;
-            self.set_meta_fd(root.as_fd(), &meta, &shown, false)?;
+            set_meta_fd(root.as_fd(), &meta, &shown, false)?;
             self.dir_times.push((Vec::new(), meta.mtime));
             return Ok(());
         };
@@ -249,10 +249,6 @@ impl Ctx<'_> {
             .try_clone_to_owned()
             .map_err(|e| refuse(shown, format!("dup: {e}")))?;
         Ok((owned, name))
-    }
-
-    fn set_meta_fd(&self, fd: BorrowedFd, m: &Meta, shown: &str, times: bool) -> Result<()> {
-        set_meta_fd(fd, m, shown, times)
     }
 }
 
