@@ -390,3 +390,56 @@ fn bad_roots_are_refused_with_the_reason() {
         "{e}"
     );
 }
+
+#[test]
+fn concurrent_prepares_and_commits_get_distinct_snapshots() {
+    if !require_root("concurrent_prepares_and_commits_get_distinct_snapshots") {
+        return;
+    }
+    let (_t, s) = open();
+    s.prepare("base-k", "", no_labels()).unwrap();
+    s.commit("base", "base-k", no_labels()).unwrap();
+    let s = std::sync::Arc::new(s);
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    let m = s
+                        .prepare(&format!("k{t}-{i}"), "base", no_labels())
+                        .unwrap();
+                    std::fs::write(upper(&m).join("who"), format!("{t}-{i}")).unwrap();
+                    s.commit(&format!("c{t}-{i}"), &format!("k{t}-{i}"), no_labels())
+                        .unwrap();
+                    // A Cleanup racing with Prepare must never take a half-made snapshot.
+                    s.cleanup().unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(s.list(&["kind==committed"]).unwrap().len(), 41);
+    for t in 0..4 {
+        for i in 0..10 {
+            let m = s
+                .view(&format!("v{t}-{i}"), &format!("c{t}-{i}"), no_labels())
+                .unwrap();
+            let layer = PathBuf::from(
+                &m[0]
+                    .options
+                    .iter()
+                    .find_map(|o| o.strip_prefix("lowerdir="))
+                    .unwrap()
+                    .split(':')
+                    .next()
+                    .unwrap(),
+            );
+            assert_eq!(
+                std::fs::read_to_string(layer.join("who")).unwrap(),
+                format!("{t}-{i}")
+            );
+        }
+    }
+}
