@@ -18,6 +18,7 @@ mod start;
 mod state;
 mod stdio;
 mod task;
+mod trim;
 
 use anyhow::{Context, Result};
 use containerd_shim::api::DeleteResponse;

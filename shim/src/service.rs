@@ -111,6 +111,7 @@ impl Core {
                     }
                     drop(st);
                     self.notify();
+                    crate::trim::trim();
                 }
             }
         }

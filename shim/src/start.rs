@@ -49,11 +49,15 @@ pub fn start(flags: &Flags) -> Result<()> {
     if ttrpc.is_empty() {
         bail!("TTRPC_ADDRESS is not set (containerd passes it)");
     }
-    let grouping = grouping_id().unwrap_or_else(|| flags.id.clone());
+    let group = grouping_id();
+    let grouping = group.clone().unwrap_or_else(|| flags.id.clone());
     let address = containerd_shim::socket_address(&grpc, &flags.namespace, &grouping);
-    if !serving(&address) {
+    // Only a pod's later containers find a shim already serving; probing costs the server a
+    // connection, so a task with its own shim skips it.
+    if group.is_none() || !serving(&address) {
         launch(flags, &grpc, &ttrpc, &address)?;
-        if !serving(&address) {
+        let path = address.strip_prefix("unix://").unwrap_or(&address);
+        if !std::path::Path::new(path).exists() {
             bail!("shim did not come up on {address}");
         }
     }

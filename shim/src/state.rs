@@ -139,7 +139,11 @@ mod tests {
         st.seq += 1;
         st.keep_unmatched(Exit { pid: 42, status: 3 });
         assert_eq!(st.take_unmatched(42, since), Some(3));
-        assert_eq!(st.take_unmatched(42, since), None, "an exit is handed out once");
+        assert_eq!(
+            st.take_unmatched(42, since),
+            None,
+            "an exit is handed out once"
+        );
     }
 
     #[test]
@@ -147,7 +151,11 @@ mod tests {
         let mut st = State::default();
         st.keep_unmatched(Exit { pid: 42, status: 1 });
         st.seq += 5;
-        assert_eq!(st.take_unmatched(42, st.seq), None, "a reused pid must not match");
+        assert_eq!(
+            st.take_unmatched(42, st.seq),
+            None,
+            "a reused pid must not match"
+        );
     }
 
     #[test]

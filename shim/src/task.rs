@@ -208,6 +208,7 @@ impl TaskService {
         }
         self.core.flush(out);
         r?;
+        crate::trim::trim();
         Ok(StartResponse {
             pid: pid as u32,
             ..Default::default()
