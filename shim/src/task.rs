@@ -2,6 +2,7 @@
 
 use crate::console::{self, ConsoleSocket};
 use crate::error::{io, Error, Result};
+use crate::events::pack;
 use crate::options;
 use crate::runtime::{read_pid, ProcStdio, Runtime};
 use crate::service::{now, record_exit, Core, Out};
@@ -84,7 +85,7 @@ impl TaskService {
         };
         let mut out = vec![Out::Event(
             TASK_CREATE_EVENT_TOPIC,
-            Box::new(TaskCreate {
+            pack(&TaskCreate {
                 container_id: req.id.clone(),
                 bundle: req.bundle.clone(),
                 rootfs: req.rootfs.clone(),
@@ -195,7 +196,7 @@ impl TaskService {
                 c.init.status = Status::RUNNING;
                 out.push(Out::Event(
                     TASK_START_EVENT_TOPIC,
-                    Box::new(TaskStart {
+                    pack(&TaskStart {
                         container_id: id.to_owned(),
                         pid: pid as u32,
                         ..Default::default()
@@ -208,7 +209,6 @@ impl TaskService {
         }
         self.core.flush(out);
         r?;
-        crate::trim::trim();
         Ok(StartResponse {
             pid: pid as u32,
             ..Default::default()
@@ -266,7 +266,7 @@ impl TaskService {
                     let pending = p.pending_exit.take();
                     out.push(Out::Event(
                         TASK_EXEC_STARTED_EVENT_TOPIC,
-                        Box::new(TaskExecStarted {
+                        pack(&TaskExecStarted {
                             container_id: id.to_owned(),
                             exec_id: eid.to_owned(),
                             pid: pid as u32,
@@ -382,13 +382,13 @@ impl TaskService {
         let exited_at = c.init.exited_at.clone().unwrap_or_else(now);
         self.core.publish(
             TASK_DELETE_EVENT_TOPIC,
-            Box::new(TaskDelete {
+            TaskDelete {
                 container_id: id.clone(),
                 pid: c.init.pid as u32,
                 exit_status: c.init.exit_status,
                 exited_at: Some(exited_at.clone()).into(),
                 ..Default::default()
-            }),
+            },
         );
         Ok(DeleteResponse {
             pid: c.init.pid as u32,
@@ -433,11 +433,11 @@ impl TaskService {
         drop(st);
         self.core.publish(
             TASK_EXEC_ADDED_EVENT_TOPIC,
-            Box::new(TaskExecAdded {
+            TaskExecAdded {
                 container_id: req.id.clone(),
                 exec_id: req.exec_id.clone(),
                 ..Default::default()
-            }),
+            },
         );
         Ok(())
     }
@@ -503,18 +503,18 @@ impl TaskService {
         if pause {
             self.core.publish(
                 TASK_PAUSED_EVENT_TOPIC,
-                Box::new(TaskPaused {
+                TaskPaused {
                     container_id: id.to_owned(),
                     ..Default::default()
-                }),
+                },
             );
         } else {
             self.core.publish(
                 TASK_RESUMED_EVENT_TOPIC,
-                Box::new(TaskResumed {
+                TaskResumed {
                     container_id: id.to_owned(),
                     ..Default::default()
-                }),
+                },
             );
         }
         Ok(())
@@ -620,6 +620,7 @@ impl TaskService {
 }
 
 fn ok<T>(r: Result<T>) -> ttrpc::Result<T> {
+    crate::trim::soon();
     r.map_err(Into::into)
 }
 
