@@ -13,16 +13,32 @@ use oci_spec::runtime::Spec;
 use std::path::Path;
 
 /// Before pivot_root: propagation, the rootfs bind, every mount in order, /dev.
-pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, cgroup: &dm_cgroups::Cgroup, userns: bool) -> Result<()> {
+pub fn prepare(
+    spec: &Spec,
+    rootfs: &Path,
+    bundle: &Path,
+    cgroup: &dm_cgroups::Cgroup,
+    userns: bool,
+) -> Result<()> {
     let linux = spec.linux().as_ref();
     let prop = options::rootfs_propagation(linux.and_then(|l| l.rootfs_propagation().as_deref()));
     nix::mount::mount(None::<&str>, "/", None::<&str>, prop, None::<&str>)
         .sys(|| "set / propagation".into())?;
     // pivot_root needs the rootfs to be a mount point.
-    nix::mount::mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .sys(|| format!("bind rootfs {}", rootfs.display()))?;
+    nix::mount::mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .sys(|| format!("bind rootfs {}", rootfs.display()))?;
     let root = resolve::open_root(rootfs)?;
-    let ctx = mount::MountCtx { root: &root, bundle, cgroup };
+    let ctx = mount::MountCtx {
+        root: &root,
+        bundle,
+        cgroup,
+    };
     let mounts = spec.mounts().as_deref().unwrap_or(&[]);
     for (i, m) in mounts.iter().enumerate() {
         mount::mount_entry(&ctx, i, m)?;
@@ -30,11 +46,19 @@ pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, cgroup: &dm_cgroups::C
     let dev_is_bind = mounts.iter().any(|m| {
         m.destination() == Path::new("/dev")
             && (m.typ().as_deref() == Some("bind")
-                || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind"))
+                || m.options()
+                    .iter()
+                    .flatten()
+                    .any(|o| o == "bind" || o == "rbind"))
     });
     if !dev_is_bind {
         let mut devs = devices::defaults();
-        for (i, d) in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten().enumerate() {
+        for (i, d) in linux
+            .and_then(|l| l.devices().as_ref())
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             devs.push(devices::from_spec(i, d)?);
         }
         devices::create(&root, &devs, userns)?;
@@ -52,7 +76,11 @@ pub fn finalize(spec: &Spec) -> Result<()> {
         paths::mask(linux.masked_paths().as_deref().unwrap_or(&[]))?;
         paths::readonly(linux.readonly_paths().as_deref().unwrap_or(&[]))?;
     }
-    if spec.root().as_ref().is_some_and(|r| r.readonly().unwrap_or(false)) {
+    if spec
+        .root()
+        .as_ref()
+        .is_some_and(|r| r.readonly().unwrap_or(false))
+    {
         paths::readonly_root()?;
     }
     Ok(())
