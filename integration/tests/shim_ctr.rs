@@ -39,6 +39,7 @@ both_backends!(
     file_log_uri,
     binary_log_uri,
     oom_kill_is_reported,
+    execs_die_with_their_init,
 );
 
 fn run_rm_prints_and_returns_exit_code(b: Backend) {
@@ -442,4 +443,29 @@ fn oom_kill_is_reported(b: Backend) {
             .any(|l| l.contains("/tasks/oom") && l.contains(&id)),
         "no /tasks/oom for {id} in:\n{text}"
     );
+}
+
+fn execs_die_with_their_init(b: Backend) {
+    let Some(env) = Env::new("execs_die_with_their_init", b) else {
+        return;
+    };
+    let id = unique_id("c");
+    env.run_detached(&id);
+    let init = env.task_pid(&id);
+    let out = env
+        .ctr
+        .run(&["task", "exec", "-d", "--exec-id", "bg", &id, "sleep", "777"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let ps = env.ctr.ok(&["task", "ps", &id]);
+    let exec_pid: i32 = ps
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .find(|p| *p != init)
+        .unwrap_or_else(|| panic!("no exec pid in {ps:?}"));
+    env.ctr.ok(&["task", "kill", "-s", "SIGKILL", &id]);
+    env.ctr.wait_status(&id, "STOPPED", STATE_WAIT);
+    assert!(!alive(exec_pid), "exec {exec_pid} outlived its init");
+    env.ctr.ok(&["task", "delete", &id]);
+    env.ctr.ok(&["container", "delete", &id]);
 }
