@@ -24,6 +24,8 @@ struct Unwind<'a> {
     id: &'a str,
     cgroup: Option<dm_cgroups::Cgroup>,
     pid: Option<i32>,
+    /// Once hooks may have run, a failed create goes on to poststop (runtime-spec lifecycle).
+    poststop: Option<(Vec<oci_spec::runtime::Hook>, Vec<u8>)>,
     armed: bool,
 }
 
@@ -43,6 +45,9 @@ impl Drop for Unwind<'_> {
             }
         }
         let _ = std::fs::remove_dir_all(state::dir(self.root, self.id));
+        if let Some((hooks, st)) = &self.poststop {
+            crate::hooks::run_logged("poststop", hooks, st);
+        }
     }
 }
 
@@ -114,6 +119,7 @@ pub fn create(
         id: &a.id,
         cgroup: None,
         pid: None,
+        poststop: None,
         armed: true,
     };
     let fifo_path = state::fifo_path(root, &a.id);
@@ -180,8 +186,11 @@ pub fn create(
             Error::Config(format!("process.oomScoreAdj {adj}: write {p}: {e}{hint}"))
         })?;
     }
-    if let Some(r) = &resources {
-        cgroup.apply(r)?;
+    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststop().as_deref()) {
+        unwind.poststop = Some((
+            h.to_vec(),
+            state::hook_state(&a.id, 0, "stopped", &bundle, &spec),
+        ));
     }
     parent.send(&Msg::Go)?;
     loop {
@@ -198,7 +207,14 @@ pub fn create(
                 }
                 parent.send(&Msg::Go)?;
             }
-            Some(Msg::Ready) => break,
+            Some(Msg::Ready) => {
+                // Limits go on once the rootfs is built (as runc): device nodes need mknod,
+                // which the device rules would refuse.
+                if let Some(r) = &resources {
+                    cgroup.apply(r)?;
+                }
+                break;
+            }
             Some(Msg::SeccompFd(fd)) => {
                 notify_listener(&spec, &a.id, pid, "creating", &bundle, &fd)?
             }
@@ -273,9 +289,8 @@ fn cgroup_resources(spec: &Spec) -> Result<Option<oci_spec::runtime::LinuxResour
         rules.push(rule(LinuxDeviceType::C, Some(ma), Some(mi))?);
     }
     rules.push(rule(LinuxDeviceType::C, Some(136), None)?);
-    for d in linux.devices().iter().flatten() {
-        rules.push(rule(d.typ(), Some(d.major()), Some(d.minor()))?);
-    }
+    // linux.devices entries are created as nodes but, as with runc, only usable if the
+    // spec's own device rules allow them.
     r.set_devices(Some(rules));
     Ok(Some(r))
 }

@@ -245,6 +245,8 @@ fn child_main(
     preserve_fds: u32,
     foreground: bool,
 ) -> Result<std::convert::Infallible> {
+    // As for the init: the host binary must stay out of the container's reach until execve.
+    nix::sys::prctl::set_dumpable(false).sys(|| "prctl(PR_SET_DUMPABLE)".into())?;
     if foreground {
         // The parent blocked these for its signalfd; the process must get them normally.
         let _ = nix::sys::signal::SigSet::all().thread_unblock();
@@ -265,7 +267,7 @@ fn child_main(
     drop(console);
     setup::rlimits(p)?;
     let env = setup::environment(p);
-    nix::unistd::chdir(p.cwd()).sys(|| format!("cwd: chdir {}", p.cwd().display()))?;
+    setup::enter_cwd(p)?;
     let nnp = p.no_new_privileges().unwrap_or(false);
     let early = seccomp.filter(|f| !nnp || f.needs_notify());
     if let Some(f) = early {

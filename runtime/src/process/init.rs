@@ -56,6 +56,9 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
         .process()
         .as_ref()
         .ok_or_else(|| Error::Config("process: required".into()))?;
+    // Until execve this process runs the host's dm-runc binary: keep other processes in the
+    // container from reaching it through /proc/<pid>/exe (CVE-2019-5736 class).
+    nix::sys::prctl::set_dumpable(false).sys(|| "prctl(PR_SET_DUMPABLE)".into())?;
     // A foreground `run` blocked signals for its signalfd before cloning us.
     nix::sys::signal::SigSet::empty()
         .thread_set_mask()
@@ -92,7 +95,9 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
     }
     // The host's /proc, for reopening the fifo once the container's rootfs is `/`.
     let host_proc = open_path("/proc")?;
-    if has_new_namespace(spec, LinuxNamespaceType::Mount) {
+    // runc builds the rootfs in a joined mount namespace too.
+    let mountns = crate::config::has_namespace(spec, LinuxNamespaceType::Mount);
+    if mountns {
         crate::rootfs::prepare(spec, &a.rootfs, &a.bundle, a.cgroup, userns)?;
     }
     chan.send(&Msg::Hooks)?;
@@ -111,7 +116,7 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
         );
         crate::hooks::run("createContainer", h, &state)?;
     }
-    if has_new_namespace(spec, LinuxNamespaceType::Mount) {
+    if mountns {
         crate::rootfs::pivot::enter(&a.rootfs, a.no_pivot)?;
     }
     if let Some(sock) = &a.console {
@@ -138,8 +143,7 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
     }
     setup::user_and_caps(process, !userns)?;
     setup::privs_and_umask(process)?;
-    let cwd = process.cwd();
-    nix::unistd::chdir(cwd).sys(|| format!("process.cwd: chdir {}", cwd.display()))?;
+    setup::enter_cwd(process)?;
     let args = process.args().clone().unwrap_or_default();
     let exe = setup::find_executable(&args[0], &env)?;
     chan.send(&Msg::Ready)?;

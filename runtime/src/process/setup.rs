@@ -135,6 +135,21 @@ pub fn privs_and_umask(p: &Process) -> Result<()> {
     Ok(())
 }
 
+/// chdir into process.cwd and make sure it landed inside the container: a cwd such as
+/// /proc/self/fd/N could otherwise reach a host directory through one of our own fds
+/// (CVE-2024-21626 class).
+pub fn enter_cwd(p: &Process) -> Result<()> {
+    let cwd = p.cwd();
+    nix::unistd::chdir(cwd).sys(|| format!("process.cwd: chdir {}", cwd.display()))?;
+    match nix::unistd::getcwd() {
+        Ok(real) if real.is_absolute() => Ok(()),
+        _ => Err(Error::Child(format!(
+            "process.cwd: {} is outside the container",
+            cwd.display()
+        ))),
+    }
+}
+
 /// The environment: process.env plus HOME from /etc/passwd when unset (as runc).
 pub fn environment(p: &Process) -> Vec<String> {
     let mut env: Vec<String> = p.env().clone().unwrap_or_default();

@@ -24,6 +24,8 @@ pub fn prepare(
     let prop = options::rootfs_propagation(linux.and_then(|l| l.rootfs_propagation().as_deref()));
     nix::mount::mount(None::<&str>, "/", None::<&str>, prop, None::<&str>)
         .sys(|| "set / propagation".into())?;
+    // pivot_root refuses a new root whose parent mount is shared (rootfsPropagation shared).
+    parent_mount_private(rootfs)?;
     // pivot_root needs the rootfs to be a mount point.
     nix::mount::mount(
         Some(rootfs),
@@ -63,6 +65,34 @@ pub fn prepare(
         }
         devices::create(&root, &devs, userns)?;
         devices::symlinks(&root)?;
+    }
+    Ok(())
+}
+
+/// Makes the mount holding `rootfs` private if it is shared.
+fn parent_mount_private(rootfs: &Path) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut best: Option<(&str, bool)> = None;
+    for line in info.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        let (Some(mp), Some(sep)) = (f.get(4), f.iter().position(|x| *x == "-")) else {
+            continue;
+        };
+        let shared = f[6..sep].iter().any(|o| o.starts_with("shared:"));
+        let under = *mp == "/" || rootfs.starts_with(mp);
+        if under && best.is_none_or(|(b, _)| mp.len() >= b.len()) {
+            best = Some((mp, shared));
+        }
+    }
+    if let Some((mp, true)) = best {
+        nix::mount::mount(
+            None::<&str>,
+            mp,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .sys(|| format!("make {mp} private for pivot_root"))?;
     }
     Ok(())
 }
