@@ -11,6 +11,7 @@ mod mounts;
 mod oom;
 mod options;
 mod reaper;
+mod rpc;
 mod runtime;
 mod serve;
 mod service;
