@@ -311,3 +311,15 @@ fn rootfs_propagation_shared() {
     );
     assert_eq!(out.stdout.trim(), "1", "{out:?}");
 }
+
+#[test]
+fn new_time_namespace() {
+    let Some(mut b) = bundle("timens") else { return };
+    let mut ns = b.spec["linux"]["namespaces"].as_array().unwrap().clone();
+    ns.push(json!({"type": "time"}));
+    set(&mut b, "/linux/namespaces", json!(ns));
+    let out = sh(&mut b, "readlink /proc/self/ns/time");
+    let host = std::fs::read_link("/proc/self/ns/time").unwrap();
+    assert!(out.stdout.starts_with("time:["), "{out:?}");
+    assert_ne!(out.stdout.trim(), host.to_str().unwrap());
+}
