@@ -314,7 +314,9 @@ fn rootfs_propagation_shared() {
 
 #[test]
 fn new_time_namespace() {
-    let Some(mut b) = bundle("timens") else { return };
+    let Some(mut b) = bundle("timens") else {
+        return;
+    };
     let mut ns = b.spec["linux"]["namespaces"].as_array().unwrap().clone();
     ns.push(json!({"type": "time"}));
     set(&mut b, "/linux/namespaces", json!(ns));
