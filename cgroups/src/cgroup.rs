@@ -172,13 +172,37 @@ impl Cgroup {
         self.remove(&self.created)
     }
 
+    /// Removes `dirs` deepest first. The container's own directories must go (retrying while
+    /// the kernel still reports them busy); parents `create` made along the way are removed
+    /// only if nothing else uses them by now: a sibling container (a pod, or containerd's
+    /// `/<namespace>`) may have moved in since.
     fn remove(&self, dirs: &[PathBuf]) -> Result<()> {
         let mut sorted: Vec<&PathBuf> = dirs.iter().collect();
         sorted.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        let leaves: Vec<&Path> = self
+            .v1
+            .iter()
+            .map(|d| d.dir.as_path())
+            .chain(self.v2.as_deref())
+            .collect();
         let mut first_err = None;
         for d in sorted {
-            if let Err(e) = sys::rmdir_retry(d) {
-                first_err.get_or_insert(io(d, e));
+            if leaves.contains(&d.as_path()) {
+                if let Err(e) = sys::rmdir_retry(d) {
+                    first_err.get_or_insert(io(d, e));
+                }
+            } else {
+                match std::fs::remove_dir(d) {
+                    Err(e)
+                        if !matches!(
+                            e.raw_os_error(),
+                            Some(libc::EBUSY) | Some(libc::ENOTEMPTY) | Some(libc::ENOENT)
+                        ) =>
+                    {
+                        first_err.get_or_insert(io(d, e));
+                    }
+                    _ => {}
+                }
             }
         }
         first_err.map_or(Ok(()), Err)

@@ -8,11 +8,13 @@ mod cleanup;
 mod containerd;
 mod ctr;
 mod image;
+mod memory;
 mod podman;
 
 pub use containerd::{Containerd, ContainerdOptions};
 pub use ctr::Ctr;
 pub use image::write_busybox_image_tar;
+pub use memory::rss_pss_kib;
 pub use podman::Podman;
 
 /// Runtime type of our shim as containerd names it (`containerd-shim-dockermind-v2`).

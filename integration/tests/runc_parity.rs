@@ -58,6 +58,18 @@ fn containerd_runc_shim(binary: PathBuf) {
     ]);
     assert_eq!(out.stdout, "in exec\n", "{out:?}");
     assert_eq!(out.code, 5, "{out:?}");
+    // pause/resume and metrics go through the runtime binary and the cgroup it made.
+    ctr.ok(&["task", "pause", &id]);
+    ctr.wait_status(&id, "PAUSED", Duration::from_secs(20));
+    ctr.ok(&["task", "resume", &id]);
+    ctr.wait_status(&id, "RUNNING", Duration::from_secs(20));
+    let m = ctr.ok(&["task", "metrics", "--format", "json", &id]).stdout;
+    let v: serde_json::Value = serde_json::from_str(&m).unwrap_or_else(|e| panic!("{e}: {m}"));
+    let usage = v["memory"]["usage"]["usage"].as_u64().unwrap_or(0);
+    assert!(usage > 0, "no memory usage in metrics: {m}");
+    assert!(v["pids"]["current"].as_u64().unwrap_or(0) >= 1, "{m}");
+    let ps = ctr.ok(&["task", "ps", &id]).stdout;
+    assert!(ps.lines().count() >= 2, "{ps}");
     ctr.ok(&["task", "kill", "-s", "SIGKILL", &id]);
     ctr.wait_status(&id, "STOPPED", Duration::from_secs(20));
     ctr.ok(&["task", "delete", &id]);

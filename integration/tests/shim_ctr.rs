@@ -39,6 +39,9 @@ both_backends!(
     file_log_uri,
     binary_log_uri,
     oom_kill_is_reported,
+    execs_die_with_their_init,
+    events_arrive_in_lifecycle_order,
+    checkpoint_is_refused_clearly,
 );
 
 fn run_rm_prints_and_returns_exit_code(b: Backend) {
@@ -442,4 +445,129 @@ fn oom_kill_is_reported(b: Backend) {
             .any(|l| l.contains("/tasks/oom") && l.contains(&id)),
         "no /tasks/oom for {id} in:\n{text}"
     );
+}
+
+fn execs_die_with_their_init(b: Backend) {
+    let Some(env) = Env::new("execs_die_with_their_init", b) else {
+        return;
+    };
+    let id = unique_id("c");
+    env.run_detached(&id);
+    let init = env.task_pid(&id);
+    let out = env
+        .ctr
+        .run(&["task", "exec", "-d", "--exec-id", "bg", &id, "sleep", "777"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let ps = env.ctr.ok(&["task", "ps", &id]);
+    let exec_pid: i32 = ps
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .find(|p| *p != init)
+        .unwrap_or_else(|| panic!("no exec pid in {ps:?}"));
+    env.ctr.ok(&["task", "kill", "-s", "SIGKILL", &id]);
+    env.ctr.wait_status(&id, "STOPPED", STATE_WAIT);
+    assert!(!alive(exec_pid), "exec {exec_pid} outlived its init");
+    env.ctr.ok(&["task", "delete", &id]);
+    env.ctr.ok(&["container", "delete", &id]);
+}
+
+fn events_arrive_in_lifecycle_order(b: Backend) {
+    let Some(env) = Env::new("events_arrive_in_lifecycle_order", b) else {
+        return;
+    };
+    let mut events = env.ctr.cmd(&["events"]);
+    events
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut events = events.spawn().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let seen = seen.clone();
+        let out = events.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let mut s = seen.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        })
+    };
+    // Processes that exit at once race the shim's own bookkeeping; none of their exits may be
+    // lost or reported before their start.
+    let ids: Vec<String> = (0..5).map(|_| unique_id("fast")).collect();
+    for id in &ids {
+        let out = env.run(&["--rm"], id, &["true"]);
+        assert_eq!(out.code, 0, "{out:?}");
+    }
+    let id = unique_id("c");
+    env.run_detached(&id);
+    let out = env
+        .ctr
+        .run(&["task", "exec", "--exec-id", "quick", &id, "true"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    env.remove(&id);
+    let deadline = std::time::Instant::now() + STATE_WAIT;
+    let topics_of = |text: &str, id: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.contains(&format!("\"{id}\"")) && l.contains("/tasks/"))
+            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+            .map(str::to_owned)
+            .collect()
+    };
+    // Wait (bounded) for the last event of the last task, then stop listening.
+    loop {
+        let t = seen.lock().unwrap().clone();
+        if topics_of(&t, &id).iter().any(|x| x == "/tasks/delete") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no /tasks/delete for {id}:\n{t}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    let _ = reader.join();
+    let text = seen.lock().unwrap().clone();
+    for id in &ids {
+        assert_eq!(
+            topics_of(&text, id),
+            [
+                "/tasks/create",
+                "/tasks/start",
+                "/tasks/exit",
+                "/tasks/delete"
+            ],
+            "events of {id}:\n{text}"
+        );
+    }
+    assert_eq!(
+        topics_of(&text, &id),
+        [
+            "/tasks/create",
+            "/tasks/start",
+            "/tasks/exec-added",
+            "/tasks/exec-started",
+            "/tasks/exit",
+            "/tasks/exit",
+            "/tasks/delete"
+        ],
+        "events of {id}:\n{text}"
+    );
+}
+
+fn checkpoint_is_refused_clearly(b: Backend) {
+    let Some(env) = Env::new("checkpoint_is_refused_clearly", b) else {
+        return;
+    };
+    let id = unique_id("c");
+    env.run_detached(&id);
+    let out = env.ctr.run(&["task", "checkpoint", &id]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("not supported"), "{out:?}");
+    env.ctr.wait_status(&id, "RUNNING", STATE_WAIT);
+    env.remove(&id);
 }

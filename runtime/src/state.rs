@@ -101,7 +101,12 @@ impl State {
         let d = dir(root, &self.id);
         let tmp = d.join(".state.json.tmp");
         let data = serde_json::to_vec(self).expect("state serializes");
-        let mut f = std::fs::File::create(&tmp).io("create", &tmp)?;
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .io("create", &tmp)?;
         f.write_all(&data).io("write", &tmp)?;
         f.sync_all().io("fsync", &tmp)?;
         std::fs::rename(&tmp, d.join(STATE_FILE)).io("rename", &tmp)

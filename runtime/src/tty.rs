@@ -26,6 +26,18 @@ pub fn connect_console_socket(path: &Path) -> Result<OwnedFd> {
     Ok(fd)
 }
 
+/// A connected pair standing in for a console socket when dm-runc itself is the terminal's
+/// other end (`run` or `exec` in the foreground): (ours, the one given to the child).
+pub fn console_pair() -> Result<(OwnedFd, OwnedFd)> {
+    nix::sys::socket::socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .sys(|| "console socketpair".into())
+}
+
 /// Sends `fd` with `name` as the message payload over the unix socket `sock`.
 pub fn send_fd(sock: RawFd, name: &str, fd: RawFd) -> Result<()> {
     let fds = [fd];

@@ -363,3 +363,30 @@ fn absolute_cgroups_path_is_honoured() {
     b.run(&["delete", "-f", &b.id]).ok();
     assert!(!Path::new(&format!("/sys/fs/cgroup/memory{path}")).exists());
 }
+
+#[test]
+fn siblings_under_a_parent_created_by_the_first_delete_independently() {
+    // containerd gives "/<namespace>/<id>": the first container creates the parent, and must
+    // be deletable while a sibling still lives in it (pods, several ctr containers).
+    let Some(mut a) = bundle("cgroup_sibling_a") else {
+        return;
+    };
+    let Some(mut b) = bundle("cgroup_sibling_b") else {
+        return;
+    };
+    let parent = dm_testkit::unique_id("pod");
+    let (pa_path, pb_path) = (format!("{parent}/{}", a.id), format!("{parent}/{}", b.id));
+    set(&mut a, "/linux/cgroupsPath", json!(pa_path));
+    set(&mut b, "/linux/cgroupsPath", json!(pb_path));
+    let pa = started(&mut a, "sleep 1000");
+    let pb = started(&mut b, "sleep 1000");
+    let parent_dir = cgroup_dir(pa, "pids").parent().unwrap().to_owned();
+    assert_eq!(cgroup_dir(pb, "pids").parent().unwrap(), parent_dir);
+    a.run(&["delete", "-f", &a.id]).ok();
+    assert!(parent_dir.exists());
+    assert_eq!(b.state()["status"], "running");
+    b.run(&["delete", "-f", &b.id]).ok();
+    assert!(!parent_dir.join(&b.id).exists());
+    // Clean the shared parent the way an orchestrator would.
+    let _ = std::fs::remove_dir(&parent_dir);
+}

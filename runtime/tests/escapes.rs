@@ -71,3 +71,31 @@ fn exec_cwd_through_proc_self_fd_fails_cleanly() {
         "/tmp\n"
     );
 }
+
+#[test]
+fn pid_file_symlinks_are_replaced_not_followed() {
+    let Some(b) = bundle("pidfile_symlink") else {
+        return;
+    };
+    let victim = b.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let pidfile = b.path().join("init.pid");
+    std::os::unix::fs::symlink(&victim, &pidfile).unwrap();
+    std::os::unix::fs::symlink(&victim, b.path().join(".init.pid.tmp")).unwrap();
+    let bp = b.path().to_str().unwrap().to_owned();
+    b.run_detached(&[
+        "create",
+        "--bundle",
+        &bp,
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        &b.id,
+    ])
+    .ok();
+    assert_eq!(read(&victim), "precious");
+    assert!(!std::fs::symlink_metadata(&pidfile)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(read(&pidfile), b.state()["pid"].to_string());
+}

@@ -226,3 +226,102 @@ fn proc_mount_over_proc_self_is_refused() {
     assert!(out.stderr.contains("mounts[7]"), "{out:?}");
     assert_nothing_left(&b);
 }
+
+#[test]
+fn user_namespace_maps_ids() {
+    let Some(mut b) = bundle("userns") else {
+        return;
+    };
+    let mut ns = b.spec["linux"]["namespaces"].as_array().unwrap().clone();
+    ns.push(json!({"type": "user"}));
+    set(&mut b, "/linux/namespaces", json!(ns));
+    set(
+        &mut b,
+        "/linux/uidMappings",
+        json!([{"containerID": 0, "hostID": 200000, "size": 65536}]),
+    );
+    set(
+        &mut b,
+        "/linux/gidMappings",
+        json!([{"containerID": 0, "hostID": 200000, "size": 65536}]),
+    );
+    b.args(&[
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; stat -c %u /bin/busybox; sleep 1000",
+    ]);
+    b.create().ok();
+    let pid = b.state()["pid"].as_i64().unwrap();
+    // Seen from the host, the container's root is uid 200000.
+    let status = read(std::path::Path::new(&format!("/proc/{pid}/status")));
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.contains("200000")),
+        "{status}"
+    );
+    b.run(&["delete", "-f", &b.id]).ok();
+    let out = sh(
+        &mut b,
+        "id -u; cat /proc/self/uid_map; stat -c %u /bin/busybox",
+    );
+    let lines: Vec<&str> = out.stdout.lines().map(str::trim).collect();
+    assert_eq!(lines[0], "0", "{out:?}");
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", "200000", "65536"]
+    );
+    // Host root's files are unmapped inside: the overflow id.
+    assert_eq!(lines[2], "65534");
+}
+
+#[test]
+fn personality_linux32() {
+    let Some(mut b) = bundle("personality") else {
+        return;
+    };
+    set(&mut b, "/linux/personality", json!({"domain": "LINUX32"}));
+    assert_eq!(sh(&mut b, "uname -m").stdout, "i686\n");
+}
+
+#[test]
+fn no_pivot_still_isolates_the_rootfs() {
+    let Some(mut b) = bundle("no_pivot") else {
+        return;
+    };
+    b.args(&[
+        "sh",
+        "-c",
+        "ls /bin/busybox && test ! -e /work && echo isolated",
+    ]);
+    let bp = b.path().to_str().unwrap().to_owned();
+    let out = b.run(&["run", "--no-pivot", "--bundle", &bp, &b.id]);
+    assert!(out.stdout.ends_with("isolated\n"), "{out:?}");
+}
+
+#[test]
+fn rootfs_propagation_shared() {
+    let Some(mut b) = bundle("rootfs_shared") else {
+        return;
+    };
+    set(&mut b, "/linux/rootfsPropagation", json!("shared"));
+    let out = sh(
+        &mut b,
+        "awk '$5 == \"/\"' /proc/self/mountinfo | grep -c shared:",
+    );
+    assert_eq!(out.stdout.trim(), "1", "{out:?}");
+}
+
+#[test]
+fn new_time_namespace() {
+    let Some(mut b) = bundle("timens") else {
+        return;
+    };
+    let mut ns = b.spec["linux"]["namespaces"].as_array().unwrap().clone();
+    ns.push(json!({"type": "time"}));
+    set(&mut b, "/linux/namespaces", json!(ns));
+    let out = sh(&mut b, "readlink /proc/self/ns/time");
+    let host = std::fs::read_link("/proc/self/ns/time").unwrap();
+    assert!(out.stdout.starts_with("time:["), "{out:?}");
+    assert_ne!(out.stdout.trim(), host.to_str().unwrap());
+}

@@ -22,16 +22,7 @@ fn run_reports_death_by_signal_as_128_plus_signal() {
     };
     // pid 1 ignores signals it has no handler for, except from outside its namespace.
     b.args(&["sh", "-c", "echo ready; exec sleep 1000"]);
-    let bp = b.path().to_str().unwrap().to_owned();
-    let mut child = b
-        .cmd(&["run", "--bundle", &bp, &b.id])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-    assert_eq!(line, "ready\n");
+    let (mut child, mut out) = spawn_run_ready(&b);
     b.run(&["kill", &b.id, "KILL"]).ok();
     assert_eq!(child.wait().unwrap().code(), Some(137));
     assert_nothing_left(&b);
@@ -155,16 +146,7 @@ fn run_forwards_signals_to_the_container() {
         "-c",
         "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.05; done",
     ]);
-    let bp = b.path().to_str().unwrap().to_owned();
-    let mut child = b
-        .cmd(&["run", "--bundle", &bp, &b.id])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-    assert_eq!(line, "ready\n");
+    let (mut child, mut out) = spawn_run_ready(&b);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,

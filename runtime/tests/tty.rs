@@ -123,3 +123,32 @@ fn exec_tty_through_console_socket() {
     let out = read_until(&master, "END");
     assert!(out.contains("/dev/pts/"), "{out:?}");
 }
+
+#[test]
+fn run_in_a_real_terminal_is_interactive() {
+    let Some(mut b) = bundle("tty_interactive") else {
+        return;
+    };
+    set(&mut b, "/process/terminal", serde_json::json!(true));
+    b.args(&["sh"]);
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let bp = b.path().to_str().unwrap().to_owned();
+    let mut cmd = b.cmd(&["run", "--bundle", &bp, &b.id]);
+    cmd.stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
+    let mut child = cmd.spawn().unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    std::io::Write::write_all(&mut master, b"echo hi-$((40+2)); tty; exit 3\n").unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 1024];
+    while !(seen.contains("hi-42") && seen.contains("/dev/pts/")) {
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    assert!(seen.contains("hi-42"), "{seen:?}");
+    assert_eq!(child.wait().unwrap().code(), Some(3), "{seen:?}");
+}

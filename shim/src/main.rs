@@ -11,6 +11,7 @@ mod mounts;
 mod oom;
 mod options;
 mod reaper;
+mod rpc;
 mod runtime;
 mod serve;
 mod service;
@@ -18,6 +19,7 @@ mod start;
 mod state;
 mod stdio;
 mod task;
+mod trim;
 
 use anyhow::{Context, Result};
 use containerd_shim::api::DeleteResponse;

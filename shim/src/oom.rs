@@ -139,10 +139,10 @@ fn run(w: &'static Watcher, core: Weak<Core>) {
             let Some(core) = core.upgrade() else { return };
             core.publish(
                 TASK_OOM_EVENT_TOPIC,
-                Box::new(TaskOOM {
+                TaskOOM {
                     container_id: container,
                     ..Default::default()
-                }),
+                },
             );
         }
     }

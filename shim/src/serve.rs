@@ -64,6 +64,8 @@ pub fn serve(flags: &Flags) -> Result<()> {
         .set_thread_count_default(2)
         .set_thread_count_max(3);
     server.start().context("start ttrpc server")?;
+    // Learn the binary's mappings now, while /proc/self/exe still names this binary.
+    crate::trim::start();
 
     let (m, cv) = &core.shutdown;
     let mut done = m.lock().unwrap();

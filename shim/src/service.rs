@@ -6,8 +6,8 @@ use crate::events::Publisher;
 use crate::reaper::Exit;
 use crate::state::State;
 use containerd_shim::protos::events::task::TaskExit;
+use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim::protos::protobuf::MessageDyn;
 use containerd_shim::protos::topics::TASK_EXIT_EVENT_TOPIC;
 use containerd_shim::protos::types::task::Status;
 use std::sync::mpsc::Receiver;
@@ -16,7 +16,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 /// Something to do after the state lock is released, in order.
 pub enum Out {
     /// Publish an event.
-    Event(&'static str, Box<dyn MessageDyn>),
+    Event(&'static str, Any),
     /// A process exited: wait for its terminal output, publish TaskExit, then let Wait return.
     Exit {
         /// Its TaskExit event.
@@ -100,7 +100,7 @@ impl Core {
                         console::wait_drained(&d);
                     }
                     self.publisher
-                        .publish(TASK_EXIT_EVENT_TOPIC, Box::new(event.clone()));
+                        .publish(TASK_EXIT_EVENT_TOPIC, crate::events::pack(&event));
                     let mut st = self.lock();
                     if let Some(p) = st
                         .containers
@@ -111,14 +111,15 @@ impl Core {
                     }
                     drop(st);
                     self.notify();
+                    crate::trim::soon();
                 }
             }
         }
     }
 
     /// Publishes one event now (no lock held).
-    pub fn publish(&self, topic: &'static str, ev: Box<dyn MessageDyn>) {
-        self.publisher.publish(topic, ev);
+    pub fn publish<E: crate::events::Event>(&self, topic: &'static str, ev: E) {
+        self.publisher.publish(topic, crate::events::pack(&ev));
     }
 }
 

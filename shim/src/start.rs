@@ -29,9 +29,7 @@ pub fn start(flags: &Flags) -> Result<()> {
             .read_to_end(&mut input)
             .context("read stdin")?;
     }
-    let bootstrap = BootstrapParams::parse_from_bytes(&input).ok().filter(|p| {
-        !input.is_empty() && p.instance_id == flags.id && p.namespace == flags.namespace
-    });
+    let bootstrap = bootstrap_params(&input, &flags.id, &flags.namespace);
     let (grpc, ttrpc) = match &bootstrap {
         Some(p) => (
             p.containerd_grpc_address.clone(),
@@ -49,27 +47,47 @@ pub fn start(flags: &Flags) -> Result<()> {
     if ttrpc.is_empty() {
         bail!("TTRPC_ADDRESS is not set (containerd passes it)");
     }
-    let grouping = grouping_id().unwrap_or_else(|| flags.id.clone());
+    let group = grouping_id();
+    let grouping = group.clone().unwrap_or_else(|| flags.id.clone());
     let address = containerd_shim::socket_address(&grpc, &flags.namespace, &grouping);
-    if !serving(&address) {
+    // Only a pod's later containers find a shim already serving; probing costs the server a
+    // connection, so a task with its own shim skips it.
+    if group.is_none() || !serving(&address) {
         launch(flags, &grpc, &ttrpc, &address)?;
-        if !serving(&address) {
+        let path = address.strip_prefix("unix://").unwrap_or(&address);
+        if !std::path::Path::new(path).exists() {
             bail!("shim did not come up on {address}");
         }
     }
     std::fs::write("address", &address).context("write address file in bundle")?;
-    let reply = match bootstrap {
-        Some(_) => BootstrapResult {
-            version: containerd_shim::protos::TASK_API_VERSION,
-            address: address.clone(),
-            protocol: "ttrpc".into(),
-            ..Default::default()
-        }
-        .write_to_bytes()?,
-        None => address.into_bytes(),
-    };
-    std::io::stdout().write_all(&reply)?;
+    std::io::stdout().write_all(&reply(bootstrap.is_some(), &address)?)?;
     Ok(())
+}
+
+/// containerd 2.3+'s BootstrapParams, if `input` is one for this task. Older daemons send
+/// nothing or the runtime options (an Any), which must not be mistaken for it.
+fn bootstrap_params(input: &[u8], id: &str, namespace: &str) -> Option<BootstrapParams> {
+    if input.is_empty() {
+        return None;
+    }
+    BootstrapParams::parse_from_bytes(input)
+        .ok()
+        .filter(|p| p.instance_id == id && p.namespace == namespace)
+}
+
+/// The start reply: a BootstrapResult for the bootstrap protocol, else the bare address
+/// (which containerd 1.6 to 2.2 read as a task v2 shim; we serve v2 and v3).
+fn reply(bootstrap: bool, address: &str) -> Result<Vec<u8>> {
+    if !bootstrap {
+        return Ok(address.as_bytes().to_vec());
+    }
+    Ok(BootstrapResult {
+        version: containerd_shim::protos::TASK_API_VERSION,
+        address: address.to_owned(),
+        protocol: "ttrpc".into(),
+        ..Default::default()
+    }
+    .write_to_bytes()?)
 }
 
 /// The group id from the bundle's config.json annotations, if any.
@@ -124,4 +142,39 @@ fn launch(flags: &Flags, grpc: &str, ttrpc: &str, address: &str) -> Result<()> {
     // The shim keeps running; reap it only if it already quit (grouping race or failure).
     let _ = child.try_wait();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use containerd_shim::protos::protobuf::well_known_types::any::Any;
+
+    #[test]
+    fn bootstrap_params_for_this_task_select_the_new_protocol() {
+        let p = BootstrapParams {
+            instance_id: "c1".into(),
+            namespace: "ns".into(),
+            containerd_ttrpc_address: "/run/c.sock.ttrpc".into(),
+            ..Default::default()
+        };
+        let got = bootstrap_params(&p.write_to_bytes().unwrap(), "c1", "ns").unwrap();
+        assert_eq!(got.containerd_ttrpc_address, "/run/c.sock.ttrpc");
+        let r = BootstrapResult::parse_from_bytes(&reply(true, "unix:///s").unwrap()).unwrap();
+        assert_eq!(
+            (r.address.as_str(), r.protocol.as_str()),
+            ("unix:///s", "ttrpc")
+        );
+    }
+
+    #[test]
+    fn legacy_runtime_options_on_stdin_are_not_bootstrap_params() {
+        let any = Any {
+            type_url: "containerd.runc.v1.Options".into(),
+            value: vec![0x32, 1, b'x'],
+            ..Default::default()
+        };
+        assert!(bootstrap_params(&any.write_to_bytes().unwrap(), "c1", "ns").is_none());
+        assert!(bootstrap_params(&[], "c1", "ns").is_none());
+        assert_eq!(reply(false, "unix:///s").unwrap(), b"unix:///s");
+    }
 }

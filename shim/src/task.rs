@@ -1,29 +1,36 @@
-//! containerd's Task service (task v2 and v3 method names) over the runtime CLI.
+//! The task operations behind containerd's Task service, over the runtime CLI; rpc.rs maps
+//! the ttrpc methods onto them.
 
 use crate::console::{self, ConsoleSocket};
 use crate::error::{io, Error, Result};
+use crate::events::pack;
 use crate::options;
 use crate::runtime::{read_pid, ProcStdio, Runtime};
 use crate::service::{now, record_exit, Core, Out};
 use crate::state::{Container, Proc};
 use crate::stdio::{self, IoSpec};
-use crate::{metrics, mounts, oom};
+use crate::{mounts, oom};
 use containerd_shim::api::*;
 use containerd_shim::protos::events::task::*;
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::Message;
 use containerd_shim::protos::shim::oci::ProcessDetails;
 use containerd_shim::protos::topics::*;
-use containerd_shim::protos::ttrpc::{self, TtrpcContext};
 use containerd_shim::protos::types::task::ProcessInfo;
-use containerd_shim::Task;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// A process the runtime started: pid, pty master and terminal drain signal.
+type Started = (
+    i32,
+    Option<std::fs::File>,
+    Option<std::sync::mpsc::Receiver<()>>,
+);
+
 /// The ttrpc-facing task service.
 pub struct TaskService {
-    core: Arc<Core>,
+    pub(crate) core: Arc<Core>,
 }
 
 impl TaskService {
@@ -32,7 +39,7 @@ impl TaskService {
         TaskService { core }
     }
 
-    fn with<T>(&self, id: &str, f: impl FnOnce(&Container) -> Result<T>) -> Result<T> {
+    pub(crate) fn with<T>(&self, id: &str, f: impl FnOnce(&Container) -> Result<T>) -> Result<T> {
         let st = self.core.lock();
         let c = st
             .containers
@@ -45,7 +52,7 @@ impl TaskService {
         self.with(id, |c| Ok((c.runtime.clone(), c.bundle.clone())))
     }
 
-    fn do_create(&self, req: CreateTaskRequest) -> Result<CreateTaskResponse> {
+    pub(crate) fn do_create(&self, req: CreateTaskRequest) -> Result<CreateTaskResponse> {
         if req.id.is_empty() {
             return Err(Error::InvalidArgument("create: id is empty".into()));
         }
@@ -84,7 +91,7 @@ impl TaskService {
         };
         let mut out = vec![Out::Event(
             TASK_CREATE_EVENT_TOPIC,
-            Box::new(TaskCreate {
+            pack(&TaskCreate {
                 container_id: req.id.clone(),
                 bundle: req.bundle.clone(),
                 rootfs: req.rootfs.clone(),
@@ -136,18 +143,13 @@ impl TaskService {
         })
     }
 
-    #[allow(clippy::type_complexity)]
     fn create_init(
         &self,
         id: &str,
         bundle: &Path,
         runtime: &Runtime,
         io: &IoSpec,
-    ) -> Result<(
-        i32,
-        Option<std::fs::File>,
-        Option<std::sync::mpsc::Receiver<()>>,
-    )> {
+    ) -> Result<Started> {
         let pid_file = bundle.join("init.pid");
         let b = bundle.to_string_lossy().into_owned();
         let pf = pid_file.to_string_lossy().into_owned();
@@ -167,7 +169,7 @@ impl TaskService {
         Ok((read_pid(&pid_file)?, None, None))
     }
 
-    fn start_init(&self, id: &str) -> Result<StartResponse> {
+    pub(crate) fn start_init(&self, id: &str) -> Result<StartResponse> {
         let (runtime, bundle) = {
             let mut st = self.core.lock();
             let c = st
@@ -195,7 +197,7 @@ impl TaskService {
                 c.init.status = Status::RUNNING;
                 out.push(Out::Event(
                     TASK_START_EVENT_TOPIC,
-                    Box::new(TaskStart {
+                    pack(&TaskStart {
                         container_id: id.to_owned(),
                         pid: pid as u32,
                         ..Default::default()
@@ -214,7 +216,7 @@ impl TaskService {
         })
     }
 
-    fn start_exec(&self, id: &str, eid: &str) -> Result<StartResponse> {
+    pub(crate) fn start_exec(&self, id: &str, eid: &str) -> Result<StartResponse> {
         let (runtime, bundle, io, spec, since) = {
             let mut st = self.core.lock();
             let since = st.seq;
@@ -265,7 +267,7 @@ impl TaskService {
                     let pending = p.pending_exit.take();
                     out.push(Out::Event(
                         TASK_EXEC_STARTED_EVENT_TOPIC,
-                        Box::new(TaskExecStarted {
+                        pack(&TaskExecStarted {
                             container_id: id.to_owned(),
                             exec_id: eid.to_owned(),
                             pid: pid as u32,
@@ -292,7 +294,6 @@ impl TaskService {
         result
     }
 
-    #[allow(clippy::type_complexity)]
     fn run_exec(
         &self,
         id: &str,
@@ -301,11 +302,7 @@ impl TaskService {
         bundle: &Path,
         io: &IoSpec,
         spec: &Path,
-    ) -> Result<(
-        i32,
-        Option<std::fs::File>,
-        Option<std::sync::mpsc::Receiver<()>>,
-    )> {
+    ) -> Result<Started> {
         let pid_file = bundle.join(format!("{eid}.pid"));
         let _ = std::fs::remove_file(&pid_file);
         let sp = spec.to_string_lossy().into_owned();
@@ -326,7 +323,7 @@ impl TaskService {
         Ok((read_pid(&pid_file)?, None, None))
     }
 
-    fn do_delete(&self, req: &DeleteRequest) -> Result<DeleteResponse> {
+    pub(crate) fn do_delete(&self, req: &DeleteRequest) -> Result<DeleteResponse> {
         let id = &req.id;
         if !req.exec_id.is_empty() {
             let mut st = self.core.lock();
@@ -381,13 +378,13 @@ impl TaskService {
         let exited_at = c.init.exited_at.clone().unwrap_or_else(now);
         self.core.publish(
             TASK_DELETE_EVENT_TOPIC,
-            Box::new(TaskDelete {
+            TaskDelete {
                 container_id: id.clone(),
                 pid: c.init.pid as u32,
                 exit_status: c.init.exit_status,
                 exited_at: Some(exited_at.clone()).into(),
                 ..Default::default()
-            }),
+            },
         );
         Ok(DeleteResponse {
             pid: c.init.pid as u32,
@@ -397,7 +394,7 @@ impl TaskService {
         })
     }
 
-    fn do_exec(&self, req: ExecProcessRequest) -> Result<()> {
+    pub(crate) fn do_exec(&self, req: ExecProcessRequest) -> Result<()> {
         let spec = req
             .spec
             .as_ref()
@@ -432,16 +429,16 @@ impl TaskService {
         drop(st);
         self.core.publish(
             TASK_EXEC_ADDED_EVENT_TOPIC,
-            Box::new(TaskExecAdded {
+            TaskExecAdded {
                 container_id: req.id.clone(),
                 exec_id: req.exec_id.clone(),
                 ..Default::default()
-            }),
+            },
         );
         Ok(())
     }
 
-    fn do_kill(&self, req: &KillRequest) -> Result<()> {
+    pub(crate) fn do_kill(&self, req: &KillRequest) -> Result<()> {
         let (runtime, bundle, pid, alive) = self.with(&req.id, |c| {
             let p = c
                 .proc(&req.exec_id)
@@ -484,7 +481,7 @@ impl TaskService {
         }
     }
 
-    fn set_paused(&self, id: &str, pause: bool) -> Result<()> {
+    pub(crate) fn set_paused(&self, id: &str, pause: bool) -> Result<()> {
         let (runtime, bundle) = self.runtime_of(id)?;
         runtime.run(&bundle, &[if pause { "pause" } else { "resume" }, id])?;
         {
@@ -502,24 +499,24 @@ impl TaskService {
         if pause {
             self.core.publish(
                 TASK_PAUSED_EVENT_TOPIC,
-                Box::new(TaskPaused {
+                TaskPaused {
                     container_id: id.to_owned(),
                     ..Default::default()
-                }),
+                },
             );
         } else {
             self.core.publish(
                 TASK_RESUMED_EVENT_TOPIC,
-                Box::new(TaskResumed {
+                TaskResumed {
                     container_id: id.to_owned(),
                     ..Default::default()
-                }),
+                },
             );
         }
         Ok(())
     }
 
-    fn do_pids(&self, id: &str) -> Result<PidsResponse> {
+    pub(crate) fn do_pids(&self, id: &str) -> Result<PidsResponse> {
         let (runtime, bundle) = self.runtime_of(id)?;
         let pids = runtime.ps(&bundle, id)?;
         let execs: HashMap<i32, String> = self.with(id, |c| {
@@ -556,7 +553,7 @@ impl TaskService {
         })
     }
 
-    fn do_wait(&self, id: &str, eid: &str) -> Result<WaitResponse> {
+    pub(crate) fn do_wait(&self, id: &str, eid: &str) -> Result<WaitResponse> {
         let mut st = self.core.lock();
         loop {
             let c = st
@@ -577,7 +574,7 @@ impl TaskService {
         }
     }
 
-    fn do_state(&self, req: &StateRequest) -> Result<StateResponse> {
+    pub(crate) fn do_state(&self, req: &StateRequest) -> Result<StateResponse> {
         self.with(&req.id, |c| {
             let p = c
                 .proc(&req.exec_id)
@@ -603,7 +600,7 @@ impl TaskService {
         })
     }
 
-    fn do_update(&self, req: &UpdateTaskRequest) -> Result<()> {
+    pub(crate) fn do_update(&self, req: &UpdateTaskRequest) -> Result<()> {
         let (runtime, bundle) = self.runtime_of(&req.id)?;
         let res = req
             .resources
@@ -615,124 +612,5 @@ impl TaskService {
         let r = runtime.run(&bundle, &["update", "--resources", &p, &req.id]);
         let _ = std::fs::remove_file(&path);
         r.map(|_| ())
-    }
-}
-
-fn ok<T>(r: Result<T>) -> ttrpc::Result<T> {
-    r.map_err(Into::into)
-}
-
-impl Task for TaskService {
-    fn state(&self, _: &TtrpcContext, req: StateRequest) -> ttrpc::Result<StateResponse> {
-        ok(self.do_state(&req))
-    }
-
-    fn create(
-        &self,
-        _: &TtrpcContext,
-        req: CreateTaskRequest,
-    ) -> ttrpc::Result<CreateTaskResponse> {
-        ok(self.do_create(req))
-    }
-
-    fn start(&self, _: &TtrpcContext, req: StartRequest) -> ttrpc::Result<StartResponse> {
-        if req.exec_id.is_empty() {
-            ok(self.start_init(&req.id))
-        } else {
-            ok(self.start_exec(&req.id, &req.exec_id))
-        }
-    }
-
-    fn delete(&self, _: &TtrpcContext, req: DeleteRequest) -> ttrpc::Result<DeleteResponse> {
-        ok(self.do_delete(&req))
-    }
-
-    fn pids(&self, _: &TtrpcContext, req: PidsRequest) -> ttrpc::Result<PidsResponse> {
-        ok(self.do_pids(&req.id))
-    }
-
-    fn pause(&self, _: &TtrpcContext, req: PauseRequest) -> ttrpc::Result<Empty> {
-        ok(self.set_paused(&req.id, true).map(|_| Empty::new()))
-    }
-
-    fn resume(&self, _: &TtrpcContext, req: ResumeRequest) -> ttrpc::Result<Empty> {
-        ok(self.set_paused(&req.id, false).map(|_| Empty::new()))
-    }
-
-    fn checkpoint(&self, _: &TtrpcContext, _: CheckpointTaskRequest) -> ttrpc::Result<Empty> {
-        ok(Err(Error::Unimplemented(
-            "checkpoint is not supported by containerd-shim-dockermind-v2".into(),
-        )))
-    }
-
-    fn kill(&self, _: &TtrpcContext, req: KillRequest) -> ttrpc::Result<Empty> {
-        ok(self.do_kill(&req).map(|_| Empty::new()))
-    }
-
-    fn exec(&self, _: &TtrpcContext, req: ExecProcessRequest) -> ttrpc::Result<Empty> {
-        ok(self.do_exec(req).map(|_| Empty::new()))
-    }
-
-    fn resize_pty(&self, _: &TtrpcContext, req: ResizePtyRequest) -> ttrpc::Result<Empty> {
-        ok(self
-            .with(&req.id, |c| {
-                let p = c
-                    .proc(&req.exec_id)
-                    .ok_or_else(|| Error::NotFound(format!("exec {}", req.exec_id)))?;
-                match &p.console {
-                    Some(m) => console::resize(m, req.width, req.height),
-                    None => Err(Error::FailedPrecondition("process has no terminal".into())),
-                }
-            })
-            .map(|_| Empty::new()))
-    }
-
-    fn close_io(&self, _: &TtrpcContext, req: CloseIORequest) -> ttrpc::Result<Empty> {
-        // Fifos go straight to the process and terminal stdin copies end at the writer's EOF,
-        // so there is nothing of ours holding stdin open.
-        ok(self
-            .with(&req.id, |c| {
-                c.proc(&req.exec_id)
-                    .map(|_| ())
-                    .ok_or_else(|| Error::NotFound(format!("exec {}", req.exec_id)))
-            })
-            .map(|_| Empty::new()))
-    }
-
-    fn update(&self, _: &TtrpcContext, req: UpdateTaskRequest) -> ttrpc::Result<Empty> {
-        ok(self.do_update(&req).map(|_| Empty::new()))
-    }
-
-    fn wait(&self, _: &TtrpcContext, req: WaitRequest) -> ttrpc::Result<WaitResponse> {
-        ok(self.do_wait(&req.id, &req.exec_id))
-    }
-
-    fn stats(&self, _: &TtrpcContext, req: StatsRequest) -> ttrpc::Result<StatsResponse> {
-        let pid = self.with(&req.id, |c| Ok(c.init.pid));
-        ok(pid
-            .and_then(|pid| metrics::stats(pid as u32))
-            .map(|stats| StatsResponse {
-                stats: Some(stats).into(),
-                ..Default::default()
-            }))
-    }
-
-    fn connect(&self, _: &TtrpcContext, req: ConnectRequest) -> ttrpc::Result<ConnectResponse> {
-        let task_pid = self.with(&req.id, |c| Ok(c.init.pid)).unwrap_or(0);
-        Ok(ConnectResponse {
-            shim_pid: std::process::id(),
-            task_pid: task_pid.max(0) as u32,
-            version: env!("CARGO_PKG_VERSION").into(),
-            ..Default::default()
-        })
-    }
-
-    fn shutdown(&self, _: &TtrpcContext, _: ShutdownRequest) -> ttrpc::Result<Empty> {
-        if self.core.lock().containers.is_empty() {
-            let (m, cv) = &self.core.shutdown;
-            *m.lock().unwrap() = true;
-            cv.notify_all();
-        }
-        Ok(Empty::new())
     }
 }

@@ -432,6 +432,14 @@ pub fn write_pid_file(p: &Path, pid: i32) -> Result<()> {
         ".{}.tmp",
         p.file_name().and_then(|n| n.to_str()).unwrap_or("pid")
     ));
-    std::fs::write(&tmp, pid.to_string()).io("write pid file", &tmp)?;
+    // A planted symlink at the temp name must not redirect the write: create it exclusively.
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .io("create pid file", &tmp)?;
+    std::io::Write::write_all(&mut f, pid.to_string().as_bytes()).io("write pid file", &tmp)?;
+    // rename replaces a symlink at the final name instead of following it.
     std::fs::rename(&tmp, p).io("rename pid file", p)
 }

@@ -130,13 +130,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
         match &a.console_socket {
             Some(p) => (None, Some(crate::tty::connect_console_socket(p)?)),
             None => {
-                let (x, y) = nix::sys::socket::socketpair(
-                    nix::sys::socket::AddressFamily::Unix,
-                    nix::sys::socket::SockType::Stream,
-                    None,
-                    nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-                )
-                .sys(|| "console socketpair".into())?;
+                let (x, y) = crate::tty::console_pair()?;
                 (Some(x), Some(y))
             }
         }

@@ -107,14 +107,7 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
         .as_ref()
         .and_then(|h| h.create_container().as_ref())
     {
-        let state = crate::state::hook_state(
-            &a.id.clone(),
-            nix::unistd::getpid().as_raw(),
-            "created",
-            &a.bundle,
-            spec,
-        );
-        crate::hooks::run("createContainer", h, &state)?;
+        run_container_hooks("createContainer", h, &a.id, &a.bundle, spec)?;
     }
     if mountns {
         crate::rootfs::pivot::enter(&a.rootfs, a.no_pivot)?;
@@ -167,20 +160,29 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
         .as_ref()
         .and_then(|h| h.start_container().as_ref())
     {
-        let state = crate::state::hook_state(
-            &a.id.clone(),
-            nix::unistd::getpid().as_raw(),
-            "created",
-            &a.bundle,
-            spec,
-        );
-        crate::hooks::run("startContainer", h, &state)?;
+        run_container_hooks("startContainer", h, &a.id, &a.bundle, spec)?;
     }
     crate::sys::cloexec_from(3 + a.preserve_fds).sys(|| "mark fds close-on-exec".into())?;
     if let Some(f) = a.seccomp.filter(|_| early.is_none()) {
         f.install()?;
     }
     Err(setup::exec(&exe, &args, &env))
+}
+
+/// Runs hooks that belong in the container's namespaces, with the "created" state.
+fn run_container_hooks(
+    kind: &str,
+    h: &[oci_spec::runtime::Hook],
+    id: &str,
+    bundle: &std::path::Path,
+    spec: &Spec,
+) -> Result<()> {
+    let pid = nix::unistd::getpid().as_raw();
+    crate::hooks::run(
+        kind,
+        h,
+        &crate::state::hook_state(id, pid, "created", bundle, spec),
+    )
 }
 
 /// Installs the filter; a notify fd goes to the parent and is never closed here (close may be

@@ -100,6 +100,16 @@ fn parent_mount_private(rootfs: &Path) -> Result<()> {
 /// After pivot_root: sysctls, masked and read-only paths, read-only root.
 pub fn finalize(spec: &Spec) -> Result<()> {
     if let Some(linux) = spec.linux() {
+        // The new root inherits a private parent; give it the propagation asked for.
+        if let Some(p) = linux
+            .rootfs_propagation()
+            .as_deref()
+            .filter(|p| !p.is_empty())
+        {
+            let flag = options::rootfs_propagation(Some(p));
+            nix::mount::mount(None::<&str>, "/", None::<&str>, flag, None::<&str>)
+                .sys(|| format!("linux.rootfsPropagation: set {p} on /"))?;
+        }
         if let Some(s) = linux.sysctl() {
             paths::sysctls(s.iter())?;
         }

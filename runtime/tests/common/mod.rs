@@ -70,3 +70,24 @@ pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
 pub fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
+
+/// Spawns `run` for the bundle with stdout piped and waits for the first line, which must be
+/// `ready`; returns the running `dm-runc run` and the rest of its stdout.
+pub fn spawn_run_ready(
+    b: &Bundle,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
+    let bp = b.path().to_str().unwrap().to_owned();
+    let mut child = b
+        .cmd(&["run", "--bundle", &bp, &b.id])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    (child, out)
+}
