@@ -66,7 +66,7 @@ impl Host {
 
     /// Builds the picture from the text of a mountinfo and a /proc/<pid>/cgroup file.
     pub fn parse(mountinfo: &str, proc_cgroup: &str) -> Result<Host> {
-        let mounts: Vec<MountLine> = mountinfo.lines().filter_map(MountLine::parse).collect();
+        let mounts = visible_cgroup_mounts(mountinfo);
         let mut v1 = Vec::new();
         let mut v2 = None;
         for line in proc_cgroup.lines() {
@@ -138,6 +138,26 @@ struct MountLine {
     options: Vec<String>,
 }
 
+/// cgroup mounts not hidden by a later mount on the same point or above it (e.g. a tmpfs over
+/// /sys/fs/cgroup/unified gives a pure v1 view, as benchmarks of crun need).
+fn visible_cgroup_mounts(mountinfo: &str) -> Vec<MountLine> {
+    let points: Vec<PathBuf> = mountinfo
+        .lines()
+        .map(|l| PathBuf::from(unescape(l.split(' ').nth(4).unwrap_or(""))))
+        .collect();
+    let mut out = Vec::new();
+    for (i, line) in mountinfo.lines().enumerate() {
+        let Some(m) = MountLine::parse(line) else {
+            continue;
+        };
+        let hidden = points[i + 1..].iter().any(|p| m.mountpoint.starts_with(p));
+        if !hidden {
+            out.push(m);
+        }
+    }
+    out
+}
+
 impl MountLine {
     fn parse(line: &str) -> Option<MountLine> {
         let (pre, post) = line.split_once(" - ")?;
@@ -195,6 +215,23 @@ mod tests {
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 ";
     const HYBRID_CG: &str = "9:name=systemd:/\n4:memory:/process_api/abc\n1:cpu:/\n0::/\n";
+
+    #[test]
+    fn a_mount_over_the_cgroup2_point_hides_it() {
+        let mi = "30 1 0:26 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n\
+31 30 0:27 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+32 30 0:28 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
+90 32 0:99 / /sys/fs/cgroup/unified rw - tmpfs tmpfs rw\n";
+        let h = Host::parse(mi, "1:memory:/\n0::/\n").unwrap();
+        assert_eq!(h.mode, Mode::Legacy);
+        let without_cover: String = mi.lines().take(3).map(|l| format!("{l}\n")).collect();
+        assert_eq!(
+            Host::parse(&without_cover, "1:memory:/\n0::/\n")
+                .unwrap()
+                .mode,
+            Mode::Hybrid
+        );
+    }
 
     #[test]
     fn hybrid_host_is_detected_with_own_paths() {
