@@ -22,7 +22,7 @@ fn run_reports_death_by_signal_as_128_plus_signal() {
     };
     // pid 1 ignores signals it has no handler for, except from outside its namespace.
     b.args(&["sh", "-c", "echo ready; exec sleep 1000"]);
-    let (mut child, mut out) = spawn_run_ready(&b);
+    let (mut child, _out) = spawn_run_ready(&b);
     b.run(&["kill", &b.id, "KILL"]).ok();
     assert_eq!(child.wait().unwrap().code(), Some(137));
     assert_nothing_left(&b);
