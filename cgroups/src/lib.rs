@@ -1,94 +1,72 @@
-//! cgroup v1 and v2 drivers: placement, resources, freezer, stats.
+//! cgroup v1 and v2 drivers: placement, resources, freezer, stats, OOM events.
 //!
-//! CONTRACT used by dm-runc (keep these signatures; add more as needed):
-//! - `Cgroup::new(cgroups_path, id)` resolves paths without touching the filesystem.
-//! - `create` makes the directories (remembering which it made), `add_task` moves a pid in,
-//!   `destroy` removes only what `create` made.
+//! CONTRACT used by dm-runc (and later the shim); all calls are synchronous and thread-free,
+//! made from a single-threaded process:
+//! - `Cgroup::new(cgroups_path, id)` resolves `linux.cgroupsPath` for every hierarchy without
+//!   creating anything: absolute = from each hierarchy's root; relative = under the caller's
+//!   own cgroup (/proc/self/cgroup); empty = `<own cgroup>/<id>`. `slice:prefix:name` (systemd)
+//!   is rejected. On hybrid hosts the cgroup2 mount (e.g. /sys/fs/cgroup/unified) gets a
+//!   directory too, as runc 1.1 does.
+//! - `create` makes the directories (remembering which it made in `created`), `add_task` moves
+//!   a pid in everywhere, `clone_into_dir` gives the CLONE_INTO_CGROUP target on unified hosts,
+//!   `pids` lists every process, `destroy` removes only what `create` made (deepest first,
+//!   retrying while busy).
+//! - `Cgroup::validate(&LinuxResources)` checks values before any cgroup exists; `check` adds
+//!   what this host's driver and controllers support; `apply` runs `check`, then writes
+//!   (create and update). Nothing is written when a check fails. Errors name the field:
+//!   `linux.resources.memory.limit: ...`.
+//! - `freeze`/`thaw`/`is_frozen` (pause/resume), `kill_all(signal)` (kill --all, delete
+//!   --force), `stats()` (runc's `events --stats` data), `oom_watcher()` (a pollable fd plus a
+//!   non-blocking `check()` counting OOM kills), `hierarchies()` (mount name + host dir per
+//!   hierarchy for the container's /sys/fs/cgroup; "" = cgroup2).
 //! - `Cgroup` is serde-serializable: dm-runc stores it in its state.json and reloads it for
 //!   kill/delete/pause/ps/update/events.
 //!
-//! PLACEHOLDER: this file is the interface only; the drivers are being written (issue 3).
+//! Layout: `host` detects mounts and mode, `placement` resolves paths, `validate` checks
+//! resources, `v1`/`v2` are the drivers, `sys` holds every file operation and system call
+//! (behind [`sys::CgroupFs`] so drivers run against a fake tree in tests).
 
-use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+#![warn(missing_docs)]
 
-/// Errors from cgroup operations.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A file or directory operation failed.
-    #[error("cgroup {path}: {source}")]
-    Io {
-        /// The path involved.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// Invalid input, naming the field.
-    #[error("{0}")]
-    Invalid(String),
+mod cgroup;
+pub mod devices;
+mod error;
+pub mod host;
+mod oom;
+pub mod placement;
+pub mod stats;
+pub mod sys;
+pub mod v1;
+pub mod v2;
+mod validate;
+mod write;
+
+pub use cgroup::{Cgroup, V2_MARKER};
+pub use error::{Error, Result};
+pub use host::{Host, Mode};
+pub use oom::OomWatcher;
+pub use stats::Stats;
+pub use v1::V1Dir;
+pub use validate::{validate, Driver};
+
+/// Drivers exposed for tests against a fake tree: apply `res` to a v2 directory through `fs`
+/// (no eBPF device program).
+pub fn apply_v2_with(
+    fs: &dyn sys::CgroupFs,
+    dir: &std::path::Path,
+    res: &oci_spec::runtime::LinuxResources,
+) -> Result<()> {
+    validate::validate(res, Some(Driver::V2), None)?;
+    v2::apply(fs, dir, res, false)
 }
 
-/// Result alias for this crate.
-pub type Result<T> = std::result::Result<T, Error>;
-
-/// A container's cgroup(s) on this host.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-pub struct Cgroup {
-    /// Directories `create` made, deepest last.
-    pub created: Vec<PathBuf>,
-}
-
-impl Cgroup {
-    /// Resolves `linux.cgroupsPath` (absolute, relative or empty) for container `id`.
-    pub fn new(_cgroups_path: Option<&Path>, _id: &str) -> Result<Cgroup> {
-        Ok(Cgroup::default())
-    }
-    /// Makes the cgroup directories.
-    pub fn create(&mut self) -> Result<()> {
-        Ok(())
-    }
-    /// Moves `pid` into the container's cgroup(s).
-    pub fn add_task(&self, _pid: i32) -> Result<()> {
-        Ok(())
-    }
-    /// The pure-v2 directory to clone into (CLONE_INTO_CGROUP), if the host is unified.
-    pub fn clone_into_dir(&self) -> Option<PathBuf> {
-        None
-    }
-    /// Every pid in the container's cgroup.
-    pub fn pids(&self) -> Result<Vec<i32>> {
-        Ok(vec![])
-    }
-    /// Checks resources without writing anything.
-    pub fn validate(_r: &oci_spec::runtime::LinuxResources) -> Result<()> {
-        Ok(())
-    }
-    /// Applies resources.
-    pub fn apply(&self, _r: &oci_spec::runtime::LinuxResources) -> Result<()> {
-        Ok(())
-    }
-    /// Freezes every process.
-    pub fn freeze(&self) -> Result<()> {
-        Err(Error::Invalid("freezer: not implemented yet".into()))
-    }
-    /// Thaws every process.
-    pub fn thaw(&self) -> Result<()> {
-        Err(Error::Invalid("freezer: not implemented yet".into()))
-    }
-    /// Whether the cgroup is frozen.
-    pub fn is_frozen(&self) -> Result<bool> {
-        Ok(false)
-    }
-    /// Signals every process.
-    pub fn kill_all(&self, _sig: i32) -> Result<()> {
-        Ok(())
-    }
-    /// (mount name, host dir) per hierarchy; "" names a cgroup2 hierarchy.
-    pub fn hierarchies(&self) -> Vec<(String, PathBuf)> {
-        vec![]
-    }
-    /// Removes what `create` made.
-    pub fn destroy(&self) -> Result<()> {
-        Ok(())
-    }
+/// As [`apply_v2_with`] for the v1 driver over `dirs`.
+pub fn apply_v1_with(
+    fs: &dyn sys::CgroupFs,
+    dirs: &[V1Dir],
+    res: &oci_spec::runtime::LinuxResources,
+) -> Result<()> {
+    let ctrls: Vec<String> = dirs.iter().flat_map(|d| d.controllers.clone()).collect();
+    validate::validate(res, Some(Driver::V1), Some(&ctrls))?;
+    v1::apply(fs, dirs, res)
 }

@@ -1,1 +1,25 @@
-//! content-addressed blob store as a library and a containerd proxy plugin
+//! dockermind's content store: blobs by digest in an OCI image layout, written through
+//! verified, atomic, resumable ingests, with labels; and containerd's content API over gRPC
+//! so containerd can use it as a proxy plugin.
+
+pub mod api;
+mod clock;
+mod digest;
+mod error;
+mod filter;
+mod fsutil;
+mod ingest;
+mod labels;
+pub mod layout;
+mod locks;
+pub mod server;
+mod service;
+mod store;
+
+pub use digest::{Digest, Hasher};
+pub use error::{Error, Kind, Result};
+pub use filter::{Fields, Filter};
+pub use ingest::{Committed, IngestStatus, Writer};
+pub use labels::Labels;
+pub use service::ContentService;
+pub use store::{Info, Store};

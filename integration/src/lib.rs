@@ -1,1 +1,25 @@
-//! end-to-end tests with real clients (containerd, ctr, podman)
+//! End-to-end test harness: a private containerd per test, a `ctr` bound to it, a busybox image
+//! built without network, and podman with private storage.
+//!
+//! Everything a harness object starts or mounts is stopped, unmounted and removed on Drop, so
+//! tests stay parallel-safe and leave nothing behind.
+
+mod cleanup;
+mod containerd;
+mod ctr;
+mod image;
+mod memory;
+mod podman;
+
+pub use containerd::{Containerd, ContainerdOptions};
+pub use ctr::Ctr;
+pub use image::write_busybox_image_tar;
+pub use memory::rss_pss_kib;
+pub use podman::Podman;
+
+/// Runtime type of our shim as containerd names it (`containerd-shim-dockermind-v2`).
+pub const DM_RUNTIME: &str = "io.containerd.dockermind.v2";
+/// Runtime type of containerd's own Go runc shim.
+pub const RUNC_RUNTIME: &str = "io.containerd.runc.v2";
+/// Our shim's binary name.
+pub const DM_SHIM_BIN: &str = "containerd-shim-dockermind-v2";

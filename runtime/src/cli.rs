@@ -59,6 +59,69 @@ pub enum Command {
     Pause(IdArg),
     /// Resume a paused container.
     Resume(IdArg),
+    /// Change a running container's resource limits.
+    Update(UpdateArgs),
+    /// Print container events: stats and OOM kills.
+    Events(EventsArgs),
+}
+
+/// `update` flags (runc's single-value flags, or a whole resources JSON).
+#[derive(Args, Debug, Default)]
+pub struct UpdateArgs {
+    /// linux.resources JSON from a file, or `-` for stdin.
+    #[arg(short, long)]
+    pub resources: Option<PathBuf>,
+    /// Block IO weight (10-1000).
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    /// CPU CFS period in microseconds.
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    /// CPU CFS quota in microseconds.
+    #[arg(long)]
+    pub cpu_quota: Option<i64>,
+    /// CPU realtime period in microseconds.
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
+    /// CPU realtime runtime in microseconds.
+    #[arg(long)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// CPU shares (relative weight).
+    #[arg(long)]
+    pub cpu_share: Option<u64>,
+    /// CPUs allowed (e.g. 0-3,5).
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes allowed.
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Memory limit (bytes, or with k/m/g suffix; -1 unlimited).
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Memory soft limit.
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    /// Memory + swap limit.
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Maximum number of pids (-1 unlimited).
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Container id.
+    pub id: String,
+}
+
+/// `events` flags.
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Print one stats event and exit.
+    #[arg(long)]
+    pub stats: bool,
+    /// Interval between stats events (e.g. 5s, 500ms).
+    #[arg(long, default_value = "5s")]
+    pub interval: String,
+    /// Container id.
+    pub id: String,
 }
 
 /// A lone container id.

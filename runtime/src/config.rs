@@ -8,12 +8,23 @@ use std::path::Path;
 /// Reads and validates `<bundle>/config.json`.
 pub fn load(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
-    let data = std::fs::read(&path).map_err(|e| {
-        Error::Config(format!("cannot read bundle config {}: {e}", path.display()))
-    })?;
-    let spec: Spec = parse(&data, "config.json")?;
+    let data = std::fs::read(&path)
+        .map_err(|e| Error::Config(format!("cannot read bundle config {}: {e}", path.display())))?;
+    let spec: Spec = parse(&fix_iops_keys(data), "config.json")?;
     validate(&spec)?;
     Ok(spec)
+}
+
+/// oci-spec 0.7 spells the spec's `throttleReadIOPSDevice`/`throttleWriteIOPSDevice` keys as
+/// `...IopsDevice` and would silently drop them; rename them before parsing.
+fn fix_iops_keys(data: Vec<u8>) -> Vec<u8> {
+    if !data.windows(10).any(|w| w == b"IOPSDevice") {
+        return data;
+    }
+    String::from_utf8_lossy(&data)
+        .replace("\"throttleReadIOPSDevice\"", "\"throttleReadIopsDevice\"")
+        .replace("\"throttleWriteIOPSDevice\"", "\"throttleWriteIopsDevice\"")
+        .into_bytes()
 }
 
 /// Parses JSON into `T`, naming the offending field path on error.
@@ -22,7 +33,7 @@ pub fn parse<T: serde::de::DeserializeOwned>(data: &[u8], what: &str) -> Result<
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if path == "." {
+        if inner.is_syntax() || inner.is_eof() || path == "." {
             Error::Config(format!("{what}: invalid JSON: {inner}"))
         } else {
             Error::Config(format!("{what}: {path}: {inner}"))
@@ -119,13 +130,21 @@ pub fn validate(spec: &Spec) -> Result<()> {
             return bad("linux.uidMappings: set without a user namespace".into());
         }
         if has_new_namespace(spec, LinuxNamespaceType::User) && !maps {
-            return bad("linux.uidMappings: a new user namespace needs uid and gid mappings".into());
+            return bad(
+                "linux.uidMappings: a new user namespace needs uid and gid mappings".into(),
+            );
         }
         if let Some(p) = linux.rootfs_propagation() {
             if !matches!(
                 p.as_str(),
-                "" | "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared"
-                    | "unbindable" | "runbindable"
+                "" | "private"
+                    | "rprivate"
+                    | "slave"
+                    | "rslave"
+                    | "shared"
+                    | "rshared"
+                    | "unbindable"
+                    | "runbindable"
             ) {
                 return bad(format!("linux.rootfsPropagation: unknown value {p:?}"));
             }
@@ -225,7 +244,10 @@ mod tests {
     }
 
     fn err(extra: serde_json::Value) -> String {
-        spec(extra).err().expect("must be rejected").to_string()
+        match spec(extra) {
+            Ok(_) => panic!("must be rejected"),
+            Err(e) => e.to_string(),
+        }
     }
 
     #[test]
@@ -262,15 +284,21 @@ mod tests {
 
     #[test]
     fn duplicate_namespace_rejected() {
-        let e = err(serde_json::json!({"linux": {"namespaces": [{"type": "mount"}, {"type": "mount"}]}}));
+        let e = err(
+            serde_json::json!({"linux": {"namespaces": [{"type": "mount"}, {"type": "mount"}]}}),
+        );
         assert!(e.contains("duplicate"), "{e}");
     }
 
     #[test]
     fn user_namespace_needs_mappings() {
-        let e = err(serde_json::json!({"linux": {"namespaces": [{"type": "mount"}, {"type": "user"}]}}));
+        let e = err(
+            serde_json::json!({"linux": {"namespaces": [{"type": "mount"}, {"type": "user"}]}}),
+        );
         assert!(e.contains("uidMappings"), "{e}");
-        let e = err(serde_json::json!({"linux": {"uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}}));
+        let e = err(
+            serde_json::json!({"linux": {"uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}}),
+        );
         assert!(e.contains("uidMappings"), "{e}");
     }
 
@@ -280,8 +308,10 @@ mod tests {
         assert!(e.contains("network namespace"), "{e}");
         let e = err(serde_json::json!({"linux": {"sysctl": {"vm.swappiness": "1"}}}));
         assert!(e.contains("not namespaced"), "{e}");
-        spec(serde_json::json!({"linux": {"namespaces": [{"type": "mount"}, {"type": "ipc"}],
-            "sysctl": {"kernel.shmmax": "1000"}}}))
+        spec(
+            serde_json::json!({"linux": {"namespaces": [{"type": "mount"}, {"type": "ipc"}],
+            "sysctl": {"kernel.shmmax": "1000"}}}),
+        )
         .unwrap();
     }
 
@@ -292,8 +322,30 @@ mod tests {
     }
 
     #[test]
+    fn spec_spelling_of_iops_devices_is_kept() {
+        let data = br#"{"linux":{"resources":{"blockIO":{"throttleReadIOPSDevice":[{"major":8,"minor":0,"rate":100}]}}}}"#;
+        let s: Spec = parse(&fix_iops_keys(data.to_vec()), "config.json").unwrap();
+        let bio = s
+            .linux()
+            .as_ref()
+            .unwrap()
+            .resources()
+            .as_ref()
+            .unwrap()
+            .block_io()
+            .clone()
+            .unwrap();
+        assert_eq!(
+            bio.throttle_read_iops_device().as_ref().unwrap()[0].rate(),
+            100
+        );
+    }
+
+    #[test]
     fn missing_config_names_the_file() {
-        let e = load(Path::new("/nonexistent-bundle")).unwrap_err().to_string();
+        let e = load(Path::new("/nonexistent-bundle"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/nonexistent-bundle/config.json"), "{e}");
     }
 }

@@ -9,7 +9,8 @@ use std::process::{Command, Stdio};
 /// Runs `hooks` (of kind `kind`, e.g. "createRuntime") in order; the first failure stops them.
 pub fn run(kind: &str, hooks: &[Hook], state: &[u8]) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run_one(h, state).map_err(|e| Error::Hook(format!("error running {kind} hook #{i}: {e}")))?;
+        run_one(h, state)
+            .map_err(|e| Error::Hook(format!("error running {kind} hook #{i}: {e}")))?;
     }
     Ok(())
 }
@@ -36,8 +37,12 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", h.path().display()))?;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("{}: {e}", h.path().display()))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook may exit without reading its stdin; that is not an error.
         let _ = stdin.write_all(state);
@@ -74,7 +79,10 @@ fn wait_readable_exit(pid: i32, ms: i32) -> bool {
     }
     // SAFETY: the fd was just returned by pidfd_open and is owned here only.
     let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let mut fds = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
+    let mut fds = [nix::poll::PollFd::new(
+        fd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
     let timeout = nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX);
     loop {
         match nix::poll::poll(&mut fds, timeout) {

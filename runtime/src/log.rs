@@ -65,7 +65,12 @@ pub fn log(level: &str, msg: &str) {
                 msg: &'a str,
                 time: &'a str,
             }
-            let mut s = serde_json::to_string(&Line { level, msg, time: &time }).unwrap_or_default();
+            let mut s = serde_json::to_string(&Line {
+                level,
+                msg,
+                time: &time,
+            })
+            .unwrap_or_default();
             s.push('\n');
             s
         }

@@ -2,13 +2,17 @@
 
 use clap::Parser;
 use dm_runtime::cli::{Cli, Command};
-use dm_runtime::commands::{create, exec, info, lifecycle, run};
+use dm_runtime::commands::{create, exec, info, lifecycle, resources, run};
 use dm_runtime::log;
 
 fn main() {
     let cli = Cli::parse();
     if cli.version {
-        println!("dm-runc version {}\nspec: {}", env!("CARGO_PKG_VERSION"), dm_runtime::state::OCI_VERSION);
+        println!(
+            "dm-runc version {}\nspec: {}",
+            env!("CARGO_PKG_VERSION"),
+            dm_runtime::state::OCI_VERSION
+        );
         return;
     }
     if let Err(e) = log::init(cli.log.as_deref(), cli.log_format, cli.debug) {
@@ -50,6 +54,8 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Features => info::features()?,
         Command::Pause(a) => lifecycle::pause(root, &a.id)?,
         Command::Resume(a) => lifecycle::resume(root, &a.id)?,
+        Command::Update(a) => resources::update(root, a)?,
+        Command::Events(a) => resources::events(root, a)?,
     }
     Ok(0)
 }

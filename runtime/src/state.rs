@@ -101,7 +101,12 @@ impl State {
         let d = dir(root, &self.id);
         let tmp = d.join(".state.json.tmp");
         let data = serde_json::to_vec(self).expect("state serializes");
-        let mut f = std::fs::File::create(&tmp).io("create", &tmp)?;
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .io("create", &tmp)?;
         f.write_all(&data).io("write", &tmp)?;
         f.sync_all().io("fsync", &tmp)?;
         std::fs::rename(&tmp, d.join(STATE_FILE)).io("rename", &tmp)
@@ -109,7 +114,8 @@ impl State {
 
     /// Is the init still the process we started (not exited, not a zombie, pid not reused)?
     pub fn init_alive(&self) -> bool {
-        self.pid > 0 && proc_start_time(self.pid).is_some_and(|(t, zombie)| t == self.start_time && !zombie)
+        self.pid > 0
+            && proc_start_time(self.pid).is_some_and(|(t, zombie)| t == self.start_time && !zombie)
     }
 
     /// The live status, from the init process, the exec fifo and the freezer.
@@ -127,23 +133,39 @@ impl State {
     }
 
     /// The runtime-spec state object with runc's extra fields (rootfs, created, owner).
-    pub fn oci_state(&self, status: Status) -> serde_json::Value {
-        let pid = if status == Status::Stopped { 0 } else { self.pid };
-        let mut v = serde_json::json!({
-            "ociVersion": OCI_VERSION,
-            "id": self.id,
-            "pid": pid,
-            "status": status.as_str(),
-            "bundle": self.bundle,
-            "rootfs": self.rootfs,
-            "created": self.created,
-            "owner": "",
-        });
-        if let Some(a) = self.config.annotations().as_ref().filter(|a| !a.is_empty()) {
-            v["annotations"] = serde_json::json!(a);
+    pub fn oci_state(&self, status: Status) -> OciState<'_> {
+        OciState {
+            oci_version: OCI_VERSION,
+            id: &self.id,
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            status: status.as_str(),
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            annotations: self.config.annotations().as_ref().filter(|a| !a.is_empty()),
+            owner: "",
         }
-        v
     }
+}
+
+/// The state JSON `state` and `list --format json` print, in runc's field order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciState<'a> {
+    oci_version: &'static str,
+    id: &'a str,
+    pid: i32,
+    status: &'static str,
+    bundle: &'a Path,
+    rootfs: &'a Path,
+    created: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotations: Option<&'a std::collections::HashMap<String, String>>,
+    owner: &'static str,
 }
 
 /// The state a hook receives on stdin.

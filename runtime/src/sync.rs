@@ -1,11 +1,14 @@
 //! The one socketpair between dm-runc and the init (or exec'd) child: small typed messages.
 
 use crate::error::{Error, Result, SysContext};
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
-use std::os::fd::{AsRawFd, OwnedFd};
+use nix::sys::socket::{
+    recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned,
+    MsgFlags, SockFlag, SockType,
+};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// A message between parent and child.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Msg {
     /// Parent → child: go on (ids mapped, cgroup joined, hooks done).
     Go,
@@ -15,6 +18,8 @@ pub enum Msg {
     Ready,
     /// Child → parent: setup failed; the reason.
     Error(String),
+    /// Child → parent: the seccomp notify fd, for the parent to hand to the listener.
+    SeccompFd(OwnedFd),
 }
 
 /// One end of the sync socket.
@@ -44,6 +49,7 @@ impl Channel {
                 buf.push(b'E');
                 buf.extend_from_slice(s.as_bytes());
             }
+            Msg::SeccompFd(fd) => return self.send_fd(std::os::fd::AsFd::as_fd(fd)),
         }
         loop {
             match send(self.0.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL) {
@@ -53,13 +59,45 @@ impl Channel {
         }
     }
 
+    /// Sends an fd (tag `S`) with SCM_RIGHTS.
+    pub fn send_fd(&self, fd: BorrowedFd) -> Result<()> {
+        let fds = [fd.as_raw_fd()];
+        let iov = [std::io::IoSlice::new(b"S")];
+        sendmsg::<()>(
+            self.0.as_raw_fd(),
+            &iov,
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .sys(|| "sync send fd".into())?;
+        Ok(())
+    }
+
     /// Receives one message; `None` when the other end closed.
     pub fn recv(&self) -> Result<Option<Msg>> {
         let mut buf = vec![0u8; 16 * 1024];
-        let n = loop {
-            match recv(self.0.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let (n, fd) = loop {
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(
+                self.0.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
                 Err(nix::errno::Errno::EINTR) => continue,
-                r => break r.sys(|| "sync recv".into())?,
+                r => {
+                    let m = r.sys(|| "sync recv".into())?;
+                    let mut fd = None;
+                    for c in m.cmsgs().sys(|| "sync recv".into())? {
+                        if let ControlMessageOwned::ScmRights(fds) = c {
+                            // SAFETY: the kernel just installed these fds for us.
+                            fd = fds.first().map(|f| unsafe { OwnedFd::from_raw_fd(*f) });
+                        }
+                    }
+                    break (m.bytes, fd);
+                }
             }
         };
         if n == 0 {
@@ -70,6 +108,9 @@ impl Channel {
             b'H' => Msg::Hooks,
             b'R' => Msg::Ready,
             b'E' => Msg::Error(String::from_utf8_lossy(&buf[1..n]).into_owned()),
+            b'S' => Msg::SeccompFd(
+                fd.ok_or_else(|| Error::Child("seccomp fd message without fd".into()))?,
+            ),
             t => return Err(Error::Child(format!("bad sync message {t}"))),
         };
         Ok(Some(m))
@@ -79,7 +120,9 @@ impl Channel {
     pub fn expect_go(&self) -> Result<()> {
         match self.recv()? {
             Some(Msg::Go) => Ok(()),
-            other => Err(Error::Child(format!("expected go from parent, got {other:?}"))),
+            other => Err(Error::Child(format!(
+                "expected go from parent, got {other:?}"
+            ))),
         }
     }
 }
@@ -91,11 +134,27 @@ mod tests {
     #[test]
     fn round_trip() {
         let (a, b) = pair().unwrap();
-        for m in [Msg::Go, Msg::Hooks, Msg::Ready, Msg::Error("boom: x".into())] {
+        for m in [
+            Msg::Go,
+            Msg::Hooks,
+            Msg::Ready,
+            Msg::Error("boom: x".into()),
+        ] {
             a.send(&m).unwrap();
-            assert_eq!(b.recv().unwrap(), Some(m));
+            assert_eq!(
+                format!("{:?}", b.recv().unwrap().unwrap()),
+                format!("{m:?}")
+            );
         }
+        let f = std::fs::File::open("/proc/self/stat").unwrap();
+        a.send(&Msg::SeccompFd(f.into())).unwrap();
+        let Some(Msg::SeccompFd(fd)) = b.recv().unwrap() else {
+            panic!("no fd")
+        };
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut s).unwrap();
+        assert!(s.contains(&std::process::id().to_string()));
         drop(a);
-        assert_eq!(b.recv().unwrap(), None);
+        assert!(b.recv().unwrap().is_none());
     }
 }

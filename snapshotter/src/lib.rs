@@ -1,1 +1,24 @@
-//! overlayfs snapshots as a library and a containerd proxy plugin
+//! overlayfs snapshots as a library and a containerd proxy plugin.
+//!
+//! [`Snapshotter`] implements containerd's snapshot model (Prepare, View, Mounts, Commit,
+//! Remove, Stat, Update, Usage, List/Walk with filters, Cleanup) on overlayfs with metadata in
+//! one crash-safe redb file; [`service`] serves it as containerd's snapshots gRPC API;
+//! [`layer::apply_layer`] unpacks an OCI layer tar into an overlay upper dir.
+
+mod error;
+mod filter;
+mod info;
+pub mod layer;
+mod mounts;
+mod rootcheck;
+pub mod service;
+mod snapshots;
+mod store;
+mod sys;
+mod usage;
+
+pub use error::{Error, Result};
+pub use filter::Filter;
+pub use info::{Info, Kind, Usage, MAX_LABEL_BYTES};
+pub use mounts::Mount;
+pub use snapshots::Snapshotter;

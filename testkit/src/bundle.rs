@@ -112,6 +112,31 @@ impl Bundle {
         output(self.cmd(args))
     }
 
+    /// Like [`Bundle::run`] but with stdout/stderr going to files: needed for `create`,
+    /// whose init keeps the caller's stdio (waiting for pipe EOF would wait for the container).
+    pub fn run_detached(&self, args: &[&str]) -> Output {
+        let out_path = self.dir.path().join(format!(".out-{}", unique_id("o")));
+        let err_path = self.dir.path().join(format!(".err-{}", unique_id("e")));
+        let mut cmd = self.cmd(args);
+        cmd.stdout(std::fs::File::create(&out_path).unwrap());
+        cmd.stderr(std::fs::File::create(&err_path).unwrap());
+        let st = cmd
+            .status()
+            .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+        use std::os::unix::process::ExitStatusExt;
+        let code = st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0));
+        let read = |p: &Path| {
+            let s = std::fs::read_to_string(p).unwrap_or_default();
+            let _ = std::fs::remove_file(p);
+            s
+        };
+        Output {
+            code,
+            stdout: read(&out_path),
+            stderr: read(&err_path),
+        }
+    }
+
     /// `run --bundle <dir> <id>`: runs the container to its end.
     pub fn run_container(&self) -> Output {
         let b = self.path().to_str().unwrap().to_owned();
@@ -121,7 +146,7 @@ impl Bundle {
     /// `create --bundle <dir> <id>`.
     pub fn create(&self) -> Output {
         let b = self.path().to_str().unwrap().to_owned();
-        self.run(&["create", "--bundle", &b, &self.id])
+        self.run_detached(&["create", "--bundle", &b, &self.id])
     }
 
     /// `state <id>` parsed as JSON.
@@ -134,7 +159,9 @@ impl Bundle {
 /// Runs `cmd` to its end and collects exit code and output.
 pub fn output(mut cmd: Command) -> Output {
     use std::os::unix::process::ExitStatusExt;
-    let out = cmd.output().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     let code = out
         .status
         .code()

@@ -63,11 +63,18 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         return Path::new(&dir).join(name);
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let p = target.join("x86_64-unknown-linux-gnu").join(profile).join(name);
+    let p = target
+        .join("x86_64-unknown-linux-gnu")
+        .join(profile)
+        .join(name);
     assert!(
         p.exists(),
         "{} not built: run `cargo build --workspace --bins` first or set DM_BIN_DIR",

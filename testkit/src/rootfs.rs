@@ -7,7 +7,17 @@ const BUSYBOX: &str = "/bin/busybox";
 /// Fills `dir` with a busybox rootfs: /bin/busybox, applet symlinks in /bin, empty /proc, /sys,
 /// /dev, /tmp, and /etc/passwd, /etc/group with root, a `user` (1000) and nobody.
 pub fn build_busybox_rootfs(dir: &Path) {
-    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root", "home/user", "var"] {
+    for d in [
+        "bin",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "etc",
+        "root",
+        "home/user",
+        "var",
+    ] {
         std::fs::create_dir_all(dir.join(d)).unwrap();
     }
     std::fs::copy(BUSYBOX, dir.join("bin/busybox"))
@@ -29,8 +39,11 @@ pub fn build_busybox_rootfs(dir: &Path) {
         "root:x:0:\nuser:x:1000:\nextra:x:2000:user\nnogroup:x:65534:\n",
     )
     .unwrap();
-    std::fs::set_permissions(dir.join("tmp"), std::os::unix::fs::PermissionsExt::from_mode(0o1777))
-        .unwrap();
+    std::fs::set_permissions(
+        dir.join("tmp"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
 }
 
 fn applets() -> Vec<String> {

@@ -24,6 +24,8 @@ struct Unwind<'a> {
     id: &'a str,
     cgroup: Option<dm_cgroups::Cgroup>,
     pid: Option<i32>,
+    /// Once hooks may have run, a failed create goes on to poststop (runtime-spec lifecycle).
+    poststop: Option<(Vec<oci_spec::runtime::Hook>, Vec<u8>)>,
     armed: bool,
 }
 
@@ -43,6 +45,9 @@ impl Drop for Unwind<'_> {
             }
         }
         let _ = std::fs::remove_dir_all(state::dir(self.root, self.id));
+        if let Some((hooks, st)) = &self.poststop {
+            crate::hooks::run_logged("poststop", hooks, st);
+        }
     }
 }
 
@@ -53,7 +58,12 @@ pub fn bundle_path(b: &Option<PathBuf>) -> Result<PathBuf> {
 }
 
 /// Creates the container. `console` overrides `--console-socket` (run's own pty proxy).
-pub fn create(root: &Path, a: &CreateArgs, console: Option<OwnedFd>, systemd: bool) -> Result<Created> {
+pub fn create(
+    root: &Path,
+    a: &CreateArgs,
+    console: Option<OwnedFd>,
+    systemd: bool,
+) -> Result<Created> {
     state::validate_id(&a.id)?;
     let bundle = bundle_path(&a.bundle)?;
     let spec = config::load(&bundle)?;
@@ -63,12 +73,19 @@ pub fn create(root: &Path, a: &CreateArgs, console: Option<OwnedFd>, systemd: bo
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal().unwrap_or(false);
     if terminal && a.console_socket.is_none() && console.is_none() {
-        return Err(Error::Arg("process.terminal is set: --console-socket is required (or use run without -d)".into()));
+        return Err(Error::Arg(
+            "process.terminal is set: --console-socket is required (or use run without -d)".into(),
+        ));
     }
     let rootfs = {
         let r = spec.root().as_ref().expect("validated").path();
-        let r = if r.is_absolute() { r.clone() } else { bundle.join(r) };
-        std::fs::canonicalize(&r).map_err(|e| Error::Config(format!("root.path {}: {e}", r.display())))?
+        let r = if r.is_absolute() {
+            r.clone()
+        } else {
+            bundle.join(r)
+        };
+        std::fs::canonicalize(&r)
+            .map_err(|e| Error::Config(format!("root.path {}: {e}", r.display())))?
     };
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(crate::seccomp::compile(s)?),
@@ -76,8 +93,9 @@ pub fn create(root: &Path, a: &CreateArgs, console: Option<OwnedFd>, systemd: bo
     };
     let linux = spec.linux().as_ref().expect("validated");
     let mut cgroup = dm_cgroups::Cgroup::new(linux.cgroups_path().as_deref(), &a.id)?;
-    if let Some(r) = linux.resources() {
-        dm_cgroups::Cgroup::validate(r)?;
+    let resources = cgroup_resources(&spec)?;
+    if let Some(r) = &resources {
+        cgroup.check(r)?;
     }
     let join = open_joined_namespaces(&spec)?;
     let console = match (console, &a.console_socket, terminal) {
@@ -91,25 +109,44 @@ pub fn create(root: &Path, a: &CreateArgs, console: Option<OwnedFd>, systemd: bo
     let dir = state::dir(root, &a.id);
     match std::fs::create_dir(&dir) {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::Exists(a.id.clone())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::Exists(a.id.clone()))
+        }
         Err(e) => return Err(e).io("create state dir", dir),
     }
-    let mut unwind = Unwind { root, id: &a.id, cgroup: None, pid: None, armed: true };
+    let mut unwind = Unwind {
+        root,
+        id: &a.id,
+        cgroup: None,
+        pid: None,
+        poststop: None,
+        armed: true,
+    };
     let fifo_path = state::fifo_path(root, &a.id);
-    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).sys(|| "create exec fifo".into())?;
+    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
+        .sys(|| "create exec fifo".into())?;
     // mkfifo applies the umask; the init may run as any user, so set the mode exactly.
-    std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622)).io("chmod", &fifo_path)?;
+    std::fs::set_permissions(
+        &fifo_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o622),
+    )
+    .io("chmod", &fifo_path)?;
     let root_uid = mapped_root(&spec);
     if let Some((u, g)) = root_uid {
-        nix::unistd::chown(&fifo_path, Some(u.into()), Some(g.into())).sys(|| "chown exec fifo".into())?;
+        nix::unistd::chown(&fifo_path, Some(u.into()), Some(g.into()))
+            .sys(|| "chown exec fifo".into())?;
     }
     let fifo = open_opath(&fifo_path)?;
     cgroup.create()?;
     unwind.cgroup = Some(cgroup.clone());
     let (parent, child) = sync::pair()?;
     let flags = clone_flags(&spec);
-    let cg_dir = cgroup.clone_into_dir().map(|d| open_opath(&d)).transpose()?;
-    let pid = crate::sys::clone_fork(flags, cg_dir.as_ref().map(|f| f.as_fd())).sys(|| "clone init".into())?;
+    let cg_dir = cgroup
+        .clone_into_dir()
+        .map(|d| open_opath(&d))
+        .transpose()?;
+    let pid = crate::sys::clone_fork(flags, cg_dir.as_ref().map(|f| f.as_fd()))
+        .sys(|| "clone init".into())?;
     if pid == 0 {
         unwind.armed = false;
         drop(parent);
@@ -141,12 +178,19 @@ pub fn create(root: &Path, a: &CreateArgs, console: Option<OwnedFd>, systemd: bo
     if let Some(adj) = process.oom_score_adj() {
         let p = format!("/proc/{pid}/oom_score_adj");
         std::fs::write(&p, adj.to_string()).map_err(|e| {
-            let hint = if adj < 0 { " (a negative value needs CAP_SYS_RESOURCE)" } else { "" };
+            let hint = if adj < 0 {
+                " (a negative value needs CAP_SYS_RESOURCE)"
+            } else {
+                ""
+            };
             Error::Config(format!("process.oomScoreAdj {adj}: write {p}: {e}{hint}"))
         })?;
     }
-    if let Some(r) = linux.resources() {
-        cgroup.apply(r)?;
+    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststop().as_deref()) {
+        unwind.poststop = Some((
+            h.to_vec(),
+            state::hook_state(&a.id, 0, "stopped", &bundle, &spec),
+        ));
     }
     parent.send(&Msg::Go)?;
     loop {
@@ -155,16 +199,36 @@ pub fn create(root: &Path, a: &CreateArgs, console: Option<OwnedFd>, systemd: bo
                 if let Some(h) = spec.hooks() {
                     let st = state::hook_state(&a.id, pid, "creating", &bundle, &spec);
                     crate::hooks::run("prestart", h.prestart().as_deref().unwrap_or(&[]), &st)?;
-                    crate::hooks::run("createRuntime", h.create_runtime().as_deref().unwrap_or(&[]), &st)?;
+                    crate::hooks::run(
+                        "createRuntime",
+                        h.create_runtime().as_deref().unwrap_or(&[]),
+                        &st,
+                    )?;
                 }
                 parent.send(&Msg::Go)?;
             }
-            Some(Msg::Ready) => break,
+            Some(Msg::Ready) => {
+                // Limits go on once the rootfs is built (as runc): device nodes need mknod,
+                // which the device rules would refuse.
+                if let Some(r) = &resources {
+                    cgroup.apply(r)?;
+                }
+                break;
+            }
+            Some(Msg::SeccompFd(fd)) => {
+                notify_listener(&spec, &a.id, pid, "creating", &bundle, &fd)?
+            }
             Some(Msg::Error(e)) => return Err(Error::Child(e)),
-            Some(Msg::Go) | None => return Err(Error::Child("container init exited before it was ready".into())),
+            Some(Msg::Go) | None => {
+                return Err(Error::Child(
+                    "container init exited before it was ready".into(),
+                ))
+            }
         }
     }
-    let start_time = state::proc_start_time(pid).map(|(t, _)| t).ok_or_else(|| Error::Child("container init died during create".into()))?;
+    let start_time = state::proc_start_time(pid)
+        .map(|(t, _)| t)
+        .ok_or_else(|| Error::Child("container init died during create".into()))?;
     let st = State {
         id: a.id.clone(),
         pid,
@@ -183,11 +247,102 @@ pub fn create(root: &Path, a: &CreateArgs, console: Option<OwnedFd>, systemd: bo
     Ok(Created { state: st })
 }
 
+/// The resources to apply: the spec's, with device rules that allow the default devices and
+/// every `linux.devices` entry appended (later rules win), so a deny-all list still leaves the
+/// container its /dev/null.
+fn cgroup_resources(spec: &Spec) -> Result<Option<oci_spec::runtime::LinuxResources>> {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType};
+    let linux = spec.linux().as_ref().expect("validated");
+    let Some(mut r) = linux.resources().clone() else {
+        return Ok(None);
+    };
+    if r.devices().is_none() {
+        return Ok(Some(r));
+    }
+    let rule =
+        |t: LinuxDeviceType, major: Option<i64>, minor: Option<i64>| -> Result<LinuxDeviceCgroup> {
+            let mut b = LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(t)
+                .access("rwm");
+            if let Some(m) = major {
+                b = b.major(m);
+            }
+            if let Some(m) = minor {
+                b = b.minor(m);
+            }
+            b.build()
+                .map_err(|e| Error::Config(format!("linux.resources.devices: {e}")))
+        };
+    let mut rules = r.devices().clone().unwrap_or_default();
+    // null, zero, full, random, urandom, tty, console, ptmx, and the pty slaves.
+    for (ma, mi) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+    ] {
+        rules.push(rule(LinuxDeviceType::C, Some(ma), Some(mi))?);
+    }
+    rules.push(rule(LinuxDeviceType::C, Some(136), None)?);
+    // linux.devices entries are created as nodes but, as with runc, only usable if the
+    // spec's own device rules allow them.
+    r.set_devices(Some(rules));
+    Ok(Some(r))
+}
+
+/// Hands a seccomp notify fd to `linux.seccomp.listenerPath` with the container state.
+pub fn notify_listener(
+    spec: &Spec,
+    id: &str,
+    pid: i32,
+    status: &str,
+    bundle: &Path,
+    fd: &OwnedFd,
+) -> Result<()> {
+    use crate::seccomp::{send_to_listener, ContainerState, ProcessState};
+    let sc = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let Some(path) = sc.and_then(|s| s.listener_path().as_ref()) else {
+        return Err(Error::Config(
+            "linux.seccomp.listenerPath: required with SCMP_ACT_NOTIFY".into(),
+        ));
+    };
+    let state = ContainerState {
+        oci_version: state::OCI_VERSION.into(),
+        id: id.into(),
+        status: status.into(),
+        pid,
+        bundle: bundle.to_owned(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+    };
+    let meta = sc.and_then(|s| s.listener_metadata().as_deref());
+    Ok(send_to_listener(
+        path,
+        fd.as_fd(),
+        &ProcessState::new(pid, meta, state),
+    )?)
+}
+
 /// Clone flags: every new namespace except cgroup (unshared by the init once it sits in its
 /// cgroup, so that cgroup becomes its root).
 fn clone_flags(spec: &Spec) -> u64 {
     let mut f = 0u64;
-    for ns in spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
+    for ns in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+    {
         if ns.path().is_none() && ns.typ() != LinuxNamespaceType::Cgroup {
             f |= namespace_flag(ns.typ()).bits() as u32 as u64;
         }
@@ -199,14 +354,26 @@ fn clone_flags(spec: &Spec) -> u64 {
 /// the parent joins those itself before clone.
 fn open_joined_namespaces(spec: &Spec) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
     let mut out = Vec::new();
-    for (i, ns) in spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten().enumerate() {
+    for (i, ns) in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let Some(p) = ns.path() else { continue };
-        let fd = std::fs::File::open(p)
-            .map_err(|e| Error::Config(format!("linux.namespaces[{i}].path {}: {e}", p.display())))?;
+        let fd = std::fs::File::open(p).map_err(|e| {
+            Error::Config(format!("linux.namespaces[{i}].path {}: {e}", p.display()))
+        })?;
         let fd: OwnedFd = fd.into();
         if matches!(ns.typ(), LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
-            nix::sched::setns(&fd, namespace_flag(ns.typ()))
-                .map_err(|e| Error::Config(format!("linux.namespaces[{i}].path {}: join: {e}", p.display())))?;
+            nix::sched::setns(&fd, namespace_flag(ns.typ())).map_err(|e| {
+                Error::Config(format!(
+                    "linux.namespaces[{i}].path {}: join: {e}",
+                    p.display()
+                ))
+            })?;
         } else {
             out.push((ns.typ(), fd));
         }
@@ -218,7 +385,10 @@ fn open_joined_namespaces(spec: &Spec) -> Result<Vec<(LinuxNamespaceType, OwnedF
 fn mapped_root(spec: &Spec) -> Option<(u32, u32)> {
     let l = spec.linux().as_ref()?;
     let find = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        m.iter().flatten().find(|m| m.container_id() == 0).map(|m| m.host_id())
+        m.iter()
+            .flatten()
+            .find(|m| m.container_id() == 0)
+            .map(|m| m.host_id())
     };
     Some((find(l.uid_mappings())?, find(l.gid_mappings())?))
 }
@@ -226,9 +396,15 @@ fn mapped_root(spec: &Spec) -> Option<(u32, u32)> {
 fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
     let l = spec.linux().as_ref().expect("validated");
     let fmt = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        m.iter().flatten().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect::<String>()
+        m.iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
     };
-    for (file, field, data) in [("uid_map", "linux.uidMappings", fmt(l.uid_mappings())), ("gid_map", "linux.gidMappings", fmt(l.gid_mappings()))] {
+    for (file, field, data) in [
+        ("uid_map", "linux.uidMappings", fmt(l.uid_mappings())),
+        ("gid_map", "linux.gidMappings", fmt(l.gid_mappings())),
+    ] {
         let p = format!("/proc/{pid}/{file}");
         std::fs::write(&p, data).map_err(|e| Error::Config(format!("{field}: write {p}: {e}")))?;
     }
@@ -236,17 +412,34 @@ fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
 }
 
 fn open_opath(p: &Path) -> Result<OwnedFd> {
-    let fd = nix::fcntl::open(p, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
-        .sys(|| format!("open {}", p.display()))?;
+    let fd = nix::fcntl::open(
+        p,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .sys(|| format!("open {}", p.display()))?;
     // SAFETY: fresh fd from open, owned here.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Writes a pid file atomically (temp file + rename), as runc does.
 pub fn write_pid_file(p: &Path, pid: i32) -> Result<()> {
-    let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp", p.file_name().and_then(|n| n.to_str()).unwrap_or("pid")));
-    std::fs::write(&tmp, pid.to_string()).io("write pid file", &tmp)?;
+    let dir = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        p.file_name().and_then(|n| n.to_str()).unwrap_or("pid")
+    ));
+    // A planted symlink at the temp name must not redirect the write: create it exclusively.
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .io("create pid file", &tmp)?;
+    std::io::Write::write_all(&mut f, pid.to_string().as_bytes()).io("write pid file", &tmp)?;
+    // rename replaces a symlink at the final name instead of following it.
     std::fs::rename(&tmp, p).io("rename pid file", p)
 }
-

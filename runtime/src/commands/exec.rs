@@ -13,15 +13,20 @@ use std::path::Path;
 /// Builds the process: from --process, or from the container's process with overrides.
 fn process_spec(a: &ExecArgs, st: &State) -> Result<Process> {
     if let Some(p) = &a.process {
-        let data = std::fs::read(p).map_err(|e| Error::Arg(format!("--process {}: {e}", p.display())))?;
+        let data =
+            std::fs::read(p).map_err(|e| Error::Arg(format!("--process {}: {e}", p.display())))?;
         let p: Process = crate::config::parse(&data, "process.json")?;
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {
-            return Err(Error::Config("process.json: args: must not be empty".into()));
+            return Err(Error::Config(
+                "process.json: args: must not be empty".into(),
+            ));
         }
         return Ok(p);
     }
     if a.command.is_empty() {
-        return Err(Error::Arg("exec: no command given (args after the container id, or --process)".into()));
+        return Err(Error::Arg(
+            "exec: no command given (args after the container id, or --process)".into(),
+        ));
     }
     let mut p = st.config.process().clone().unwrap_or_default();
     p.set_args(Some(a.command.clone()));
@@ -48,7 +53,8 @@ fn process_spec(a: &ExecArgs, st: &State) -> Result<Process> {
         }
     }
     if !a.additional_gids.is_empty() {
-        p.user_mut().set_additional_gids(Some(a.additional_gids.clone()));
+        p.user_mut()
+            .set_additional_gids(Some(a.additional_gids.clone()));
     }
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
@@ -84,20 +90,36 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
     let process = process_spec(a, &st)?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && a.detach && a.console_socket.is_none() {
-        return Err(Error::Arg("--tty with --detach needs --console-socket".into()));
+        return Err(Error::Arg(
+            "--tty with --detach needs --console-socket".into(),
+        ));
     }
-    let seccomp = match st.config.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+    let seccomp = match st
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
         Some(s) => Some(crate::seccomp::compile(s)?),
         None => None,
     };
     // Namespaces of the init, user first; pid and time are joined here for the child.
     let mut join: Vec<(LinuxNamespaceType, OwnedFd)> = Vec::new();
-    let mut types: Vec<LinuxNamespaceType> = st.config.linux().as_ref().and_then(|l| l.namespaces().as_ref())
-        .into_iter().flatten().map(|n| n.typ()).collect();
+    let mut types: Vec<LinuxNamespaceType> = st
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+        .map(|n| n.typ())
+        .collect();
     types.sort_by_key(|t| *t != LinuxNamespaceType::User);
     for t in types {
         let p = format!("/proc/{}/ns/{}", st.pid, ns_file(t));
-        let f: OwnedFd = std::fs::File::open(&p).map_err(|e| Error::State(format!("open {p}: {e}")))?.into();
+        let f: OwnedFd = std::fs::File::open(&p)
+            .map_err(|e| Error::State(format!("open {p}: {e}")))?
+            .into();
         if matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
             nix::sched::setns(&f, namespace_flag(t)).sys(|| format!("join {t} namespace"))?;
         } else {
@@ -108,22 +130,38 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
         match &a.console_socket {
             Some(p) => (None, Some(crate::tty::connect_console_socket(p)?)),
             None => {
-                let (x, y) = nix::sys::socket::socketpair(nix::sys::socket::AddressFamily::Unix, nix::sys::socket::SockType::Stream, None, nix::sys::socket::SockFlag::SOCK_CLOEXEC)
-                    .sys(|| "console socketpair".into())?;
+                let (x, y) = crate::tty::console_pair()?;
                 (Some(x), Some(y))
             }
         }
     } else {
         (None, None)
     };
-    let mut sfd = if a.detach { None } else { Some(forward::block_signals()?) };
+    let mut sfd = if a.detach {
+        None
+    } else {
+        Some(forward::block_signals()?)
+    };
     let (parent, child) = sync::pair()?;
-    let cg_dir = st.cgroup.clone_into_dir().map(|d| std::fs::File::open(d).map(OwnedFd::from)).transpose()
+    let cg_dir = st
+        .cgroup
+        .clone_into_dir()
+        .map(|d| std::fs::File::open(d).map(OwnedFd::from))
+        .transpose()
         .map_err(|e| Error::State(format!("open cgroup: {e}")))?;
-    let pid = crate::sys::clone_fork(0, cg_dir.as_ref().map(|f| f.as_fd())).sys(|| "fork exec process".into())?;
+    let pid = crate::sys::clone_fork(0, cg_dir.as_ref().map(|f| f.as_fd()))
+        .sys(|| "fork exec process".into())?;
     if pid == 0 {
         drop(parent);
-        let err = match child_main(&child, &process, join, console, seccomp.as_ref(), a.preserve_fds, sfd.is_some()) {
+        let err = match child_main(
+            &child,
+            &process,
+            join,
+            console,
+            seccomp.as_ref(),
+            a.preserve_fds,
+            sfd.is_some(),
+        ) {
             Ok(never) => match never {},
             Err(e) => e,
         };
@@ -134,7 +172,10 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
     drop(child);
     drop(console);
     let fail = |e: Error| {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         e
     };
@@ -143,10 +184,22 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
     }
     parent.send(&Msg::Go).map_err(fail)?;
     // Ready, then EOF once execve closed the socket; an Error means it failed.
-    match parent.recv().map_err(fail)? {
+    let mut msg = parent.recv().map_err(fail)?;
+    if let Some(Msg::SeccompFd(fd)) = &msg {
+        crate::commands::create::notify_listener(
+            &st.config, &st.id, pid, "running", &st.bundle, fd,
+        )
+        .map_err(fail)?;
+        msg = parent.recv().map_err(fail)?;
+    }
+    match msg {
         Some(Msg::Ready) => {}
         Some(Msg::Error(e)) => return Err(fail(Error::Child(e))),
-        _ => return Err(fail(Error::Child("exec process exited before it was ready".into()))),
+        _ => {
+            return Err(fail(Error::Child(
+                "exec process exited before it was ready".into(),
+            )))
+        }
     }
     if let Some(Msg::Error(e)) = parent.recv().map_err(fail)? {
         return Err(fail(Error::Child(e)));
@@ -154,7 +207,9 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
     if let Some(p) = &a.pid_file {
         crate::commands::create::write_pid_file(p, pid)?;
     }
-    let Some(sfd) = sfd.as_mut() else { return Ok(0) };
+    let Some(sfd) = sfd.as_mut() else {
+        return Ok(0);
+    };
     let pty = match &own_pty {
         Some(s) => Some(forward::recv_fd(s)?),
         None => None,
@@ -184,6 +239,8 @@ fn child_main(
     preserve_fds: u32,
     foreground: bool,
 ) -> Result<std::convert::Infallible> {
+    // As for the init: the host binary must stay out of the container's reach until execve.
+    nix::sys::prctl::set_dumpable(false).sys(|| "prctl(PR_SET_DUMPABLE)".into())?;
     if foreground {
         // The parent blocked these for its signalfd; the process must get them normally.
         let _ = nix::sys::signal::SigSet::all().thread_unblock();
@@ -196,21 +253,28 @@ fn child_main(
     drop(join);
     if let Some(sock) = &console {
         nix::unistd::setsid().sys(|| "setsid".into())?;
-        let size = p.console_size().map(|b| (b.height() as u16, b.width() as u16));
+        let size = p
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
         crate::tty::setup_console(sock, size)?;
     }
     drop(console);
     setup::rlimits(p)?;
     let env = setup::environment(p);
-    nix::unistd::chdir(p.cwd()).sys(|| format!("cwd: chdir {}", p.cwd().display()))?;
+    setup::enter_cwd(p)?;
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    let early = seccomp.filter(|f| !nnp || f.needs_notify());
+    if let Some(f) = early {
+        crate::process::init::install_seccomp(chan, f)?;
+    }
     setup::user_and_caps(p, !userns)?;
     setup::privs_and_umask(p)?;
     let args = p.args().clone().unwrap_or_default();
     let exe = setup::find_executable(&args[0], &env)?;
     chan.send(&Msg::Ready)?;
-    if let Some(f) = seccomp {
+    crate::sys::cloexec_from(3 + preserve_fds).sys(|| "mark fds close-on-exec".into())?;
+    if let Some(f) = seccomp.filter(|_| early.is_none()) {
         f.install()?;
     }
-    crate::sys::cloexec_from(3 + preserve_fds).sys(|| "mark fds close-on-exec".into())?;
     Err(setup::exec(&exe, &args, &env))
 }

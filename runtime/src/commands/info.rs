@@ -42,14 +42,27 @@ pub fn list(root: &Path, format: &str, quiet: bool) -> Result<()> {
             }
         }
         "table" => {
-            let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+            let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+                .map(String::from)
+                .to_vec()];
             for (st, s) in &all {
                 let pid = if *s == Status::Stopped { 0 } else { st.pid };
-                rows.push(vec![st.id.clone(), pid.to_string(), s.as_str().into(), st.bundle.display().to_string(), st.created.clone(), "root".into()]);
+                rows.push(vec![
+                    st.id.clone(),
+                    pid.to_string(),
+                    s.as_str().into(),
+                    st.bundle.display().to_string(),
+                    st.created.clone(),
+                    "root".into(),
+                ]);
             }
             print!("{}", table(&rows));
         }
-        f => return Err(Error::Arg(format!("--format: invalid value {f:?} (table or json)"))),
+        f => {
+            return Err(Error::Arg(format!(
+                "--format: invalid value {f:?} (table or json)"
+            )))
+        }
     }
     Ok(())
 }
@@ -57,7 +70,15 @@ pub fn list(root: &Path, format: &str, quiet: bool) -> Result<()> {
 /// Columns padded like Go's tabwriter(minwidth 12, padding 3) as runc uses it.
 fn table(rows: &[Vec<String>]) -> String {
     let cols = rows[0].len();
-    let width: Vec<usize> = (0..cols).map(|c| rows.iter().map(|r| r[c].len() + 3).max().unwrap_or(0).max(12)).collect();
+    let width: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].len() + 3)
+                .max()
+                .unwrap_or(0)
+                .max(12)
+        })
+        .collect();
     let mut out = String::new();
     for r in rows {
         for (c, cell) in r.iter().enumerate() {
@@ -85,12 +106,21 @@ pub fn ps(root: &Path, id: &str, format: &str, args: &[String]) -> Result<()> {
             Ok(())
         }
         "table" => {
-            let args: Vec<String> = if args.is_empty() { vec!["-ef".into()] } else { args.to_vec() };
-            let out = std::process::Command::new("ps").args(&args).output().io("run", "ps")?;
+            let args: Vec<String> = if args.is_empty() {
+                vec!["-ef".into()]
+            } else {
+                args.to_vec()
+            };
+            let out = std::process::Command::new("ps")
+                .args(&args)
+                .output()
+                .io("run", "ps")?;
             let text = String::from_utf8_lossy(&out.stdout);
             let mut lines = text.lines();
             let header = lines.next().unwrap_or("");
-            let col = header.split_whitespace().position(|h| h == "PID")
+            let col = header
+                .split_whitespace()
+                .position(|h| h == "PID")
                 .ok_or_else(|| Error::Arg("ps output has no PID column".into()))?;
             println!("{header}");
             for l in lines {
@@ -101,7 +131,9 @@ pub fn ps(root: &Path, id: &str, format: &str, args: &[String]) -> Result<()> {
             }
             Ok(())
         }
-        f => Err(Error::Arg(format!("--format: invalid value {f:?} (table or json)"))),
+        f => Err(Error::Arg(format!(
+            "--format: invalid value {f:?} (table or json)"
+        ))),
     }
 }
 
@@ -110,15 +142,24 @@ pub fn spec(bundle: Option<&Path>, rootless: bool) -> Result<()> {
     let dir = bundle.unwrap_or(Path::new("."));
     let path = dir.join("config.json");
     if path.exists() {
-        return Err(Error::Arg("File config.json exists. Remove it first".into()));
+        return Err(Error::Arg(
+            "File config.json exists. Remove it first".into(),
+        ));
     }
     let v = crate::spec::default_spec(rootless);
-    std::fs::write(&path, serde_json::to_string_pretty(&v).expect("json") + "\n").io("write", path)
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&v).expect("json") + "\n",
+    )
+    .io("write", path)
 }
 
 /// Prints the runtime-spec features document.
 pub fn features() -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(&crate::spec::features()).expect("json"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&crate::spec::features()).expect("json")
+    );
     Ok(())
 }
 
@@ -126,8 +167,14 @@ pub fn features() -> Result<()> {
 mod tests {
     #[test]
     fn table_pads_like_tabwriter() {
-        let rows = vec![vec!["ID".to_string(), "PID".into()], vec!["a-very-long-container".into(), "1".into()]];
+        let rows = vec![
+            vec!["ID".to_string(), "PID".into()],
+            vec!["a-very-long-container".into(), "1".into()],
+        ];
         let t = super::table(&rows);
-        assert_eq!(t, "ID                      PID\na-very-long-container   1\n");
+        assert_eq!(
+            t,
+            "ID                      PID\na-very-long-container   1\n"
+        );
     }
 }

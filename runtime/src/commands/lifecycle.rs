@@ -11,11 +11,24 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let st = State::load(root, id)?;
     match st.status(root) {
         Status::Created => {}
-        Status::Stopped => return Err(Error::State("cannot start a container that has stopped".into())),
-        Status::Running | Status::Paused => return Err(Error::State("cannot start an already running container".into())),
+        Status::Stopped => {
+            return Err(Error::State(
+                "cannot start a container that has stopped".into(),
+            ))
+        }
+        Status::Running | Status::Paused => {
+            return Err(Error::State(
+                "cannot start an already running container".into(),
+            ))
+        }
     }
     release(root, &st)?;
-    if let Some(h) = st.config.hooks().as_ref().and_then(|h| h.poststart().as_ref()) {
+    if let Some(h) = st
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststart().as_ref())
+    {
         let s = state::hook_state(id, st.pid, "running", &st.bundle, &st.config);
         crate::hooks::run_logged("poststart", h, &s);
     }
@@ -27,19 +40,28 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
 fn release(root: &Path, st: &State) -> Result<()> {
     use nix::fcntl::OFlag;
     let path = state::fifo_path(root, &st.id);
-    let fd = nix::fcntl::open(&path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .sys(|| "open exec fifo".into())?;
+    let fd = nix::fcntl::open(
+        &path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .sys(|| "open exec fifo".into())?;
     // SAFETY: fresh fd from open, owned here.
     let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     let mut buf = [0u8; 1];
     loop {
-        let mut pfd = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let mut pfd = [nix::poll::PollFd::new(
+            fd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
         match nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(100u16)) {
-            Ok(n) if n > 0 => match nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&fd), &mut buf) {
-                Ok(1) => break,
-                Ok(_) | Err(nix::errno::Errno::EAGAIN) => {}
-                Err(e) => return Err(e).sys(|| "read exec fifo".into()),
-            },
+            Ok(n) if n > 0 => {
+                match nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&fd), &mut buf) {
+                    Ok(1) => break,
+                    Ok(_) | Err(nix::errno::Errno::EAGAIN) => {}
+                    Err(e) => return Err(e).sys(|| "read exec fifo".into()),
+                }
+            }
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(e).sys(|| "poll exec fifo".into()),
         }
@@ -58,7 +80,11 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         return Signal::try_from(n).map_err(|_| bad());
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
     name.parse::<Signal>().map_err(|_| bad())
 }
 
@@ -73,7 +99,8 @@ pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()
         st.cgroup.kill_all(sig as i32)?;
         return Ok(());
     }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(st.pid), sig).sys(|| format!("kill {}", st.pid))
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(st.pid), sig)
+        .sys(|| format!("kill {}", st.pid))
 }
 
 /// Deletes a container: refuses a live one unless forced, then removes cgroup and state and
@@ -112,7 +139,12 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 pub fn destroy(root: &Path, st: &State) -> Result<()> {
     st.cgroup.destroy()?;
     let _ = std::fs::remove_dir_all(state::dir(root, &st.id));
-    if let Some(h) = st.config.hooks().as_ref().and_then(|h| h.poststop().as_ref()) {
+    if let Some(h) = st
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststop().as_ref())
+    {
         let s = state::hook_state(&st.id, 0, "stopped", &st.bundle, &st.config);
         crate::hooks::run_logged("poststop", h, &s);
     }
@@ -125,13 +157,19 @@ fn kill_and_wait(st: &State) -> Result<()> {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(st.pid), Signal::SIGKILL);
     // Reap it if it is our child (run), else wait for its parent to; bounded at 10 s.
     for _ in 0..1000 {
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(st.pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        let _ = nix::sys::wait::waitpid(
+            nix::unistd::Pid::from_raw(st.pid),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        );
         if !st.init_alive() {
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    Err(Error::State(format!("container init {} did not die after SIGKILL", st.pid)))
+    Err(Error::State(format!(
+        "container init {} did not die after SIGKILL",
+        st.pid
+    )))
 }
 
 /// Freezes a running container.

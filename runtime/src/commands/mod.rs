@@ -4,4 +4,5 @@ pub mod create;
 pub mod exec;
 pub mod info;
 pub mod lifecycle;
+pub mod resources;
 pub mod run;

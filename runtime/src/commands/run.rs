@@ -2,9 +2,8 @@
 
 use crate::cli::RunArgs;
 use crate::commands::{create, lifecycle};
-use crate::error::{Result, SysContext};
+use crate::error::Result;
 use crate::process::forward;
-use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use std::path::Path;
 
 /// Runs the container; returns the exit code dm-runc should exit with.
@@ -17,20 +16,25 @@ pub fn run(root: &Path, a: &RunArgs, systemd: bool) -> Result<i32> {
     // Without -d and without a console socket we are the terminal's other end.
     let own_pty = terminal && !a.detach && a.create.console_socket.is_none();
     let (ours, theirs) = if own_pty {
-        let (x, y) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
-            .sys(|| "console socketpair".into())?;
+        let (x, y) = crate::tty::console_pair()?;
         (Some(x), Some(y))
     } else {
         (None, None)
     };
-    let mut sfd = if a.detach { None } else { Some(forward::block_signals()?) };
+    let mut sfd = if a.detach {
+        None
+    } else {
+        Some(forward::block_signals()?)
+    };
     let created = create::create(root, &a.create, theirs, systemd)?;
     let st = created.state;
     if let Err(e) = lifecycle::start(root, &st.id) {
         let _ = lifecycle::delete(root, &st.id, true);
         return Err(e);
     }
-    let Some(sfd) = sfd.as_mut() else { return Ok(0) };
+    let Some(sfd) = sfd.as_mut() else {
+        return Ok(0);
+    };
     let pty = match &ours {
         Some(s) => Some(forward::recv_fd(s)?),
         None => None,

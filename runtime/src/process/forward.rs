@@ -9,8 +9,16 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 /// Signals a foreground dm-runc forwards to its process (SIGCHLD is for reaping).
 const FORWARDED: &[Signal] = &[
-    Signal::SIGHUP, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTERM, Signal::SIGUSR1,
-    Signal::SIGUSR2, Signal::SIGWINCH, Signal::SIGCONT, Signal::SIGALRM, Signal::SIGPIPE,
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+    Signal::SIGCONT,
+    Signal::SIGALRM,
+    Signal::SIGPIPE,
 ];
 
 /// Blocks forwarded signals and SIGCHLD, returning a signalfd for them. Call before the
@@ -42,18 +50,30 @@ pub fn wait(pid: i32, sfd: &mut SignalFd, pty: Option<OwnedFd>) -> Result<i32> {
             }
             return Ok(code);
         }
-        let mut fds = vec![nix::poll::PollFd::new(sfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let mut fds = vec![nix::poll::PollFd::new(
+            sfd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
         if let Some(m) = pty.as_ref().filter(|_| pty_open) {
-            fds.push(nix::poll::PollFd::new(m.as_fd(), nix::poll::PollFlags::POLLIN));
+            fds.push(nix::poll::PollFd::new(
+                m.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            ));
             if stdin_open {
-                fds.push(nix::poll::PollFd::new(stdin.as_fd(), nix::poll::PollFlags::POLLIN));
+                fds.push(nix::poll::PollFd::new(
+                    stdin.as_fd(),
+                    nix::poll::PollFlags::POLLIN,
+                ));
             }
         }
         match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
             Err(nix::errno::Errno::EINTR) => continue,
             r => r.sys(|| "poll".into())?,
         };
-        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
         drop(fds);
         if ready[0] {
             if let Ok(Some(info)) = sfd.read_signal() {
@@ -84,7 +104,9 @@ fn reap(pid: i32) -> Result<Option<i32>> {
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(p, c)) if p.as_raw() == pid => return Ok(Some(c)),
-            Ok(WaitStatus::Signaled(p, s, _)) if p.as_raw() == pid => return Ok(Some(128 + s as i32)),
+            Ok(WaitStatus::Signaled(p, s, _)) if p.as_raw() == pid => {
+                return Ok(Some(128 + s as i32))
+            }
             Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => return Ok(None),
             Ok(_) => continue,
             Err(nix::errno::Errno::EINTR) => continue,
@@ -115,12 +137,20 @@ fn pump(from: i32, to: i32) -> bool {
 
 /// Copies whatever output is left in the pty after the process exited.
 fn drain(m: &OwnedFd) {
-    let _ = nix::fcntl::fcntl(m.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+    let _ = nix::fcntl::fcntl(
+        m.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    );
     while pump(m.as_raw_fd(), 1) {}
 }
 
 fn copy_winsize(m: &OwnedFd) {
-    let mut ws: libc::winsize = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws: libc::winsize = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ/TIOCSWINSZ read and write a valid winsize.
     unsafe {
         if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 {
@@ -146,7 +176,11 @@ impl RawMode {
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        let _ = nix::sys::termios::tcsetattr(std::io::stdin().as_fd(), nix::sys::termios::SetArg::TCSANOW, &self.0);
+        let _ = nix::sys::termios::tcsetattr(
+            std::io::stdin().as_fd(),
+            nix::sys::termios::SetArg::TCSANOW,
+            &self.0,
+        );
     }
 }
 
@@ -157,8 +191,13 @@ pub fn recv_fd(sock: &OwnedFd) -> Result<OwnedFd> {
     let mut buf = [0u8; 4096];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .sys(|| "receive pty master".into())?;
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .sys(|| "receive pty master".into())?;
     for c in msg.cmsgs().sys(|| "receive pty master".into())? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(fd) = fds.first() {
@@ -167,5 +206,7 @@ pub fn recv_fd(sock: &OwnedFd) -> Result<OwnedFd> {
             }
         }
     }
-    Err(crate::error::Error::Child("console socket: no fd received".into()))
+    Err(crate::error::Error::Child(
+        "console socket: no fd received".into(),
+    ))
 }

@@ -52,13 +52,25 @@ pub fn run(chan: Channel, args: InitArgs) -> ! {
 
 fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
     let spec = a.spec;
-    let process = spec.process().as_ref().ok_or_else(|| Error::Config("process: required".into()))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Config("process: required".into()))?;
+    // Until execve this process runs the host's dm-runc binary: keep other processes in the
+    // container from reaching it through /proc/<pid>/exe (CVE-2019-5736 class).
+    nix::sys::prctl::set_dumpable(false).sys(|| "prctl(PR_SET_DUMPABLE)".into())?;
+    // A foreground `run` blocked signals for its signalfd before cloning us.
+    nix::sys::signal::SigSet::empty()
+        .thread_set_mask()
+        .sys(|| "reset signal mask".into())?;
     // The parent maps ids and places us in the cgroup first.
     chan.expect_go()?;
     let userns = crate::config::has_namespace(spec, LinuxNamespaceType::User);
     if has_new_namespace(spec, LinuxNamespaceType::User) {
-        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).sys(|| "setgid 0 in user namespace".into())?;
-        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).sys(|| "setuid 0 in user namespace".into())?;
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+            .sys(|| "setgid 0 in user namespace".into())?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+            .sys(|| "setuid 0 in user namespace".into())?;
     }
     // User namespace first: joining others needs its privileges.
     let mut join = a.join;
@@ -69,7 +81,8 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
     }
     drop(join);
     if has_new_namespace(spec, LinuxNamespaceType::Cgroup) {
-        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).sys(|| "unshare cgroup namespace".into())?;
+        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+            .sys(|| "unshare cgroup namespace".into())?;
     }
     nix::unistd::setsid().sys(|| "setsid".into())?;
     if crate::config::has_namespace(spec, LinuxNamespaceType::Uts) {
@@ -82,26 +95,27 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
     }
     // The host's /proc, for reopening the fifo once the container's rootfs is `/`.
     let host_proc = open_path("/proc")?;
-    if has_new_namespace(spec, LinuxNamespaceType::Mount) {
+    // runc builds the rootfs in a joined mount namespace too.
+    let mountns = crate::config::has_namespace(spec, LinuxNamespaceType::Mount);
+    if mountns {
         crate::rootfs::prepare(spec, &a.rootfs, &a.bundle, a.cgroup, userns)?;
     }
     chan.send(&Msg::Hooks)?;
     chan.expect_go()?;
-    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.create_container().as_ref()) {
-        let state = crate::state::hook_state(
-            &a.id.clone(),
-            nix::unistd::getpid().as_raw(),
-            "created",
-            &a.bundle,
-            spec,
-        );
-        crate::hooks::run("createContainer", h, &state)?;
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.create_container().as_ref())
+    {
+        run_container_hooks("createContainer", h, &a.id, &a.bundle, spec)?;
     }
-    if has_new_namespace(spec, LinuxNamespaceType::Mount) {
+    if mountns {
         crate::rootfs::pivot::enter(&a.rootfs, a.no_pivot)?;
     }
     if let Some(sock) = &a.console {
-        let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
         crate::tty::setup_console(sock, size)?;
     }
     drop(a.console);
@@ -113,32 +127,72 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
     apply_personality(spec)?;
     setup::rlimits(process)?;
     let env = setup::environment(process);
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    // Without no_new_privs, seccomp needs CAP_SYS_ADMIN: install before dropping it. A notify
+    // filter goes in while the parent still listens, to hand the fd to the agent.
+    let early = a.seccomp.filter(|f| !nnp || f.needs_notify());
+    if let Some(f) = early {
+        install_seccomp(chan, f)?;
+    }
     setup::user_and_caps(process, !userns)?;
     setup::privs_and_umask(process)?;
-    let cwd = process.cwd();
-    nix::unistd::chdir(cwd).sys(|| format!("process.cwd: chdir {}", cwd.display()))?;
+    setup::enter_cwd(process)?;
     let args = process.args().clone().unwrap_or_default();
     let exe = setup::find_executable(&args[0], &env)?;
     chan.send(&Msg::Ready)?;
     if let Some(fifo) = a.fifo {
         // Blocks until `start` opens the fifo for reading.
         let path = format!("self/fd/{}", fifo.as_raw_fd());
-        let fd = nix::fcntl::openat(Some(host_proc.as_raw_fd()), path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-            .sys(|| "open exec fifo".into())?;
+        let fd = nix::fcntl::openat(
+            Some(host_proc.as_raw_fd()),
+            path.as_str(),
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .sys(|| "open exec fifo".into())?;
         // SAFETY: fresh fd from openat, owned here.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         nix::unistd::write(&fd, b"0").sys(|| "write exec fifo".into())?;
     }
     drop(host_proc);
-    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()) {
-        let state = crate::state::hook_state(&a.id.clone(), nix::unistd::getpid().as_raw(), "created", &a.bundle, spec);
-        crate::hooks::run("startContainer", h, &state)?;
-    }
-    if let Some(f) = a.seccomp {
-        f.install()?;
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_ref())
+    {
+        run_container_hooks("startContainer", h, &a.id, &a.bundle, spec)?;
     }
     crate::sys::cloexec_from(3 + a.preserve_fds).sys(|| "mark fds close-on-exec".into())?;
+    if let Some(f) = a.seccomp.filter(|_| early.is_none()) {
+        f.install()?;
+    }
     Err(setup::exec(&exe, &args, &env))
+}
+
+/// Runs hooks that belong in the container's namespaces, with the "created" state.
+fn run_container_hooks(
+    kind: &str,
+    h: &[oci_spec::runtime::Hook],
+    id: &str,
+    bundle: &std::path::Path,
+    spec: &Spec,
+) -> Result<()> {
+    let pid = nix::unistd::getpid().as_raw();
+    crate::hooks::run(
+        kind,
+        h,
+        &crate::state::hook_state(id, pid, "created", bundle, spec),
+    )
+}
+
+/// Installs the filter; a notify fd goes to the parent and is never closed here (close may be
+/// notified itself); it is close-on-exec.
+pub fn install_seccomp(chan: &Channel, f: &crate::seccomp::Filter) -> Result<()> {
+    if let Some(fd) = f.install()? {
+        chan.send_fd(std::os::fd::AsFd::as_fd(&fd))?;
+        std::mem::forget(fd);
+    }
+    Ok(())
 }
 
 fn apply_personality(spec: &Spec) -> Result<()> {
@@ -154,8 +208,12 @@ fn apply_personality(spec: &Spec) -> Result<()> {
 }
 
 fn open_path(p: &str) -> Result<OwnedFd> {
-    let fd = nix::fcntl::open(p, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .sys(|| format!("open {p}"))?;
+    let fd = nix::fcntl::open(
+        p,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .sys(|| format!("open {p}"))?;
     // SAFETY: fresh fd from open, owned here.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result, SysContext};
 use caps::{CapSet, Capability, CapsHashSet};
 use nix::unistd::{Gid, Uid};
-use oci_spec::runtime::{LinuxCapabilities, PosixRlimitType, Process};
+use oci_spec::runtime::{PosixRlimitType, Process};
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 pub fn rlimits(p: &Process) -> Result<()> {
     for (i, r) in p.rlimits().iter().flatten().enumerate() {
         let res = rlimit_resource(r.typ());
-        let rl = libc::rlimit { rlim_cur: r.soft(), rlim_max: r.hard() };
+        let rl = libc::rlimit {
+            rlim_cur: r.soft(),
+            rlim_max: r.hard(),
+        };
         // SAFETY: setrlimit reads a valid rlimit struct that lives for the call.
         let rc = unsafe { libc::setrlimit(res as _, &rl) };
         if rc != 0 {
@@ -69,7 +72,7 @@ fn to_caps(set: &Option<oci_spec::runtime::Capabilities>) -> CapsHashSet {
 /// Switches to the process's user and capabilities: bounding set first (needs CAP_SETPCAP),
 /// then groups and ids with KEEPCAPS so permitted survives, then the exact sets.
 pub fn user_and_caps(p: &Process, setgroups_allowed: bool) -> Result<()> {
-    let caps_cfg = p.capabilities().clone().unwrap_or(LinuxCapabilities::default());
+    let caps_cfg = p.capabilities().clone().unwrap_or_default();
     let bounding = to_caps(caps_cfg.bounding());
     for c in caps::all() {
         if !bounding.contains(&c) && caps::has_cap(None, CapSet::Bounding, c).unwrap_or(false) {
@@ -80,7 +83,12 @@ pub fn user_and_caps(p: &Process, setgroups_allowed: bool) -> Result<()> {
     nix::sys::prctl::set_keepcaps(true).sys(|| "prctl(PR_SET_KEEPCAPS)".into())?;
     let u = p.user();
     if setgroups_allowed {
-        let gids: Vec<Gid> = u.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
+        let gids: Vec<Gid> = u
+            .additional_gids()
+            .iter()
+            .flatten()
+            .map(|g| Gid::from_raw(*g))
+            .collect();
         nix::unistd::setgroups(&gids).sys(|| "process.user.additionalGids: setgroups".into())?;
     }
     let gid = Gid::from_raw(u.gid());
@@ -89,13 +97,22 @@ pub fn user_and_caps(p: &Process, setgroups_allowed: bool) -> Result<()> {
     nix::unistd::setresuid(uid, uid, uid).sys(|| format!("process.user.uid: setuid {uid}"))?;
     nix::sys::prctl::set_keepcaps(false).sys(|| "prctl(PR_SET_KEEPCAPS)".into())?;
     let capset = |set: CapSet, v: &CapsHashSet, what: &str| {
-        caps::set(None, set, v).map_err(|e| Error::Child(format!("process.capabilities.{what}: {e}")))
+        caps::set(None, set, v)
+            .map_err(|e| Error::Child(format!("process.capabilities.{what}: {e}")))
     };
     let permitted = to_caps(caps_cfg.permitted());
     let effective = to_caps(caps_cfg.effective());
-    capset(CapSet::Inheritable, &to_caps(caps_cfg.inheritable()), "inheritable")?;
+    capset(
+        CapSet::Inheritable,
+        &to_caps(caps_cfg.inheritable()),
+        "inheritable",
+    )?;
     // Effective must stay within permitted, so widen effective last.
-    capset(CapSet::Effective, &effective.intersection(&permitted).copied().collect(), "effective")?;
+    capset(
+        CapSet::Effective,
+        &effective.intersection(&permitted).copied().collect(),
+        "effective",
+    )?;
     capset(CapSet::Permitted, &permitted, "permitted")?;
     capset(CapSet::Effective, &effective, "effective")?;
     caps::clear(None, CapSet::Ambient).map_err(|e| Error::Child(format!("clear ambient: {e}")))?;
@@ -116,6 +133,21 @@ pub fn privs_and_umask(p: &Process) -> Result<()> {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m as _));
     }
     Ok(())
+}
+
+/// chdir into process.cwd and make sure it landed inside the container: a cwd such as
+/// /proc/self/fd/N could otherwise reach a host directory through one of our own fds
+/// (CVE-2024-21626 class).
+pub fn enter_cwd(p: &Process) -> Result<()> {
+    let cwd = p.cwd();
+    nix::unistd::chdir(cwd).sys(|| format!("process.cwd: chdir {}", cwd.display()))?;
+    match nix::unistd::getcwd() {
+        Ok(real) if real.is_absolute() => Ok(()),
+        _ => Err(Error::Child(format!(
+            "process.cwd: {} is outside the container",
+            cwd.display()
+        ))),
+    }
 }
 
 /// The environment: process.env plus HOME from /etc/passwd when unset (as runc).
@@ -139,7 +171,11 @@ fn home_of(uid: u32) -> String {
 
 /// Finds args[0] like execvp, but in the container's PATH (from `env`).
 pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
-    let not_found = || Error::Child(format!("exec: {arg0:?}: executable file not found in $PATH"));
+    let not_found = || {
+        Error::Child(format!(
+            "exec: {arg0:?}: executable file not found in $PATH"
+        ))
+    };
     if arg0.contains('/') {
         let p = PathBuf::from(arg0);
         return match std::fs::metadata(&p) {
@@ -184,8 +220,13 @@ mod tests {
     #[test]
     fn finds_in_container_path() {
         let env = vec!["PATH=/nonexistent:/bin".to_owned()];
-        assert_eq!(find_executable("sh", &env).unwrap(), PathBuf::from("/bin/sh"));
-        let e = find_executable("no-such-binary-xyz", &env).unwrap_err().to_string();
+        assert_eq!(
+            find_executable("sh", &env).unwrap(),
+            PathBuf::from("/bin/sh")
+        );
+        let e = find_executable("no-such-binary-xyz", &env)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("executable file not found in $PATH"), "{e}");
         assert!(find_executable("/bin", &env).is_err());
     }

@@ -21,18 +21,25 @@ pub struct Dev {
 
 /// The devices every container gets (runtime-spec "Default Devices").
 pub fn defaults() -> Vec<Dev> {
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
-        .into_iter()
-        .map(|(n, ma, mi)| Dev {
-            path: PathBuf::from("/dev").join(n),
-            kind: SFlag::S_IFCHR,
-            major: ma,
-            minor: mi,
-            mode: 0o666,
-            uid: 0,
-            gid: 0,
-        })
-        .collect()
+    [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ]
+    .into_iter()
+    .map(|(n, ma, mi)| Dev {
+        path: PathBuf::from("/dev").join(n),
+        kind: SFlag::S_IFCHR,
+        major: ma,
+        minor: mi,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    })
+    .collect()
 }
 
 /// Converts `linux.devices[i]`, checking its fields.
@@ -42,7 +49,9 @@ pub fn from_spec(i: usize, d: &LinuxDevice) -> Result<Dev> {
         LinuxDeviceType::B => SFlag::S_IFBLK,
         LinuxDeviceType::P => SFlag::S_IFIFO,
         LinuxDeviceType::A => {
-            return Err(Error::Config(format!("linux.devices[{i}].type: 'a' is not a device type")))
+            return Err(Error::Config(format!(
+                "linux.devices[{i}].type: 'a' is not a device type"
+            )))
         }
     };
     if !d.path().starts_with("/dev") {
@@ -93,8 +102,14 @@ pub fn create(root: &OwnedFd, devs: &[Dev], bind_only: bool) -> Result<()> {
                 .sys(|| format!("chown {}", d.path.display()))?;
         } else {
             let target = open_in_root(root, &d.path, Create::File)?;
-            mount(Some(&d.path), &fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                .sys(|| format!("bind device {}", d.path.display()))?;
+            mount(
+                Some(&d.path),
+                &fd_path(&target),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .sys(|| format!("bind device {}", d.path.display()))?;
         }
     }
     Ok(())

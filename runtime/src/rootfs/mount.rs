@@ -75,16 +75,25 @@ pub fn mount_entry(ctx: &MountCtx, i: usize, m: &Mount) -> Result<()> {
     check_destination(i, typ, dest)?;
     let ctxmsg = || format!("mounts[{i}] ({})", dest.display());
     if typ == "cgroup" && !opts.bind {
-        return mount_cgroup(ctx, dest, &opts).map_err(|e| Error::Child(format!("{}: {e}", ctxmsg())));
+        return mount_cgroup(ctx, dest, &opts)
+            .map_err(|e| Error::Child(format!("{}: {e}", ctxmsg())));
     }
     if opts.bind || typ == "bind" {
         let src = m.source().clone().unwrap_or_default();
-        let src = if src.is_absolute() { src } else { ctx.bundle.join(src) };
-        let meta = std::fs::metadata(&src).map_err(|e| {
-            Error::Config(format!("mounts[{i}].source: {}: {e}", src.display()))
-        })?;
-        let kind = if meta.is_dir() { Create::Dir } else { Create::File };
-        bind(ctx, &src, dest, kind, &opts).map_err(|e| Error::Child(format!("{}: {e}", ctxmsg())))?;
+        let src = if src.is_absolute() {
+            src
+        } else {
+            ctx.bundle.join(src)
+        };
+        let meta = std::fs::metadata(&src)
+            .map_err(|e| Error::Config(format!("mounts[{i}].source: {}: {e}", src.display())))?;
+        let kind = if meta.is_dir() {
+            Create::Dir
+        } else {
+            Create::File
+        };
+        bind(ctx, &src, dest, kind, &opts)
+            .map_err(|e| Error::Child(format!("{}: {e}", ctxmsg())))?;
     } else {
         let target = open_in_root(ctx.root, dest, Create::Dir)?;
         let src = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
@@ -95,7 +104,11 @@ pub fn mount_entry(ctx: &MountCtx, i: usize, m: &Mount) -> Result<()> {
             // Without a new netns (sysfs) or ipcns (mqueue) the kernel refuses a fresh
             // instance; fall back to the host's, as runc does.
             Err(nix::errno::Errno::EPERM) if typ == "sysfs" || typ == "mqueue" => {
-                let host = if typ == "sysfs" { "/sys" } else { "/dev/mqueue" };
+                let host = if typ == "sysfs" {
+                    "/sys"
+                } else {
+                    "/dev/mqueue"
+                };
                 let mut o = options::parse(&["rbind".to_owned()]);
                 o.flags |= flags;
                 bind(ctx, Path::new(host), dest, Create::Dir, &o)?;
@@ -110,8 +123,14 @@ pub fn mount_entry(ctx: &MountCtx, i: usize, m: &Mount) -> Result<()> {
 fn bind(ctx: &MountCtx, src: &Path, dest: &Path, kind: Create, opts: &MountOptions) -> Result<()> {
     let target = open_in_root(ctx.root, dest, kind)?;
     let rec = opts.flags & MsFlags::MS_REC;
-    mount(Some(src), &fd_path(&target), None::<&str>, MsFlags::MS_BIND | rec, None::<&str>)
-        .sys(|| format!("bind {} at {}", src.display(), dest.display()))?;
+    mount(
+        Some(src),
+        &fd_path(&target),
+        None::<&str>,
+        MsFlags::MS_BIND | rec,
+        None::<&str>,
+    )
+    .sys(|| format!("bind {} at {}", src.display(), dest.display()))?;
     let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if !extra.is_empty() {
         // Reopen: the old fd names the directory under the new mount, not the mount.
@@ -127,8 +146,14 @@ fn propagate(ctx: &MountCtx, dest: &Path, opts: &MountOptions) -> Result<()> {
     }
     let target = open_in_root(ctx.root, dest, Create::No)?;
     for p in &opts.propagation {
-        mount(None::<&str>, &fd_path(&target), None::<&str>, *p, None::<&str>)
-            .sys(|| format!("set propagation of {}", dest.display()))?;
+        mount(
+            None::<&str>,
+            &fd_path(&target),
+            None::<&str>,
+            *p,
+            None::<&str>,
+        )
+        .sys(|| format!("set propagation of {}", dest.display()))?;
     }
     Ok(())
 }
@@ -175,12 +200,24 @@ fn mount_cgroup(ctx: &MountCtx, dest: &Path, opts: &MountOptions) -> Result<()> 
     let flags = opts.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
     if hier.len() == 1 && hier[0].0.is_empty() {
         let target = open_in_root(ctx.root, dest, Create::Dir)?;
-        return mount(Some("cgroup2"), &fd_path(&target), Some("cgroup2"), opts.flags, None::<&str>)
-            .sys(|| "mount cgroup2".into());
+        return mount(
+            Some("cgroup2"),
+            &fd_path(&target),
+            Some("cgroup2"),
+            opts.flags,
+            None::<&str>,
+        )
+        .sys(|| "mount cgroup2".into());
     }
     let target = open_in_root(ctx.root, dest, Create::Dir)?;
-    mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), flags, Some("mode=755"))
-        .sys(|| "mount tmpfs for cgroups".into())?;
+    mount(
+        Some("tmpfs"),
+        &fd_path(&target),
+        Some("tmpfs"),
+        flags,
+        Some("mode=755"),
+    )
+    .sys(|| "mount tmpfs for cgroups".into())?;
     for (name, host) in &hier {
         let sub = dest.join(if name.is_empty() { "unified" } else { name });
         let o = MountOptions {

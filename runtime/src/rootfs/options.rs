@@ -69,14 +69,38 @@ pub fn parse(options: &[String]) -> MountOptions {
                 o.bind = true;
                 (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty(), None)
             }
-            "private" => (MsFlags::empty(), MsFlags::empty(), Some(MsFlags::MS_PRIVATE)),
-            "rprivate" => (MsFlags::empty(), MsFlags::empty(), Some(MsFlags::MS_PRIVATE | MsFlags::MS_REC)),
+            "private" => (
+                MsFlags::empty(),
+                MsFlags::empty(),
+                Some(MsFlags::MS_PRIVATE),
+            ),
+            "rprivate" => (
+                MsFlags::empty(),
+                MsFlags::empty(),
+                Some(MsFlags::MS_PRIVATE | MsFlags::MS_REC),
+            ),
             "shared" => (MsFlags::empty(), MsFlags::empty(), Some(MsFlags::MS_SHARED)),
-            "rshared" => (MsFlags::empty(), MsFlags::empty(), Some(MsFlags::MS_SHARED | MsFlags::MS_REC)),
+            "rshared" => (
+                MsFlags::empty(),
+                MsFlags::empty(),
+                Some(MsFlags::MS_SHARED | MsFlags::MS_REC),
+            ),
             "slave" => (MsFlags::empty(), MsFlags::empty(), Some(MsFlags::MS_SLAVE)),
-            "rslave" => (MsFlags::empty(), MsFlags::empty(), Some(MsFlags::MS_SLAVE | MsFlags::MS_REC)),
-            "unbindable" => (MsFlags::empty(), MsFlags::empty(), Some(MsFlags::MS_UNBINDABLE)),
-            "runbindable" => (MsFlags::empty(), MsFlags::empty(), Some(MsFlags::MS_UNBINDABLE | MsFlags::MS_REC)),
+            "rslave" => (
+                MsFlags::empty(),
+                MsFlags::empty(),
+                Some(MsFlags::MS_SLAVE | MsFlags::MS_REC),
+            ),
+            "unbindable" => (
+                MsFlags::empty(),
+                MsFlags::empty(),
+                Some(MsFlags::MS_UNBINDABLE),
+            ),
+            "runbindable" => (
+                MsFlags::empty(),
+                MsFlags::empty(),
+                Some(MsFlags::MS_UNBINDABLE | MsFlags::MS_REC),
+            ),
             // Handled by runtimes, not the kernel; accepted and ignored as runc does.
             "tmpcopyup" | "idmap" | "ridmap" => continue,
             other => {
@@ -97,7 +121,10 @@ pub fn parse(options: &[String]) -> MountOptions {
 
 /// The propagation flag for `linux.rootfsPropagation` (default: rslave, as runc).
 pub fn rootfs_propagation(value: Option<&str>) -> MsFlags {
-    let o = parse(&[value.filter(|v| !v.is_empty()).unwrap_or("rslave").to_owned()]);
+    let o = parse(&[value
+        .filter(|v| !v.is_empty())
+        .unwrap_or("rslave")
+        .to_owned()]);
     o.propagation
         .first()
         .copied()
@@ -124,7 +151,9 @@ mod tests {
     fn bind_ro_and_propagation() {
         let o = p(&["rbind", "ro", "rprivate"]);
         assert!(o.bind);
-        assert!(o.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
+        assert!(o
+            .flags
+            .contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
         assert_eq!(o.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
     }
 
@@ -137,7 +166,10 @@ mod tests {
 
     #[test]
     fn rootfs_propagation_default_is_rslave() {
-        assert_eq!(rootfs_propagation(None), MsFlags::MS_SLAVE | MsFlags::MS_REC);
+        assert_eq!(
+            rootfs_propagation(None),
+            MsFlags::MS_SLAVE | MsFlags::MS_REC
+        );
         assert_eq!(rootfs_propagation(Some("shared")), MsFlags::MS_SHARED);
     }
 }

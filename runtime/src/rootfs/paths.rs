@@ -13,9 +13,21 @@ pub fn mask(paths: &[String]) -> Result<()> {
             Err(_) => continue,
         };
         let r = if meta.is_dir() {
-            mount(Some("tmpfs"), p.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
+            mount(
+                Some("tmpfs"),
+                p.as_str(),
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
         } else {
-            mount(Some("/dev/null"), p.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            mount(
+                Some("/dev/null"),
+                p.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
         };
         r.sys(|| format!("mask {p}"))?;
     }
@@ -28,9 +40,18 @@ pub fn readonly(paths: &[String]) -> Result<()> {
         if std::fs::symlink_metadata(p).is_err() {
             continue;
         }
-        mount(Some(p.as_str()), p.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .sys(|| format!("bind {p} read-only"))?;
-        remount(Path::new(p), MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_REC)?;
+        mount(
+            Some(p.as_str()),
+            p.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .sys(|| format!("bind {p} read-only"))?;
+        remount(
+            Path::new(p),
+            MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_REC,
+        )?;
     }
     Ok(())
 }
@@ -39,8 +60,9 @@ pub fn readonly(paths: &[String]) -> Result<()> {
 pub fn sysctls<'a>(items: impl Iterator<Item = (&'a String, &'a String)>) -> Result<()> {
     for (k, v) in items {
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
-        std::fs::write(&path, v.as_bytes())
-            .map_err(|e| crate::error::Error::Child(format!("linux.sysctl.{k}: write {path}: {e}")))?;
+        std::fs::write(&path, v.as_bytes()).map_err(|e| {
+            crate::error::Error::Child(format!("linux.sysctl.{k}: write {path}: {e}"))
+        })?;
     }
     Ok(())
 }

@@ -62,15 +62,23 @@ pub fn open_in_root(root: &OwnedFd, path: &Path, create: Create) -> Result<Owned
             Err(e) => return Err(e).sys(|| format!("open {} in rootfs", prefix.display())),
         }
         let parent: PathBuf = comps[..i].iter().collect();
-        let pfd = open_raw(root.as_raw_fd(), &parent, OFlag::O_PATH | OFlag::O_DIRECTORY)
-            .sys(|| format!("open {} in rootfs", parent.display()))?;
+        let pfd = open_raw(
+            root.as_raw_fd(),
+            &parent,
+            OFlag::O_PATH | OFlag::O_DIRECTORY,
+        )
+        .sys(|| format!("open {} in rootfs", parent.display()))?;
         let name = comps[i];
         let last = i + 1 == comps.len();
         let r = if last && create == Create::File {
             nix::fcntl::openat(
                 Some(pfd.as_raw_fd()),
                 name,
-                OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_WRONLY
+                    | OFlag::O_CLOEXEC
+                    | OFlag::O_NOFOLLOW,
                 Mode::from_bits_truncate(0o755),
             )
             .map(|fd| {

@@ -1,0 +1,242 @@
+//! The cgroup v2 driver: one directory in the unified hierarchy.
+
+pub mod devices;
+mod freezer;
+mod stats;
+
+pub(crate) use freezer::{freeze, is_frozen, kill, thaw};
+pub(crate) use stats::stats;
+
+use crate::error::{invalid, Result};
+use crate::sys::CgroupFs;
+use crate::write::{get, put};
+use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
+use std::path::Path;
+
+const R: &str = "linux.resources";
+
+/// cpu.weight for v1-style cpu.shares, by runc 1.1's linear mapping of [2, 262144] onto
+/// [1, 10000].
+pub fn shares_to_weight(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    1 + (shares.saturating_sub(2) * 9999) / 262_142
+}
+
+/// io.weight for a v1 blkio weight, mapping [10, 1000] onto [1, 10000].
+pub fn blkio_to_io_weight(w: u16) -> u64 {
+    if w == 0 {
+        return 0;
+    }
+    1 + (u64::from(w).saturating_sub(10) * 9999) / 990
+}
+
+/// memory.swap.max for the spec's memory+swap total (`swap`) and memory `limit`; `None` leaves
+/// it alone.
+pub fn swap_max(swap: i64, limit: i64) -> Option<String> {
+    match (swap, limit) {
+        (0, -1) | (-1, _) => Some("max".into()),
+        (0, _) => None,
+        (s, l) => Some((s - l).max(0).to_string()),
+    }
+}
+
+fn max_or(v: i64) -> String {
+    if v < 0 {
+        "max".into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// Checks that need the live cgroup but write nothing (memory.checkBeforeUpdate).
+pub(crate) fn precheck(fs: &dyn CgroupFs, d: &Path, res: &LinuxResources) -> Result<()> {
+    let Some(m) = res.memory() else { return Ok(()) };
+    if let (Some(true), Some(limit)) = (m.check_before_update(), m.limit()) {
+        let usage = crate::write::num(fs, d, "memory.current");
+        if limit > 0 && (limit as u64) < usage {
+            return Err(invalid(
+                format!("{R}.memory.limit"),
+                format!("{limit} is below the current usage {usage} (checkBeforeUpdate)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Writes every resource in `res` (already validated) into the v2 directory `d`. Device rules
+/// are attached as an eBPF program only when `bpf` is true (a fake tree cannot take one).
+pub(crate) fn apply(fs: &dyn CgroupFs, d: &Path, res: &LinuxResources, bpf: bool) -> Result<()> {
+    if let Some(c) = res.cpu() {
+        for (name, file, v) in [
+            ("cpus", "cpuset.cpus", c.cpus()),
+            ("mems", "cpuset.mems", c.mems()),
+        ] {
+            if let Some(v) = v.as_deref().filter(|s| !s.is_empty()) {
+                put(fs, d, file, v, &format!("{R}.cpu.{name}"))?;
+            }
+        }
+    }
+    if let Some(m) = res.memory() {
+        memory(fs, d, m)?;
+    }
+    if let Some(c) = res.cpu() {
+        cpu(fs, d, c)?;
+    }
+    if let Some(p) = res.pids() {
+        if p.limit() != 0 {
+            put(
+                fs,
+                d,
+                "pids.max",
+                &max_or(p.limit()),
+                &format!("{R}.pids.limit"),
+            )?;
+        }
+    }
+    if let Some(b) = res.block_io() {
+        io(fs, d, b)?;
+    }
+    for (i, h) in res.hugepage_limits().iter().flatten().enumerate() {
+        let file = format!("hugetlb.{}.max", h.page_size());
+        put(
+            fs,
+            d,
+            &file,
+            &max_or(h.limit()),
+            &format!("{R}.hugepageLimits[{i}]"),
+        )?;
+    }
+    if let (Some(devs), true) = (res.devices(), bpf) {
+        devices::apply(d, &crate::devices::rules(devs)?)?;
+    }
+    if let Some(u) = res.unified() {
+        // Sorted so the order of writes does not depend on the map's hashing.
+        let mut keys: Vec<&String> = u.keys().collect();
+        keys.sort();
+        for k in keys {
+            put(fs, d, k, &u[k], &format!("{R}.unified.{k}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn memory(fs: &dyn CgroupFs, d: &Path, m: &LinuxMemory) -> Result<()> {
+    let f = |n: &str| format!("{R}.memory.{n}");
+    let limit = m.limit().unwrap_or(0);
+    if let Some(v) = swap_max(m.swap().unwrap_or(0), limit) {
+        put(fs, d, "memory.swap.max", &v, &f("swap"))?;
+    }
+    if limit != 0 {
+        put(fs, d, "memory.max", &max_or(limit), &f("limit"))?;
+    }
+    if let Some(r) = m.reservation().filter(|&r| r != 0) {
+        put(fs, d, "memory.low", &max_or(r), &f("reservation"))?;
+    }
+    // swappiness, disableOOMKiller and kernel memory have no v2 files; runc ignores them too.
+    Ok(())
+}
+
+fn cpu(fs: &dyn CgroupFs, d: &Path, c: &LinuxCpu) -> Result<()> {
+    let f = |n: &str| format!("{R}.cpu.{n}");
+    if let Some(s) = c.shares().filter(|&s| s != 0) {
+        put(
+            fs,
+            d,
+            "cpu.weight",
+            &shares_to_weight(s).to_string(),
+            &f("shares"),
+        )?;
+    }
+    let quota = c.quota().unwrap_or(0);
+    let period = c.period().unwrap_or(0);
+    if quota != 0 || period != 0 {
+        let q = if quota > 0 {
+            quota.to_string()
+        } else if quota < 0 {
+            "max".into()
+        } else {
+            // Only the period changes: keep the quota that is there.
+            get(fs, d, "cpu.max")
+                .ok()
+                .and_then(|s| s.split_whitespace().next().map(str::to_string))
+                .unwrap_or_else(|| "max".into())
+        };
+        let v = if period != 0 {
+            format!("{q} {period}")
+        } else {
+            q
+        };
+        put(fs, d, "cpu.max", &v, &f("quota"))?;
+    }
+    if let Some(b) = c.burst() {
+        put(fs, d, "cpu.max.burst", &b.to_string(), &f("burst"))?;
+    }
+    if let Some(i) = c.idle() {
+        put(fs, d, "cpu.idle", &i.to_string(), &f("idle"))?;
+    }
+    Ok(())
+}
+
+fn io(fs: &dyn CgroupFs, d: &Path, b: &LinuxBlockIo) -> Result<()> {
+    let f = |n: &str| format!("{R}.blockIO.{n}");
+    // With BFQ the weights go to its own file, unconverted; otherwise io.weight's scale.
+    let bfq = fs.exists(&d.join("io.bfq.weight"));
+    let (file, conv): (&str, fn(u16) -> u64) = if bfq {
+        ("io.bfq.weight", u64::from)
+    } else {
+        ("io.weight", blkio_to_io_weight)
+    };
+    if let Some(w) = b.weight().filter(|&w| w != 0) {
+        put(fs, d, file, &format!("default {}", conv(w)), &f("weight"))?;
+    }
+    for (i, wd) in b.weight_device().iter().flatten().enumerate() {
+        if let Some(w) = wd.weight() {
+            let v = format!("{}:{} {}", wd.major(), wd.minor(), conv(w));
+            put(fs, d, file, &v, &f(&format!("weightDevice[{i}]")))?;
+        }
+    }
+    // One io.max line per device carrying all of its limits.
+    let mut lines: Vec<((i64, i64), String, String)> = Vec::new();
+    for (name, key, list) in [
+        (
+            "throttleReadBpsDevice",
+            "rbps",
+            b.throttle_read_bps_device(),
+        ),
+        (
+            "throttleWriteBpsDevice",
+            "wbps",
+            b.throttle_write_bps_device(),
+        ),
+        (
+            "throttleReadIOPSDevice",
+            "riops",
+            b.throttle_read_iops_device(),
+        ),
+        (
+            "throttleWriteIOPSDevice",
+            "wiops",
+            b.throttle_write_iops_device(),
+        ),
+    ] {
+        for (i, t) in list.iter().flatten().enumerate() {
+            let dev = (t.major(), t.minor());
+            let rate = if t.rate() == 0 {
+                "max".to_string()
+            } else {
+                t.rate().to_string()
+            };
+            let item = format!(" {key}={rate}");
+            match lines.iter_mut().find(|l| l.0 == dev) {
+                Some(l) => l.1.push_str(&item),
+                None => lines.push((dev, item, f(&format!("{name}[{i}]")))),
+            }
+        }
+    }
+    for ((ma, mi), items, field) in lines {
+        put(fs, d, "io.max", &format!("{ma}:{mi}{items}"), &field)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,438 @@
+//! Checks `linux.resources` before anything is written: value ranges and formats, and whether
+//! the chosen driver (and, for v1, the mounted controllers) can apply each field at all.
+
+use crate::devices;
+use crate::error::{invalid, Result};
+use oci_spec::runtime::LinuxResources;
+
+/// Which driver receives the resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// cgroup v1 controllers.
+    V1,
+    /// cgroup v2.
+    V2,
+}
+
+const R: &str = "linux.resources";
+
+/// Validates `res` for `driver` (`None`: only what holds for both drivers). `available` lists
+/// the controllers that can be used: the mounted v1 controllers, or a v2 directory's
+/// cgroup.controllers; `None` skips that check (v2 directory not made yet, or a fake tree).
+pub fn validate(
+    res: &LinuxResources,
+    driver: Option<Driver>,
+    available: Option<&[String]>,
+) -> Result<()> {
+    let need = |field: &str, ctrl: &str| -> Result<()> {
+        let Some(driver) = driver else { return Ok(()) };
+        // v1 blkio is v2's io; devices on v2 are an eBPF program, not a controller.
+        let ctrl = match (driver, ctrl) {
+            (Driver::V2, "blkio") => "io",
+            (Driver::V2, "devices") => return Ok(()),
+            _ => ctrl,
+        };
+        let Some(avail) = available else {
+            return Ok(());
+        };
+        if avail.iter().any(|c| c == ctrl) {
+            return Ok(());
+        }
+        let msg = match driver {
+            Driver::V1 => format!("the {ctrl} cgroup controller is not mounted on this host"),
+            Driver::V2 => format!(
+                "the {ctrl} controller is not enabled for this cgroup (not in its cgroup.controllers)"
+            ),
+        };
+        Err(invalid(format!("{R}.{field}"), msg))
+    };
+    if let Some(m) = res.memory() {
+        let f = |n: &str| format!("{R}.memory.{n}");
+        for (name, v) in [
+            ("limit", m.limit()),
+            ("reservation", m.reservation()),
+            ("swap", m.swap()),
+            ("kernelTCP", m.kernel_tcp()),
+        ] {
+            if let Some(v) = v {
+                if v < -1 {
+                    return Err(invalid(
+                        f(name),
+                        format!("{v} is neither -1 (unlimited) nor a byte count"),
+                    ));
+                }
+            }
+        }
+        if let Some(s) = m.swappiness() {
+            if s > 100 {
+                return Err(invalid(f("swappiness"), format!("{s} is outside 0-100")));
+            }
+        }
+        let limit = m.limit().unwrap_or(0);
+        let swap = m.swap().unwrap_or(0);
+        if swap > 0 && limit > 0 && swap < limit {
+            return Err(invalid(
+                f("swap"),
+                format!("{swap} is below memory.limit {limit}; swap is the memory+swap total"),
+            ));
+        }
+        if driver == Some(Driver::V2) && swap > 0 && limit <= 0 {
+            return Err(invalid(
+                f("swap"),
+                "a swap limit needs a memory limit on cgroup v2",
+            ));
+        }
+        let any = m.limit().is_some()
+            || m.reservation().is_some()
+            || m.swap().is_some()
+            || m.swappiness().is_some()
+            || m.disable_oom_killer().is_some()
+            || m.kernel_tcp().is_some();
+        if any {
+            need("memory", "memory")?;
+        }
+    }
+    if let Some(c) = res.cpu() {
+        let f = |n: &str| format!("{R}.cpu.{n}");
+        if let Some(s) = c.shares() {
+            if s != 0 && !(2..=262_144).contains(&s) {
+                return Err(invalid(f("shares"), format!("{s} is outside 2-262144")));
+            }
+        }
+        if let Some(q) = c.quota() {
+            if q < -1 || (0 < q && q < 1000) {
+                return Err(invalid(
+                    f("quota"),
+                    format!("{q} is neither -1 nor at least 1000 (µs)"),
+                ));
+            }
+        }
+        if let Some(p) = c.period() {
+            if p != 0 && !(1000..=1_000_000).contains(&p) {
+                return Err(invalid(
+                    f("period"),
+                    format!("{p} is outside 1000-1000000 (µs)"),
+                ));
+            }
+        }
+        if let (Some(b), Some(q)) = (c.burst(), c.quota()) {
+            if b > 0 && q > 0 && b > q as u64 {
+                return Err(invalid(f("burst"), format!("{b} exceeds cpu.quota {q}")));
+            }
+        }
+        if let Some(r) = c.realtime_runtime() {
+            if r < -1 {
+                return Err(invalid(
+                    f("realtimeRuntime"),
+                    format!("{r} is neither -1 nor a µs count"),
+                ));
+            }
+        }
+        if driver == Some(Driver::V2)
+            && (c.realtime_runtime().unwrap_or(0) != 0 || c.realtime_period().unwrap_or(0) != 0)
+        {
+            return Err(invalid(
+                f("realtimeRuntime"),
+                "realtime scheduling limits do not exist on cgroup v2",
+            ));
+        }
+        if let Some(i) = c.idle() {
+            if i != 0 && i != 1 {
+                return Err(invalid(f("idle"), format!("{i} is neither 0 nor 1")));
+            }
+        }
+        for (name, v) in [("cpus", c.cpus()), ("mems", c.mems())] {
+            if let Some(v) = v {
+                if !v.is_empty() && !is_list(v) {
+                    return Err(invalid(
+                        f(name),
+                        format!("{v:?} is not a list like \"0-3,5\""),
+                    ));
+                }
+                if !v.is_empty() {
+                    need(&format!("cpu.{name}"), "cpuset")?;
+                }
+            }
+        }
+        let any_cpu = c.shares().is_some()
+            || c.quota().is_some()
+            || c.period().is_some()
+            || c.burst().is_some()
+            || c.realtime_runtime().is_some()
+            || c.realtime_period().is_some()
+            || c.idle().is_some();
+        if any_cpu {
+            need("cpu", "cpu")?;
+        }
+    }
+    if let Some(p) = res.pids() {
+        if p.limit() != 0 {
+            need("pids", "pids")?;
+        }
+    }
+    if let Some(b) = res.block_io() {
+        let f = |n: &str| format!("{R}.blockIO.{n}");
+        let weight_ok = |v: u16| v == 0 || (10..=1000).contains(&v);
+        for (name, v) in [("weight", b.weight()), ("leafWeight", b.leaf_weight())] {
+            if let Some(v) = v {
+                if !weight_ok(v) {
+                    return Err(invalid(f(name), format!("{v} is outside 10-1000")));
+                }
+            }
+        }
+        if driver == Some(Driver::V2) && b.leaf_weight().unwrap_or(0) != 0 {
+            return Err(invalid(f("leafWeight"), "does not exist on cgroup v2"));
+        }
+        for (i, d) in b.weight_device().iter().flatten().enumerate() {
+            check_dev(&f(&format!("weightDevice[{i}]")), d.major(), d.minor())?;
+            for v in [d.weight(), d.leaf_weight()].into_iter().flatten() {
+                if !weight_ok(v) {
+                    return Err(invalid(
+                        f(&format!("weightDevice[{i}].weight")),
+                        format!("{v} is outside 10-1000"),
+                    ));
+                }
+            }
+        }
+        for (name, list) in [
+            ("throttleReadBpsDevice", b.throttle_read_bps_device()),
+            ("throttleWriteBpsDevice", b.throttle_write_bps_device()),
+            ("throttleReadIOPSDevice", b.throttle_read_iops_device()),
+            ("throttleWriteIOPSDevice", b.throttle_write_iops_device()),
+        ] {
+            for (i, d) in list.iter().flatten().enumerate() {
+                check_dev(&f(&format!("{name}[{i}]")), d.major(), d.minor())?;
+            }
+        }
+        need("blockIO", "blkio")?;
+    }
+    if let Some(h) = res.hugepage_limits() {
+        for (i, l) in h.iter().enumerate() {
+            let f = format!("{R}.hugepageLimits[{i}]");
+            if !is_page_size(l.page_size()) {
+                return Err(invalid(
+                    format!("{f}.pageSize"),
+                    format!("{:?} is not a size like \"2MB\"", l.page_size()),
+                ));
+            }
+            if l.limit() < -1 {
+                return Err(invalid(
+                    format!("{f}.limit"),
+                    format!("{} is neither -1 nor a byte count", l.limit()),
+                ));
+            }
+        }
+        if !h.is_empty() {
+            need("hugepageLimits", "hugetlb")?;
+        }
+    }
+    if let Some(devs) = res.devices() {
+        devices::rules(devs)?;
+        need("devices", "devices")?;
+    }
+    if let Some(n) = res.network() {
+        if driver == Some(Driver::V2) && (n.class_id().is_some() || n.priorities().is_some()) {
+            return Err(invalid(
+                format!("{R}.network"),
+                "net_cls/net_prio do not exist on cgroup v2",
+            ));
+        }
+        if n.class_id().is_some() {
+            need("network.classID", "net_cls")?;
+        }
+        for (i, p) in n.priorities().iter().flatten().enumerate() {
+            if p.name().is_empty() || p.name().contains(char::is_whitespace) {
+                return Err(invalid(
+                    format!("{R}.network.priorities[{i}].name"),
+                    format!("{:?} is not an interface name", p.name()),
+                ));
+            }
+            need("network.priorities", "net_prio")?;
+        }
+    }
+    if res.rdma().as_ref().is_some_and(|r| !r.is_empty()) {
+        return Err(invalid(
+            format!("{R}.rdma"),
+            "the rdma controller is not supported",
+        ));
+    }
+    if let Some(u) = res.unified() {
+        if !u.is_empty() && driver == Some(Driver::V1) {
+            return Err(invalid(
+                format!("{R}.unified"),
+                "needs a cgroup v2 (unified) host",
+            ));
+        }
+        let mut keys: Vec<&String> = u.keys().collect();
+        keys.sort();
+        for k in keys {
+            if k.is_empty() || k.contains('/') || !k.contains('.') || k.starts_with('.') {
+                return Err(invalid(
+                    format!("{R}.unified"),
+                    format!("{k:?} is not a cgroup file name like \"memory.high\""),
+                ));
+            }
+            let ctrl = k.split('.').next().unwrap_or_default();
+            if ctrl != "cgroup" {
+                need(&format!("unified.{k}"), ctrl)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_dev(field: &str, major: i64, minor: i64) -> Result<()> {
+    if major < 0 || minor < 0 || major > u32::MAX as i64 || minor > u32::MAX as i64 {
+        return Err(invalid(
+            field,
+            format!("{major}:{minor} is not a device number"),
+        ));
+    }
+    Ok(())
+}
+
+/// True for a cpu/node list like `0-3,5`.
+pub(crate) fn is_list(s: &str) -> bool {
+    s.split(',').all(|part| {
+        let mut it = part.trim().splitn(2, '-');
+        let a = it.next().and_then(|x| x.parse::<u32>().ok());
+        match (a, it.next()) {
+            (Some(_), None) => true,
+            (Some(a), Some(b)) => b.parse::<u32>().is_ok_and(|b| a <= b),
+            _ => false,
+        }
+    })
+}
+
+/// True for a huge page size like `2MB` or `1GB`.
+fn is_page_size(s: &str) -> bool {
+    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &s[digits.len()..];
+    !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && ["B", "KB", "MB", "GB", "TB"].contains(&unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(json: &str) -> LinuxResources {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn all() -> Vec<String> {
+        [
+            "memory", "cpu", "cpuset", "pids", "blkio", "devices", "hugetlb",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    fn err(json: &str, d: Driver) -> String {
+        validate(&res(json), Some(d), Some(&all()))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let cases = [
+            (
+                r#"{"memory":{"limit":-2}}"#,
+                "linux.resources.memory.limit: ",
+            ),
+            (
+                r#"{"memory":{"swappiness":101}}"#,
+                "linux.resources.memory.swappiness: ",
+            ),
+            (
+                r#"{"memory":{"limit":100000000,"swap":1000}}"#,
+                "linux.resources.memory.swap: ",
+            ),
+            (r#"{"cpu":{"shares":1}}"#, "linux.resources.cpu.shares: "),
+            (r#"{"cpu":{"quota":10}}"#, "linux.resources.cpu.quota: "),
+            (r#"{"cpu":{"period":10}}"#, "linux.resources.cpu.period: "),
+            (
+                r#"{"cpu":{"quota":5000,"burst":9000}}"#,
+                "linux.resources.cpu.burst: ",
+            ),
+            (r#"{"cpu":{"cpus":"0-x"}}"#, "linux.resources.cpu.cpus: "),
+            (r#"{"cpu":{"mems":"3-1"}}"#, "linux.resources.cpu.mems: "),
+            (r#"{"cpu":{"idle":2}}"#, "linux.resources.cpu.idle: "),
+            (
+                r#"{"blockIO":{"weight":5}}"#,
+                "linux.resources.blockIO.weight: ",
+            ),
+            (
+                r#"{"blockIO":{"throttleReadBpsDevice":[{"major":-1,"minor":0,"rate":1}]}}"#,
+                "linux.resources.blockIO.throttleReadBpsDevice[0]: ",
+            ),
+            (
+                r#"{"hugepageLimits":[{"pageSize":"2XB","limit":1}]}"#,
+                "linux.resources.hugepageLimits[0].pageSize: ",
+            ),
+            (
+                r#"{"unified":{"memory.high":"1"}}"#,
+                "linux.resources.unified: ",
+            ),
+            (
+                r#"{"network":{"classID":1}}"#,
+                "linux.resources.network.classID: ",
+            ),
+        ];
+        for (json, want) in cases {
+            let e = err(json, Driver::V1);
+            assert!(e.starts_with(want), "{json}: got {e}");
+        }
+    }
+
+    #[test]
+    fn v2_only_rules() {
+        assert!(err(r#"{"cpu":{"realtimeRuntime":1000}}"#, Driver::V2)
+            .starts_with("linux.resources.cpu.realtimeRuntime: "));
+        assert!(err(r#"{"memory":{"swap":1000}}"#, Driver::V2)
+            .starts_with("linux.resources.memory.swap: "));
+        assert!(
+            err(r#"{"unified":{"../x":"1"}}"#, Driver::V2).starts_with("linux.resources.unified: ")
+        );
+        let ok =
+            res(r#"{"unified":{"memory.high":"1"},"memory":{"limit":1048576,"swap":2097152}}"#);
+        validate(&ok, Some(Driver::V2), None).unwrap();
+        let only_pids = ["pids".to_string()];
+        let e = validate(&ok, Some(Driver::V2), Some(&only_pids))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("linux.resources.memory: the memory controller is not enabled"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_v1_controller_is_reported() {
+        let e = validate(
+            &res(r#"{"pids":{"limit":5}}"#),
+            Some(Driver::V1),
+            Some(&["memory".into()]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "linux.resources.pids: the pids cgroup controller is not mounted on this host"
+        );
+        validate(&res(r#"{"pids":{"limit":0}}"#), Some(Driver::V1), Some(&[])).unwrap();
+    }
+
+    #[test]
+    fn lists_and_page_sizes() {
+        assert!(is_list("0") && is_list("0-3,5") && !is_list("") && !is_list("a"));
+        assert!(
+            is_page_size("2MB")
+                && is_page_size("1GB")
+                && !is_page_size("MB")
+                && !is_page_size("2M")
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! Leaves nothing behind: processes by pid, cgroups a test namespace made, mounts, state dirs.
+//!
+//! Everything here is best effort: it runs from Drop, often after a failed assertion.
+
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+/// Parents of per-namespace runtime state roots that shims make (`<parent>/<namespace>`).
+const RUNTIME_ROOT_PARENTS: &[&str] = &["/run/containerd/runc", "/run/containerd/dockermind"];
+
+/// SIGTERM, then SIGKILL after `grace`, then reap.
+pub fn terminate(mut child: Child, grace: Duration) {
+    signal(child.id() as i32, libc::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) on a pid we identified; a stale pid only yields ESRCH.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+/// Pids whose command line has `-address <address>` (shims serving that containerd).
+pub fn shims_of(address: &Path) -> Vec<i32> {
+    let want = address.as_os_str().as_encoded_bytes();
+    let mut pids = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let hit = args
+            .windows(2)
+            .any(|w| (w[0] == b"-address" || w[0] == b"--address") && w[1] == want);
+        if hit
+            && args
+                .first()
+                .is_some_and(|a| a.windows(4).any(|x| x == b"shim"))
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// SIGKILLs every shim of the containerd at `address`.
+pub fn kill_shims_of(address: &Path) {
+    for pid in shims_of(address) {
+        signal(pid, libc::SIGKILL);
+    }
+}
+
+/// Kills what still runs in the cgroups `/<ns>/...` (ctr's default cgroupsPath), removes those
+/// cgroups and the runtimes' state roots for `ns`.
+pub fn remove_namespace_leftovers(ns: &str) {
+    let hierarchies: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    let tops: Vec<PathBuf> = hierarchies
+        .iter()
+        .map(|h| h.join(ns))
+        .filter(|p| p.is_dir())
+        .collect();
+    if !tops.is_empty() {
+        for top in &tops {
+            for dir in subtree(top) {
+                let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+                let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let pids: Vec<i32> = tops
+                .iter()
+                .flat_map(|t| subtree(t))
+                .flat_map(|d| read_pids(&d.join("cgroup.procs")))
+                .collect();
+            if pids.is_empty() || Instant::now() > deadline {
+                break;
+            }
+            pids.iter().for_each(|p| signal(*p, libc::SIGKILL));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for top in &tops {
+            let mut dirs = subtree(top);
+            dirs.reverse();
+            for d in dirs {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
+    for parent in RUNTIME_ROOT_PARENTS {
+        let _ = std::fs::remove_dir_all(Path::new(parent).join(ns));
+    }
+}
+
+/// `top` and every directory below it, parents before children.
+fn subtree(top: &Path) -> Vec<PathBuf> {
+    let mut out = vec![top.to_owned()];
+    let mut i = 0;
+    while i < out.len() {
+        if let Ok(rd) = std::fs::read_dir(&out[i]) {
+            for e in rd.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    out.push(e.path());
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+fn read_pids(p: &Path) -> Vec<i32> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Lazily unmounts every mount point at or below `dir`, deepest first.
+pub fn unmount_below(dir: &Path) {
+    let prefix = dir.to_string_lossy().into_owned();
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<String> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape)
+        .filter(|m| m == &prefix || m.starts_with(&format!("{prefix}/")))
+        .collect();
+    points.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    points.dedup();
+    for m in points {
+        let Ok(c) = std::ffi::CString::new(m) else {
+            continue;
+        };
+        // SAFETY: c is a valid NUL-terminated path; umount2 does not keep the pointer.
+        unsafe {
+            libc::umount2(c.as_ptr(), libc::MNT_DETACH);
+        }
+    }
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for space and the like).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
+            let v = u8::from_str_radix(&s[i + 1..i + 4], 8).unwrap_or(b'?');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

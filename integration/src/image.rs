@@ -1,0 +1,87 @@
+//! The busybox test image as an OCI image layout tar, written without network.
+
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::process::Command;
+
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+
+/// Writes to `out` a tar of an OCI image layout holding one image tagged `latest`: one
+/// uncompressed layer made of dm_testkit's busybox rootfs, cmd `sh`. `work` is a scratch dir.
+pub fn write_busybox_image_tar(out: &Path, work: &Path) {
+    let rootfs = work.join("rootfs");
+    let layout = work.join("layout");
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    dm_testkit::build_busybox_rootfs(&rootfs);
+
+    let layer_tmp = work.join("layer.tar");
+    tar(&rootfs, &layer_tmp);
+    let layer = std::fs::read(&layer_tmp).unwrap();
+    let layer_desc = put_blob(&blobs, &layer, LAYER);
+    std::fs::remove_file(&layer_tmp).unwrap();
+
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "Cmd": ["sh"],
+            "WorkingDir": "/"
+        },
+        "rootfs": {"type": "layers", "diff_ids": [layer_desc["digest"]]},
+        "history": [{"created_by": "dm-integration busybox rootfs"}]
+    });
+    let config_desc = put_blob(&blobs, &serde_json::to_vec(&config).unwrap(), CONFIG);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST,
+        "config": config_desc,
+        "layers": [layer_desc],
+    });
+    let mut manifest_desc = put_blob(&blobs, &serde_json::to_vec(&manifest).unwrap(), MANIFEST);
+    manifest_desc["platform"] = serde_json::json!({"architecture": "amd64", "os": "linux"});
+    manifest_desc["annotations"] =
+        serde_json::json!({"org.opencontainers.image.ref.name": "latest"});
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [manifest_desc]});
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    tar(&layout, out);
+}
+
+/// Stores `data` as a blob and returns its descriptor.
+fn put_blob(blobs: &Path, data: &[u8], media_type: &str) -> serde_json::Value {
+    let hex = format!("{:x}", Sha256::digest(data));
+    std::fs::write(blobs.join(&hex), data).unwrap();
+    serde_json::json!({
+        "mediaType": media_type,
+        "digest": format!("sha256:{hex}"),
+        "size": data.len(),
+    })
+}
+
+/// Tars the contents of `dir` (not the dir itself) into `out`, owned by root.
+fn tar(dir: &Path, out: &Path) {
+    let st = Command::new("tar")
+        .arg("--numeric-owner")
+        .arg("--owner=0")
+        .arg("--group=0")
+        .arg("-C")
+        .arg(dir)
+        .arg("-cf")
+        .arg(out)
+        .arg(".")
+        .status()
+        .expect("run tar");
+    assert!(st.success(), "tar of {} failed", dir.display());
+}

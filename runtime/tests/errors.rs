@@ -1,0 +1,185 @@
+//! Bad input: a one-line reason naming the field or argument, exit 1, nothing left behind.
+
+mod common;
+use common::*;
+use serde_json::json;
+
+/// No cgroup directory named after the container anywhere under our own cgroups.
+fn assert_no_cgroup(id: &str) {
+    let own = read(std::path::Path::new("/proc/self/cgroup"));
+    for l in own.lines() {
+        let mut f = l.splitn(3, ':');
+        let (_, ctl, path) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+        let base = match ctl {
+            "" => "/sys/fs/cgroup/unified".to_owned(),
+            c if c.starts_with("name=") => format!("/sys/fs/cgroup/{}", &c[5..]),
+            c => format!("/sys/fs/cgroup/{}", c.split(',').next().unwrap()),
+        };
+        let d = std::path::PathBuf::from(format!("{base}{path}")).join(id);
+        assert!(!d.exists(), "cgroup {d:?} left behind");
+    }
+}
+
+fn fails_cleanly(b: &Bundle, out: Output, needle: &str) {
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains(needle),
+        "expected {needle:?} in {out:?}"
+    );
+    assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {out:?}");
+    assert_nothing_left(b);
+    assert_no_cgroup(&b.id);
+}
+
+#[test]
+fn missing_bundle() {
+    let Some(b) = bundle("missing_bundle") else {
+        return;
+    };
+    let out = b.run_detached(&["create", "--bundle", "/nonexistent-dm-bundle", &b.id]);
+    fails_cleanly(&b, out, "/nonexistent-dm-bundle");
+}
+
+#[test]
+fn invalid_json() {
+    let Some(b) = bundle("invalid_json") else {
+        return;
+    };
+    std::fs::write(b.path().join("config.json"), "{ not json").unwrap();
+    fails_cleanly(&b, b.create(), "invalid JSON");
+}
+
+#[test]
+fn unknown_namespace_type() {
+    let Some(mut b) = bundle("unknown_ns") else {
+        return;
+    };
+    set(
+        &mut b,
+        "/linux/namespaces",
+        json!([{"type": "mount"}, {"type": "bogus"}]),
+    );
+    fails_cleanly(&b, b.create(), "linux.namespaces[1].type");
+}
+
+#[test]
+fn bad_field_values_name_the_field() {
+    let Some(mut b) = bundle("bad_fields") else {
+        return;
+    };
+    set(&mut b, "/ociVersion", json!("2.0.0"));
+    fails_cleanly(&b, b.create(), "ociVersion");
+    set(&mut b, "/ociVersion", json!("1.0.2"));
+    set(&mut b, "/linux/resources/memory", json!({"limit": "a lot"}));
+    fails_cleanly(&b, b.create(), "linux.resources.memory.limit");
+    set(
+        &mut b,
+        "/linux/resources/memory",
+        json!({"swappiness": 500}),
+    );
+    fails_cleanly(&b, b.create(), "swappiness");
+}
+
+#[test]
+fn executable_not_found_after_cgroup_and_mounts() {
+    let Some(mut b) = bundle("exe_not_found") else {
+        return;
+    };
+    b.args(&["no-such-binary"]);
+    fails_cleanly(&b, b.create(), "executable file not found in $PATH");
+}
+
+#[test]
+fn id_already_exists() {
+    let Some(mut b) = bundle("id_exists") else {
+        return;
+    };
+    b.args(&["sleep", "1000"]);
+    b.create().ok();
+    let out = b.create();
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("exists"), "{out:?}");
+    // The first container is untouched.
+    assert_eq!(b.state()["status"], "created");
+    b.run(&["delete", "-f", &b.id]).ok();
+    assert_nothing_left(&b);
+}
+
+#[test]
+fn ids_that_escape_the_state_root() {
+    let Some(b) = bundle("bad_ids") else { return };
+    let bp = b.path().to_str().unwrap().to_owned();
+    for id in ["a/b", "..", "../evil", "x y"] {
+        let out = b.run_detached(&["create", "--bundle", &bp, id]);
+        assert_eq!(out.code, 1, "{id}: {out:?}");
+        assert!(out.stderr.contains("invalid container id"), "{out:?}");
+    }
+    assert_eq!(
+        std::fs::read_dir(b.state_root())
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
+    assert!(!b.state_root().parent().unwrap().join("evil").exists());
+}
+
+#[test]
+fn no_such_container() {
+    let Some(b) = bundle("no_such") else { return };
+    for cmd in [
+        &["state", "nope"][..],
+        &["start", "nope"],
+        &["kill", "nope"],
+        &["delete", "nope"],
+        &["exec", "nope", "true"],
+        &["pause", "nope"],
+    ] {
+        let out = b.run(cmd);
+        assert_eq!(out.code, 1, "{cmd:?}: {out:?}");
+        assert!(
+            out.stderr.contains("container does not exist"),
+            "{cmd:?}: {out:?}"
+        );
+    }
+}
+
+#[test]
+fn start_of_a_running_container_fails() {
+    let Some(mut b) = bundle("start_twice") else {
+        return;
+    };
+    b.args(&["sleep", "1000"]);
+    b.create().ok();
+    b.run(&["start", &b.id]).ok();
+    let out = b.run(&["start", &b.id]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("already running"), "{out:?}");
+}
+
+#[test]
+fn systemd_cgroup_driver_is_a_clear_error() {
+    let Some(b) = bundle("systemd_driver") else {
+        return;
+    };
+    let bp = b.path().to_str().unwrap().to_owned();
+    let out = b.run_detached(&["--systemd-cgroup", "create", "--bundle", &bp, &b.id]);
+    fails_cleanly(&b, out, "systemd");
+}
+
+#[test]
+fn negative_oom_score_adj_eperm_is_explained() {
+    let Some(mut b) = bundle("oom_negative") else {
+        return;
+    };
+    set(&mut b, "/process/oomScoreAdj", json!(-500));
+    let out = b.create();
+    if out.code == 0 {
+        // A machine with CAP_SYS_RESOURCE accepts it; this one must not.
+        assert!(
+            !dm_testkit::in_ci(),
+            "negative oom_score_adj accepted in CI"
+        );
+        return;
+    }
+    fails_cleanly(&b, out, "process.oomScoreAdj");
+}

@@ -1,0 +1,101 @@
+//! Known runtime escapes, each tried from inside a container and observed to fail, next to a
+//! control that shows the probe itself works.
+
+mod common;
+use common::*;
+
+#[test]
+fn runtime_binary_unreachable_through_proc_exe_while_created() {
+    // CVE-2019-5736 class: while the init (still dm-runc's code) waits for start, a process
+    // exec'd into the container tries to open /proc/1/exe; it must not get the host binary.
+    let Some(mut b) = bundle("cve_2019_5736") else {
+        return;
+    };
+    b.args(&["sleep", "1000"]);
+    b.create().ok();
+    let before = std::fs::read(runc()).unwrap();
+    let out = b.run(&[
+        "exec",
+        &b.id,
+        "sh",
+        "-c",
+        "cat /proc/1/exe > /dev/null 2>&1 && echo read-ok || echo read-denied; \
+         (echo x >> /proc/1/exe) 2>/dev/null && echo write-ok || echo write-denied; \
+         cat /proc/self/exe > /dev/null && echo control-ok",
+    ]);
+    assert_eq!(
+        out.stdout, "read-denied\nwrite-denied\ncontrol-ok\n",
+        "{out:?}"
+    );
+    assert_eq!(
+        std::fs::read(runc()).unwrap(),
+        before,
+        "host dm-runc changed"
+    );
+}
+
+#[test]
+fn process_cwd_through_proc_self_fd_fails_cleanly() {
+    // CVE-2024-21626 class: no host fd is left for a cwd like /proc/self/fd/N to reach.
+    let Some(mut b) = bundle("cve_2024_21626") else {
+        return;
+    };
+    for fd in 3..8 {
+        set(
+            &mut b,
+            "/process/cwd",
+            serde_json::json!(format!("/proc/self/fd/{fd}")),
+        );
+        let out = b.run_container();
+        assert_ne!(out.code, 0, "cwd /proc/self/fd/{fd} accepted: {out:?}");
+        assert!(out.stderr.contains("process.cwd"), "{out:?}");
+        assert_nothing_left(&b);
+    }
+}
+
+#[test]
+fn exec_cwd_through_proc_self_fd_fails_cleanly() {
+    let Some(mut b) = bundle("cve_2024_21626_exec") else {
+        return;
+    };
+    b.args(&["sleep", "1000"]);
+    b.create().ok();
+    b.run(&["start", &b.id]).ok();
+    for fd in 3..10 {
+        let cwd = format!("/proc/self/fd/{fd}");
+        let out = b.run(&["exec", "--cwd", &cwd, &b.id, "pwd"]);
+        assert_ne!(out.code, 0, "exec cwd {cwd} accepted: {out:?}");
+    }
+    assert_eq!(
+        b.run(&["exec", "--cwd", "/tmp", &b.id, "pwd"]).ok().stdout,
+        "/tmp\n"
+    );
+}
+
+#[test]
+fn pid_file_symlinks_are_replaced_not_followed() {
+    let Some(b) = bundle("pidfile_symlink") else {
+        return;
+    };
+    let victim = b.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let pidfile = b.path().join("init.pid");
+    std::os::unix::fs::symlink(&victim, &pidfile).unwrap();
+    std::os::unix::fs::symlink(&victim, b.path().join(".init.pid.tmp")).unwrap();
+    let bp = b.path().to_str().unwrap().to_owned();
+    b.run_detached(&[
+        "create",
+        "--bundle",
+        &bp,
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        &b.id,
+    ])
+    .ok();
+    assert_eq!(read(&victim), "precious");
+    assert!(!std::fs::symlink_metadata(&pidfile)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(read(&pidfile), b.state()["pid"].to_string());
+}

@@ -1,0 +1,116 @@
+//! Every hook kind: order, the state on stdin, args and env, failures.
+
+mod common;
+use common::*;
+use serde_json::json;
+
+/// A hook that appends "<name> <status> <pid>" and its args/env to `log`.
+fn hook(log: &std::path::Path, name: &str) -> serde_json::Value {
+    let script = format!(
+        "read -r s; st=$(echo \"$s\" | sed 's/.*\"status\":\"\\([a-z]*\\)\".*/\\1/'); \
+         id=$(echo \"$s\" | sed 's/.*\"id\":\"\\([^\"]*\\)\".*/\\1/'); \
+         echo \"{name} $st $id $HOOKVAR $1\" >> {}",
+        log.display()
+    );
+    json!({"path": "/bin/sh", "args": ["sh", "-c", script, "sh", "arg1"], "env": ["HOOKVAR=v"]})
+}
+
+#[test]
+fn every_hook_runs_in_order_with_state_on_stdin() {
+    let Some(mut b) = bundle("hooks_order") else {
+        return;
+    };
+    let log = b.path().join("hooks.log");
+    // Hooks that run inside the container see the bundle at the same path through a bind.
+    let bp = b.path().to_owned();
+    let mut mounts = b.spec["mounts"].as_array().unwrap().clone();
+    mounts.push(json!({"destination": bp, "type": "bind", "source": bp, "options": ["rbind"]}));
+    set(&mut b, "/mounts", json!(mounts));
+    let hooks = json!({
+        "prestart": [hook(&log, "prestart")],
+        "createRuntime": [hook(&log, "createRuntime1"), hook(&log, "createRuntime2")],
+        "createContainer": [hook(&log, "createContainer")],
+        "startContainer": [hook(&log, "startContainer")],
+        "poststart": [hook(&log, "poststart")],
+        "poststop": [hook(&log, "poststop")]
+    });
+    set(&mut b, "/hooks", hooks);
+    b.args(&["sh", "-c", &format!("echo process >> {}", log.display())]);
+    b.create().ok();
+    b.run(&["start", &b.id]).ok();
+    assert!(eventually(10, || b.state()["status"] == "stopped"));
+    b.run(&["delete", &b.id]).ok();
+    let got: Vec<String> = read(&log).lines().map(str::to_owned).collect();
+    let id = &b.id;
+    let want = [
+        format!("prestart creating {id} v arg1"),
+        format!("createRuntime1 creating {id} v arg1"),
+        format!("createRuntime2 creating {id} v arg1"),
+        format!("createContainer created {id} v arg1"),
+        format!("startContainer created {id} v arg1"),
+        "process".to_owned(),
+        format!("poststart running {id} v arg1"),
+        format!("poststop stopped {id} v arg1"),
+    ];
+    // poststart runs after start returns, concurrently with the process: compare as sets for
+    // those two, in order for the rest.
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    assert_eq!(&got[..5], &want[..5], "{got:?}");
+    let mut mid: Vec<_> = got[5..7].to_vec();
+    mid.sort();
+    let mut wmid = want[5..7].to_vec();
+    wmid.sort();
+    assert_eq!(mid, wmid);
+    assert_eq!(got[7], want[7]);
+}
+
+#[test]
+fn failing_create_runtime_hook_fails_create_and_leaves_nothing() {
+    let Some(mut b) = bundle("hook_fails") else {
+        return;
+    };
+    set(
+        &mut b,
+        "/hooks",
+        json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 3"]}]}),
+    );
+    let out = b.create();
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("createRuntime hook #0") && out.stderr.contains("nope"),
+        "{out:?}"
+    );
+    assert_nothing_left(&b);
+}
+
+#[test]
+fn hook_timeout_is_enforced() {
+    let Some(mut b) = bundle("hook_timeout") else {
+        return;
+    };
+    set(
+        &mut b,
+        "/hooks",
+        json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]}),
+    );
+    let out = b.create();
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("timed out"), "{out:?}");
+    assert_nothing_left(&b);
+}
+
+#[test]
+fn failing_poststop_hook_only_warns() {
+    let Some(mut b) = bundle("poststop_warns") else {
+        return;
+    };
+    set(
+        &mut b,
+        "/hooks",
+        json!({"poststop": [{"path": "/bin/false"}]}),
+    );
+    let out = b.run_container();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("poststop hook #0"), "{out:?}");
+    assert_nothing_left(&b);
+}

@@ -1,0 +1,616 @@
+//! The task operations behind containerd's Task service, over the runtime CLI; rpc.rs maps
+//! the ttrpc methods onto them.
+
+use crate::console::{self, ConsoleSocket};
+use crate::error::{io, Error, Result};
+use crate::events::pack;
+use crate::options;
+use crate::runtime::{read_pid, ProcStdio, Runtime};
+use crate::service::{now, record_exit, Core, Out};
+use crate::state::{Container, Proc};
+use crate::stdio::{self, IoSpec};
+use crate::{mounts, oom};
+use containerd_shim::api::*;
+use containerd_shim::protos::events::task::*;
+use containerd_shim::protos::protobuf::well_known_types::any::Any;
+use containerd_shim::protos::protobuf::Message;
+use containerd_shim::protos::shim::oci::ProcessDetails;
+use containerd_shim::protos::topics::*;
+use containerd_shim::protos::types::task::ProcessInfo;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A process the runtime started: pid, pty master and terminal drain signal.
+type Started = (
+    i32,
+    Option<std::fs::File>,
+    Option<std::sync::mpsc::Receiver<()>>,
+);
+
+/// The ttrpc-facing task service.
+pub struct TaskService {
+    pub(crate) core: Arc<Core>,
+}
+
+impl TaskService {
+    /// A service over `core`.
+    pub fn new(core: Arc<Core>) -> TaskService {
+        TaskService { core }
+    }
+
+    pub(crate) fn with<T>(&self, id: &str, f: impl FnOnce(&Container) -> Result<T>) -> Result<T> {
+        let st = self.core.lock();
+        let c = st
+            .containers
+            .get(id)
+            .ok_or_else(|| Error::NotFound(format!("container {id}")))?;
+        f(c)
+    }
+
+    fn runtime_of(&self, id: &str) -> Result<(Runtime, PathBuf)> {
+        self.with(id, |c| Ok((c.runtime.clone(), c.bundle.clone())))
+    }
+
+    pub(crate) fn do_create(&self, req: CreateTaskRequest) -> Result<CreateTaskResponse> {
+        if req.id.is_empty() {
+            return Err(Error::InvalidArgument("create: id is empty".into()));
+        }
+        if self.core.lock().containers.contains_key(&req.id) {
+            return Err(Error::AlreadyExists(format!("container {}", req.id)));
+        }
+        if !req.checkpoint.is_empty() {
+            return Err(Error::Unimplemented(
+                "create from checkpoint is not supported by containerd-shim-dockermind-v2".into(),
+            ));
+        }
+        let bundle = PathBuf::from(&req.bundle);
+        let runtime = options::from_any(req.options.as_ref(), &self.core.namespace)?;
+        options::save(&bundle, &runtime)?;
+        let rootfs_mounted = !req.rootfs.is_empty();
+        if rootfs_mounted {
+            mounts::mount_rootfs(&req.rootfs, &bundle.join("rootfs"))?;
+        }
+        let io = IoSpec {
+            stdin: req.stdin.clone(),
+            stdout: req.stdout.clone(),
+            stderr: req.stderr.clone(),
+            terminal: req.terminal,
+        };
+        let since = self.core.lock().seq;
+        let created = self.create_init(&req.id, &bundle, &runtime, &io);
+        let (pid, console, drained) = match created {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = runtime.delete(&bundle, &req.id, true);
+                if rootfs_mounted {
+                    mounts::unmount_rootfs(&bundle.join("rootfs"));
+                }
+                return Err(e);
+            }
+        };
+        let mut out = vec![Out::Event(
+            TASK_CREATE_EVENT_TOPIC,
+            pack(&TaskCreate {
+                container_id: req.id.clone(),
+                bundle: req.bundle.clone(),
+                rootfs: req.rootfs.clone(),
+                io: Some(TaskIO {
+                    stdin: req.stdin.clone(),
+                    stdout: req.stdout.clone(),
+                    stderr: req.stderr.clone(),
+                    terminal: req.terminal,
+                    ..Default::default()
+                })
+                .into(),
+                checkpoint: req.checkpoint.clone(),
+                pid: pid as u32,
+                ..Default::default()
+            }),
+        )];
+        {
+            let mut st = self.core.lock();
+            let init = Proc {
+                pid,
+                status: containerd_shim::api::Status::CREATED,
+                io,
+                console,
+                drained,
+                ..Default::default()
+            };
+            st.containers.insert(
+                req.id.clone(),
+                Container {
+                    bundle,
+                    runtime,
+                    init,
+                    execs: HashMap::new(),
+                    rootfs_mounted,
+                    init_exit_deferred: false,
+                },
+            );
+            if let Some(status) = st.take_unmatched(pid, since) {
+                record_exit(&mut st, &req.id, "", status, &mut out);
+            }
+        }
+        self.core.flush(out);
+        if let Err(e) = oom::watch(&self.core, &req.id, pid) {
+            eprintln!("container {}: no OOM events: {e}", req.id);
+        }
+        Ok(CreateTaskResponse {
+            pid: pid as u32,
+            ..Default::default()
+        })
+    }
+
+    fn create_init(
+        &self,
+        id: &str,
+        bundle: &Path,
+        runtime: &Runtime,
+        io: &IoSpec,
+    ) -> Result<Started> {
+        let pid_file = bundle.join("init.pid");
+        let b = bundle.to_string_lossy().into_owned();
+        let pf = pid_file.to_string_lossy().into_owned();
+        let mut args = vec!["create", "--bundle", &b, "--pid-file", &pf];
+        if io.terminal {
+            let sock = ConsoleSocket::new()?;
+            let sp = sock.path().to_string_lossy().into_owned();
+            args.extend(["--console-socket", &sp, id]);
+            runtime.run(bundle, &args)?;
+            let master = sock.receive()?;
+            let drained = console::start_copy(&master, &io.stdin, &io.stdout)?;
+            return Ok((read_pid(&pid_file)?, Some(master), Some(drained)));
+        }
+        let fds = stdio::open(io, &self.core.namespace, id)?;
+        args.push(id);
+        runtime.run_with(bundle, &args, fds, false)?;
+        Ok((read_pid(&pid_file)?, None, None))
+    }
+
+    pub(crate) fn start_init(&self, id: &str) -> Result<StartResponse> {
+        let (runtime, bundle) = {
+            let mut st = self.core.lock();
+            let c = st
+                .containers
+                .get_mut(id)
+                .ok_or_else(|| Error::NotFound(format!("container {id}")))?;
+            if c.init.status != Status::CREATED {
+                return Err(Error::FailedPrecondition(format!(
+                    "container {id} is not in created state"
+                )));
+            }
+            c.init.starting = true;
+            (c.runtime.clone(), c.bundle.clone())
+        };
+        let r = runtime.run(&bundle, &["start", id]);
+        let mut out = Vec::new();
+        let pid;
+        {
+            let mut st = self.core.lock();
+            let c = st.containers.get_mut(id).unwrap();
+            c.init.starting = false;
+            pid = c.init.pid;
+            let pending = c.init.pending_exit.take();
+            if r.is_ok() {
+                c.init.status = Status::RUNNING;
+                out.push(Out::Event(
+                    TASK_START_EVENT_TOPIC,
+                    pack(&TaskStart {
+                        container_id: id.to_owned(),
+                        pid: pid as u32,
+                        ..Default::default()
+                    }),
+                ));
+            }
+            if let Some(status) = pending {
+                record_exit(&mut st, id, "", status, &mut out);
+            }
+        }
+        self.core.flush(out);
+        r?;
+        Ok(StartResponse {
+            pid: pid as u32,
+            ..Default::default()
+        })
+    }
+
+    pub(crate) fn start_exec(&self, id: &str, eid: &str) -> Result<StartResponse> {
+        let (runtime, bundle, io, spec, since) = {
+            let mut st = self.core.lock();
+            let since = st.seq;
+            let c = st
+                .containers
+                .get_mut(id)
+                .ok_or_else(|| Error::NotFound(format!("container {id}")))?;
+            if !c.init.alive() {
+                return Err(Error::FailedPrecondition(format!(
+                    "container {id} is not running"
+                )));
+            }
+            let (runtime, bundle) = (c.runtime.clone(), c.bundle.clone());
+            let p = c
+                .execs
+                .get_mut(eid)
+                .ok_or_else(|| Error::NotFound(format!("exec {eid} in {id}")))?;
+            if p.status != Status::CREATED {
+                return Err(Error::FailedPrecondition(format!(
+                    "exec {eid} already started"
+                )));
+            }
+            p.starting = true;
+            (
+                runtime,
+                bundle,
+                p.io.clone(),
+                p.spec.clone().unwrap(),
+                since,
+            )
+        };
+        let r = self.run_exec(id, eid, &runtime, &bundle, &io, &spec);
+        let mut out = Vec::new();
+        let result;
+        {
+            let mut st = self.core.lock();
+            let p = st.containers.get_mut(id).and_then(|c| c.execs.get_mut(eid));
+            let Some(p) = p else {
+                return Err(Error::NotFound(format!("exec {eid} in {id}")));
+            };
+            p.starting = false;
+            match r {
+                Ok((pid, console, drained)) => {
+                    p.pid = pid;
+                    p.status = Status::RUNNING;
+                    p.console = console;
+                    p.drained = drained;
+                    let pending = p.pending_exit.take();
+                    out.push(Out::Event(
+                        TASK_EXEC_STARTED_EVENT_TOPIC,
+                        pack(&TaskExecStarted {
+                            container_id: id.to_owned(),
+                            exec_id: eid.to_owned(),
+                            pid: pid as u32,
+                            ..Default::default()
+                        }),
+                    ));
+                    if let Some(status) = pending.or_else(|| st.take_unmatched(pid, since)) {
+                        record_exit(&mut st, id, eid, status, &mut out);
+                    }
+                    result = Ok(StartResponse {
+                        pid: pid as u32,
+                        ..Default::default()
+                    });
+                }
+                Err(e) => {
+                    p.status = Status::STOPPED;
+                    p.exit_published = true;
+                    result = Err(e);
+                }
+            }
+        }
+        self.core.flush(out);
+        self.core.notify();
+        result
+    }
+
+    fn run_exec(
+        &self,
+        id: &str,
+        eid: &str,
+        runtime: &Runtime,
+        bundle: &Path,
+        io: &IoSpec,
+        spec: &Path,
+    ) -> Result<Started> {
+        let pid_file = bundle.join(format!("{eid}.pid"));
+        let _ = std::fs::remove_file(&pid_file);
+        let sp = spec.to_string_lossy().into_owned();
+        let pf = pid_file.to_string_lossy().into_owned();
+        let mut args = vec!["exec", "--process", &sp, "--detach", "--pid-file", &pf];
+        if io.terminal {
+            let sock = ConsoleSocket::new()?;
+            let s = sock.path().to_string_lossy().into_owned();
+            args.extend(["--console-socket", &s, id]);
+            runtime.run(bundle, &args)?;
+            let master = sock.receive()?;
+            let drained = console::start_copy(&master, &io.stdin, &io.stdout)?;
+            return Ok((read_pid(&pid_file)?, Some(master), Some(drained)));
+        }
+        let fds: ProcStdio = stdio::open(io, &self.core.namespace, id)?;
+        args.push(id);
+        runtime.run_with(bundle, &args, fds, false)?;
+        Ok((read_pid(&pid_file)?, None, None))
+    }
+
+    pub(crate) fn do_delete(&self, req: &DeleteRequest) -> Result<DeleteResponse> {
+        let id = &req.id;
+        if !req.exec_id.is_empty() {
+            let mut st = self.core.lock();
+            let c = st
+                .containers
+                .get_mut(id)
+                .ok_or_else(|| Error::NotFound(format!("container {id}")))?;
+            let p = c
+                .execs
+                .get(&req.exec_id)
+                .ok_or_else(|| Error::NotFound(format!("exec {} in {id}", req.exec_id)))?;
+            if p.alive() && p.status != Status::CREATED {
+                return Err(Error::FailedPrecondition(format!(
+                    "exec {} is still running",
+                    req.exec_id
+                )));
+            }
+            let p = c.execs.remove(&req.exec_id).unwrap();
+            if let Some(spec) = &p.spec {
+                let _ = std::fs::remove_file(spec);
+            }
+            drop(st);
+            self.core.notify();
+            return Ok(DeleteResponse {
+                pid: p.pid as u32,
+                exit_status: p.exit_status,
+                exited_at: p.exited_at.into(),
+                ..Default::default()
+            });
+        }
+        let (runtime, bundle, status) = self.with(id, |c| {
+            Ok((c.runtime.clone(), c.bundle.clone(), c.init.status))
+        })?;
+        match status {
+            Status::STOPPED => runtime.delete(&bundle, id, false)?,
+            Status::CREATED => runtime.delete(&bundle, id, true)?,
+            _ => {
+                return Err(Error::FailedPrecondition(format!(
+                    "container {id} is running: kill it first"
+                )))
+            }
+        }
+        let c = self.core.lock().containers.remove(id);
+        self.core.notify();
+        oom::unwatch(id);
+        let Some(c) = c else {
+            return Err(Error::NotFound(format!("container {id}")));
+        };
+        if c.rootfs_mounted {
+            mounts::unmount_rootfs(&c.bundle.join("rootfs"));
+        }
+        let exited_at = c.init.exited_at.clone().unwrap_or_else(now);
+        self.core.publish(
+            TASK_DELETE_EVENT_TOPIC,
+            TaskDelete {
+                container_id: id.clone(),
+                pid: c.init.pid as u32,
+                exit_status: c.init.exit_status,
+                exited_at: Some(exited_at.clone()).into(),
+                ..Default::default()
+            },
+        );
+        Ok(DeleteResponse {
+            pid: c.init.pid as u32,
+            exit_status: c.init.exit_status,
+            exited_at: Some(exited_at).into(),
+            ..Default::default()
+        })
+    }
+
+    pub(crate) fn do_exec(&self, req: ExecProcessRequest) -> Result<()> {
+        let spec = req
+            .spec
+            .as_ref()
+            .ok_or_else(|| Error::InvalidArgument("exec: spec is missing".into()))?;
+        let mut st = self.core.lock();
+        let c = st
+            .containers
+            .get_mut(&req.id)
+            .ok_or_else(|| Error::NotFound(format!("container {}", req.id)))?;
+        if req.exec_id.is_empty() || req.exec_id.contains('/') {
+            return Err(Error::InvalidArgument(format!("exec id {:?}", req.exec_id)));
+        }
+        if c.execs.contains_key(&req.exec_id) {
+            return Err(Error::AlreadyExists(format!("exec {}", req.exec_id)));
+        }
+        let path = c.bundle.join(format!("exec-{}.json", req.exec_id));
+        std::fs::write(&path, &spec.value).map_err(io(format!("write {}", path.display())))?;
+        c.execs.insert(
+            req.exec_id.clone(),
+            Proc {
+                status: Status::CREATED,
+                io: IoSpec {
+                    stdin: req.stdin.clone(),
+                    stdout: req.stdout.clone(),
+                    stderr: req.stderr.clone(),
+                    terminal: req.terminal,
+                },
+                spec: Some(path),
+                ..Default::default()
+            },
+        );
+        drop(st);
+        self.core.publish(
+            TASK_EXEC_ADDED_EVENT_TOPIC,
+            TaskExecAdded {
+                container_id: req.id.clone(),
+                exec_id: req.exec_id.clone(),
+                ..Default::default()
+            },
+        );
+        Ok(())
+    }
+
+    pub(crate) fn do_kill(&self, req: &KillRequest) -> Result<()> {
+        let (runtime, bundle, pid, alive) = self.with(&req.id, |c| {
+            let p = c
+                .proc(&req.exec_id)
+                .ok_or_else(|| Error::NotFound(format!("exec {} in {}", req.exec_id, req.id)))?;
+            Ok((c.runtime.clone(), c.bundle.clone(), p.pid, p.alive()))
+        })?;
+        if !req.exec_id.is_empty() {
+            if !alive || pid <= 0 {
+                return Err(Error::NotFound(format!(
+                    "exec {}: process already finished",
+                    req.exec_id
+                )));
+            }
+            // SAFETY: kill(2) on the exec's pid, a live child we track.
+            if unsafe { libc::kill(pid, req.signal as i32) } != 0 {
+                return Err(io(format!("kill exec {}", req.exec_id))(
+                    std::io::Error::last_os_error(),
+                ));
+            }
+            return Ok(());
+        }
+        if !alive && !req.all {
+            return Err(Error::NotFound(format!(
+                "container {}: process already finished",
+                req.id
+            )));
+        }
+        let sig = req.signal.to_string();
+        let mut args = vec!["kill"];
+        if req.all {
+            args.push("--all");
+        }
+        args.extend([req.id.as_str(), sig.as_str()]);
+        match runtime.run(&bundle, &args) {
+            Ok(_) => Ok(()),
+            Err(_) if !self.with(&req.id, |c| Ok(c.init.alive()))? => Err(Error::NotFound(
+                format!("container {}: process already finished", req.id),
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) fn set_paused(&self, id: &str, pause: bool) -> Result<()> {
+        let (runtime, bundle) = self.runtime_of(id)?;
+        runtime.run(&bundle, &[if pause { "pause" } else { "resume" }, id])?;
+        {
+            let mut st = self.core.lock();
+            if let Some(c) = st.containers.get_mut(id) {
+                if c.init.alive() {
+                    c.init.status = if pause {
+                        Status::PAUSED
+                    } else {
+                        Status::RUNNING
+                    };
+                }
+            }
+        }
+        if pause {
+            self.core.publish(
+                TASK_PAUSED_EVENT_TOPIC,
+                TaskPaused {
+                    container_id: id.to_owned(),
+                    ..Default::default()
+                },
+            );
+        } else {
+            self.core.publish(
+                TASK_RESUMED_EVENT_TOPIC,
+                TaskResumed {
+                    container_id: id.to_owned(),
+                    ..Default::default()
+                },
+            );
+        }
+        Ok(())
+    }
+
+    pub(crate) fn do_pids(&self, id: &str) -> Result<PidsResponse> {
+        let (runtime, bundle) = self.runtime_of(id)?;
+        let pids = runtime.ps(&bundle, id)?;
+        let execs: HashMap<i32, String> = self.with(id, |c| {
+            Ok(c.execs
+                .iter()
+                .filter(|(_, p)| p.pid > 0)
+                .map(|(k, p)| (p.pid, k.clone()))
+                .collect())
+        })?;
+        let processes = pids
+            .into_iter()
+            .map(|pid| {
+                let info = execs.get(&(pid as i32)).map(|eid| {
+                    let d = ProcessDetails {
+                        exec_id: eid.clone(),
+                        ..Default::default()
+                    };
+                    Any {
+                        type_url: "containerd.runc.v1.ProcessDetails".into(),
+                        value: d.write_to_bytes().unwrap_or_default(),
+                        ..Default::default()
+                    }
+                });
+                ProcessInfo {
+                    pid,
+                    info: info.into(),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        Ok(PidsResponse {
+            processes,
+            ..Default::default()
+        })
+    }
+
+    pub(crate) fn do_wait(&self, id: &str, eid: &str) -> Result<WaitResponse> {
+        let mut st = self.core.lock();
+        loop {
+            let c = st
+                .containers
+                .get(id)
+                .ok_or_else(|| Error::NotFound(format!("container {id}")))?;
+            let p = c
+                .proc(eid)
+                .ok_or_else(|| Error::NotFound(format!("exec {eid} in {id}")))?;
+            if p.exit_published {
+                return Ok(WaitResponse {
+                    exit_status: p.exit_status,
+                    exited_at: p.exited_at.clone().into(),
+                    ..Default::default()
+                });
+            }
+            st = self.core.wait_change(st);
+        }
+    }
+
+    pub(crate) fn do_state(&self, req: &StateRequest) -> Result<StateResponse> {
+        self.with(&req.id, |c| {
+            let p = c
+                .proc(&req.exec_id)
+                .ok_or_else(|| Error::NotFound(format!("exec {} in {}", req.exec_id, req.id)))?;
+            Ok(StateResponse {
+                id: if req.exec_id.is_empty() {
+                    req.id.clone()
+                } else {
+                    req.exec_id.clone()
+                },
+                bundle: c.bundle.to_string_lossy().into_owned(),
+                pid: p.pid.max(0) as u32,
+                status: p.status.into(),
+                stdin: p.io.stdin.clone(),
+                stdout: p.io.stdout.clone(),
+                stderr: p.io.stderr.clone(),
+                terminal: p.io.terminal,
+                exit_status: p.exit_status,
+                exited_at: p.exited_at.clone().into(),
+                exec_id: req.exec_id.clone(),
+                ..Default::default()
+            })
+        })
+    }
+
+    pub(crate) fn do_update(&self, req: &UpdateTaskRequest) -> Result<()> {
+        let (runtime, bundle) = self.runtime_of(&req.id)?;
+        let res = req
+            .resources
+            .as_ref()
+            .ok_or_else(|| Error::InvalidArgument("update: resources missing".into()))?;
+        let path = bundle.join("update-resources.json");
+        std::fs::write(&path, &res.value).map_err(io(format!("write {}", path.display())))?;
+        let p = path.to_string_lossy().into_owned();
+        let r = runtime.run(&bundle, &["update", "--resources", &p, &req.id]);
+        let _ = std::fs::remove_file(&path);
+        r.map(|_| ())
+    }
+}

@@ -1,0 +1,121 @@
+//! `dm-snapshotter`: serves containerd's snapshots API for an overlayfs root on a unix socket,
+//! for use as a containerd proxy plugin (`[proxy_plugins.NAME] type = "snapshot"`).
+
+mod logger;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use dm_snapshotter::{service, Snapshotter};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// overlayfs snapshotter serving containerd's snapshots API (proxy plugin) on a unix socket.
+#[derive(Parser, Debug)]
+#[command(name = "dm-snapshotter", version)]
+struct Args {
+    /// Directory for snapshot data and the metadata store; created if missing. Must be writable
+    /// and on a filesystem that can hold overlay upper dirs (not overlay itself, for example).
+    #[arg(long, value_name = "DIR")]
+    root: PathBuf,
+    /// Unix socket to serve on; containerd's `address` for the proxy plugin. A stale socket file
+    /// is replaced; a socket someone is serving on is refused.
+    #[arg(long, value_name = "SOCKET")]
+    address: PathBuf,
+    /// Least severe log level written to stderr: error, warn, info, debug or trace.
+    #[arg(long, value_name = "LEVEL", value_enum, default_value_t = Level::Info)]
+    log_level: Level,
+}
+
+/// Log levels `--log-level` takes.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl From<Level> for log::LevelFilter {
+    fn from(l: Level) -> Self {
+        match l {
+            Level::Error => log::LevelFilter::Error,
+            Level::Warn => log::LevelFilter::Warn,
+            Level::Info => log::LevelFilter::Info,
+            Level::Debug => log::LevelFilter::Debug,
+            Level::Trace => log::LevelFilter::Trace,
+        }
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    logger::init(args.log_level.into());
+    if let Err(e) = run(args) {
+        log::error!("{e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let root = std::path::absolute(&args.root).context("--root")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .context("start tokio runtime")?;
+    let _ctx = rt.enter();
+    // Handlers go in before the socket exists: once a client can connect, a signal must mean
+    // a clean stop.
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
+    let int = signal(SignalKind::interrupt()).context("install SIGINT handler")?;
+    // The socket first: a busy address must not leave a new root behind.
+    let listener =
+        bind(&args.address).with_context(|| format!("--address {}", args.address.display()))?;
+    let snapshotter = match Snapshotter::open(&root) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            let _ = std::fs::remove_file(&args.address);
+            return Err(e).context("--root");
+        }
+    };
+    rt.block_on(async {
+        let listener = tokio::net::UnixListener::from_std(listener).context("listen")?;
+        log::info!(
+            "serving snapshots of {} on {}",
+            root.display(),
+            args.address.display()
+        );
+        let served = service::serve(snapshotter, listener, shutdown_signal(term, int)).await;
+        let _ = std::fs::remove_file(&args.address);
+        served.context("serve")?;
+        log::info!("stopped");
+        Ok(())
+    })
+}
+
+fn bind(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListener> {
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!("another process is serving on this socket");
+        }
+        std::fs::remove_file(path).context("remove stale socket")?;
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).context("create socket directory")?;
+    }
+    let l = std::os::unix::net::UnixListener::bind(path)?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+async fn shutdown_signal(
+    mut term: tokio::signal::unix::Signal,
+    mut int: tokio::signal::unix::Signal,
+) {
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    log::info!("{name}: shutting down");
+}
