@@ -30,6 +30,8 @@ pub struct Options {
     pub shim_containers: usize,
     /// Payload size of the import family in MB.
     pub import_mb: usize,
+    /// Idle time after each runtime's turn, letting deferred kernel work finish first.
+    pub settle_ms: u64,
 }
 
 /// What every family gets to work with.

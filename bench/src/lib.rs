@@ -102,6 +102,7 @@ pub fn run(
             rounds: opts.rounds,
             parallel_rounds: opts.parallel_rounds,
             parallel_count: opts.parallel_count,
+            settle_ms: opts.settle_ms,
             spec_from: dir.spec_from.clone(),
             seccomp_source: profile.source,
             seccomp_rules: profile.rules,

@@ -38,6 +38,10 @@ struct Cli {
     /// Payload size of the import family in MB.
     #[arg(long, default_value_t = 64)]
     import_mb: usize,
+    /// Idle milliseconds after each runtime's turn (untimed), so deferred kernel work of one
+    /// runtime (e.g. network namespace teardown) is not billed to the next.
+    #[arg(long, default_value_t = 0)]
+    settle_ms: u64,
     /// One round, no warm-up, tiny batches: checks the harness, not the runtimes.
     #[arg(long)]
     smoke: bool,
@@ -87,6 +91,7 @@ fn options(cli: &Cli) -> anyhow::Result<Options> {
         families: cli.family.clone(),
         shim_containers: cli.shim_containers,
         import_mb: cli.import_mb,
+        settle_ms: cli.settle_ms,
     };
     if cli.smoke {
         o.warmup = 0;

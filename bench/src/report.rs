@@ -44,6 +44,9 @@ pub struct Method {
     pub parallel_rounds: usize,
     /// Containers per parallel batch.
     pub parallel_count: usize,
+    /// Idle milliseconds after each runtime's turn.
+    #[serde(default)]
+    pub settle_ms: u64,
     /// Which runtime's `spec` made the shared config.json.
     pub spec_from: String,
     /// Where the seccomp profile came from.
@@ -158,10 +161,10 @@ impl Report {
         let _ = writeln!(
             s,
             "- method: {} warm-up rounds, then {} rounds (parallel: {} rounds of {} containers); \
-             within a round the runtimes alternate in the order above; private --root per \
-             runtime on a tmpfs (like /run); one busybox bundle (config from `{} spec`, read-only rootfs, process \
+             within a round the runtimes alternate, the order rotating by one each round (A B C, B C A, …, so none always follows the same one); private --root per \
+             runtime on a tmpfs (like /run); {} ms idle after each runtime's turn; one busybox bundle (config from `{} spec`, read-only rootfs, process \
              `true`) shared by all",
-            m.warmup, m.rounds, m.parallel_rounds, m.parallel_count, m.spec_from
+            m.warmup, m.rounds, m.parallel_rounds, m.parallel_count, m.settle_ms, m.spec_from
         );
         let _ = writeln!(
             s,

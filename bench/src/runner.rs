@@ -91,7 +91,7 @@ fn make_drivers(runtimes: &[Runtime], dir: &BenchDir) -> Result<Vec<Driver>> {
         .collect()
 }
 
-/// Warm-up then measured rounds; in each round every runtime runs once, in table order.
+/// Warm-up then measured rounds; in each round every runtime runs once, the order rotating.
 fn rounds_of(cx: &mut Context, drivers: &[Driver], sc: Scenario, rounds: usize) -> Series {
     let warmup = cx.opts.warmup;
     let mut series = Series {
@@ -100,7 +100,12 @@ fn rounds_of(cx: &mut Context, drivers: &[Driver], sc: Scenario, rounds: usize) 
     };
     for round in 0..warmup + rounds {
         let mut used: Vec<Vec<String>> = vec![Vec::new(); drivers.len()];
-        for (i, d) in drivers.iter().enumerate() {
+        // Each round starts one runtime later (A B C, B C A, C A B, ...): whoever runs next
+        // pays for the previous runtime's deferred kernel work (network namespace teardown
+        // above all), so a fixed order would bill one runtime for another's exit.
+        for k in 0..drivers.len() {
+            let i = (k + round) % drivers.len();
+            let d = &drivers[i];
             let got = if series.errors[i].is_some() {
                 None
             } else {
@@ -114,6 +119,9 @@ fn rounds_of(cx: &mut Context, drivers: &[Driver], sc: Scenario, rounds: usize) 
             };
             if round >= warmup {
                 series.samples[i].push(got);
+            }
+            if cx.opts.settle_ms > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(cx.opts.settle_ms));
             }
         }
         let label = format!("{} round {round}", sc.key());
