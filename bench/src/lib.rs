@@ -51,6 +51,9 @@ pub fn run(
     mut notes: Vec<String>,
 ) -> Result<Report> {
     let started = Instant::now();
+    let loadavg = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
     let spec_rt = ["runc", "crun", "dm-runc"]
         .iter()
         .find_map(|n| runtimes.iter().find(|r| r.name == *n))
@@ -111,7 +114,21 @@ pub fn run(
         cleanup,
         notes,
         total_seconds: started.elapsed().as_secs_f64(),
+        workspace_commit: git_head(),
+        loadavg,
     })
+}
+
+fn git_head() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(workspace_root())
+        .args(["rev-parse", "--short", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let s = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && !s.is_empty()).then_some(s)
 }
 
 /// `YYYY-MM-DD HH:MM` in UTC, from the system clock (civil-from-days, no time crate needed).

@@ -87,6 +87,12 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Wall time of the whole run in seconds.
     pub total_seconds: f64,
+    /// `git rev-parse --short HEAD` of the workspace (the dm-runc source measured).
+    #[serde(default)]
+    pub workspace_commit: Option<String>,
+    /// /proc/loadavg when the run started: other work on the machine skews every figure.
+    #[serde(default)]
+    pub loadavg: String,
 }
 
 fn num(x: Option<f64>, unit: &str) -> String {
@@ -145,6 +151,10 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(s, "- date: {} (UTC)", self.date);
         let _ = writeln!(s, "- kernel: {}, {} CPUs", self.kernel, self.cpus);
+        let _ = writeln!(s, "- load average at start: {}", self.loadavg);
+        if let Some(c) = &self.workspace_commit {
+            let _ = writeln!(s, "- workspace commit: {c}");
+        }
         let _ = writeln!(s, "- cgroups: host {}", self.cgroup.host);
         let _ = writeln!(s, "- runtimes see: {}", self.cgroup.runtimes_see);
         for rt in &self.runtimes {
