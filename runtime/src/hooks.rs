@@ -3,7 +3,6 @@
 use crate::error::{Error, Result};
 use oci_spec::runtime::Hook;
 use std::io::Write;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 
 /// Runs `hooks` (of kind `kind`, e.g. "createRuntime") in order; the first failure stops them.
@@ -13,6 +12,15 @@ pub fn run(kind: &str, hooks: &[Hook], state: &[u8]) -> Result<()> {
             .map_err(|e| Error::Hook(format!("error running {kind} hook #{i}: {e}")))?;
     }
     Ok(())
+}
+
+/// Whether the spec has hooks that run in the runtime namespace while the container is being
+/// created (prestart, createRuntime): only then does the init stop for them.
+pub fn has_create_runtime_hooks(spec: &oci_spec::runtime::Spec) -> bool {
+    spec.hooks().as_ref().is_some_and(|h| {
+        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+    })
 }
 
 /// Runs hooks where failures must only be logged (poststart, poststop).
@@ -51,7 +59,7 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
         if secs <= 0 {
             return Err(format!("timeout must be positive, got {secs}"));
         }
-        if !wait_readable_exit(child.id() as i32, secs as i32 * 1000) {
+        if !crate::sys::wait_pid_exit(child.id() as i32, secs as i32 * 1000) {
             let _ = child.kill();
             let _ = child.wait();
             return Err(format!("timed out after {secs}s"));
@@ -67,28 +75,5 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
             String::from_utf8_lossy(&out.stdout).trim(),
             String::from_utf8_lossy(&out.stderr).trim()
         ))
-    }
-}
-
-/// Waits up to `ms` for process `pid` to exit, through a pidfd (no polling loop).
-fn wait_readable_exit(pid: i32, ms: i32) -> bool {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return true;
-    }
-    // SAFETY: the fd was just returned by pidfd_open and is owned here only.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let mut fds = [nix::poll::PollFd::new(
-        fd.as_fd(),
-        nix::poll::PollFlags::POLLIN,
-    )];
-    let timeout = nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX);
-    loop {
-        match nix::poll::poll(&mut fds, timeout) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Ok(n) => return n > 0,
-            Err(_) => return true,
-        }
     }
 }

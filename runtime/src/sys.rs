@@ -129,3 +129,29 @@ pub fn wait_exit(pid: i32) -> nix::Result<i32> {
         }
     }
 }
+
+/// Waits up to `ms` milliseconds for process `pid` to exit (become a zombie or vanish),
+/// through a pidfd: no polling loop. True when it has exited.
+pub fn wait_pid_exit(pid: i32, ms: i32) -> bool {
+    use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        // ESRCH: already gone.
+        return Errno::last() == Errno::ESRCH;
+    }
+    // SAFETY: the fd was just returned by pidfd_open and is owned here only.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let mut fds = [nix::poll::PollFd::new(
+        fd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let timeout = nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX);
+    loop {
+        match nix::poll::poll(&mut fds, timeout) {
+            Err(Errno::EINTR) => continue,
+            Ok(n) => return n > 0,
+            Err(_) => return false,
+        }
+    }
+}

@@ -155,16 +155,14 @@ pub fn destroy(root: &Path, st: &State) -> Result<()> {
 fn kill_and_wait(st: &State) -> Result<()> {
     let _ = st.cgroup.kill_all(libc::SIGKILL);
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(st.pid), Signal::SIGKILL);
-    // Reap it if it is our child (run), else wait for its parent to; bounded at 10 s.
-    for _ in 0..1000 {
-        let _ = nix::sys::wait::waitpid(
-            nix::unistd::Pid::from_raw(st.pid),
-            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
-        );
-        if !st.init_alive() {
-            return Ok(());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
+    // Exit (zombie or gone) is what matters; its parent (the shim, or `run`) reaps it.
+    let dead = crate::sys::wait_pid_exit(st.pid, 10_000);
+    let _ = nix::sys::wait::waitpid(
+        nix::unistd::Pid::from_raw(st.pid),
+        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+    );
+    if dead || !st.init_alive() {
+        return Ok(());
     }
     Err(Error::State(format!(
         "container init {} did not die after SIGKILL",

@@ -100,8 +100,10 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
     if mountns {
         crate::rootfs::prepare(spec, &a.rootfs, &a.bundle, a.cgroup, userns)?;
     }
-    chan.send(&Msg::Hooks)?;
-    chan.expect_go()?;
+    if crate::hooks::has_create_runtime_hooks(spec) {
+        chan.send(&Msg::Hooks)?;
+        chan.expect_go()?;
+    }
     if let Some(h) = spec
         .hooks()
         .as_ref()

@@ -80,15 +80,23 @@ pub fn create(root: &OwnedFd, devs: &[Dev], bind_only: bool) -> Result<()> {
         let pfd = open_in_root(root, parent, Create::Dir)?;
         let name = rel.file_name().unwrap_or_default();
         let full = fd_path(&pfd).join(name);
-        let _ = std::fs::remove_file(&full);
-        let made = !bind_only
-            && mknod(
+        let node = || {
+            mknod(
                 &full,
                 d.kind,
                 Mode::from_bits_truncate(d.mode),
                 makedev(d.major, d.minor),
             )
-            .is_ok();
+        };
+        let made = !bind_only
+            && match node() {
+                // A rootfs may ship its own /dev entries: replace them.
+                Err(nix::errno::Errno::EEXIST) => {
+                    let _ = std::fs::remove_file(&full);
+                    node().is_ok()
+                }
+                r => r.is_ok(),
+            };
         if made {
             // mknod applies the umask; set the exact mode and owner asked for.
             nix::sys::stat::fchmodat(
