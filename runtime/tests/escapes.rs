@@ -99,3 +99,29 @@ fn pid_file_symlinks_are_replaced_not_followed() {
         .is_symlink());
     assert_eq!(read(&pidfile), b.state()["pid"].to_string());
 }
+
+#[test]
+fn lsm_labels_without_the_lsm() {
+    // This host has neither AppArmor nor SELinux: an AppArmor profile is ignored (as runc),
+    // an SELinux label is refused rather than silently running unconfined.
+    let Some(mut b) = bundle("lsm") else { return };
+    if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+        assert!(!dm_testkit::in_ci(), "CI host has SELinux");
+        return;
+    }
+    set(
+        &mut b,
+        "/process/apparmorProfile",
+        serde_json::json!("docker-default"),
+    );
+    assert_eq!(b.run_container().code, 0);
+    set(
+        &mut b,
+        "/process/selinuxLabel",
+        serde_json::json!("system_u:system_r:container_t:s0"),
+    );
+    let out = b.create();
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("process.selinuxLabel"), "{out:?}");
+    assert_nothing_left(&b);
+}

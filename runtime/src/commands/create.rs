@@ -71,6 +71,7 @@ pub fn create(
         return Err(Error::Arg("--systemd-cgroup: the systemd cgroup driver is not available in this build; use the cgroupfs driver".into()));
     }
     let process = spec.process().as_ref().expect("validated");
+    crate::process::lsm::check(process)?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && a.console_socket.is_none() && console.is_none() {
         return Err(Error::Arg(

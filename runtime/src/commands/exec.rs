@@ -88,6 +88,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
         Status::Stopped => return Err(Error::State("cannot exec in a stopped container".into())),
     }
     let process = process_spec(a, &st)?;
+    crate::process::lsm::check(&process)?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && a.detach && a.console_socket.is_none() {
         return Err(Error::Arg(
@@ -267,6 +268,7 @@ fn child_main(
     if let Some(f) = early {
         crate::process::init::install_seccomp(chan, f)?;
     }
+    crate::process::lsm::apply(p)?;
     setup::user_and_caps(p, !userns)?;
     setup::privs_and_umask(p)?;
     let args = p.args().clone().unwrap_or_default();

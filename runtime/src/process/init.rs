@@ -136,6 +136,7 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
     if let Some(f) = early {
         install_seccomp(chan, f)?;
     }
+    crate::process::lsm::apply(process)?;
     setup::user_and_caps(process, !userns)?;
     setup::privs_and_umask(process)?;
     setup::enter_cwd(process)?;

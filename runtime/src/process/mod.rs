@@ -2,4 +2,5 @@
 
 pub mod forward;
 pub mod init;
+pub mod lsm;
 pub mod setup;
