@@ -136,6 +136,17 @@ impl Cgroup {
         Ok(())
     }
 
+    /// The same placement with no directories: every operation becomes a no-op. For rootless
+    /// containers whose caller may not write the cgroup tree (runc skips cgroups there too).
+    pub fn without_dirs(&self) -> Cgroup {
+        Cgroup {
+            v1: Vec::new(),
+            v2: None,
+            created: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// The cgroup2 directory to clone the init into (CLONE_INTO_CGROUP), on unified hosts.
     pub fn clone_into_dir(&self) -> Option<PathBuf> {
         if self.mode == Mode::Unified {

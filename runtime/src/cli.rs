@@ -7,9 +7,10 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "dm-runc", disable_version_flag = true)]
 pub struct Cli {
-    /// Root directory for container state.
-    #[arg(long, global = true, default_value = "/run/dm-runc")]
-    pub root: PathBuf,
+    /// Root directory for container state (default /run/dm-runc; rootless:
+    /// $XDG_RUNTIME_DIR/dm-runc, else /tmp/dm-runc-<uid>).
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
     /// Log file (default: stderr).
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,
@@ -28,6 +29,23 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The state root: `--root`, or runc's defaults for root and rootless callers.
+    pub fn state_root(&self) -> PathBuf {
+        if let Some(r) = &self.root {
+            return r.clone();
+        }
+        let uid = nix::unistd::geteuid();
+        if uid.is_root() {
+            return PathBuf::from("/run/dm-runc");
+        }
+        match std::env::var_os("XDG_RUNTIME_DIR") {
+            Some(d) if !d.is_empty() => PathBuf::from(d).join("dm-runc"),
+            _ => PathBuf::from(format!("/tmp/dm-runc-{uid}")),
+        }
+    }
 }
 
 /// Subcommands.

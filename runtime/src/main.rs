@@ -34,7 +34,8 @@ fn main() {
 }
 
 fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
-    let root = cli.root.as_path();
+    let root_buf = cli.state_root();
+    let root = root_buf.as_path();
     let Some(cmd) = &cli.command else {
         anyhow::bail!("no command given; see --help");
     };

@@ -138,7 +138,16 @@ pub fn create(
             .sys(|| "chown exec fifo".into())?;
     }
     let fifo = open_opath(&fifo_path)?;
-    cgroup.create()?;
+    let rootless = !nix::unistd::geteuid().is_root();
+    match cgroup.create() {
+        Ok(()) => {}
+        // As runc: an unprivileged caller that may not write the cgroup tree runs without one.
+        Err(e) if rootless => {
+            crate::log::warn(&format!("rootless: running without cgroups: {e}"));
+            cgroup = cgroup.without_dirs();
+        }
+        Err(e) => return Err(e.into()),
+    }
     unwind.cgroup = Some(cgroup.clone());
     let (parent, child) = sync::pair()?;
     let flags = clone_flags(&spec);
@@ -212,7 +221,12 @@ pub fn create(
                 // Limits go on once the rootfs is built (as runc): device nodes need mknod,
                 // which the device rules would refuse.
                 if let Some(r) = &resources {
-                    cgroup.apply(r)?;
+                    match cgroup.apply(r) {
+                        Err(e) if rootless => {
+                            crate::log::warn(&format!("rootless: resources not applied: {e}"))
+                        }
+                        r => r?,
+                    }
                 }
                 break;
             }
@@ -402,6 +416,12 @@ fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
             .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
             .collect::<String>()
     };
+    if !nix::unistd::geteuid().is_root() {
+        // Unprivileged gid_map writes need setgroups disabled first.
+        let p = format!("/proc/{pid}/setgroups");
+        std::fs::write(&p, "deny")
+            .map_err(|e| Error::Config(format!("linux.gidMappings: write {p}: {e}")))?;
+    }
     for (file, field, data) in [
         ("uid_map", "linux.uidMappings", fmt(l.uid_mappings())),
         ("gid_map", "linux.gidMappings", fmt(l.gid_mappings())),
