@@ -26,8 +26,8 @@ pub struct Options {
     pub scenarios: Vec<Scenario>,
     /// Families to run, by name.
     pub families: Vec<String>,
-    /// Running containers per runtime in the shim-memory family.
-    pub shim_containers: usize,
+    /// Running containers per shim in the shim-memory family, one measurement per count.
+    pub shim_containers: Vec<usize>,
     /// Payload size of the import family in MB.
     pub import_mb: usize,
     /// Idle time after each runtime's turn, letting deferred kernel work finish first.

@@ -32,9 +32,9 @@ struct Cli {
     /// Families to run: runtime, shim-memory, import.
     #[arg(long, value_delimiter = ',', default_value = "runtime")]
     family: Vec<String>,
-    /// Running containers per runtime in the shim-memory family.
-    #[arg(long, default_value_t = 5)]
-    shim_containers: usize,
+    /// Running containers per shim in the shim-memory family (a list: 1,10,50).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 10, 50])]
+    shim_containers: Vec<usize>,
     /// Payload size of the import family in MB.
     #[arg(long, default_value_t = 64)]
     import_mb: usize,
@@ -89,7 +89,7 @@ fn options(cli: &Cli) -> anyhow::Result<Options> {
         parallel_count: cli.parallel_count,
         scenarios,
         families: cli.family.clone(),
-        shim_containers: cli.shim_containers,
+        shim_containers: cli.shim_containers.clone(),
         import_mb: cli.import_mb,
         settle_ms: cli.settle_ms,
     };
@@ -98,7 +98,7 @@ fn options(cli: &Cli) -> anyhow::Result<Options> {
         o.rounds = 1;
         o.parallel_rounds = 1;
         o.parallel_count = 4;
-        o.shim_containers = 1;
+        o.shim_containers = vec![1];
         o.import_mb = 4;
     }
     if o.rounds == 0 {

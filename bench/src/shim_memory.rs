@@ -47,49 +47,60 @@ impl Family for ShimMemoryFamily {
         }
         let bin_dirs = shim_dirs();
         let mut rows = Vec::new();
+        let mut present = Vec::new();
         for shim in SHIMS {
             let Some(dir) = bin_dirs.iter().find(|d| d.join(shim.binary).exists()) else {
                 cx.notes
                     .push(format!("shim-memory: {} not found, skipped", shim.binary));
                 continue;
             };
+            present.push((shim, dir.clone()));
+        }
+        for (shim, dir) in &present {
             let state = cx.dir.subdir(&format!("containerd-{}", shim.binary))?;
             // The namespace carries the run prefix: its cgroup is checked like any other.
             let d = Containerd::start(state, dir, format!("{}ns", cx.ids.prefix()))?;
-            let measured = d.measure(shim, cx);
+            for &count in &cx.opts.shim_containers.clone() {
+                let measured = d.measure(shim, cx, count);
+                cx.verify(&format!("shim-memory {} x{count}", shim.name));
+                let mems = match measured {
+                    Ok(m) => m,
+                    Err(e) => {
+                        rows.push(row(
+                            shim.name,
+                            &format!("shim-rss-per-container@{count}"),
+                            &[],
+                            Some(e.to_string()),
+                        ));
+                        continue;
+                    }
+                };
+                let mb = |f: fn(&MemUse) -> u64| -> Vec<f64> {
+                    mems.iter().map(|m| f(m) as f64 * 1024.0 / 1e6).collect()
+                };
+                rows.push(row(
+                    shim.name,
+                    &format!("shim-rss-per-container@{count}"),
+                    &mb(|m| m.rss_kib),
+                    None,
+                ));
+                rows.push(row(
+                    shim.name,
+                    &format!("shim-pss-per-container@{count}"),
+                    &mb(|m| m.pss_kib),
+                    None,
+                ));
+            }
             drop(d);
-            cx.verify(&format!("shim-memory {}", shim.name));
-            let mems = match measured {
-                Ok(m) => m,
-                Err(e) => {
-                    rows.push(row(
-                        shim.name,
-                        "shim-rss-per-container",
-                        &[],
-                        Some(e.to_string()),
-                    ));
-                    continue;
-                }
-            };
-            let mb = |f: fn(&MemUse) -> u64| -> Vec<f64> {
-                mems.iter().map(|m| f(m) as f64 * 1024.0 / 1e6).collect()
-            };
-            rows.push(row(
-                shim.name,
-                "shim-rss-per-container",
-                &mb(|m| m.rss_kib),
-                None,
-            ));
-            rows.push(row(
-                shim.name,
-                "shim-pss-per-container",
-                &mb(|m| m.pss_kib),
-                None,
-            ));
+        }
+        if present.len() == SHIMS.len() {
+            rows.extend(run_rm_latency(cx, &present)?);
         }
         cx.notes.push(format!(
-            "shim-memory: {} sleeping containers per shim under a private containerd \
-             (`ctr run -d --rootfs`); PSS shrinks as more shims share the binary's pages",
+            "shim-memory: {:?} sleeping containers per shim under a private containerd \
+             (`ctr run -d --rootfs`); PSS shrinks as more shims share the binary's pages; \
+             ctr-run-rm: `ctr run --rm --rootfs … /bin/true` per shim, the shims alternating \
+             within each round, one private containerd serving both",
             cx.opts.shim_containers
         ));
         Ok(rows)
@@ -110,6 +121,58 @@ fn row(shim: &str, scenario: &str, vals: &[f64], error: Option<String>) -> Row {
         vs_runc: None,
         error,
     }
+}
+
+/// Interleaved `ctr run --rm` latency, every shim in each round (order rotating), under one
+/// containerd whose PATH holds every shim.
+fn run_rm_latency(cx: &mut Context, shims: &[(&Shim, PathBuf)]) -> Result<Vec<Row>> {
+    let state = cx.dir.subdir("containerd-latency")?;
+    let path_dirs: Vec<String> = shims.iter().map(|(_, d)| d.display().to_string()).collect();
+    let d = Containerd::start(
+        state,
+        Path::new(&path_dirs.join(":")),
+        format!("{}lat", cx.ids.prefix()),
+    )?;
+    let rootfs = cx.dir.path().join("rootfs").display().to_string();
+    let rounds = cx.opts.rounds.clamp(1, 15);
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); shims.len()];
+    for round in 0..rounds + 1 {
+        for k in 0..shims.len() {
+            let i = (round + k) % shims.len();
+            let id = cx.ids.next();
+            let t = Instant::now();
+            d.ctr(&[
+                "run",
+                "--rm",
+                "--runtime",
+                shims[i].0.runtime_type,
+                "--rootfs",
+                &rootfs,
+                &id,
+                "/bin/true",
+            ])?;
+            // Round 0 warms both shims up and is not counted.
+            if round > 0 {
+                times[i].push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    drop(d);
+    cx.verify("shim ctr-run-rm");
+    let go = 0;
+    let mut rows = Vec::new();
+    for (i, (shim, _)) in shims.iter().enumerate() {
+        let ratios: Vec<f64> = times[i]
+            .iter()
+            .zip(&times[go])
+            .map(|(a, b)| a / b)
+            .collect();
+        let mut r = row(shim.name, "ctr-run-rm", &times[i], None);
+        r.unit = "ms".into();
+        r.vs_runc = stats::median(&ratios);
+        rows.push(r);
+    }
+    Ok(rows)
 }
 
 /// containerd's own PATH first, then this workspace's release and debug builds.
@@ -204,12 +267,10 @@ impl Containerd {
 
     /// Starts `shim_containers` sleeping containers, reads every shim's smaps_rollup, tears
     /// them down.
-    fn measure(&self, shim: &Shim, cx: &Context) -> Result<Vec<MemUse>> {
+    fn measure(&self, shim: &Shim, cx: &Context, count: usize) -> Result<Vec<MemUse>> {
         let rootfs = cx.dir.path().join("rootfs");
         let rootfs = rootfs.to_str().unwrap_or_default();
-        let ids: Vec<String> = (0..cx.opts.shim_containers)
-            .map(|_| cx.ids.next())
-            .collect();
+        let ids: Vec<String> = (0..count).map(|_| cx.ids.next()).collect();
         let mut started = Vec::new();
         let mut result = Ok(());
         for id in &ids {

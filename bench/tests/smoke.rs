@@ -119,7 +119,8 @@ fn smoke_run_of_the_shim_memory_and_import_families() {
         "{:#?}",
         report.cleanup.leftovers
     );
-    for sc in ["shim-rss-per-container", "shim-pss-per-container"] {
+    // Smoke mode measures one container per shim.
+    for sc in ["shim-rss-per-container@1", "shim-pss-per-container@1"] {
         let row = report
             .rows
             .iter()
@@ -132,12 +133,12 @@ fn smoke_run_of_the_shim_memory_and_import_families() {
     let rss = report
         .rows
         .iter()
-        .find(|r| r.scenario == "shim-rss-per-container")
+        .find(|r| r.scenario == "shim-rss-per-container@1")
         .unwrap();
     let pss = report
         .rows
         .iter()
-        .find(|r| r.scenario == "shim-pss-per-container")
+        .find(|r| r.scenario == "shim-pss-per-container@1")
         .unwrap();
     assert!(pss.median <= rss.median);
     let import = report
