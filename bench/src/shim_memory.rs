@@ -62,7 +62,6 @@ impl Family for ShimMemoryFamily {
             let d = Containerd::start(state, dir, format!("{}ns", cx.ids.prefix()))?;
             for &count in &cx.opts.shim_containers.clone() {
                 let measured = d.measure(shim, cx, count);
-                cx.verify(&format!("shim-memory {} x{count}", shim.name));
                 let mems = match measured {
                     Ok(m) => m,
                     Err(e) => {
@@ -91,7 +90,9 @@ impl Family for ShimMemoryFamily {
                     None,
                 ));
             }
+            // containerd's namespace cgroup goes with the containerd, so check after it.
             drop(d);
+            cx.verify(&format!("shim-memory {}", shim.name));
         }
         if present.len() == SHIMS.len() {
             rows.extend(run_rm_latency(cx, &present)?);
