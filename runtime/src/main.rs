@@ -42,7 +42,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
     match cmd {
         Command::Spec(a) => info::spec(a.bundle.as_deref(), a.rootless)?,
         Command::Create(a) => {
-            create::create(root, a, None, cli.systemd_cgroup)?;
+            create::create(root, a, false, cli.systemd_cgroup)?;
         }
         Command::Start(a) => lifecycle::start(root, &a.id)?,
         Command::Run(a) => return Ok(run::run(root, a, cli.systemd_cgroup)?),

@@ -148,9 +148,7 @@ fn start_of_a_running_container_fails() {
     let Some(mut b) = bundle("start_twice") else {
         return;
     };
-    b.args(&["sleep", "1000"]);
-    b.create().ok();
-    b.run(&["start", &b.id]).ok();
+    start_sleeping(&mut b);
     let out = b.run(&["start", &b.id]);
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("already running"), "{out:?}");

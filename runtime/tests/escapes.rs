@@ -58,9 +58,7 @@ fn exec_cwd_through_proc_self_fd_fails_cleanly() {
     let Some(mut b) = bundle("cve_2024_21626_exec") else {
         return;
     };
-    b.args(&["sleep", "1000"]);
-    b.create().ok();
-    b.run(&["start", &b.id]).ok();
+    start_sleeping(&mut b);
     for fd in 3..10 {
         let cwd = format!("/proc/self/fd/{fd}");
         let out = b.run(&["exec", "--cwd", &cwd, &b.id, "pwd"]);

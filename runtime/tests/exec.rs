@@ -7,9 +7,7 @@ use std::path::Path;
 fn running(test: &str) -> Option<Bundle> {
     let mut b = bundle(test)?;
     set(&mut b, "/hostname", serde_json::json!("exec-host"));
-    b.args(&["sleep", "1000"]);
-    b.create().ok();
-    b.run(&["start", &b.id]).ok();
+    start_sleeping(&mut b);
     Some(b)
 }
 

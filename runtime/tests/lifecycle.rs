@@ -80,9 +80,7 @@ fn delete_force_kills_a_running_container() {
     let Some(mut b) = bundle("delete_force") else {
         return;
     };
-    b.args(&["sleep", "1000"]);
-    b.create().ok();
-    b.run(&["start", &b.id]).ok();
+    start_sleeping(&mut b);
     b.run(&["delete", "--force", &b.id]).ok();
     assert_nothing_left(&b);
     // A second forced delete of a missing container succeeds (containerd does this).

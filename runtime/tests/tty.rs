@@ -99,9 +99,7 @@ fn exec_tty_through_console_socket() {
     let Some(mut b) = bundle("exec_tty") else {
         return;
     };
-    b.args(&["sleep", "1000"]);
-    b.create().ok();
-    b.run(&["start", &b.id]).ok();
+    start_sleeping(&mut b);
     let sock = b.path().join("exec.sock");
     let l = UnixListener::bind(&sock).unwrap();
     let mut exec = b.cmd(&[

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 pub struct Created {
     /// Its state (already saved).
     pub state: State,
+    /// Our end of the console socket when dm-runc itself is the terminal (`own_pty`).
+    pub console: Option<OwnedFd>,
 }
 
 /// Undoes a half-made container unless disarmed.
@@ -57,13 +59,9 @@ pub fn bundle_path(b: &Option<PathBuf>) -> Result<PathBuf> {
     std::fs::canonicalize(&b).map_err(|e| Error::Arg(format!("--bundle {}: {e}", b.display())))
 }
 
-/// Creates the container. `console` overrides `--console-socket` (run's own pty proxy).
-pub fn create(
-    root: &Path,
-    a: &CreateArgs,
-    console: Option<OwnedFd>,
-    systemd: bool,
-) -> Result<Created> {
+/// Creates the container. With `own_pty` (foreground `run`), a terminal without
+/// `--console-socket` is proxied by dm-runc itself: our end comes back in [`Created`].
+pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Result<Created> {
     state::validate_id(&a.id)?;
     let bundle = bundle_path(&a.bundle)?;
     let spec = config::load(&bundle)?;
@@ -73,7 +71,7 @@ pub fn create(
     let process = spec.process().as_ref().expect("validated");
     crate::process::lsm::check(process)?;
     let terminal = process.terminal().unwrap_or(false);
-    if terminal && a.console_socket.is_none() && console.is_none() {
+    if terminal && a.console_socket.is_none() && !own_pty {
         return Err(Error::Arg(
             "process.terminal is set: --console-socket is required (or use run without -d)".into(),
         ));
@@ -99,10 +97,13 @@ pub fn create(
         cgroup.check(r)?;
     }
     let join = open_joined_namespaces(&spec)?;
-    let console = match (console, &a.console_socket, terminal) {
-        (Some(c), _, _) => Some(c),
-        (None, Some(p), true) => Some(crate::tty::connect_console_socket(p)?),
-        _ => None,
+    let (ours, console) = match (&a.console_socket, terminal) {
+        (Some(p), true) => (None, Some(crate::tty::connect_console_socket(p)?)),
+        (None, true) => {
+            let (x, y) = crate::tty::console_pair()?;
+            (Some(x), Some(y))
+        }
+        _ => (None, None),
     };
 
     // From here on, everything made is undone on failure.
@@ -259,7 +260,10 @@ pub fn create(
         write_pid_file(p, pid)?;
     }
     unwind.armed = false;
-    Ok(Created { state: st })
+    Ok(Created {
+        state: st,
+        console: ours,
+    })
 }
 
 /// The resources to apply: the spec's, with device rules that allow the default devices and

@@ -8,25 +8,13 @@ use std::path::Path;
 
 /// Runs the container; returns the exit code dm-runc should exit with.
 pub fn run(root: &Path, a: &RunArgs, systemd: bool) -> Result<i32> {
-    let terminal = create::bundle_path(&a.create.bundle)
-        .ok()
-        .and_then(|b| std::fs::read(b.join("config.json")).ok())
-        .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok())
-        .is_some_and(|v| v["process"]["terminal"] == serde_json::Value::Bool(true));
-    // Without -d and without a console socket we are the terminal's other end.
-    let own_pty = terminal && !a.detach && a.create.console_socket.is_none();
-    let (ours, theirs) = if own_pty {
-        let (x, y) = crate::tty::console_pair()?;
-        (Some(x), Some(y))
-    } else {
-        (None, None)
-    };
     let mut sfd = if a.detach {
         None
     } else {
         Some(forward::block_signals()?)
     };
-    let created = create::create(root, &a.create, theirs, systemd)?;
+    // Without -d and without a console socket we are the terminal's other end.
+    let created = create::create(root, &a.create, !a.detach, systemd)?;
     let st = created.state;
     if let Err(e) = lifecycle::start(root, &st.id) {
         let _ = lifecycle::delete(root, &st.id, true);
@@ -35,7 +23,7 @@ pub fn run(root: &Path, a: &RunArgs, systemd: bool) -> Result<i32> {
     let Some(sfd) = sfd.as_mut() else {
         return Ok(0);
     };
-    let pty = match &ours {
+    let pty = match &created.console {
         Some(s) => Some(forward::recv_fd(s)?),
         None => None,
     };

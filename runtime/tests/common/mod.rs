@@ -91,3 +91,10 @@ pub fn spawn_run_ready(
     assert_eq!(line, "ready\n");
     (child, out)
 }
+
+/// Creates and starts the bundle's container running `sleep 1000`.
+pub fn start_sleeping(b: &mut Bundle) {
+    b.args(&["sleep", "1000"]);
+    b.create().ok();
+    b.run(&["start", &b.id]).ok();
+}
