@@ -140,6 +140,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
             check_sysctl(spec, key)?;
         }
+        crate::timens::offsets(spec)?;
         if !has_namespace(spec, LinuxNamespaceType::Mount) {
             return bad("linux.namespaces: a mount namespace is required".into());
         }

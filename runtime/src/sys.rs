@@ -80,15 +80,26 @@ pub fn set_personality(persona: libc::c_ulong) -> nix::Result<()> {
     Errno::result(r).map(drop)
 }
 
-/// Joins a new anonymous session keyring (keyctl JOIN_SESSION_KEYRING with a NULL name).
-pub fn join_session_keyring() -> nix::Result<()> {
+/// Joins the session keyring named `name`, making it when no searchable one exists.
+/// Returns its serial.
+pub fn join_session_keyring(name: &str) -> nix::Result<i32> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
-    // SAFETY: a NULL name asks the kernel for a fresh anonymous keyring; no memory is passed.
+    let name = std::ffi::CString::new(name).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    Errno::result(r).map(|s| s as i32)
+}
+
+/// Sets a key's permission mask (KEYCTL_SETPERM); only its owner may.
+pub fn set_key_perm(serial: i32, perm: u32) -> nix::Result<()> {
+    const KEYCTL_SETPERM: libc::c_long = 5;
+    // SAFETY: plain integer arguments.
     let r = unsafe {
         libc::syscall(
             libc::SYS_keyctl,
-            KEYCTL_JOIN_SESSION_KEYRING,
-            std::ptr::null::<libc::c_char>(),
+            KEYCTL_SETPERM,
+            serial as libc::c_long,
+            perm as libc::c_ulong,
         )
     };
     Errno::result(r).map(drop)

@@ -151,7 +151,12 @@ pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Resu
     }
     unwind.cgroup = Some(cgroup.clone());
     let (parent, child) = sync::pair()?;
-    let flags = clone_flags(&spec);
+    let time_offsets = crate::timens::offsets(&spec)?;
+    let mut flags = clone_flags(&spec);
+    if time_offsets.is_some() {
+        // The init makes the time namespace itself (see timens).
+        flags &= !(libc::CLONE_NEWTIME as u64);
+    }
     let cg_dir = cgroup
         .clone_into_dir()
         .map(|d| open_opath(&d))
@@ -174,6 +179,7 @@ pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Resu
             no_pivot: a.no_pivot,
             no_new_keyring: a.no_new_keyring,
             preserve_fds: a.preserve_fds,
+            time_offsets: time_offsets.as_deref(),
         };
         init::run(child, args);
     }
@@ -254,6 +260,7 @@ pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Resu
         created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
         cgroup,
         config: spec,
+        no_new_keyring: a.no_new_keyring,
     };
     st.save(root)?;
     if let Some(p) = &a.pid_file {

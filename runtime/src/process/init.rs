@@ -37,6 +37,8 @@ pub struct InitArgs<'a> {
     pub no_new_keyring: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// `linux.timeOffsets` in timens_offsets format: the init makes the time namespace.
+    pub time_offsets: Option<&'a str>,
 }
 
 /// Runs the init in the child; never returns. Failures go to the parent over `chan`.
@@ -80,6 +82,9 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
             .sys(|| format!("join {t} namespace"))?;
     }
     drop(join);
+    if let Some(t) = a.time_offsets {
+        crate::timens::enter(t)?;
+    }
     if has_new_namespace(spec, LinuxNamespaceType::Cgroup) {
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
             .sys(|| "unshare cgroup namespace".into())?;
@@ -123,8 +128,7 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
     drop(a.console);
     crate::rootfs::finalize(spec)?;
     if !a.no_new_keyring {
-        // EACCES/ENOSYS under some LSM setups: not fatal, runc only warns too.
-        let _ = crate::sys::join_session_keyring();
+        setup::session_keyring(&a.id, true, userns)?;
     }
     apply_personality(spec)?;
     setup::rlimits(process)?;
