@@ -97,6 +97,7 @@ pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Resu
         cgroup.check(r)?;
     }
     let join = open_joined_namespaces(&spec)?;
+    let idmapped = crate::rootfs::idmap::prepare(&spec, &bundle)?;
     let (ours, console) = match (&a.console_socket, terminal) {
         (Some(p), true) => (None, Some(crate::tty::connect_console_socket(p)?)),
         (None, true) => {
@@ -180,11 +181,13 @@ pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Resu
             no_new_keyring: a.no_new_keyring,
             preserve_fds: a.preserve_fds,
             time_offsets: time_offsets.as_deref(),
+            idmapped,
         };
         init::run(child, args);
     }
     drop(child);
     drop(console);
+    drop(idmapped);
     unwind.pid = Some(pid);
     if cg_dir.is_none() {
         cgroup.add_task(pid)?;

@@ -39,6 +39,8 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     /// `linux.timeOffsets` in timens_offsets format: the init makes the time namespace.
     pub time_offsets: Option<&'a str>,
+    /// Idmapped mounts the parent made, to attach.
+    pub idmapped: crate::rootfs::idmap::Trees,
 }
 
 /// Runs the init in the child; never returns. Failures go to the parent over `chan`.
@@ -103,7 +105,7 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
     // runc builds the rootfs in a joined mount namespace too.
     let mountns = crate::config::has_namespace(spec, LinuxNamespaceType::Mount);
     if mountns {
-        crate::rootfs::prepare(spec, &a.rootfs, &a.bundle, a.cgroup, userns)?;
+        crate::rootfs::prepare(spec, &a.rootfs, &a.bundle, a.cgroup, userns, &a.idmapped)?;
     }
     if crate::hooks::has_create_runtime_hooks(spec) {
         chan.send(&Msg::Hooks)?;
