@@ -17,14 +17,12 @@ pub fn load(bundle: &Path) -> Result<Spec> {
 
 /// Parses JSON into `T`, naming the offending field path on error.
 pub fn parse<T: serde::de::DeserializeOwned>(data: &[u8], what: &str) -> Result<T> {
-    let de = &mut serde_json::Deserializer::from_slice(data);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() || path == "." {
-            Error::Config(format!("{what}: invalid JSON: {inner}"))
+    serde_json::from_slice(data).map_err(|e| {
+        let path = crate::jsonpath::path_at(data, e.line(), e.column());
+        if e.is_syntax() || e.is_eof() || path == "." {
+            Error::Config(format!("{what}: invalid JSON: {e}"))
         } else {
-            Error::Config(format!("{what}: {path}: {inner}"))
+            Error::Config(format!("{what}: {path}: {e}"))
         }
     })
 }
