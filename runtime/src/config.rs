@@ -10,21 +10,9 @@ pub fn load(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
     let data = std::fs::read(&path)
         .map_err(|e| Error::Config(format!("cannot read bundle config {}: {e}", path.display())))?;
-    let spec: Spec = parse(&fix_iops_keys(data), "config.json")?;
+    let spec: Spec = parse(&data, "config.json")?;
     validate(&spec)?;
     Ok(spec)
-}
-
-/// oci-spec 0.7 spells the spec's `throttleReadIOPSDevice`/`throttleWriteIOPSDevice` keys as
-/// `...IopsDevice` and would silently drop them; rename them before parsing.
-fn fix_iops_keys(data: Vec<u8>) -> Vec<u8> {
-    if !data.windows(10).any(|w| w == b"IOPSDevice") {
-        return data;
-    }
-    String::from_utf8_lossy(&data)
-        .replace("\"throttleReadIOPSDevice\"", "\"throttleReadIopsDevice\"")
-        .replace("\"throttleWriteIOPSDevice\"", "\"throttleWriteIopsDevice\"")
-        .into_bytes()
 }
 
 /// Parses JSON into `T`, naming the offending field path on error.
@@ -152,6 +140,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
             check_sysctl(spec, key)?;
         }
+        crate::timens::offsets(spec)?;
         if !has_namespace(spec, LinuxNamespaceType::Mount) {
             return bad("linux.namespaces: a mount namespace is required".into());
         }
@@ -324,7 +313,7 @@ mod tests {
     #[test]
     fn spec_spelling_of_iops_devices_is_kept() {
         let data = br#"{"linux":{"resources":{"blockIO":{"throttleReadIOPSDevice":[{"major":8,"minor":0,"rate":100}]}}}}"#;
-        let s: Spec = parse(&fix_iops_keys(data.to_vec()), "config.json").unwrap();
+        let s: Spec = parse(data, "config.json").unwrap();
         let bio = s
             .linux()
             .as_ref()
