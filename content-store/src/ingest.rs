@@ -4,13 +4,13 @@
 //! the digest state is rebuilt by hashing `data` again when a writer reopens it.
 
 use crate::clock::{from_nanos, to_nanos};
-use crate::digest::{Digest, Hasher};
+use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::{Error, IoContext, Result};
-use crate::filter::Fields;
 use crate::fsutil::read_full_at;
 use crate::labels::{self, Labels};
 use crate::locks::RefGuard;
 use crate::store::Store;
+use dm_filters::Fields;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -149,15 +149,16 @@ impl Writer {
                     .write(true)
                     .open(&data)
                     .ctx("open", &data)?;
-                let (offset, hasher) = rehash(&file, &data)?;
                 st.total = st.total.or(total);
                 if let Some(e) = &expected {
                     st.expected = Some(e.to_string());
                 }
+                let expected: Option<Digest> = st.expected.as_deref().and_then(|e| e.parse().ok());
+                let (offset, hasher) = rehash(&file, &data, algorithm_for(&expected))?;
                 st.save(&dir)?;
                 log::debug!("ingest {reference:?} resumed at offset {offset}");
                 return Ok(Writer {
-                    expected: st.expected.as_deref().and_then(|e| e.parse().ok()),
+                    expected,
                     total: st.total,
                     started_at: from_nanos(st.started_ns),
                     updated_at: fs::metadata(&data)
@@ -204,7 +205,7 @@ impl Writer {
             dir,
             file,
             offset: 0,
-            hasher: Hasher::new(),
+            hasher: Hasher::with_algorithm(algorithm_for(&expected)),
             total,
             expected,
             started_at: now,
@@ -265,7 +266,7 @@ impl Writer {
         let path = self.dir.join("data");
         self.file.set_len(0).ctx("truncate", &path)?;
         self.offset = 0;
-        self.hasher = Hasher::new();
+        self.hasher = Hasher::with_algorithm(self.hasher.algorithm());
         self.updated_at = SystemTime::now();
         Ok(())
     }
@@ -290,8 +291,15 @@ impl Writer {
                 });
             }
         }
-        let digest = self.hasher.digest();
-        if let Some(e) = expected.or_else(|| self.expected.clone()) {
+        let expected = expected.or_else(|| self.expected.clone());
+        let digest = match &expected {
+            // The writer learnt the digest's algorithm only now: hash the data again with it.
+            Some(e) if e.algorithm() != self.hasher.algorithm() => {
+                rehash(&self.file, &data, e.algorithm())?.1.digest()
+            }
+            _ => self.hasher.digest(),
+        };
+        if let Some(e) = expected {
             if e != digest {
                 return Err(Error::DigestMismatch {
                     actual: digest,
@@ -321,9 +329,16 @@ impl Writer {
     }
 }
 
-/// Offset and digest state of an existing data file.
-fn rehash(f: &File, path: &Path) -> Result<(u64, Hasher)> {
-    let mut h = Hasher::new();
+/// The algorithm a writer hashes with: the expected digest's, else the canonical sha256.
+fn algorithm_for(expected: &Option<Digest>) -> Algorithm {
+    expected
+        .as_ref()
+        .map_or(Algorithm::Sha256, Digest::algorithm)
+}
+
+/// Offset and `alg` digest state of an existing data file.
+fn rehash(f: &File, path: &Path, alg: Algorithm) -> Result<(u64, Hasher)> {
+    let mut h = Hasher::with_algorithm(alg);
     let mut buf = vec![0; 1 << 20];
     let mut pos = 0u64;
     loop {

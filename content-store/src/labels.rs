@@ -1,4 +1,4 @@
-//! Per-blob metadata (labels and times), kept in `meta/sha256/<hex>.json` beside the OCI layout.
+//! Per-blob metadata (labels and times), kept in `meta/<alg>/<hex>.json` beside the OCI layout.
 //!
 //! Each record is replaced whole with an atomic write (temp, fsync, rename, fsync dir) under the
 //! store's metadata lock, so an update of any number of labels is all-or-nothing: after a crash

@@ -3,9 +3,10 @@
 //! ```text
 //! <root>/oci-layout              {"imageLayoutVersion":"1.0.0"}
 //! <root>/index.json              OCI index (empty until a layout is exported)
-//! <root>/blobs/sha256/<hex>      committed blobs, immutable, named by their digest
+//! <root>/blobs/<alg>/<hex>       committed blobs, immutable, named by their digest (sha256,
+//!                                sha384 or sha512)
 //! <root>/ingest/<sha256(ref)>/   one ingest per ref: `status.json` (names the ref), `data`
-//! <root>/meta/sha256/<hex>.json  labels and times of blobs that have labels
+//! <root>/meta/<alg>/<hex>.json   labels and times of blobs that have labels
 //! <root>/.lock                   flock held by the one process serving this root
 //! ```
 //!
@@ -18,13 +19,13 @@
 //! not verified (their caller is expected to verify, as containerd's unpacker does);
 //! [`Store::verify`] checks on demand.
 
-use crate::digest::{Digest, Hasher};
+use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::{Error, IoContext, Result};
-use crate::filter::{label_field, Fields, Filter};
 use crate::fsutil::{fsync_dir, read_full_at, remove_if_exists, write_atomic, FileLock};
 use crate::ingest::{self, IngestStatus, Writer};
 use crate::labels::{self, Labels, Record};
 use crate::locks::RefLocks;
+use dm_filters::{label_field, Fields, Filter};
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -55,6 +56,11 @@ impl Fields for Info {
             _ => None,
         }
     }
+}
+
+/// containerd's filter list, a syntax error being the caller's invalid argument.
+fn parse_filters<S: AsRef<str>>(filters: &[S]) -> Result<Filter> {
+    Filter::parse_all(filters).map_err(|e| Error::InvalidArgument(e.to_string()))
 }
 
 pub(crate) struct Inner {
@@ -93,8 +99,12 @@ impl Store {
             }
             Err(e) => return Err(bad(format!("cannot inspect it: {e}"))),
         }
-        for d in ["blobs/sha256", "ingest", "meta/sha256"] {
-            fs::create_dir_all(root.join(d))
+        let dirs = Algorithm::ALL
+            .iter()
+            .flat_map(|a| [format!("blobs/{a}"), format!("meta/{a}")])
+            .chain(["ingest".to_owned()]);
+        for d in dirs {
+            fs::create_dir_all(root.join(&d))
                 .map_err(|e| bad(format!("cannot create {d}/ (is it writable?): {e}")))?;
         }
         let lock = FileLock::try_acquire(&root.join(".lock"))
@@ -125,13 +135,18 @@ impl Store {
 
     /// Path of a committed blob.
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
-        self.inner.root.join("blobs/sha256").join(d.hex())
+        self.inner
+            .root
+            .join("blobs")
+            .join(d.algorithm().name())
+            .join(d.hex())
     }
 
     fn record_path(&self, d: &Digest) -> PathBuf {
         self.inner
             .root
-            .join("meta/sha256")
+            .join("meta")
+            .join(d.algorithm().name())
             .join(format!("{}.json", d.hex()))
     }
 
@@ -145,18 +160,19 @@ impl Store {
     /// Removes label records whose blob is gone (a crash between a delete's two steps) and
     /// temp files of interrupted record writes.
     fn sweep_orphan_records(&self) -> Result<()> {
-        let dir = self.inner.root.join("meta/sha256");
-        for e in fs::read_dir(&dir).ctx("list", &dir)? {
-            let path = e.ctx("list", &dir)?.path();
-            let name = path.file_name().unwrap_or_default().to_string_lossy();
-            let orphan = match name.strip_suffix(".json") {
-                Some(hex) if !name.starts_with('.') => {
-                    !self.inner.root.join("blobs/sha256").join(hex).exists()
+        for alg in Algorithm::ALL {
+            let dir = self.inner.root.join("meta").join(alg.name());
+            let blobs = self.inner.root.join("blobs").join(alg.name());
+            for e in fs::read_dir(&dir).ctx("list", &dir)? {
+                let path = e.ctx("list", &dir)?.path();
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                let orphan = match name.strip_suffix(".json") {
+                    Some(hex) if !name.starts_with('.') => !blobs.join(hex).exists(),
+                    _ => name.ends_with(".tmp"),
+                };
+                if orphan {
+                    remove_if_exists(&path)?;
                 }
-                _ => name.ends_with(".tmp"),
-            };
-            if orphan {
-                remove_if_exists(&path)?;
             }
         }
         Ok(())
@@ -201,19 +217,21 @@ impl Store {
 
     /// Every committed blob matching any of `filters` (all if none), in digest order.
     pub fn list<S: AsRef<str>>(&self, filters: &[S]) -> Result<Vec<Info>> {
-        let filter = Filter::parse_all(filters)?;
-        let dir = self.inner.root.join("blobs/sha256");
+        let filter = parse_filters(filters)?;
         let mut out = Vec::new();
-        for e in fs::read_dir(&dir).ctx("list", &dir)? {
-            let e = e.ctx("list", &dir)?;
-            let Ok(d) = format!("sha256:{}", e.file_name().to_string_lossy()).parse::<Digest>()
-            else {
-                continue;
-            };
-            match self.info(&d) {
-                Ok(i) if filter.matches(&i) => out.push(i),
-                Ok(_) | Err(Error::BlobNotFound(_)) => {}
-                Err(e) => return Err(e),
+        for alg in Algorithm::ALL {
+            let dir = self.inner.root.join("blobs").join(alg.name());
+            for e in fs::read_dir(&dir).ctx("list", &dir)? {
+                let e = e.ctx("list", &dir)?;
+                let name = format!("{alg}:{}", e.file_name().to_string_lossy());
+                let Ok(d) = name.parse::<Digest>() else {
+                    continue;
+                };
+                match self.info(&d) {
+                    Ok(i) if filter.matches(&i) => out.push(i),
+                    Ok(_) | Err(Error::BlobNotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         out.sort_by(|a, b| a.digest.cmp(&b.digest));
@@ -279,7 +297,7 @@ impl Store {
             return Err(Error::ReadPastEnd { size });
         }
         let end = len.map_or(size, |l| offset.saturating_add(l).min(size));
-        let mut hasher = (end == size).then(Hasher::new);
+        let mut hasher = (end == size).then(|| Hasher::with_algorithm(d.algorithm()));
         let chunk = chunk.max(1);
         if let Some(h) = hasher.as_mut() {
             let mut buf = vec![0; chunk.min(offset as usize).max(1)];
@@ -357,7 +375,7 @@ impl Store {
 
     /// Progress of every ingest matching any of `filters` (field `ref`), in ref order.
     pub fn list_statuses<S: AsRef<str>>(&self, filters: &[S]) -> Result<Vec<IngestStatus>> {
-        let filter = Filter::parse_all(filters)?;
+        let filter = parse_filters(filters)?;
         let dir = self.inner.root.join("ingest");
         let mut out = Vec::new();
         for e in fs::read_dir(&dir).ctx("list", &dir)? {

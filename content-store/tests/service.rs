@@ -3,41 +3,15 @@
 
 mod common;
 
-use common::{connect, WriteSession};
+use common::{serve, WriteSession};
 use dm_content::api::content_client::ContentClient;
 use dm_content::api::{
     AbortRequest, DeleteContentRequest, Info, InfoRequest, ListContentRequest, ListStatusesRequest,
     ReadContentRequest, StatusRequest, UpdateRequest,
 };
-use dm_content::{server, Digest, Store};
-use dm_testkit::TempDir;
+use dm_content::Digest;
 use tonic::transport::Channel;
 use tonic::Code;
-
-struct Served {
-    _dir: TempDir,
-    store: Store,
-    client: ContentClient<Channel>,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn serve() -> Served {
-    let dir = TempDir::new("dm-content-svc");
-    let store = Store::open(dir.path().join("root")).unwrap();
-    let sock = dir.path().join("content.sock");
-    let listener = server::bind(&sock).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server::serve(store.clone(), listener, async {
-        let _ = stopped.await;
-    }));
-    let client = connect(&sock).await;
-    Served {
-        _dir: dir,
-        store,
-        client,
-        _stop: stop,
-    }
-}
 
 async fn info(c: &mut ContentClient<Channel>, d: &str) -> Result<Info, tonic::Status> {
     let r = c.info(InfoRequest { digest: d.into() }).await?;

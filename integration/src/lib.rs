@@ -10,12 +10,18 @@ mod ctr;
 mod image;
 mod memory;
 mod podman;
+mod proxy;
+mod registry;
+mod wait;
 
 pub use containerd::{Containerd, ContainerdOptions};
 pub use ctr::Ctr;
 pub use image::write_busybox_image_tar;
 pub use memory::rss_pss_kib;
 pub use podman::Podman;
+pub use proxy::ProxyPlugin;
+pub use registry::Registry;
+pub use wait::poll;
 
 /// Runtime type of our shim as containerd names it (`containerd-shim-dockermind-v2`).
 pub const DM_RUNTIME: &str = "io.containerd.dockermind.v2";

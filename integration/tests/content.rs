@@ -2,47 +2,19 @@
 //! plugin: images are imported, read, listed and removed through dm-content, and dm-content
 //! survives a kill -9 in the middle of a write.
 
-use dm_integration::{write_busybox_image_tar, Containerd, ContainerdOptions, Ctr};
-use dm_testkit::{output, require_cmd, require_root, workspace_bin, Output, TempDir};
+use dm_integration::{
+    poll, write_busybox_image_tar, Containerd, ContainerdOptions, Ctr, ProxyPlugin, Registry,
+};
+use dm_testkit::{output, require_cmd, require_root, Output, TempDir};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn required(test: &str) -> bool {
     require_root(test) && ["containerd", "ctr", "tar"].iter().all(|c| require_cmd(c))
-}
-
-/// Polls `f` until it returns `Some` or `within` passes.
-fn poll<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Sends `sig` to a process we started and waits (bounded) for it, killing it if it lingers.
-fn stop(child: &mut Child, sig: i32) {
-    // SAFETY: kill(2) on the pid of our own unreaped child.
-    unsafe { libc::kill(child.id() as i32, sig) };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while child.try_wait().ok().flatten().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// sha256 digest of `data` as containerd prints it.
@@ -51,46 +23,36 @@ fn digest_of(data: &[u8]) -> String {
 }
 
 /// dm-content plus a private containerd (the shared harness) using it as its content store.
+/// Fields drop in order: containerd goes before the content store it is connected to.
 struct Stack {
-    dir: TempDir,
-    content: Option<Child>,
-    containerd: Option<Containerd>,
     ctr: Ctr,
+    containerd: Containerd,
+    content: ProxyPlugin,
 }
 
 impl Stack {
     fn start() -> Stack {
-        let dir = TempDir::new("dm-content-e2e");
-        let mut content = None;
-        start_content(dir.path(), &mut content);
+        let content = ProxyPlugin::start("dm-content");
         let mut opts = ContainerdOptions::default();
         // containerd's metadata store takes exactly one content store.
         opts.disabled_plugins
             .push("io.containerd.content.v1.content".into());
-        let opts = opts.extra(&format!(
-            "[proxy_plugins.dockermind-content]\n  type = \"content\"\n  address = \"{}\"\n",
-            dir.path().join("content.sock").display()
-        ));
+        let opts = opts.extra(&content.containerd_toml("dockermind-content", "content"));
         let containerd = Containerd::start(opts);
         let ctr = containerd.ctr();
         Stack {
-            dir,
-            content,
-            containerd: Some(containerd),
             ctr,
+            containerd,
+            content,
         }
     }
 
     fn containerd(&self) -> &Containerd {
-        self.containerd.as_ref().unwrap()
+        &self.containerd
     }
 
     fn content_root(&self) -> PathBuf {
-        self.dir.path().join("content-root")
-    }
-
-    fn start_content(&mut self) {
-        start_content(self.dir.path(), &mut self.content);
+        self.content.root()
     }
 
     fn ctr(&self, args: &[&str]) -> Output {
@@ -128,54 +90,15 @@ impl Stack {
         out
     }
 
-    fn content_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("dm-content.log")).unwrap_or_default()
-    }
-
     fn logs(&self) -> String {
         let ctd = self.containerd().log();
         let tail: Vec<&str> = ctd.lines().rev().take(30).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         format!(
             "--- dm-content.log\n{}\n--- containerd.log (tail)\n{}",
-            self.content_log(),
+            self.content.log(),
             tail.join("\n")
         )
-    }
-}
-
-/// Starts dm-content on `<dir>/content.sock` with its root in `<dir>/content-root`.
-fn start_content(dir: &Path, slot: &mut Option<Child>) {
-    let sock = dir.join("content.sock");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("dm-content.log"))
-        .unwrap();
-    let child = Command::new(workspace_bin("dm-content"))
-        .arg("--root")
-        .arg(dir.join("content-root"))
-        .arg("--address")
-        .arg(&sock)
-        .args(["--log-level", "debug"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    *slot = Some(child);
-    poll("dm-content to listen", Duration::from_secs(30), || {
-        std::os::unix::net::UnixStream::connect(&sock).ok()
-    });
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        // containerd first: it must not outlive its content store mid-operation.
-        drop(self.containerd.take());
-        if let Some(mut c) = self.content.take() {
-            stop(&mut c, libc::SIGTERM);
-        }
     }
 }
 
@@ -308,59 +231,13 @@ fn ctr_import_get_and_rm_go_through_dm_content() {
     );
 
     // SIGTERM with containerd still connected: a clean, prompt exit.
-    let mut content = stack.content.take().unwrap();
-    stop(&mut content, libc::SIGTERM);
-    assert!(content.wait().unwrap().success());
-    let log = stack.content_log();
+    assert!(stack.content.terminate().success());
+    let log = stack.content.log();
     assert!(
         log.contains("SIGTERM, shutting down") && !log.contains("still open"),
         "{log}"
     );
-    assert!(!stack.dir.path().join("content.sock").exists());
-}
-
-/// A docker-registry on 127.0.0.1 with its own storage; stopped on drop.
-struct Registry {
-    child: Child,
-    addr: String,
-}
-
-impl Registry {
-    fn start(dir: &Path) -> Registry {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let config = dir.join("registry.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-                dir.join("registry-data").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("registry.log")).unwrap())
-            .spawn()
-            .unwrap();
-        poll("docker-registry to listen", Duration::from_secs(30), || {
-            std::net::TcpStream::connect(&addr).ok()
-        });
-        Registry { child, addr }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        stop(&mut self.child, libc::SIGTERM);
-    }
+    assert!(!stack.content.socket().exists());
 }
 
 #[test]
@@ -373,15 +250,7 @@ fn ctr_pull_from_a_local_registry_stores_blobs_in_dm_content() {
     let work = TempDir::new("dm-reg");
     let (tar, _, layout_blobs) = busybox_archive(work.path());
     let registry = Registry::start(work.path());
-    let image = format!("{}/dm/busybox:latest", registry.addr);
-    output({
-        let mut c = Command::new("skopeo");
-        c.args(["--insecure-policy", "copy", "--dest-tls-verify=false"])
-            .arg(format!("oci-archive:{}", tar.display()))
-            .arg(format!("docker://{image}"));
-        c
-    })
-    .ok();
+    let image = registry.push_oci_archive(&tar, "dm/busybox:latest");
 
     let out = stack.ctr(&["image", "pull", "--plain-http", &image]);
     assert_eq!(out.code, 0, "pull failed: {out:?}\n{}", stack.logs());
@@ -461,9 +330,7 @@ fn kill_9_during_a_write_leaves_a_resumable_ingest_and_no_corrupt_blob() {
         },
     );
 
-    let mut content = stack.content.take().unwrap();
-    content.kill().unwrap();
-    content.wait().unwrap();
+    stack.content.kill9();
     // The client fails; its remaining bytes go nowhere.
     let _ = stdin.write_all(&data[3_000_000..]);
     drop(stdin);
@@ -475,7 +342,7 @@ fn kill_9_during_a_write_leaves_a_resumable_ingest_and_no_corrupt_blob() {
     );
 
     // After a restart the partial ingest is listed with its offset and resumes.
-    stack.start_content();
+    stack.content.restart();
     let active = poll(
         "containerd to reach the restarted dm-content",
         Duration::from_secs(60),
@@ -486,7 +353,7 @@ fn kill_9_during_a_write_leaves_a_resumable_ingest_and_no_corrupt_blob() {
     );
     assert!(active.contains("big-blob"), "{active}");
     // From a file this time: ctr seeks its input to the ingest's offset.
-    let file = stack.dir.path().join("big-blob");
+    let file = stack.content.scratch().join("big-blob");
     std::fs::write(&file, &data).unwrap();
     let out = stack
         .ctr
@@ -499,7 +366,7 @@ fn kill_9_during_a_write_leaves_a_resumable_ingest_and_no_corrupt_blob() {
         "resumed ingest failed: {out:?}\n{}",
         stack.logs()
     );
-    let log = stack.content_log();
+    let log = stack.content.log();
     assert!(
         log.contains("resumed at offset"),
         "the ingest restarted from zero:\n{log}"

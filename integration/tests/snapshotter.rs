@@ -4,86 +4,19 @@
 //! own dm-snapshotter (private root and socket), so tests run in parallel without seeing each
 //! other.
 
-use dm_integration::{Containerd, ContainerdOptions, Ctr, RUNC_RUNTIME};
-use dm_testkit::{require_cmd, require_root, workspace_bin, TempDir};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use dm_integration::{Containerd, ContainerdOptions, Ctr, ProxyPlugin, RUNC_RUNTIME};
+use dm_testkit::{require_cmd, require_root};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// A dm-snapshotter process with a private root and socket.
-struct Snapshotter {
-    dir: TempDir,
-    child: Option<Child>,
-}
-
-impl Snapshotter {
-    fn start() -> Snapshotter {
-        let mut s = Snapshotter {
-            dir: TempDir::new("dm-snapctd"),
-            child: None,
-        };
-        s.spawn();
-        s
-    }
-
-    fn sock(&self) -> PathBuf {
-        self.dir.path().join("snap.sock")
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("sroot")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("snapshotter.log")).unwrap_or_default()
-    }
-
-    fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("snapshotter.log"))
-            .unwrap();
-        self.child = Some(
-            Command::new(workspace_bin("dm-snapshotter"))
-                .arg("--root")
-                .arg(self.root())
-                .arg("--address")
-                .arg(self.sock())
-                .args(["--log-level", "debug"])
-                .stdin(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap(),
-        );
-        wait_for_socket(&self.sock());
-    }
-
-    fn kill9(&mut self) {
-        let mut c = self.child.take().unwrap();
-        c.kill().unwrap();
-        c.wait().unwrap();
-    }
-
-    /// Live snapshot directories in the root.
-    fn dirs(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.root().join("snapshots"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for Snapshotter {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // SAFETY: kill has no memory preconditions; the pid is our own child's.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let _ = c.wait();
-        }
-    }
+/// Live snapshot directories in dm-snapshotter's root, sorted.
+fn snapshot_dirs(snap: &ProxyPlugin) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(snap.root().join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
 }
 
 /// containerd with the `dockermind` proxy plugin pointing at our snapshotter. Fields drop in
@@ -91,16 +24,13 @@ impl Drop for Snapshotter {
 struct Stack {
     ctd: Containerd,
     ctr: Ctr,
-    snap: Snapshotter,
+    snap: ProxyPlugin,
 }
 
 impl Stack {
     fn start() -> Stack {
-        let snap = Snapshotter::start();
-        let toml = format!(
-            "[proxy_plugins.dockermind]\n  type = \"snapshot\"\n  address = \"{}\"\n",
-            snap.sock().display()
-        );
+        let snap = ProxyPlugin::start("dm-snapshotter");
+        let toml = snap.containerd_toml("dockermind", "snapshot");
         let ctd = Containerd::start(ContainerdOptions::default().extra(&toml));
         let ctr = ctd.ctr();
         Stack { ctd, ctr, snap }
@@ -185,18 +115,6 @@ impl Stack {
     }
 }
 
-fn wait_for_socket(sock: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::os::unix::net::UnixStream::connect(sock).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "nothing listening on {}",
-            sock.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn ready(test: &str) -> bool {
     require_root(test) && require_cmd("containerd") && require_cmd("ctr") && require_cmd("runc")
 }
@@ -274,11 +192,11 @@ fn snapshotter_serves_ctr_snapshots_ls_info_usage_rm() {
     assert!(!ls.contains("done"), "{ls}");
     // containerd removes backend snapshots in its garbage collection right after.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while s.snap.dirs().len() != 1 {
+    while snapshot_dirs(&s.snap).len() != 1 {
         assert!(
             Instant::now() < deadline,
             "removed snapshot's dir stays: {:?}\n{}",
-            s.snap.dirs(),
+            snapshot_dirs(&s.snap),
             s.logs()
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -293,14 +211,14 @@ fn snapshotter_killed_between_prepare_and_commit_is_cleaned_after_restart() {
     let mut s = Stack::start();
     let layer = s.import_busybox();
     s.snap_ok(&["prepare", "half-done", &layer]);
-    let before = s.snap.dirs();
+    let before = snapshot_dirs(&s.snap);
     assert_eq!(before.len(), 2, "{before:?}");
     s.snap.kill9();
     // containerd drops its record while the backend is down, so the backend's snapshot is an
     // orphan; a crash in the middle of Prepare would also leave a temp dir like this one.
     s.snap_ok(&["rm", "half-done"]);
     std::fs::create_dir_all(s.snap.root().join("snapshots/new-999-0/fs")).unwrap();
-    s.snap.spawn();
+    s.snap.restart();
     // containerd's gRPC client reconnects with backoff; wait until it reaches the new process.
     let deadline = Instant::now() + Duration::from_secs(30);
     while s.snap(&["ls"]).code != 0 {
@@ -314,11 +232,11 @@ fn snapshotter_killed_between_prepare_and_commit_is_cleaned_after_restart() {
     // containerd's next garbage collection removes what it does not know and calls Cleanup.
     s.run("trigger-gc", "true");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while s.snap.dirs() != before[..1] {
+    while snapshot_dirs(&s.snap) != before[..1] {
         assert!(
             Instant::now() < deadline,
             "orphans remain: {:?}\n{}",
-            s.snap.dirs(),
+            snapshot_dirs(&s.snap),
             s.logs()
         );
         std::thread::sleep(Duration::from_millis(50));

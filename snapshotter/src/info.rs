@@ -73,3 +73,41 @@ pub fn validate_labels(labels: &HashMap<String, String>) -> crate::Result<()> {
     }
     Ok(())
 }
+
+impl dm_filters::Fields for Info {
+    /// containerd's snapshot filter fields: `kind`, `name`, `parent` and `labels.<key>`.
+    fn field(&self, path: &[String]) -> Option<String> {
+        match path.first().map(String::as_str)? {
+            "kind" if path.len() == 1 => Some(self.kind.as_str().to_owned()),
+            "name" if path.len() == 1 => Some(self.name.clone()),
+            "parent" if path.len() == 1 => Some(self.parent.clone()),
+            "labels" => dm_filters::label_field(&self.labels, &path[1..]),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dm_filters::Filter;
+
+    #[test]
+    fn filters_see_kind_name_parent_and_labels() {
+        let info = Info {
+            kind: Kind::Active,
+            name: "default/3/a".into(),
+            parent: "default/2/p".into(),
+            labels: HashMap::from([("containerd.io/gc.root".into(), "x".into())]),
+            created: SystemTime::UNIX_EPOCH,
+            updated: SystemTime::UNIX_EPOCH,
+        };
+        let m = |f: &[&str]| Filter::parse_all(f).unwrap().matches(&info);
+        assert!(m(&["kind==active", "kind==view"]));
+        assert!(!m(&["kind==committed"]));
+        assert!(m(&["name~=^default/3/,parent==default/2/p"]));
+        assert!(!m(&["parent==default/2/p,name==b"]));
+        assert!(m(&[r#"labels."containerd.io/gc.root"==x"#]));
+        assert!(!m(&["labels.other", "kind.sub"]));
+    }
+}

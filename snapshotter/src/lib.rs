@@ -6,7 +6,6 @@
 //! [`layer::apply_layer`] unpacks an OCI layer tar into an overlay upper dir.
 
 mod error;
-mod filter;
 mod info;
 pub mod layer;
 mod mounts;
@@ -17,8 +16,8 @@ mod store;
 mod sys;
 mod usage;
 
+pub use dm_filters::Filter;
 pub use error::{Error, Result};
-pub use filter::Filter;
 pub use info::{Info, Kind, Usage, MAX_LABEL_BYTES};
 pub use mounts::Mount;
 pub use snapshots::Snapshotter;

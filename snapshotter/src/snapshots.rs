@@ -6,12 +6,12 @@
 //! deletes after. Whatever a crash leaves is a directory no record names, which [`Snapshotter::cleanup`]
 //! removes.
 
-use crate::filter::Filter;
 use crate::info::{validate_labels, Info, Kind, Usage};
 use crate::mounts::{self, Mount};
 use crate::store::{Record, Store};
 use crate::usage::disk_usage;
 use crate::{rootcheck, sys, Error, Result};
+use dm_filters::Filter;
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -350,7 +350,8 @@ impl Snapshotter {
         filters: &[S],
         mut f: impl FnMut(Info) -> Result<()>,
     ) -> Result<()> {
-        let filter = Filter::parse(filters)?;
+        let filter =
+            Filter::parse_all(filters).map_err(|e| Error::invalid("filters", e.to_string()))?;
         for (name, rec) in self.store.all()? {
             let info = rec.info(&name);
             if filter.matches(&info) {

@@ -3,6 +3,8 @@
 
 use dm_content::api::content_client::ContentClient;
 use dm_content::api::{WriteAction, WriteContentRequest, WriteContentResponse};
+use dm_content::{server, Store};
+use dm_testkit::TempDir;
 use hyper_util::rt::TokioIo;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -11,6 +13,36 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint, Uri};
 use tonic::{Status, Streaming};
+
+/// dm-content's service on a private store and socket, with a client; stops on drop.
+pub struct Served {
+    /// The temp dir holding the root and socket.
+    pub dir: TempDir,
+    /// The store being served.
+    pub store: Store,
+    /// A client of the socket.
+    pub client: ContentClient<Channel>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Serves a fresh store under a temp dir (inside a tokio runtime).
+pub async fn serve() -> Served {
+    let dir = TempDir::new("dm-content-svc");
+    let store = Store::open(dir.path().join("root")).unwrap();
+    let sock = dir.path().join("content.sock");
+    let listener = server::bind(&sock).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server::serve(store.clone(), listener, async {
+        let _ = stopped.await;
+    }));
+    let client = connect(&sock).await;
+    Served {
+        dir,
+        store,
+        client,
+        _stop: stop,
+    }
+}
 
 /// A content client on the unix socket at `path`.
 pub async fn connect(path: &Path) -> ContentClient<Channel> {
