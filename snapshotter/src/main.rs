@@ -69,16 +69,13 @@ fn run(args: Args) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
     let int = signal(SignalKind::interrupt()).context("install SIGINT handler")?;
-    // The socket first: a busy address must not leave a new root behind.
-    let listener =
-        bind(&args.address).with_context(|| format!("--address {}", args.address.display()))?;
-    let snapshotter = match Snapshotter::open(&root) {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            let _ = std::fs::remove_file(&args.address);
-            return Err(e).context("--root");
-        }
-    };
+    // A busy address is refused before the root is touched (no new root left behind); the
+    // root is locked before the socket exists, so a client that can connect talks to the
+    // process that owns the root.
+    let address = || format!("--address {}", args.address.display());
+    refuse_busy(&args.address).with_context(address)?;
+    let snapshotter = Arc::new(Snapshotter::open(&root).context("--root")?);
+    let listener = bind(&args.address).with_context(address)?;
     rt.block_on(async {
         let listener = tokio::net::UnixListener::from_std(listener).context("listen")?;
         log::info!(
@@ -94,11 +91,16 @@ fn run(args: Args) -> anyhow::Result<()> {
     })
 }
 
+fn refuse_busy(path: &Path) -> anyhow::Result<()> {
+    if path.exists() && std::os::unix::net::UnixStream::connect(path).is_ok() {
+        bail!("another process is serving on this socket");
+    }
+    Ok(())
+}
+
 fn bind(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListener> {
+    refuse_busy(path)?;
     if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            bail!("another process is serving on this socket");
-        }
         std::fs::remove_file(path).context("remove stale socket")?;
     }
     if let Some(dir) = path.parent() {
