@@ -15,6 +15,7 @@ mod locks;
 pub mod server;
 mod service;
 mod store;
+mod verified;
 
 pub use digest::{Digest, Hasher};
 pub use error::{Error, Kind, Result};
@@ -22,4 +23,4 @@ pub use filter::{Fields, Filter};
 pub use ingest::{Committed, IngestStatus, Writer};
 pub use labels::Labels;
 pub use service::ContentService;
-pub use store::{Info, Store};
+pub use store::{Blob, Info, Store};

@@ -163,7 +163,8 @@ impl Content for ContentService {
         let offset = u64::try_from(req.offset).unwrap_or(0);
         let len = positive(req.size);
         // Not-found and out-of-range fail the call itself rather than its stream.
-        let size = self.store.size(&d).map_err(to_status)?;
+        let blob = self.store.open_blob(&d).map_err(to_status)?;
+        let size = blob.size();
         if offset > size {
             return Err(to_status(Error::ReadPastEnd { size }));
         }
@@ -174,8 +175,8 @@ impl Content for ContentService {
             // rather than paying for hand-offs to the blocking pool.
             let mut msgs = Vec::new();
             self.store
-                .read(
-                    &d,
+                .read_blob(
+                    &blob,
                     offset,
                     Some(end - offset),
                     READ_CHUNK,
@@ -193,7 +194,7 @@ impl Content for ContentService {
         let (tx, rx) = mpsc::channel(2);
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
-            let res = store.read(&d, offset, len, READ_CHUNK, |offset, data| {
+            let res = store.read_blob(&blob, offset, len, READ_CHUNK, |offset, data| {
                 let msg = ReadContentResponse {
                     offset: offset as i64,
                     data: data.into(),
