@@ -14,7 +14,6 @@ use crate::api::{
 use crate::error::{Error, Kind};
 use crate::{api, Digest, Info, IngestStatus, Store};
 use std::pin::Pin;
-use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
@@ -238,14 +237,16 @@ impl Content for ContentService {
         &self,
         req: Request<Streaming<WriteContentRequest>>,
     ) -> Result<Response<Self::WriteStream>, Status> {
-        let mut inbound = req.into_inner();
+        let inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(2);
         let store = self.store.clone();
-        let handle = Handle::current();
         // One blocking thread per session: file writes and the commit's fsyncs stay off the
-        // async thread, and the session reads as straight-line code.
+        // async thread, and the session reads as straight-line code. Messages are assembled
+        // on the async thread and handed over whole: polling the stream from the blocking
+        // thread woke it once per 16 KiB HTTP/2 frame (~64 wake-ups per 1 MiB message).
+        let mut inbound = forward(inbound);
         tokio::task::spawn_blocking(move || {
-            if let Err(st) = write_session(&store, &handle, &mut inbound, &tx) {
+            if let Err(st) = write_session(&store, &mut inbound, &tx) {
                 if st.code() != Code::AlreadyExists {
                     log::warn!("write failed: {}", st.message());
                 }
@@ -263,15 +264,37 @@ impl Content for ContentService {
     }
 }
 
+/// Whole inbound Write messages (or the stream's error), as the blocking session reads them.
+type Inbound = mpsc::Receiver<Result<WriteContentRequest, Status>>;
+
+/// Reads `stream` on the async thread into a channel; stops when the stream ends, fails or
+/// the session stops listening.
+fn forward(mut stream: Streaming<WriteContentRequest>) -> Inbound {
+    let (tx, rx) = mpsc::channel(2);
+    tokio::spawn(async move {
+        loop {
+            let msg = match stream.message().await {
+                Ok(Some(m)) => Ok(m),
+                Ok(None) => return,
+                Err(e) => Err(e),
+            };
+            let failed = msg.is_err();
+            if tx.send(msg).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    rx
+}
+
 /// One Write stream: the first message names the ref and takes its lock; every message gets
 /// one response; a commit ends the session.
 fn write_session(
     store: &Store,
-    handle: &Handle,
-    inbound: &mut Streaming<WriteContentRequest>,
+    inbound: &mut Inbound,
     tx: &mpsc::Sender<Result<WriteContentResponse, Status>>,
 ) -> Result<(), Status> {
-    let Some(mut req) = handle.block_on(inbound.message())? else {
+    let Some(mut req) = inbound.blocking_recv().transpose()? else {
         return Ok(());
     };
     if req.r#ref.is_empty() {
@@ -340,7 +363,7 @@ fn write_session(
         if tx.blocking_send(Ok(resp)).is_err() {
             return Ok(());
         }
-        match handle.block_on(inbound.message())? {
+        match inbound.blocking_recv().transpose()? {
             Some(next) => req = next,
             None => return Ok(()),
         }
