@@ -1,52 +1,32 @@
-//! The `import` family (issue 8's hook): content-store ingest and snapshotter unpack figures.
+//! The `import` family (issue 8): `ctr image import` (with unpack) of a one-layer and a
+//! 20-layer image through dm-content + dm-snapshotter versus containerd's built-in content
+//! store and overlayfs snapshotter, snapshot Prepare+Commit latency, and layer application
+//! throughput versus `tar -x`.
 //!
-//! An [`Importer`] takes a payload file and stores it its own way; the family times each over
-//! the same payload in alternating rounds and reports MB/s. The content store and snapshotter
-//! crates add their importers to [`importers`]; the floor below is what writing the bytes with
-//! the same durability (temp file, fsync, rename) costs on this disk.
+//! Each side gets one private containerd for the whole family; rounds alternate the sides
+//! (order rotating), and every import is followed by an untimed `ctr image rm --sync`, which
+//! makes containerd's GC remove the image's blobs and snapshots before the next round.
 
-use crate::error::{BenchError, Result};
+use crate::containerd::{Config, Containerd};
+use crate::error::Result;
 use crate::family::{Context, Family};
+use crate::proxies::{Proxies, SNAPSHOTTER};
 use crate::report::Row;
-use crate::stats;
-use std::io::Write;
+use crate::{layer_apply, oci_image, snapshot_latency, stats};
 use std::path::Path;
 use std::time::Instant;
 
-/// One way to import a payload (a blob, or later an image layer or layout).
-pub trait Importer {
+/// One containerd setup compared.
+pub struct Side {
     /// Name in the table.
-    fn name(&self) -> &'static str;
-    /// Imports `payload` into a store under the empty directory `work`; returns bytes stored.
-    fn import(&self, payload: &Path, work: &Path) -> Result<u64>;
+    pub name: &'static str,
+    /// Snapshotter passed to ctr.
+    pub snapshotter: &'static str,
+    /// The containerd.
+    pub containerd: Containerd,
 }
 
-/// The importers measured, in table order.
-pub fn importers() -> Vec<Box<dyn Importer>> {
-    vec![Box::new(CopyFloor)]
-}
-
-/// Copy into a temp file, fsync, rename: the floor any content store's ingest sits on.
-struct CopyFloor;
-
-impl Importer for CopyFloor {
-    fn name(&self) -> &'static str {
-        "copy+fsync+rename (floor)"
-    }
-
-    fn import(&self, payload: &Path, work: &Path) -> Result<u64> {
-        let tmp = work.join("ingest.tmp");
-        let n = std::fs::copy(payload, &tmp).map_err(BenchError::io(&tmp))?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(BenchError::io(&tmp))?;
-        let dst = work.join("blob");
-        std::fs::rename(&tmp, &dst).map_err(BenchError::io(&dst))?;
-        Ok(n)
-    }
-}
-
-/// Import throughput of every registered importer.
+/// Import, snapshot and layer-apply figures.
 pub struct ImportFamily;
 
 impl Family for ImportFamily {
@@ -55,69 +35,144 @@ impl Family for ImportFamily {
     }
 
     fn run(&self, cx: &mut Context) -> Result<Vec<Row>> {
-        let payload = cx.dir.path().join("payload.bin");
-        write_payload(&payload, cx.opts.import_mb)?;
-        let list = importers();
-        let mut vals: Vec<Vec<f64>> = vec![Vec::new(); list.len()];
-        let mut errors: Vec<Option<String>> = vec![None; list.len()];
-        let rounds = cx.opts.rounds.min(5);
-        for round in 0..cx.opts.warmup.min(1) + rounds {
-            for (i, imp) in list.iter().enumerate() {
-                if errors[i].is_some() {
-                    continue;
-                }
-                let work = cx.dir.subdir(&format!("import-{i}-{round}"))?;
-                let start = Instant::now();
-                let got = imp.import(&payload, &work);
-                let secs = start.elapsed().as_secs_f64();
-                let _ = std::fs::remove_dir_all(&work);
-                match got {
-                    Ok(bytes) if round >= cx.opts.warmup.min(1) => {
-                        vals[i].push(bytes as f64 / 1e6 / secs)
-                    }
-                    Ok(_) => {}
-                    Err(e) => errors[i] = Some(e.to_string()),
-                }
+        let work = cx.dir.subdir("import")?;
+        let mut rows = layer_apply::rows(cx, &work)?;
+        rows.extend(snapshot_latency::library_rows(cx, &work)?);
+        if dm_testkit::which("containerd").is_none() || dm_testkit::which("ctr").is_none() {
+            cx.notes
+                .push("import: ctr rows skipped, containerd or ctr not installed".into());
+            return Ok(rows);
+        }
+        let one = work.join("image-1-layer.tar");
+        let twenty = work.join("image-20-layers.tar");
+        oci_image::write_image_tar(&one, &work, 1, cx.opts.import_mb)?;
+        oci_image::write_image_tar(&twenty, &work, 20, cx.opts.import_mb)?;
+
+        let proxies = Proxies::start(cx.dir.subdir("import-proxies")?)?;
+        let ours = Config {
+            disabled: vec!["io.containerd.content.v1.content".into()],
+            extra_toml: proxies.toml(),
+            ..Config::default()
+        };
+        let ns = format!("{}imp", cx.ids.prefix());
+        let sides = [
+            Side {
+                name: "containerd built-in (content + overlayfs)",
+                snapshotter: "overlayfs",
+                containerd: Containerd::start(
+                    cx.dir.subdir("import-ctd-builtin")?,
+                    &Config::default(),
+                    ns.clone(),
+                )?,
+            },
+            Side {
+                name: "dockermind proxies (dm-content + dm-snapshotter)",
+                snapshotter: SNAPSHOTTER,
+                containerd: Containerd::start(cx.dir.subdir("import-ctd-dm")?, &ours, ns)?,
+            },
+        ];
+        let mb = cx.opts.import_mb;
+        rows.extend(ctr_import(
+            cx,
+            &sides,
+            &one,
+            &format!("ctr-import-1x{mb}MB"),
+        ));
+        rows.extend(ctr_import(
+            cx,
+            &sides,
+            &twenty,
+            &format!("ctr-import-20-layers-{mb}MB"),
+        ));
+        rows.extend(snapshot_latency::ctr_rows(cx, &sides));
+        cx.notes.push(format!(
+            "import: ctr image import (unpack included) of OCI archives with {mb} MB of \
+             half-compressible files in 1 and in 20 uncompressed layers; dm proxies from the {} \
+             build; vs_runc column = ratio to the containerd built-in in the same round",
+            proxies.profile
+        ));
+        drop(sides);
+        drop(proxies);
+        let _ = std::fs::remove_dir_all(&work);
+        cx.verify("import");
+        Ok(rows)
+    }
+}
+
+/// Milliseconds per `ctr image import` of `image` on each side, interleaved; `vs_runc` holds the
+/// median ratio to the first side (the built-in).
+fn ctr_import(cx: &Context, sides: &[Side], image: &Path, scenario: &str) -> Vec<Row> {
+    let rounds = cx.opts.rounds.clamp(1, 7);
+    let warmup = cx.opts.warmup.min(1);
+    let mut vals: Vec<Vec<f64>> = vec![Vec::new(); sides.len()];
+    let mut errors: Vec<Option<String>> = vec![None; sides.len()];
+    let image = image.display().to_string();
+    for round in 0..warmup + rounds {
+        for k in 0..sides.len() {
+            let i = (round + k) % sides.len();
+            if errors[i].is_some() {
+                continue;
+            }
+            let s = &sides[i];
+            let base = format!("bench/r{round}");
+            let t = Instant::now();
+            let got = s.containerd.ctr(&[
+                "image",
+                "import",
+                "--snapshotter",
+                s.snapshotter,
+                "--base-name",
+                &base,
+                &image,
+            ]);
+            let secs = t.elapsed().as_secs_f64();
+            let got = got.and_then(|_| remove_images(&s.containerd));
+            match got {
+                Ok(()) if round >= warmup => vals[i].push(secs * 1000.0),
+                Ok(()) => {}
+                Err(e) => errors[i] = Some(e.to_string()),
             }
         }
-        let _ = std::fs::remove_file(&payload);
-        cx.notes.push(format!(
-            "import: a {} MB incompressible payload in the scratch dir's filesystem",
-            cx.opts.import_mb
-        ));
-        Ok(list
-            .iter()
-            .enumerate()
-            .map(|(i, imp)| Row {
+    }
+    paired_rows(scenario, "ms", sides, vals, errors)
+}
+
+/// Removes every image in the namespace, waiting for containerd's GC to drop their content and
+/// snapshots.
+fn remove_images(d: &Containerd) -> Result<()> {
+    let names = d.ctr(&["image", "ls", "-q"])?;
+    for name in names.lines().filter(|l| !l.is_empty()) {
+        d.ctr(&["image", "rm", "--sync", name])?;
+    }
+    Ok(())
+}
+
+/// One row per side; `vs_runc` is the median of per-round ratios to side 0.
+pub fn paired_rows(
+    scenario: &str,
+    unit: &str,
+    sides: &[Side],
+    vals: Vec<Vec<f64>>,
+    mut errors: Vec<Option<String>>,
+) -> Vec<Row> {
+    sides
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let ratios: Vec<f64> = vals[i].iter().zip(&vals[0]).map(|(a, b)| a / b).collect();
+            Row {
                 family: "import".into(),
-                scenario: "import-throughput".into(),
-                runtime: imp.name().into(),
-                unit: "MB/s".into(),
+                scenario: scenario.into(),
+                runtime: s.name.into(),
+                unit: unit.into(),
                 rounds: vals[i].len(),
                 median: stats::median(&vals[i]),
                 min: stats::min(&vals[i]),
                 max: stats::max(&vals[i]),
                 vs_crun: None,
-                vs_runc: None,
+                vs_runc: stats::median(&ratios),
                 error: errors[i].take(),
-            })
-            .collect())
-    }
-}
-
-/// `mb` MB of xorshift bytes: incompressible, so no layer below can cheat.
-fn write_payload(path: &Path, mb: usize) -> Result<()> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(BenchError::io(path))?);
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut buf = vec![0u8; 1 << 20];
-    for _ in 0..mb {
-        for chunk in buf.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-        }
-        f.write_all(&buf).map_err(BenchError::io(path))?;
-    }
-    f.flush().map_err(BenchError::io(path))
+            }
+        })
+        .collect()
 }

@@ -5,11 +5,15 @@
 
 pub mod bundle;
 pub mod cleanup;
+pub mod containerd;
 pub mod driver;
 pub mod error;
 pub mod family;
 pub mod import;
+pub mod layer_apply;
+pub mod oci_image;
 pub mod parity;
+pub mod proxies;
 pub mod report;
 pub mod runner;
 pub mod runtime;
@@ -17,6 +21,7 @@ pub mod scenario;
 pub mod seccomp;
 pub mod shim_memory;
 pub mod smaps;
+pub mod snapshot_latency;
 pub mod stats;
 pub mod sys;
 

@@ -36,7 +36,7 @@ struct Cli {
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 10, 50])]
     shim_containers: Vec<usize>,
     /// Payload size of the import family in MB.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 100)]
     import_mb: usize,
     /// Idle milliseconds after each runtime's turn (untimed), so deferred kernel work of one
     /// runtime (e.g. network namespace teardown) is not billed to the next.

@@ -2,13 +2,13 @@
 //! under a private containerd, for every shim available (containerd's Go runc-v2 shim, and
 //! containerd-shim-dockermind-v2 once built).
 
+use crate::containerd::{Config, Containerd};
 use crate::error::{BenchError, Result};
 use crate::family::{Context, Family};
 use crate::report::Row;
 use crate::smaps::{self, MemUse};
 use crate::stats;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// A containerd runtime v2 shim to measure.
@@ -59,7 +59,11 @@ impl Family for ShimMemoryFamily {
         for (shim, dir) in &present {
             let state = cx.dir.subdir(&format!("containerd-{}", shim.binary))?;
             // The namespace carries the run prefix: its cgroup is checked like any other.
-            let d = Containerd::start(state, dir, format!("{}ns", cx.ids.prefix()))?;
+            let cfg = Config {
+                path_dir: Some(dir.clone()),
+                ..Config::default()
+            };
+            let d = Containerd::start(state, &cfg, format!("{}ns", cx.ids.prefix()))?;
             for &count in &cx.opts.shim_containers.clone() {
                 let measured = d.measure(shim, cx, count);
                 let mems = match measured {
@@ -129,11 +133,11 @@ fn row(shim: &str, scenario: &str, vals: &[f64], error: Option<String>) -> Row {
 fn run_rm_latency(cx: &mut Context, shims: &[(&Shim, PathBuf)]) -> Result<Vec<Row>> {
     let state = cx.dir.subdir("containerd-latency")?;
     let path_dirs: Vec<String> = shims.iter().map(|(_, d)| d.display().to_string()).collect();
-    let d = Containerd::start(
-        state,
-        Path::new(&path_dirs.join(":")),
-        format!("{}lat", cx.ids.prefix()),
-    )?;
+    let cfg = Config {
+        path_dir: Some(PathBuf::from(path_dirs.join(":"))),
+        ..Config::default()
+    };
+    let d = Containerd::start(state, &cfg, format!("{}lat", cx.ids.prefix()))?;
     let rootfs = cx.dir.path().join("rootfs").display().to_string();
     let rounds = cx.opts.rounds.clamp(1, 15);
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); shims.len()];
@@ -187,85 +191,8 @@ fn shim_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-/// A private containerd (own root, state, sockets) killed on drop.
-struct Containerd {
-    dir: PathBuf,
-    child: Child,
-    namespace: String,
-}
-
+/// The shim-memory measurements a private containerd runs.
 impl Containerd {
-    fn start(dir: PathBuf, shim_dir: &Path, namespace: String) -> Result<Containerd> {
-        let sock = dir.join("c.sock");
-        let config = format!(
-            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
-             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-             [grpc]\n  address = \"{s}\"\n[ttrpc]\n  address = \"{s}.ttrpc\"\n\
-             [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{d}/opt\"\n",
-            d = dir.display(),
-            s = sock.display()
-        );
-        let cfg = dir.join("config.toml");
-        std::fs::write(&cfg, config).map_err(BenchError::io(&cfg))?;
-        let path = format!(
-            "{}:{}",
-            shim_dir.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let log =
-            std::fs::File::create(dir.join("containerd.log")).map_err(BenchError::io(&dir))?;
-        let child = Command::new("containerd")
-            .arg("--config")
-            .arg(&cfg)
-            .env("PATH", path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|source| BenchError::Spawn {
-                cmd: "containerd".into(),
-                source,
-            })?;
-        let d = Containerd {
-            namespace,
-            dir,
-            child,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while d.ctr(&["version"]).is_err() {
-            if Instant::now() > deadline {
-                return Err(BenchError::Input {
-                    what: "containerd".into(),
-                    why: format!("not serving on {} within 20 s", sock.display()),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(d)
-    }
-
-    fn ctr(&self, args: &[&str]) -> Result<String> {
-        let out = Command::new("ctr")
-            .arg("--address")
-            .arg(self.dir.join("c.sock"))
-            .args(["--namespace", &self.namespace])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|source| BenchError::Spawn {
-                cmd: "ctr".into(),
-                source,
-            })?;
-        if !out.status.success() {
-            return Err(BenchError::Failed {
-                cmd: format!("ctr {}", args.join(" ")),
-                code: out.status.code().unwrap_or(-1),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            });
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
     /// Starts `shim_containers` sleeping containers, reads every shim's smaps_rollup, tears
     /// them down.
     fn measure(&self, shim: &Shim, cx: &Context, count: usize) -> Result<Vec<MemUse>> {
@@ -342,21 +269,5 @@ impl Containerd {
             });
         }
         Ok(out)
-    }
-}
-
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.child.wait();
-        // containerd puts containers under /<namespace>/<id> and never removes the parent.
-        for m in crate::cleanup::cgroup_mounts() {
-            let _ = std::fs::remove_dir(m.join(&self.namespace));
-        }
-        // containerd leaves its root's mounts (and the opt dir) behind; they are ours to drop.
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -14,6 +14,7 @@ mod locks;
 pub mod server;
 mod service;
 mod store;
+mod verified;
 
 pub use digest::{Algorithm, Digest, Hasher};
 pub use dm_filters::{Fields, Filter};
@@ -21,4 +22,4 @@ pub use error::{Error, Kind, Result};
 pub use ingest::{Committed, IngestStatus, Writer};
 pub use labels::Labels;
 pub use service::ContentService;
-pub use store::{Info, Store};
+pub use store::{Blob, Info, Store};

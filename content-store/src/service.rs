@@ -14,7 +14,6 @@ use crate::api::{
 use crate::error::{Error, Kind};
 use crate::{api, Digest, Info, IngestStatus, Store};
 use std::pin::Pin;
-use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
@@ -163,7 +162,8 @@ impl Content for ContentService {
         let offset = u64::try_from(req.offset).unwrap_or(0);
         let len = positive(req.size);
         // Not-found and out-of-range fail the call itself rather than its stream.
-        let size = self.store.size(&d).map_err(to_status)?;
+        let blob = self.store.open_blob(&d).map_err(to_status)?;
+        let size = blob.size();
         if offset > size {
             return Err(to_status(Error::ReadPastEnd { size }));
         }
@@ -174,8 +174,8 @@ impl Content for ContentService {
             // rather than paying for hand-offs to the blocking pool.
             let mut msgs = Vec::new();
             self.store
-                .read(
-                    &d,
+                .read_blob(
+                    &blob,
                     offset,
                     Some(end - offset),
                     READ_CHUNK,
@@ -193,7 +193,7 @@ impl Content for ContentService {
         let (tx, rx) = mpsc::channel(2);
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
-            let res = store.read(&d, offset, len, READ_CHUNK, |offset, data| {
+            let res = store.read_blob(&blob, offset, len, READ_CHUNK, |offset, data| {
                 let msg = ReadContentResponse {
                     offset: offset as i64,
                     data: data.into(),
@@ -237,14 +237,16 @@ impl Content for ContentService {
         &self,
         req: Request<Streaming<WriteContentRequest>>,
     ) -> Result<Response<Self::WriteStream>, Status> {
-        let mut inbound = req.into_inner();
+        let inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(2);
         let store = self.store.clone();
-        let handle = Handle::current();
         // One blocking thread per session: file writes and the commit's fsyncs stay off the
-        // async thread, and the session reads as straight-line code.
+        // async thread, and the session reads as straight-line code. Messages are assembled
+        // on the async thread and handed over whole: polling the stream from the blocking
+        // thread woke it once per 16 KiB HTTP/2 frame (~64 wake-ups per 1 MiB message).
+        let mut inbound = forward(inbound);
         tokio::task::spawn_blocking(move || {
-            if let Err(st) = write_session(&store, &handle, &mut inbound, &tx) {
+            if let Err(st) = write_session(&store, &mut inbound, &tx) {
                 if st.code() != Code::AlreadyExists {
                     log::warn!("write failed: {}", st.message());
                 }
@@ -262,15 +264,37 @@ impl Content for ContentService {
     }
 }
 
+/// Whole inbound Write messages (or the stream's error), as the blocking session reads them.
+type Inbound = mpsc::Receiver<Result<WriteContentRequest, Status>>;
+
+/// Reads `stream` on the async thread into a channel; stops when the stream ends, fails or
+/// the session stops listening.
+fn forward(mut stream: Streaming<WriteContentRequest>) -> Inbound {
+    let (tx, rx) = mpsc::channel(2);
+    tokio::spawn(async move {
+        loop {
+            let msg = match stream.message().await {
+                Ok(Some(m)) => Ok(m),
+                Ok(None) => return,
+                Err(e) => Err(e),
+            };
+            let failed = msg.is_err();
+            if tx.send(msg).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    rx
+}
+
 /// One Write stream: the first message names the ref and takes its lock; every message gets
 /// one response; a commit ends the session.
 fn write_session(
     store: &Store,
-    handle: &Handle,
-    inbound: &mut Streaming<WriteContentRequest>,
+    inbound: &mut Inbound,
     tx: &mpsc::Sender<Result<WriteContentResponse, Status>>,
 ) -> Result<(), Status> {
-    let Some(mut req) = handle.block_on(inbound.message())? else {
+    let Some(mut req) = inbound.blocking_recv().transpose()? else {
         return Ok(());
     };
     if req.r#ref.is_empty() {
@@ -339,7 +363,7 @@ fn write_session(
         if tx.blocking_send(Ok(resp)).is_err() {
             return Ok(());
         }
-        match handle.block_on(inbound.message())? {
+        match inbound.blocking_recv().transpose()? {
             Some(next) => req = next,
             None => return Ok(()),
         }

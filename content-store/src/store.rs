@@ -13,11 +13,13 @@
 //! Read verification: a read that reaches the end of a blob hashes the whole blob (the part
 //! before the read's offset is hashed from disk first) and withholds its last chunk until the
 //! digest matches; a mismatch fails the read with [`Error::Corrupt`] (gRPC DATA_LOSS), so a
-//! client never receives the complete bytes of a corrupt blob. A sequential reader thus pays
-//! for one extra hash of the blob, at its last read; nothing is cached, so a change on disk is
-//! caught by the next such read however soon it happens. Reads that stop short of the end are
-//! not verified (their caller is expected to verify, as containerd's unpacker does);
-//! [`Store::verify`] checks on demand.
+//! client never receives the complete bytes of a corrupt blob. The hash is skipped when this
+//! process already verified the blob (at commit or at an earlier end-reaching read) and its
+//! inode, size, mtime and ctime are unchanged since (see `verified`): any change made through
+//! the filesystem is caught by the next end-reaching read, while bytes altered beneath the
+//! filesystem (media errors, writes to the raw device) are caught after a restart or by
+//! [`Store::verify`], which always hashes. Reads that stop short of the end are not verified
+//! (their caller is expected to verify, as containerd's unpacker does).
 
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::{Error, IoContext, Result};
@@ -25,6 +27,7 @@ use crate::fsutil::{fsync_dir, read_full_at, remove_if_exists, write_atomic, Fil
 use crate::ingest::{self, IngestStatus, Writer};
 use crate::labels::{self, Labels, Record};
 use crate::locks::RefLocks;
+use crate::verified::Verified;
 use dm_filters::{label_field, Fields, Filter};
 use std::fs::{self, File};
 use std::io;
@@ -69,7 +72,24 @@ pub(crate) struct Inner {
     /// Serialises commits, deletes and label updates: the steps that must see and change a
     /// blob and its record together.
     pub(crate) meta_lock: Mutex<()>,
+    /// Blobs hashed by this process and unchanged since.
+    verified: Verified,
     _root_lock: FileLock,
+}
+
+/// A committed blob opened for reading.
+pub struct Blob {
+    digest: Digest,
+    file: File,
+    meta: fs::Metadata,
+    path: PathBuf,
+}
+
+impl Blob {
+    /// Its size in bytes when opened.
+    pub fn size(&self) -> u64 {
+        self.meta.size()
+    }
 }
 
 /// A content store rooted at a directory. Cheap to clone; clones share locks.
@@ -121,6 +141,7 @@ impl Store {
                 root,
                 locks: Arc::default(),
                 meta_lock: Mutex::new(()),
+                verified: Verified::default(),
                 _root_lock: lock,
             }),
         };
@@ -258,6 +279,7 @@ impl Store {
     pub fn delete(&self, d: &Digest) -> Result<()> {
         let _g = self.meta_guard();
         let path = self.blob_path(d);
+        self.inner.verified.forget(d);
         if !remove_if_exists(&path)? {
             return Err(Error::BlobNotFound(d.clone()));
         }
@@ -269,7 +291,27 @@ impl Store {
 
     /// Hashes a blob and fails with [`Error::Corrupt`] if it no longer matches its digest.
     pub fn verify(&self, d: &Digest) -> Result<()> {
+        self.inner.verified.forget(d);
         self.read(d, 0, None, 1 << 20, |_, _| true)
+    }
+
+    /// Opens committed blob `d` for [`Store::read_blob`].
+    pub fn open_blob(&self, d: &Digest) -> Result<Blob> {
+        let path = self.blob_path(d);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::BlobNotFound(d.clone()))
+            }
+            Err(e) => return Err(e).ctx("open", &path),
+        };
+        let meta = file.metadata().ctx("stat", &path)?;
+        Ok(Blob {
+            digest: d.clone(),
+            file,
+            meta,
+            path,
+        })
     }
 
     /// Reads `len` bytes (to the end if `None`) from `offset`, passing chunks of up to
@@ -281,30 +323,41 @@ impl Store {
         offset: u64,
         len: Option<u64>,
         chunk: usize,
+        emit: impl FnMut(u64, Vec<u8>) -> bool,
+    ) -> Result<()> {
+        self.read_blob(&self.open_blob(d)?, offset, len, chunk, emit)
+    }
+
+    /// [`Store::read`] from a blob already opened (one open serves a size check and the read).
+    pub fn read_blob(
+        &self,
+        blob: &Blob,
+        offset: u64,
+        len: Option<u64>,
+        chunk: usize,
         mut emit: impl FnMut(u64, Vec<u8>) -> bool,
     ) -> Result<()> {
-        let path = self.blob_path(d);
-        let f = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::BlobNotFound(d.clone()))
-            }
-            Err(e) => return Err(e).ctx("open", &path),
-        };
-        let meta = f.metadata().ctx("stat", &path)?;
+        let Blob {
+            digest: d,
+            file: f,
+            meta,
+            path,
+        } = blob;
         let size = meta.size();
         if offset > size {
             return Err(Error::ReadPastEnd { size });
         }
         let end = len.map_or(size, |l| offset.saturating_add(l).min(size));
-        let mut hasher = (end == size).then(|| Hasher::with_algorithm(d.algorithm()));
+        let known_good = end == size && self.inner.verified.holds(d, meta);
+        let mut hasher =
+            (end == size && !known_good).then(|| Hasher::with_algorithm(d.algorithm()));
         let chunk = chunk.max(1);
         if let Some(h) = hasher.as_mut() {
             let mut buf = vec![0; chunk.min(offset as usize).max(1)];
             let mut pos = 0;
             while pos < offset {
                 let want = buf.len().min((offset - pos) as usize);
-                let n = read_full_at(&f, &mut buf[..want], pos, &path)?;
+                let n = read_full_at(f, &mut buf[..want], pos, path)?;
                 if n == 0 {
                     break;
                 }
@@ -317,7 +370,7 @@ impl Store {
         let mut pos = offset;
         while pos < end {
             let mut buf = vec![0; chunk.min((end - pos) as usize)];
-            let n = read_full_at(&f, &mut buf, pos, &path)?;
+            let n = read_full_at(f, &mut buf, pos, path)?;
             if n == 0 {
                 break;
             }
@@ -335,6 +388,7 @@ impl Store {
         if let Some(h) = hasher {
             let actual = h.digest();
             if &actual != d {
+                self.inner.verified.forget(d);
                 log::error!("content {d} is corrupt on disk: it hashes to {actual}");
                 return Err(Error::Corrupt {
                     digest: d.clone(),
@@ -342,6 +396,7 @@ impl Store {
                     size: pos,
                 });
             }
+            self.inner.verified.record(d, meta);
         }
         if let Some((o, data)) = pending {
             emit(o, data);
@@ -438,6 +493,10 @@ impl Store {
         }
         fs::rename(data, &blob).ctx("rename ingest data to", &blob)?;
         fsync_dir(blob.parent().unwrap_or(&self.inner.root))?;
+        // The ingest was hashed on its way in; a first read to the end need not hash it again.
+        if let Ok(m) = fs::metadata(&blob) {
+            self.inner.verified.record(d, &m);
+        }
         Ok(true)
     }
 }

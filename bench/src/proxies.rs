@@ -1,0 +1,104 @@
+//! dm-content and dm-snapshotter started as containerd proxy plugins for the import family,
+//! from this workspace's release build (debug when no release build exists).
+
+use crate::error::{BenchError, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The two proxy services, stopped with SIGTERM on drop.
+pub struct Proxies {
+    dir: PathBuf,
+    children: Vec<Child>,
+    /// Which build the binaries came from ("release" or "debug").
+    pub profile: &'static str,
+}
+
+/// Snapshotter name containerd knows our proxy by.
+pub const SNAPSHOTTER: &str = "dockermind";
+
+impl Proxies {
+    /// Starts both services with roots and sockets under `dir`.
+    pub fn start(dir: PathBuf) -> Result<Proxies> {
+        let target = crate::workspace_root().join("target/x86_64-unknown-linux-gnu");
+        let profile = ["release", "debug"]
+            .into_iter()
+            .find(|p| {
+                let d = target.join(p);
+                d.join("dm-content").exists() && d.join("dm-snapshotter").exists()
+            })
+            .ok_or_else(|| BenchError::Input {
+                what: "dm-content/dm-snapshotter".into(),
+                why: "not built: cargo build --release -p dm-content -p dm-snapshotter".into(),
+            })?;
+        let mut p = Proxies {
+            dir,
+            children: Vec::new(),
+            profile,
+        };
+        for name in ["dm-content", "dm-snapshotter"] {
+            let bin = target.join(profile).join(name);
+            let log = p.dir.join(format!("{name}.log"));
+            let log = std::fs::File::create(&log).map_err(BenchError::io(&log))?;
+            let child = Command::new(&bin)
+                .arg("--root")
+                .arg(p.dir.join(format!("{name}-root")))
+                .arg("--address")
+                .arg(p.socket(name))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .map_err(|source| BenchError::Spawn {
+                    cmd: bin.display().to_string(),
+                    source,
+                })?;
+            p.children.push(child);
+            wait_for_socket(&p.socket(name))?;
+        }
+        Ok(p)
+    }
+
+    fn socket(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.sock"))
+    }
+
+    /// containerd config: the tables registering both proxies.
+    pub fn toml(&self) -> String {
+        format!(
+            "[proxy_plugins.dockermind-content]\n  type = \"content\"\n  address = \"{}\"\n\
+             [proxy_plugins.{SNAPSHOTTER}]\n  type = \"snapshot\"\n  address = \"{}\"\n",
+            self.socket("dm-content").display(),
+            self.socket("dm-snapshotter").display()
+        )
+    }
+}
+
+/// Polls until something accepts connections on `sock` (bounded).
+fn wait_for_socket(sock: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(sock).is_err() {
+        if Instant::now() > deadline {
+            return Err(BenchError::Input {
+                what: sock.display().to_string(),
+                why: "no proxy serving on it within 10 s".into(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+impl Drop for Proxies {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = c.wait();
+        }
+        crate::containerd::unmount_below(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,68 @@
+//! `dm-bench --family import --smoke` end to end: every import row gets a figure from both
+//! sides, and the run's cleanup check finds nothing left.
+
+use dm_bench::report::Report;
+use std::process::Command;
+
+/// (scenario, implementations) the family must report.
+const ROWS: &[(&str, &[&str])] = &[
+    (
+        "layer-apply-tar",
+        &["tar -x (GNU tar)", "dm-snapshotter apply_layer"],
+    ),
+    (
+        "layer-apply-tar.gz",
+        &["tar -x (GNU tar)", "dm-snapshotter apply_layer"],
+    ),
+    (
+        "snapshot-prepare-commit-library",
+        &["dm-snapshotter (library)"],
+    ),
+    ("ctr-import-1x4MB", SIDES),
+    ("ctr-import-20-layers-4MB", SIDES),
+    ("snapshot-prepare-commit-ctr", SIDES),
+];
+
+const SIDES: &[&str] = &[
+    "containerd built-in (content + overlayfs)",
+    "dockermind proxies (dm-content + dm-snapshotter)",
+];
+
+#[test]
+fn import_smoke_reports_every_row_and_leaves_nothing_behind() {
+    if !dm_testkit::require_root("import smoke run")
+        || !dm_testkit::require_cmd("containerd")
+        || !dm_testkit::require_cmd("ctr")
+    {
+        return;
+    }
+    // The family runs the workspace's proxy binaries; fail with the build hint if missing.
+    dm_testkit::workspace_bin("dm-content");
+    dm_testkit::workspace_bin("dm-snapshotter");
+    let out = Command::new(env!("CARGO_BIN_EXE_dm-bench"))
+        .args(["--smoke", "--json", "--only", "runc", "--family", "import"])
+        .output()
+        .expect("run dm-bench");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: Report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("JSON report: {e}\nstderr: {stderr}"));
+    assert!(
+        report.cleanup.leftovers.is_empty(),
+        "leftovers: {:#?}",
+        report.cleanup.leftovers
+    );
+    for (scenario, names) in ROWS {
+        for name in *names {
+            let row = report
+                .rows
+                .iter()
+                .find(|r| r.scenario == *scenario && r.runtime == *name)
+                .unwrap_or_else(|| panic!("no row for {scenario} / {name}: {:#?}", report.rows));
+            assert!(row.error.is_none(), "{scenario} / {name}: {row:?}");
+            assert!(
+                row.median.is_some_and(|m| m > 0.0),
+                "{scenario} / {name}: {row:?}"
+            );
+        }
+    }
+}
