@@ -10,6 +10,11 @@ pub fn load(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
     let data = std::fs::read(&path)
         .map_err(|e| Error::Config(format!("cannot read bundle config {}: {e}", path.display())))?;
+    from_bytes(data)
+}
+
+/// Parses and validates the bytes of a config.json (what [`load`] does after reading the file).
+pub fn from_bytes(data: Vec<u8>) -> Result<Spec> {
     let spec: Spec = parse(&fix_iops_keys(data), "config.json")?;
     validate(&spec)?;
     Ok(spec)
