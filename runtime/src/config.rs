@@ -1,7 +1,7 @@
 //! config.json: loading with field-naming errors, and validation before anything is touched.
 
 use crate::error::{Error, Result};
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxThrottleDevice, Spec};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -10,26 +10,69 @@ pub fn load(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
     let data = std::fs::read(&path)
         .map_err(|e| Error::Config(format!("cannot read bundle config {}: {e}", path.display())))?;
-    from_bytes(data)
+    from_bytes(&data)
 }
 
 /// Parses and validates the bytes of a config.json (what [`load`] does after reading the file).
-pub fn from_bytes(data: Vec<u8>) -> Result<Spec> {
-    let spec: Spec = parse(&fix_iops_keys(data), "config.json")?;
+pub fn from_bytes(data: &[u8]) -> Result<Spec> {
+    let mut spec: Spec = parse(data, "config.json")?;
+    apply_spec_iops_keys(&mut spec, data)?;
     validate(&spec)?;
     Ok(spec)
 }
 
 /// oci-spec 0.7 spells the spec's `throttleReadIOPSDevice`/`throttleWriteIOPSDevice` keys as
-/// `...IopsDevice` and would silently drop them; rename them before parsing.
-fn fix_iops_keys(data: Vec<u8>) -> Vec<u8> {
-    if !data.windows(10).any(|w| w == b"IOPSDevice") {
-        return data;
+/// `...IopsDevice` and would silently drop them, so they are read on their own and set on the
+/// parsed spec; the spec's spelling wins when a file has both. (Rewriting the keys in the text
+/// instead altered string values that happened to equal them, and made invalid UTF-8 valid.)
+fn apply_spec_iops_keys(spec: &mut Spec, data: &[u8]) -> Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        linux: Option<Linux>,
     }
-    String::from_utf8_lossy(&data)
-        .replace("\"throttleReadIOPSDevice\"", "\"throttleReadIopsDevice\"")
-        .replace("\"throttleWriteIOPSDevice\"", "\"throttleWriteIopsDevice\"")
-        .into_bytes()
+    #[derive(serde::Deserialize)]
+    struct Linux {
+        resources: Option<Resources>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Resources {
+        #[serde(rename = "blockIO")]
+        block_io: Option<BlockIo>,
+    }
+    #[derive(serde::Deserialize)]
+    struct BlockIo {
+        #[serde(rename = "throttleReadIOPSDevice")]
+        read: Option<Vec<LinuxThrottleDevice>>,
+        #[serde(rename = "throttleWriteIOPSDevice")]
+        write: Option<Vec<LinuxThrottleDevice>>,
+    }
+    if !data.windows(10).any(|w| w == b"IOPSDevice") {
+        return Ok(());
+    }
+    let keys: Config = parse(data, "config.json")?;
+    let Some(BlockIo { read, write }) = keys
+        .linux
+        .and_then(|l| l.resources)
+        .and_then(|r| r.block_io)
+    else {
+        return Ok(());
+    };
+    // The typed parse succeeded on the same JSON, so linux.resources.blockIO exists there too.
+    let Some(bio) = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.resources_mut().as_mut())
+        .and_then(|r| r.block_io_mut().as_mut())
+    else {
+        return Ok(());
+    };
+    if read.is_some() {
+        bio.set_throttle_read_iops_device(read);
+    }
+    if write.is_some() {
+        bio.set_throttle_write_iops_device(write);
+    }
+    Ok(())
 }
 
 /// Parses JSON into `T`, naming the offending field path on error.
@@ -329,7 +372,8 @@ mod tests {
     #[test]
     fn spec_spelling_of_iops_devices_is_kept() {
         let data = br#"{"linux":{"resources":{"blockIO":{"throttleReadIOPSDevice":[{"major":8,"minor":0,"rate":100}]}}}}"#;
-        let s: Spec = parse(&fix_iops_keys(data.to_vec()), "config.json").unwrap();
+        let mut s: Spec = parse(data, "config.json").unwrap();
+        apply_spec_iops_keys(&mut s, data).unwrap();
         let bio = s
             .linux()
             .as_ref()
@@ -343,6 +387,51 @@ mod tests {
         assert_eq!(
             bio.throttle_read_iops_device().as_ref().unwrap()[0].rate(),
             100
+        );
+    }
+
+    /// Found by fuzzing (target `config`): the IOPS key fix rewrote the text lossily, so a
+    /// config with invalid UTF-8 in a string loaded once it mentioned an IOPS device.
+    #[test]
+    fn invalid_utf8_is_refused_even_with_iops_keys() {
+        let mut data =
+            br#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["s"#.to_vec();
+        data.push(0xd3);
+        data.extend_from_slice(
+            br#"h"],"cwd":"/","user":{"uid":0,"gid":0}},"linux":{"namespaces":[{"type":"mount"}],"resources":{"blockIO":{"throttleReadIOPSDevice":[]}}}}"#,
+        );
+        let e = from_bytes(&data).unwrap_err().to_string();
+        assert!(e.contains("invalid JSON"), "{e}");
+    }
+
+    /// Found by fuzzing (target `config`): string values equal to an IOPS key were renamed too.
+    #[test]
+    fn values_spelled_like_iops_keys_are_kept() {
+        let data = br#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},
+            "process":{"args":["echo","throttleReadIOPSDevice"],"cwd":"/","env":["throttleWriteIOPSDevice"],"user":{"uid":0,"gid":0}},
+            "linux":{"namespaces":[{"type":"mount"}],
+                     "resources":{"blockIO":{"throttleWriteIOPSDevice":[{"major":8,"minor":0,"rate":7}]}}}}"#;
+        let s = from_bytes(data).unwrap();
+        let p = s.process().as_ref().unwrap();
+        assert_eq!(p.args().as_ref().unwrap()[1], "throttleReadIOPSDevice");
+        assert_eq!(p.env().as_ref().unwrap()[0], "throttleWriteIOPSDevice");
+        let bio = s.linux().as_ref().unwrap().resources().as_ref().unwrap();
+        let bio = bio.block_io().as_ref().unwrap();
+        assert_eq!(
+            bio.throttle_write_iops_device().as_ref().unwrap()[0].rate(),
+            7
+        );
+        assert!(bio.throttle_read_iops_device().is_none());
+    }
+
+    #[test]
+    fn iops_keys_with_the_wrong_type_name_their_path() {
+        let data = br#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}},
+            "linux":{"namespaces":[{"type":"mount"}],"resources":{"blockIO":{"throttleReadIOPSDevice":"x"}}}}"#;
+        let e = from_bytes(data).unwrap_err().to_string();
+        assert!(
+            e.contains("linux.resources.blockIO.throttleReadIOPSDevice"),
+            "{e}"
         );
     }
 

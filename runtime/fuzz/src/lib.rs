@@ -7,6 +7,8 @@ use libc::sock_filter;
 use oci_spec::runtime::LinuxSeccomp;
 use serde_json::{json, Value};
 
+pub mod model;
+
 /// `sizeof(struct seccomp_data)`: loads must stay inside it.
 const SECCOMP_DATA_LEN: u32 = 64;
 /// Largest errno the kernel passes through in SECCOMP_RET_ERRNO data.
@@ -37,7 +39,9 @@ pub fn check_program(prog: &[sock_filter]) -> Result<(), String> {
     let target = |pc: usize, off: u32| -> Result<(), String> {
         match (pc + 1).checked_add(off as usize) {
             Some(t) if t < n => Ok(()),
-            _ => Err(format!("jump at {pc} by {off} leaves the {n}-instruction program")),
+            _ => Err(format!(
+                "jump at {pc} by {off} leaves the {n}-instruction program"
+            )),
         }
     };
     for (pc, i) in prog.iter().enumerate() {
@@ -45,7 +49,10 @@ pub fn check_program(prog: &[sock_filter]) -> Result<(), String> {
         match code {
             c if c == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS => {
                 if i.k % 4 != 0 || i.k >= SECCOMP_DATA_LEN {
-                    return Err(format!("load at {pc} of offset {} outside seccomp_data", i.k));
+                    return Err(format!(
+                        "load at {pc} of offset {} outside seccomp_data",
+                        i.k
+                    ));
                 }
             }
             c if c == libc::BPF_ALU | libc::BPF_AND | libc::BPF_K => {}
@@ -87,16 +94,38 @@ fn check_return(pc: usize, k: u32) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("return at {pc} of unknown or malformed action {k:#x}"))
+        Err(format!(
+            "return at {pc} of unknown or malformed action {k:#x}"
+        ))
     }
 }
 
 /// Syscall names that stress the compiler: ones every ABI has, x32's own numbers, i386-only
 /// names, the multiplexers, the calls NOTIFY may not cover, unknown and empty names.
 const NAMES: &[&str] = &[
-    "read", "write", "close", "ioctl", "getpid", "getppid", "socket", "clone", "clone3",
-    "openat", "execve", "sendmsg", "chown32", "socketcall", "ipc", "rt_sigaction",
-    "pwritev2", "mount", "unshare", "keyctl", "fchmodat2", "no_such_syscall", "",
+    "read",
+    "write",
+    "close",
+    "ioctl",
+    "getpid",
+    "getppid",
+    "socket",
+    "clone",
+    "clone3",
+    "openat",
+    "execve",
+    "sendmsg",
+    "chown32",
+    "socketcall",
+    "ipc",
+    "rt_sigaction",
+    "pwritev2",
+    "mount",
+    "unshare",
+    "keyctl",
+    "fchmodat2",
+    "no_such_syscall",
+    "",
 ];
 const ACTIONS: &[&str] = &[
     "SCMP_ACT_KILL",
@@ -141,6 +170,17 @@ pub struct Profile {
     flags: Vec<u8>,
     listener: bool,
     rules: Vec<Rule>,
+    probes: Vec<Probe>,
+}
+
+/// A syscall to run the compiled program on.
+#[derive(Arbitrary, Debug)]
+struct Probe {
+    arch: u8,
+    /// Index into the profile's names (resolved on the probe's ABI), else a raw number.
+    named: Option<u8>,
+    raw: u16,
+    args: [Value64; 6],
 }
 
 #[derive(Arbitrary, Debug)]
@@ -180,14 +220,7 @@ fn pick<'a>(list: &[&'a str], i: u8) -> &'a str {
 
 impl Value64 {
     fn get(&self) -> u64 {
-        const EDGES: &[u64] = &[
-            0,
-            1,
-            0xffff_ffff,
-            0x1_0000_0000,
-            0x1_0000_0001,
-            u64::MAX,
-        ];
+        const EDGES: &[u64] = &[0, 1, 0xffff_ffff, 0x1_0000_0000, 0x1_0000_0001, u64::MAX];
         match *self {
             Value64::Edge(i) => EDGES[i as usize % EDGES.len()],
             Value64::Any(v) => v,
@@ -272,5 +305,54 @@ impl Profile {
             .collect();
         v["syscalls"] = json!(rules);
         v
+    }
+}
+
+impl Profile {
+    /// Compiles the profile; when it compiles, checks the program's structure and that it gives
+    /// every probe the verdict [`model::verdict`] derives from the profile.
+    pub fn check(&self) {
+        let p = self.to_json();
+        // Everything the generator makes parses (indexes above 5 and odd errnos included).
+        let s: LinuxSeccomp = serde_json::from_value(p.clone()).expect("generated profile parses");
+        let f = match compile(&s) {
+            Ok(f) => f,
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                return;
+            }
+        };
+        check_filter(&f);
+        let names: Vec<String> = self
+            .rules
+            .iter()
+            .flat_map(|r| r.names.iter().map(Name::get))
+            .collect();
+        for probe in &self.probes {
+            use model::Abi;
+            let (arch, abi) = match probe.arch % 4 {
+                0 => (model::ARCH_X86_64, Abi::X86_64),
+                1 => (model::ARCH_X86_64, Abi::X32),
+                2 => (model::ARCH_I386, Abi::I386),
+                _ => (0xc000_00b7, Abi::X86_64), // aarch64: never ours
+            };
+            let named = probe
+                .named
+                .filter(|_| !names.is_empty())
+                .and_then(|i| model::nr_of(&names[i as usize % names.len()], abi));
+            let nr = named.unwrap_or_else(|| {
+                probe.raw as u32 | if abi == Abi::X32 { model::X32_BIT } else { 0 }
+            });
+            if model::abi_of(&p, arch, nr) == Some(abi) && model::shared_tree_gap(abi, nr) {
+                continue;
+            }
+            let args = probe.args.each_ref().map(Value64::get);
+            let want = model::verdict(&p, arch, nr, &args);
+            let got = model::run(f.program(), &model::seccomp_data(arch, nr, &args));
+            assert_eq!(
+                got, want,
+                "arch {arch:#x} nr {nr:#x} args {args:x?}: program returns {got:#x}, profile says {want:#x}\nprofile {p}"
+            );
+        }
     }
 }
