@@ -78,7 +78,7 @@ fn apply_spec_iops_keys(spec: &mut Spec, data: &[u8]) -> Result<()> {
 /// Parses JSON into `T`, naming the offending field path on error.
 pub fn parse<T: serde::de::DeserializeOwned>(data: &[u8], what: &str) -> Result<T> {
     let de = &mut serde_json::Deserializer::from_slice(data);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() || path == "." {
@@ -86,7 +86,12 @@ pub fn parse<T: serde::de::DeserializeOwned>(data: &[u8], what: &str) -> Result<
         } else {
             Error::Config(format!("{what}: {path}: {inner}"))
         }
-    })
+    })?;
+    // serde_path_to_error stops after the value; only `end` refuses what follows it (Go's
+    // decoder, hence runc, refuses it too).
+    de.end()
+        .map_err(|e| Error::Config(format!("{what}: invalid JSON: {e}")))?;
+    Ok(value)
 }
 
 /// Namespace types the spec declares, with their clone flags.
@@ -328,6 +333,25 @@ mod tests {
     fn invalid_json_is_reported() {
         let e = parse::<Spec>(b"{not json", "config.json").unwrap_err();
         assert!(e.to_string().contains("invalid JSON"), "{e}");
+    }
+
+    /// Found by fuzzing (target `config`): bytes after the top-level object were ignored.
+    #[test]
+    fn trailing_data_is_refused() {
+        let good = spec(serde_json::json!({})).unwrap();
+        let mut data = serde_json::to_vec(&good).unwrap();
+        from_bytes(&data).unwrap();
+        for tail in [&b"\0\0\0"[..], b"}", b"{}", b"x", b" \n\t"] {
+            data.truncate(data.iter().rposition(|&b| b == b'}').unwrap() + 1);
+            data.extend_from_slice(tail);
+            match from_bytes(&data) {
+                Ok(_) => assert!(
+                    tail.iter().all(u8::is_ascii_whitespace),
+                    "{tail:?} accepted"
+                ),
+                Err(e) => assert!(e.to_string().contains("invalid JSON: trailing"), "{e}"),
+            }
+        }
     }
 
     #[test]
