@@ -170,7 +170,16 @@ pub struct Profile {
     flags: Vec<u8>,
     listener: bool,
     rules: Vec<Rule>,
+    /// Rules naming a run of consecutive syscall numbers: big syscall trees cost few bytes.
+    runs: Vec<Run>,
     probes: Vec<Probe>,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Run {
+    first: u16,
+    len: u16,
+    action: u8,
 }
 
 /// A syscall to run the compiled program on.
@@ -271,6 +280,11 @@ impl Profile {
         if self.listener {
             v["listenerPath"] = json!("/run/agent.sock");
         }
+        let runs = self.runs.iter().map(|r| {
+            let first = r.first % 600;
+            let names: Vec<String> = (first..first + r.len % 400).map(syscall_name).collect();
+            json!({"names": names, "action": pick(ACTIONS, r.action)})
+        });
         let rules: Vec<Value> = self
             .rules
             .iter()
@@ -302,6 +316,7 @@ impl Profile {
                 }
                 rule
             })
+            .chain(runs)
             .collect();
         v["syscalls"] = json!(rules);
         v
@@ -323,10 +338,12 @@ impl Profile {
             }
         };
         check_filter(&f);
-        let names: Vec<String> = self
-            .rules
+        let names: Vec<String> = p["syscalls"]
+            .as_array()
+            .unwrap()
             .iter()
-            .flat_map(|r| r.names.iter().map(Name::get))
+            .flat_map(|r| r["names"].as_array().unwrap())
+            .map(|n| n.as_str().unwrap().to_string())
             .collect();
         for probe in &self.probes {
             use model::Abi;
