@@ -151,48 +151,85 @@ pub fn abi_of(p: &Value, arch: u32, nr: u32) -> Option<Abi> {
     }
 }
 
-/// The documented verdict of profile `p` (one the compiler accepted) for one syscall.
-pub fn verdict(p: &Value, arch: u32, nr: u32, args: &[u64; 6]) -> u32 {
-    let Some(abi) = abi_of(p, arch, nr) else {
-        return KILL_PROCESS;
-    };
-    let default = action_value(
-        p["defaultAction"].as_str().unwrap(),
-        p["defaultErrnoRet"].as_u64(),
-    );
-    let empty = Vec::new();
-    let rules = p["syscalls"].as_array().unwrap_or(&empty);
-    let names = |r: &Value| -> Vec<u32> {
-        r["names"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|n| nr_of(n.as_str().unwrap(), abi))
-            .collect()
-    };
-    let newest = rules.iter().flat_map(names).max();
-    if default != ALLOW && default != LOG && newest.is_some_and(|l| nr > l) {
-        return ERRNO | ENOSYS;
+/// A profile with its names resolved once per ABI (resolving per probe made the fuzzer crawl).
+pub struct Model<'a> {
+    p: &'a Value,
+    /// Per ABI (x86_64, x32, i386): each rule's syscall numbers, and the newest one named.
+    resolved: [(Vec<Vec<u32>>, Option<u32>); 3],
+}
+
+fn slot(abi: Abi) -> usize {
+    match abi {
+        Abi::X86_64 => 0,
+        Abi::X32 => 1,
+        Abi::I386 => 2,
     }
-    let mine: Vec<&Value> = rules
-        .iter()
-        .filter(|r| names(r).contains(&nr) && rule_action(r) != default)
-        .collect();
-    let unconditional = |r: &&&Value| r["args"].as_array().is_none_or(|a| a.is_empty());
-    if let Some(r) = mine.iter().find(unconditional) {
-        return rule_action(r);
-    }
-    for r in mine {
-        if r["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|c| cond_holds(c, args, abi))
-        {
-            return rule_action(r);
+}
+
+impl<'a> Model<'a> {
+    /// Resolves `p` (a profile the compiler accepted).
+    pub fn new(p: &'a Value) -> Self {
+        let empty = Vec::new();
+        let rules = p["syscalls"].as_array().unwrap_or(&empty);
+        let per = |abi: Abi| {
+            let nrs: Vec<Vec<u32>> = rules
+                .iter()
+                .map(|r| {
+                    r["names"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter_map(|n| nr_of(n.as_str().unwrap(), abi))
+                        .collect()
+                })
+                .collect();
+            let newest = nrs.iter().flatten().copied().max();
+            (nrs, newest)
+        };
+        Model {
+            p,
+            resolved: [per(Abi::X86_64), per(Abi::X32), per(Abi::I386)],
         }
     }
-    default
+
+    /// The documented verdict for one syscall.
+    pub fn verdict(&self, arch: u32, nr: u32, args: &[u64; 6]) -> u32 {
+        let p = self.p;
+        let Some(abi) = abi_of(p, arch, nr) else {
+            return KILL_PROCESS;
+        };
+        let default = action_value(
+            p["defaultAction"].as_str().unwrap(),
+            p["defaultErrnoRet"].as_u64(),
+        );
+        let (nrs, newest) = &self.resolved[slot(abi)];
+        if default != ALLOW && default != LOG && newest.is_some_and(|l| nr > l) {
+            return ERRNO | ENOSYS;
+        }
+        let empty = Vec::new();
+        let rules = p["syscalls"].as_array().unwrap_or(&empty);
+        let mine: Vec<&Value> = rules
+            .iter()
+            .zip(nrs)
+            .filter(|(r, n)| n.contains(&nr) && rule_action(r) != default)
+            .map(|(r, _)| r)
+            .collect();
+        let unconditional = |r: &&&Value| r["args"].as_array().is_none_or(|a| a.is_empty());
+        if let Some(r) = mine.iter().find(unconditional) {
+            return rule_action(r);
+        }
+        for r in mine {
+            if r["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| cond_holds(c, args, abi))
+            {
+                return rule_action(r);
+            }
+        }
+        default
+    }
 }
 
 /// `struct seccomp_data` as 16 words (nr, arch, ip, six args low word first).
