@@ -25,7 +25,6 @@ fn written(dir: &Path) -> Vec<String> {
     v
 }
 
-// oci-spec 0.7 spells the spec's throttle{Read,Write}IOPSDevice keys as ...IopsDevice.
 const FULL: &str = r#"{
   "memory": {"limit": 104857600, "reservation": 52428800, "swap": 209715200,
              "swappiness": 10, "disableOOMKiller": true},
@@ -36,8 +35,8 @@ const FULL: &str = r#"{
               "weightDevice": [{"major": 8, "minor": 0, "weight": 300}],
               "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}],
               "throttleWriteBpsDevice": [{"major": 8, "minor": 16, "rate": 2097152}],
-              "throttleReadIopsDevice": [{"major": 8, "minor": 16, "rate": 300}],
-              "throttleWriteIopsDevice": [{"major": 8, "minor": 0, "rate": 100}]},
+              "throttleReadIOPSDevice": [{"major": 8, "minor": 16, "rate": 300}],
+              "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 100}]},
   "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}, {"pageSize": "1GB", "limit": -1}],
   "unified": {"memory.high": "90000000", "pids.max": "50"}
 }"#;
@@ -171,7 +170,7 @@ fn v1_writes_every_resource_to_its_file() {
       "pids": {"limit": 42},
       "blockIO": {"weight": 500, "weightDevice": [{"major": 8, "minor": 0, "weight": 300}],
                   "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}],
-                  "throttleWriteIopsDevice": [{"major": 8, "minor": 0, "rate": 100}]},
+                  "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 100}]},
       "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}],
       "devices": [{"allow": false, "access": "rwm"},
                   {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},

@@ -480,7 +480,7 @@ fn blkio_weight_and_throttle_reach_the_kernel() {
     let ctr = Ctr::new("dmcg-blkio", None);
     let r = format!(
         r#"{{"blockIO":{{"weight":300,"throttleReadBpsDevice":[{{"major":{ma},"minor":{mi},"rate":1048576}}],
-             "throttleWriteIopsDevice":[{{"major":{ma},"minor":{mi},"rate":50}}]}}}}"#
+             "throttleWriteIOPSDevice":[{{"major":{ma},"minor":{mi},"rate":50}}]}}}}"#
     );
     ctr.cg.apply(&res(&r)).unwrap();
     let b = dir(&ctr.cg, "blkio");

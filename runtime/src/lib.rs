@@ -16,4 +16,5 @@ pub mod spec;
 pub mod state;
 pub mod sync;
 pub mod sys;
+pub mod timens;
 pub mod tty;

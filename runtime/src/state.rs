@@ -55,6 +55,9 @@ pub struct State {
     pub cgroup: dm_cgroups::Cgroup,
     /// The config the container was created from (hooks, process defaults for exec).
     pub config: Spec,
+    /// Created with `--no-new-keyring`: exec'd processes keep the caller's session keyring too.
+    #[serde(default)]
+    pub no_new_keyring: bool,
 }
 
 /// Refuses ids that could escape the state root or confuse tools.

@@ -1,7 +1,7 @@
 //! The raw system calls nix does not wrap, in one place.
 
 use nix::errno::Errno;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 #[repr(C)]
 #[derive(Default)]
@@ -80,15 +80,26 @@ pub fn set_personality(persona: libc::c_ulong) -> nix::Result<()> {
     Errno::result(r).map(drop)
 }
 
-/// Joins a new anonymous session keyring (keyctl JOIN_SESSION_KEYRING with a NULL name).
-pub fn join_session_keyring() -> nix::Result<()> {
+/// Joins the session keyring named `name`, making it when no searchable one exists.
+/// Returns its serial.
+pub fn join_session_keyring(name: &str) -> nix::Result<i32> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
-    // SAFETY: a NULL name asks the kernel for a fresh anonymous keyring; no memory is passed.
+    let name = std::ffi::CString::new(name).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    Errno::result(r).map(|s| s as i32)
+}
+
+/// Sets a key's permission mask (KEYCTL_SETPERM); only its owner may.
+pub fn set_key_perm(serial: i32, perm: u32) -> nix::Result<()> {
+    const KEYCTL_SETPERM: libc::c_long = 5;
+    // SAFETY: plain integer arguments.
     let r = unsafe {
         libc::syscall(
             libc::SYS_keyctl,
-            KEYCTL_JOIN_SESSION_KEYRING,
-            std::ptr::null::<libc::c_char>(),
+            KEYCTL_SETPERM,
+            serial as libc::c_long,
+            perm as libc::c_ulong,
         )
     };
     Errno::result(r).map(drop)
@@ -154,4 +165,66 @@ pub fn wait_pid_exit(pid: i32, ms: i32) -> bool {
             Err(_) => return false,
         }
     }
+}
+
+/// A detached copy of the mount tree at `path` (open_tree with OPEN_TREE_CLONE), recursive
+/// with `recursive`.
+pub fn open_tree_clone(path: &std::path::Path, recursive: bool) -> nix::Result<OwnedFd> {
+    let p =
+        std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    let mut flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: `p` is NUL-terminated and outlives the call.
+    let r = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, p.as_ptr(), flags) };
+    // SAFETY: a fresh fd from open_tree, owned here.
+    Errno::result(r).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Makes the detached mount `tree` idmapped through the user namespace `userns`.
+pub fn mount_setattr_idmap(
+    tree: BorrowedFd,
+    userns: BorrowedFd,
+    recursive: bool,
+) -> nix::Result<()> {
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: an empty path with AT_EMPTY_PATH names `tree`; `attr` and its size are passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// Attaches the detached mount `tree` on top of the directory or file `target` (an O_PATH fd).
+pub fn move_mount_onto(tree: BorrowedFd, target: BorrowedFd) -> nix::Result<()> {
+    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
+    // SAFETY: empty paths with the EMPTY_PATH flags name the two fds; nothing else is passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+        )
+    };
+    Errno::result(r).map(drop)
 }

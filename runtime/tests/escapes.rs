@@ -2,7 +2,9 @@
 //! control that shows the probe itself works.
 
 mod common;
+mod seccomp_util;
 use common::*;
+use seccomp_util::agent;
 
 #[test]
 fn runtime_binary_unreachable_through_proc_exe_while_created() {
@@ -122,4 +124,87 @@ fn lsm_labels_without_the_lsm() {
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("process.selinuxLabel"), "{out:?}");
     assert_nothing_left(&b);
+}
+
+#[test]
+fn runtime_binary_unreachable_through_proc_exe_during_exec() {
+    // CVE-2019-5736 during exec: the exec'd process runs dm-runc's code until its execve. A
+    // seccomp agent holds that execve (SCMP_ACT_NOTIFY through listenerPath), so the window
+    // stays open while another process in the container goes for /proc/<pid>/exe.
+    let Some(mut b) = bundle("cve_2019_5736_exec") else {
+        return;
+    };
+    let dir = dm_testkit::TempDir::new("cve-agent");
+    let sock = dir.path().join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    set(
+        &mut b,
+        "/linux/seccomp",
+        serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock,
+            "syscalls": [{"names": ["execve"], "action": "SCMP_ACT_NOTIFY"}]}),
+    );
+    b.args(&["sleep", "1000"]);
+    b.create().ok();
+    let (st, init_fd) = agent::accept(&listener);
+    assert_eq!(
+        (st["state"]["id"].as_str(), st["state"]["status"].as_str()),
+        (Some(b.id.as_str()), Some("creating")),
+        "{st}"
+    );
+    b.run(&["start", &b.id]).ok();
+    let n = agent::recv(&init_fd);
+    agent::respond(&init_fd, n, 0, true);
+
+    let before = std::fs::read(runc()).unwrap();
+    let held = b
+        .cmd(&["exec", &b.id, "true"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (st, held_fd) = agent::accept(&listener);
+    assert_eq!(st["state"]["status"], "running", "{st}");
+    let h = agent::recv(&held_fd);
+    // The window is open: the held process is still the host's dm-runc.
+    let exe = std::fs::read_link(format!("/proc/{}/exe", h.pid)).unwrap();
+    assert_eq!(exe, std::fs::canonicalize(runc()).unwrap());
+    let status = read(std::path::Path::new(&format!("/proc/{}/status", h.pid)));
+    let inner = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap()
+        .to_owned();
+
+    let script = format!(
+        "read -r x < /proc/{inner}/exe && echo read-ok || echo read-denied; \
+         (echo x >> /proc/{inner}/exe) 2>/dev/null && echo write-ok || echo write-denied; \
+         read -r x < /proc/1/exe && echo control-ok"
+    );
+    let attacker = b
+        .cmd(&["exec", &b.id, "sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (_, attacker_fd) = agent::accept(&listener);
+    let n = agent::recv(&attacker_fd);
+    agent::respond(&attacker_fd, n, 0, true);
+    let out = attacker.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout,
+        "read-denied\nwrite-denied\ncontrol-ok\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    agent::respond(&held_fd, h, 0, true);
+    let mut held = held;
+    assert!(held.wait().unwrap().success(), "held exec failed");
+    assert_eq!(
+        std::fs::read(runc()).unwrap(),
+        before,
+        "host dm-runc changed"
+    );
+    b.run(&["delete", "--force", &b.id]).ok();
 }

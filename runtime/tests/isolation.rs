@@ -325,3 +325,66 @@ fn new_time_namespace() {
     assert!(out.stdout.starts_with("time:["), "{out:?}");
     assert_ne!(out.stdout.trim(), host.to_str().unwrap());
 }
+
+#[test]
+fn time_offsets_apply_inside_and_to_exec() {
+    let Some(mut b) = bundle("timens_offsets") else {
+        return;
+    };
+    let mut ns = b.spec["linux"]["namespaces"].as_array().unwrap().clone();
+    ns.push(json!({"type": "time"}));
+    set(&mut b, "/linux/namespaces", json!(ns));
+    // Ten days of boot time: /proc/uptime inside must show at least that much more than ours.
+    let ten_days = 864_000i64;
+    set(
+        &mut b,
+        "/linux/timeOffsets",
+        json!({"boottime": {"secs": ten_days, "nanosecs": 0}, "monotonic": {"secs": 7200, "nanosecs": 5}}),
+    );
+    let host_up = uptime(&read(std::path::Path::new("/proc/uptime")));
+    let out = sh(&mut b, "cat /proc/self/timens_offsets; cat /proc/uptime");
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let offs: Vec<Vec<&str>> = lines[..2]
+        .iter()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    // The kernel lists monotonic (clock 1) before boottime (clock 7), by name or number.
+    assert!(
+        offs.contains(&vec!["monotonic", "7200", "5"]) || offs.contains(&vec!["1", "7200", "5"]),
+        "{out:?}"
+    );
+    assert!(
+        offs.contains(&vec!["boottime", "864000", "0"]) || offs.contains(&vec!["7", "864000", "0"]),
+        "{out:?}"
+    );
+    assert!(uptime(lines[2]) >= host_up + ten_days as f64, "{out:?}");
+    // A process exec'd later lands in the same offset namespace.
+    start_sleeping(&mut b);
+    let ex = b
+        .run(&["exec", &b.id, "cat", "/proc/self/timens_offsets"])
+        .ok();
+    assert!(ex.stdout.contains("864000"), "{ex:?}");
+    b.run(&["delete", "--force", &b.id]).ok();
+}
+
+#[test]
+fn time_offsets_without_time_namespace_are_refused() {
+    let Some(mut b) = bundle("timens_offsets_bad") else {
+        return;
+    };
+    set(
+        &mut b,
+        "/linux/timeOffsets",
+        json!({"monotonic": {"secs": 1}}),
+    );
+    b.args(&["true"]);
+    let out = b.create();
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("linux.timeOffsets"), "{out:?}");
+    assert_nothing_left(&b);
+}
+
+fn uptime(s: &str) -> f64 {
+    s.split_whitespace().next().unwrap().parse().unwrap()
+}

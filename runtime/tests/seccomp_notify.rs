@@ -3,16 +3,12 @@
 
 mod seccomp_util;
 
-use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 
 use dm_runtime::seccomp::{send_to_listener, ContainerState, ProcessState};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{
-    recvmsg, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType,
-};
-use seccomp_util::{filter, wait, Outcome, INSTALL_FAILED};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use seccomp_util::{agent, filter, wait, Outcome, INSTALL_FAILED};
 use serde_json::json;
 
 const ANSWER: i64 = 4242;
@@ -42,49 +38,12 @@ fn send_fd_raw(sock: RawFd, fd: RawFd) -> bool {
     }
 }
 
-/// Receives `buf` bytes and at most one fd from `sock`.
-fn recv_with_fd(sock: RawFd, buf: &mut [u8]) -> (usize, OwnedFd) {
-    let mut iov = [IoSliceMut::new(buf)];
-    let mut cmsg = nix::cmsg_space!(RawFd);
-    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
-        .expect("recvmsg");
-    let fd = msg
-        .cmsgs()
-        .expect("cmsgs")
-        .find_map(|c| match c {
-            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        })
-        .expect("an fd came with the message");
-    // SAFETY: SCM_RIGHTS installed this fd in our table for us alone.
-    (msg.bytes, unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
 /// Waits (bounded) for a notification on `listener` and answers it with `ANSWER`; returns the
 /// notified syscall number and pid.
 fn answer_one(listener: &OwnedFd) -> (i32, u32) {
-    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-    let n = poll(&mut fds, PollTimeout::from(10_000u16)).expect("poll");
-    assert_eq!(n, 1, "no notification within 10 s");
-    // SAFETY: RECV fills a zeroed seccomp_notif; SEND reads a fully initialised response.
-    unsafe {
-        let mut req: libc::seccomp_notif = std::mem::zeroed();
-        let r = libc::ioctl(
-            listener.as_raw_fd(),
-            libc::SECCOMP_IOCTL_NOTIF_RECV,
-            &mut req,
-        );
-        assert_eq!(r, 0, "NOTIF_RECV: {}", std::io::Error::last_os_error());
-        let resp = libc::seccomp_notif_resp {
-            id: req.id,
-            val: ANSWER,
-            error: 0,
-            flags: 0,
-        };
-        let r = libc::ioctl(listener.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &resp);
-        assert_eq!(r, 0, "NOTIF_SEND: {}", std::io::Error::last_os_error());
-        (req.data.nr, req.pid)
-    }
+    let n = agent::recv(listener);
+    agent::respond(listener, n, ANSWER, false);
+    (n.nr, n.pid)
 }
 
 #[test]
@@ -123,12 +82,12 @@ fn notify_fd_reaches_the_agent_with_state_and_answers_the_syscall() {
         pid => pid,
     };
     drop(theirs);
-    let (_, notify_fd) = recv_with_fd(ours.as_raw_fd(), &mut [0u8; 1]);
+    let (_, notify_fd) = agent::recv_with_fd(ours.as_raw_fd(), &mut [0u8; 1]);
 
     // The agent: a unix socket this test listens on.
     let dir = dm_testkit::TempDir::new("seccomp-agent");
     let path = dir.path().join("agent.sock");
-    let agent = UnixListener::bind(&path).expect("bind agent socket");
+    let listener = UnixListener::bind(&path).expect("bind agent socket");
     let state = ProcessState::new(
         pid,
         Some("agent-metadata"),
@@ -143,10 +102,7 @@ fn notify_fd_reaches_the_agent_with_state_and_answers_the_syscall() {
     );
     send_to_listener(&path, notify_fd.as_fd(), &state).expect("send_to_listener");
     drop(notify_fd);
-    let (conn, _) = agent.accept().expect("accept");
-    let mut buf = vec![0u8; 64 * 1024];
-    let (n, agent_fd) = recv_with_fd(conn.as_raw_fd(), &mut buf);
-    let got: serde_json::Value = serde_json::from_slice(&buf[..n]).expect("state JSON");
+    let (got, agent_fd) = agent::accept(&listener);
     assert_eq!(
         got,
         json!({

@@ -90,6 +90,13 @@ impl Bundle {
         self
     }
 
+    /// Copies the static `dm-probe` helper into the rootfs as /bin/dm-probe.
+    pub fn install_probe(&self) {
+        let dst = self.rootfs().join("bin/dm-probe");
+        std::fs::copy(crate::env::workspace_bin("dm-probe"), &dst)
+            .unwrap_or_else(|e| panic!("copy dm-probe to {}: {e}", dst.display()));
+    }
+
     /// Writes [`Bundle::spec`] to config.json.
     pub fn write(&self) {
         std::fs::write(

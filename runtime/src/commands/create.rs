@@ -97,6 +97,7 @@ pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Resu
         cgroup.check(r)?;
     }
     let join = open_joined_namespaces(&spec)?;
+    let idmapped = crate::rootfs::idmap::prepare(&spec, &bundle)?;
     let (ours, console) = match (&a.console_socket, terminal) {
         (Some(p), true) => (None, Some(crate::tty::connect_console_socket(p)?)),
         (None, true) => {
@@ -151,7 +152,12 @@ pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Resu
     }
     unwind.cgroup = Some(cgroup.clone());
     let (parent, child) = sync::pair()?;
-    let flags = clone_flags(&spec);
+    let time_offsets = crate::timens::offsets(&spec)?;
+    let mut flags = clone_flags(&spec);
+    if time_offsets.is_some() {
+        // The init makes the time namespace itself (see timens).
+        flags &= !(libc::CLONE_NEWTIME as u64);
+    }
     let cg_dir = cgroup
         .clone_into_dir()
         .map(|d| open_opath(&d))
@@ -174,11 +180,14 @@ pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Resu
             no_pivot: a.no_pivot,
             no_new_keyring: a.no_new_keyring,
             preserve_fds: a.preserve_fds,
+            time_offsets: time_offsets.as_deref(),
+            idmapped,
         };
         init::run(child, args);
     }
     drop(child);
     drop(console);
+    drop(idmapped);
     unwind.pid = Some(pid);
     if cg_dir.is_none() {
         cgroup.add_task(pid)?;
@@ -254,6 +263,7 @@ pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Resu
         created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
         cgroup,
         config: spec,
+        no_new_keyring: a.no_new_keyring,
     };
     st.save(root)?;
     if let Some(p) = &a.pid_file {

@@ -154,15 +154,17 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
         .sys(|| "fork exec process".into())?;
     if pid == 0 {
         drop(parent);
-        let err = match child_main(
-            &child,
-            &process,
+        let c = Child {
+            chan: &child,
+            process: &process,
             join,
             console,
-            seccomp.as_ref(),
-            a.preserve_fds,
-            sfd.is_some(),
-        ) {
+            seccomp: seccomp.as_ref(),
+            preserve_fds: a.preserve_fds,
+            foreground: sfd.is_some(),
+            keyring: (!st.no_new_keyring).then_some(st.id.as_str()),
+        };
+        let err = match child_main(c) {
             Ok(never) => match never {},
             Err(e) => e,
         };
@@ -231,15 +233,31 @@ fn ns_file(t: LinuxNamespaceType) -> &'static str {
     }
 }
 
-fn child_main(
-    chan: &sync::Channel,
-    p: &Process,
+/// What the forked exec child needs.
+struct Child<'a> {
+    chan: &'a sync::Channel,
+    process: &'a Process,
+    /// The init's namespaces still to join (all but pid and time), user first.
     join: Vec<(LinuxNamespaceType, OwnedFd)>,
     console: Option<OwnedFd>,
-    seccomp: Option<&crate::seccomp::Filter>,
+    seccomp: Option<&'a crate::seccomp::Filter>,
     preserve_fds: u32,
     foreground: bool,
-) -> Result<std::convert::Infallible> {
+    /// The container id whose session keyring to join (None with `--no-new-keyring`).
+    keyring: Option<&'a str>,
+}
+
+fn child_main(c: Child) -> Result<std::convert::Infallible> {
+    let Child {
+        chan,
+        process: p,
+        join,
+        console,
+        seccomp,
+        preserve_fds,
+        foreground,
+        keyring,
+    } = c;
     // As for the init: the host binary must stay out of the container's reach until execve.
     nix::sys::prctl::set_dumpable(false).sys(|| "prctl(PR_SET_DUMPABLE)".into())?;
     if foreground {
@@ -260,6 +278,9 @@ fn child_main(
         crate::tty::setup_console(sock, size)?;
     }
     drop(console);
+    if let Some(id) = keyring {
+        setup::session_keyring(id, false, userns)?;
+    }
     setup::rlimits(p)?;
     let env = setup::environment(p);
     setup::enter_cwd(p)?;

@@ -37,6 +37,10 @@ pub struct InitArgs<'a> {
     pub no_new_keyring: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// `linux.timeOffsets` in timens_offsets format: the init makes the time namespace.
+    pub time_offsets: Option<&'a str>,
+    /// Idmapped mounts the parent made, to attach.
+    pub idmapped: crate::rootfs::idmap::Trees,
 }
 
 /// Runs the init in the child; never returns. Failures go to the parent over `chan`.
@@ -80,6 +84,9 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
             .sys(|| format!("join {t} namespace"))?;
     }
     drop(join);
+    if let Some(t) = a.time_offsets {
+        crate::timens::enter(t)?;
+    }
     if has_new_namespace(spec, LinuxNamespaceType::Cgroup) {
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
             .sys(|| "unshare cgroup namespace".into())?;
@@ -98,7 +105,7 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
     // runc builds the rootfs in a joined mount namespace too.
     let mountns = crate::config::has_namespace(spec, LinuxNamespaceType::Mount);
     if mountns {
-        crate::rootfs::prepare(spec, &a.rootfs, &a.bundle, a.cgroup, userns)?;
+        crate::rootfs::prepare(spec, &a.rootfs, &a.bundle, a.cgroup, userns, &a.idmapped)?;
     }
     if crate::hooks::has_create_runtime_hooks(spec) {
         chan.send(&Msg::Hooks)?;
@@ -123,8 +130,7 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
     drop(a.console);
     crate::rootfs::finalize(spec)?;
     if !a.no_new_keyring {
-        // EACCES/ENOSYS under some LSM setups: not fatal, runc only warns too.
-        let _ = crate::sys::join_session_keyring();
+        setup::session_keyring(&a.id, true, userns)?;
     }
     apply_personality(spec)?;
     setup::rlimits(process)?;

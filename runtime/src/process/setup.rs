@@ -213,6 +213,25 @@ pub fn exec(path: &Path, args: &[String], env: &[String]) -> Error {
     }
 }
 
+/// Joins the container's own session keyring (`_ses.<id>`), so container processes never hold
+/// the caller's session keys. The init (`owner`) makes it and lets its owner search it, and with
+/// a user namespace anyone: exec joins it by name as host root, before taking the process's
+/// ids, and host root is not container root there. Without keyring support (ENOSYS) there is
+/// nothing to isolate; any other failure stops the process.
+pub fn session_keyring(id: &str, owner: bool, userns: bool) -> Result<()> {
+    // Possessor: everything; owner: view, read, search; others: search with a user namespace.
+    let perm = 0x3f0b_0000 | if userns { 0x08 } else { 0 };
+    let serial = match crate::sys::join_session_keyring(&format!("_ses.{id}")) {
+        Ok(s) => s,
+        Err(nix::errno::Errno::ENOSYS) => return Ok(()),
+        Err(e) => return Err(e).sys(|| "join a new session keyring".into()),
+    };
+    if owner {
+        crate::sys::set_key_perm(serial, perm).sys(|| "set session keyring permissions".into())?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! The container's filesystem view, built inside its new mount namespace.
 
 pub mod devices;
+pub mod idmap;
 pub mod mount;
 pub mod options;
 pub mod paths;
@@ -19,6 +20,7 @@ pub fn prepare(
     bundle: &Path,
     cgroup: &dm_cgroups::Cgroup,
     userns: bool,
+    idmapped: &idmap::Trees,
 ) -> Result<()> {
     let linux = spec.linux().as_ref();
     let prop = options::rootfs_propagation(linux.and_then(|l| l.rootfs_propagation().as_deref()));
@@ -40,6 +42,7 @@ pub fn prepare(
         root: &root,
         bundle,
         cgroup,
+        idmapped,
     };
     let mounts = spec.mounts().as_deref().unwrap_or(&[]);
     for (i, m) in mounts.iter().enumerate() {

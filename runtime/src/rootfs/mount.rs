@@ -5,7 +5,7 @@ use super::resolve::{fd_path, open_in_root, Create};
 use crate::error::{Error, Result, SysContext};
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// What mounting needs to know about the container.
@@ -16,6 +16,17 @@ pub struct MountCtx<'a> {
     pub bundle: &'a Path,
     /// The container's cgroup, for `cgroup` mounts.
     pub cgroup: &'a dm_cgroups::Cgroup,
+    /// Idmapped trees the parent made, by mount index.
+    pub idmapped: &'a super::idmap::Trees,
+}
+
+/// What a bind mount attaches.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// A path, bound with mount(2).
+    Path(&'a Path),
+    /// A detached tree (idmapped), attached with move_mount(2).
+    Tree(BorrowedFd<'a>),
 }
 
 /// /proc files that lxcfs-style bind mounts may cover; nothing else below /proc may be a
@@ -92,7 +103,11 @@ pub fn mount_entry(ctx: &MountCtx, i: usize, m: &Mount) -> Result<()> {
         } else {
             Create::File
         };
-        bind(ctx, &src, dest, kind, &opts)
+        let source = match ctx.idmapped.iter().find(|(j, _)| *j == i) {
+            Some((_, tree)) => Source::Tree(tree.as_fd()),
+            None => Source::Path(&src),
+        };
+        bind(ctx, source, dest, kind, &opts)
             .map_err(|e| Error::Child(format!("{}: {e}", ctxmsg())))?;
     } else {
         let target = open_in_root(ctx.root, dest, Create::Dir)?;
@@ -111,7 +126,7 @@ pub fn mount_entry(ctx: &MountCtx, i: usize, m: &Mount) -> Result<()> {
                 };
                 let mut o = options::parse(&["rbind".to_owned()]);
                 o.flags |= flags;
-                bind(ctx, Path::new(host), dest, Create::Dir, &o)?;
+                bind(ctx, Source::Path(Path::new(host)), dest, Create::Dir, &o)?;
             }
             Err(e) => return Err(e).sys(ctxmsg),
         }
@@ -120,17 +135,21 @@ pub fn mount_entry(ctx: &MountCtx, i: usize, m: &Mount) -> Result<()> {
 }
 
 /// Bind-mounts `src` at `dest` inside the rootfs, then applies the other flags by remounting.
-fn bind(ctx: &MountCtx, src: &Path, dest: &Path, kind: Create, opts: &MountOptions) -> Result<()> {
+fn bind(ctx: &MountCtx, src: Source, dest: &Path, kind: Create, opts: &MountOptions) -> Result<()> {
     let target = open_in_root(ctx.root, dest, kind)?;
     let rec = opts.flags & MsFlags::MS_REC;
-    mount(
-        Some(src),
-        &fd_path(&target),
-        None::<&str>,
-        MsFlags::MS_BIND | rec,
-        None::<&str>,
-    )
-    .sys(|| format!("bind {} at {}", src.display(), dest.display()))?;
+    match src {
+        Source::Path(src) => mount(
+            Some(src),
+            &fd_path(&target),
+            None::<&str>,
+            MsFlags::MS_BIND | rec,
+            None::<&str>,
+        )
+        .sys(|| format!("bind {} at {}", src.display(), dest.display()))?,
+        Source::Tree(tree) => crate::sys::move_mount_onto(tree, target.as_fd())
+            .sys(|| format!("attach idmapped mount at {}", dest.display()))?,
+    }
     let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if !extra.is_empty() {
         // Reopen: the old fd names the directory under the new mount, not the mount.
@@ -225,7 +244,7 @@ fn mount_cgroup(ctx: &MountCtx, dest: &Path, opts: &MountOptions) -> Result<()> 
             bind: true,
             ..Default::default()
         };
-        bind(ctx, host, &sub, Create::Dir, &o)?;
+        bind(ctx, Source::Path(host), &sub, Create::Dir, &o)?;
     }
     if opts.flags.contains(MsFlags::MS_RDONLY) {
         let target = open_in_root(ctx.root, dest, Create::No)?;

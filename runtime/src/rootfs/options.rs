@@ -15,6 +15,8 @@ pub struct MountOptions {
     pub data: String,
     /// `bind` or `rbind` was given.
     pub bind: bool,
+    /// `idmap` (Some(false)) or `ridmap` (Some(true)): an idmapped bind mount.
+    pub idmap: Option<bool>,
 }
 
 impl Default for MountOptions {
@@ -25,6 +27,7 @@ impl Default for MountOptions {
             propagation: Vec::new(),
             data: String::new(),
             bind: false,
+            idmap: None,
         }
     }
 }
@@ -101,8 +104,12 @@ pub fn parse(options: &[String]) -> MountOptions {
                 MsFlags::empty(),
                 Some(MsFlags::MS_UNBINDABLE | MsFlags::MS_REC),
             ),
+            "idmap" | "ridmap" => {
+                o.idmap = Some(opt == "ridmap");
+                continue;
+            }
             // Handled by runtimes, not the kernel; accepted and ignored as runc does.
-            "tmpcopyup" | "idmap" | "ridmap" => continue,
+            "tmpcopyup" => continue,
             other => {
                 data.push(other);
                 continue;

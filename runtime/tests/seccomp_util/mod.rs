@@ -1,6 +1,8 @@
 //! Shared helpers of the seccomp tests: build profiles, run code under a filter in a forked child.
 #![allow(dead_code)]
 
+pub mod agent;
+
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
 use dm_runtime::seccomp::{compile, Filter};
