@@ -22,21 +22,14 @@ pub fn from_bytes(data: &[u8]) -> Result<Spec> {
 
 /// Parses JSON into `T`, naming the offending field path on error.
 pub fn parse<T: serde::de::DeserializeOwned>(data: &[u8], what: &str) -> Result<T> {
-    let de = &mut serde_json::Deserializer::from_slice(data);
-    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() || path == "." {
-            Error::Config(format!("{what}: invalid JSON: {inner}"))
+    serde_json::from_slice(data).map_err(|e| {
+        let path = crate::jsonpath::path_at(data, e.line(), e.column());
+        if e.is_syntax() || e.is_eof() || path == "." {
+            Error::Config(format!("{what}: invalid JSON: {e}"))
         } else {
-            Error::Config(format!("{what}: {path}: {inner}"))
+            Error::Config(format!("{what}: {path}: {e}"))
         }
-    })?;
-    // serde_path_to_error stops after the value; only `end` refuses what follows it (Go's
-    // decoder, hence runc, refuses it too).
-    de.end()
-        .map_err(|e| Error::Config(format!("{what}: invalid JSON: {e}")))?;
-    Ok(value)
+    })
 }
 
 /// Namespace types the spec declares, with their clone flags.
@@ -281,7 +274,8 @@ mod tests {
         assert!(e.to_string().contains("invalid JSON"), "{e}");
     }
 
-    /// Found by fuzzing (target `config`): bytes after the top-level object were ignored.
+    /// Found by fuzzing (target `config`): bytes after the top-level object were ignored
+    /// (serde_path_to_error stopped after the value; Go's decoder, hence runc, refuses them).
     #[test]
     fn trailing_data_is_refused() {
         let good = spec(serde_json::json!({})).unwrap();

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod hooks;
+pub mod jsonpath;
 pub mod log;
 pub mod process;
 pub mod rootfs;
