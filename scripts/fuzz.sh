@@ -19,7 +19,7 @@ seconds=${FUZZ_SECONDS:-60}
 jobs=${FUZZ_JOBS:-1}
 sanitizer=${FUZZ_SANITIZER:-address}
 toolchain=${FUZZ_TOOLCHAIN:-nightly}
-all_targets=(config seccomp seccomp_rules)
+all_targets=(config config_paths seccomp seccomp_rules)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 
@@ -43,7 +43,7 @@ for t in "${targets[@]}"; do
     mkdir -p "$work" "$seeds" "$fuzz_dir/artifacts/$t"
     args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
     case $t in
-        config | seccomp) args+=(-dict="$fuzz_dir/dict/json.dict" -max_len=16384) ;;
+        config | config_paths | seccomp) args+=(-dict="$fuzz_dir/dict/json.dict" -max_len=16384) ;;
     esac
     if [ "$jobs" -gt 1 ]; then
         args+=(-fork="$jobs")
