@@ -10,7 +10,12 @@ pub fn load(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
     let data = std::fs::read(&path)
         .map_err(|e| Error::Config(format!("cannot read bundle config {}: {e}", path.display())))?;
-    let spec: Spec = parse(&data, "config.json")?;
+    from_bytes(&data)
+}
+
+/// Parses and validates the bytes of a config.json (what [`load`] does after reading the file).
+pub fn from_bytes(data: &[u8]) -> Result<Spec> {
+    let spec: Spec = parse(data, "config.json")?;
     validate(&spec)?;
     Ok(spec)
 }
@@ -269,6 +274,26 @@ mod tests {
         assert!(e.to_string().contains("invalid JSON"), "{e}");
     }
 
+    /// Found by fuzzing (target `config`): bytes after the top-level object were ignored
+    /// (serde_path_to_error stopped after the value; Go's decoder, hence runc, refuses them).
+    #[test]
+    fn trailing_data_is_refused() {
+        let good = spec(serde_json::json!({})).unwrap();
+        let mut data = serde_json::to_vec(&good).unwrap();
+        from_bytes(&data).unwrap();
+        for tail in [&b"\0\0\0"[..], b"}", b"{}", b"x", b" \n\t"] {
+            data.truncate(data.iter().rposition(|&b| b == b'}').unwrap() + 1);
+            data.extend_from_slice(tail);
+            match from_bytes(&data) {
+                Ok(_) => assert!(
+                    tail.iter().all(u8::is_ascii_whitespace),
+                    "{tail:?} accepted"
+                ),
+                Err(e) => assert!(e.to_string().contains("invalid JSON: trailing"), "{e}"),
+            }
+        }
+    }
+
     #[test]
     fn duplicate_namespace_rejected() {
         let e = err(
@@ -325,6 +350,51 @@ mod tests {
         assert_eq!(
             bio.throttle_read_iops_device().as_ref().unwrap()[0].rate(),
             100
+        );
+    }
+
+    /// The IOPS key rename oci-spec 0.7 needed decoded the text lossily, so invalid UTF-8 in a
+    /// field loaded once the file mentioned an IOPS device; keep it refused.
+    #[test]
+    fn invalid_utf8_in_a_field_is_refused() {
+        let mut data =
+            br#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["s"#.to_vec();
+        data.push(0xd3);
+        data.extend_from_slice(
+            br#"h"],"cwd":"/","user":{"uid":0,"gid":0}},"linux":{"namespaces":[{"type":"mount"}],"resources":{"blockIO":{"throttleReadIOPSDevice":[]}}}}"#,
+        );
+        let e = from_bytes(&data).unwrap_err().to_string();
+        assert!(e.contains("invalid JSON"), "{e}");
+    }
+
+    /// That rename also rewrote string values equal to an IOPS key.
+    #[test]
+    fn values_spelled_like_iops_keys_are_kept() {
+        let data = br#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},
+            "process":{"args":["echo","throttleReadIOPSDevice"],"cwd":"/","env":["throttleWriteIOPSDevice"],"user":{"uid":0,"gid":0}},
+            "linux":{"namespaces":[{"type":"mount"}],
+                     "resources":{"blockIO":{"throttleWriteIOPSDevice":[{"major":8,"minor":0,"rate":7}]}}}}"#;
+        let s = from_bytes(data).unwrap();
+        let p = s.process().as_ref().unwrap();
+        assert_eq!(p.args().as_ref().unwrap()[1], "throttleReadIOPSDevice");
+        assert_eq!(p.env().as_ref().unwrap()[0], "throttleWriteIOPSDevice");
+        let bio = s.linux().as_ref().unwrap().resources().as_ref().unwrap();
+        let bio = bio.block_io().as_ref().unwrap();
+        assert_eq!(
+            bio.throttle_write_iops_device().as_ref().unwrap()[0].rate(),
+            7
+        );
+        assert!(bio.throttle_read_iops_device().is_none());
+    }
+
+    #[test]
+    fn iops_keys_with_the_wrong_type_name_their_path() {
+        let data = br#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}},
+            "linux":{"namespaces":[{"type":"mount"}],"resources":{"blockIO":{"throttleReadIOPSDevice":"x"}}}}"#;
+        let e = from_bytes(data).unwrap_err().to_string();
+        assert!(
+            e.contains("linux.resources.blockIO.throttleReadIOPSDevice"),
+            "{e}"
         );
     }
 
