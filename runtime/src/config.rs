@@ -23,7 +23,8 @@ pub fn from_bytes(data: &[u8]) -> Result<Spec> {
 /// Parses JSON into `T`, naming the offending field path on error.
 pub fn parse<T: serde::de::DeserializeOwned>(data: &[u8], what: &str) -> Result<T> {
     serde_json::from_slice(data).map_err(|e| {
-        let path = crate::jsonpath::path_at(data, e.line(), e.column());
+        let path =
+            crate::jsonpath::path_at(data, e.line(), e.column(), crate::jsonpath::after_value(&e));
         if e.is_syntax() || e.is_eof() || path == "." {
             Error::Config(format!("{what}: invalid JSON: {e}"))
         } else {

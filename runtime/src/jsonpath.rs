@@ -14,8 +14,18 @@ enum Frame {
 
 /// The path of the value being read at 1-based `line` and `column` of `data`, as
 /// serde_path_to_error prints it; "." at the top level.
-pub fn path_at(data: &[u8], line: usize, column: usize) -> String {
-    let end = offset(data, line, column).min(data.len());
+///
+/// serde_json reports an error raised after a value was read (an unknown name, a custom check)
+/// past the `,`, `]` or `}` that follows it; with `after_value` that punctuation is stepped
+/// back over so the value itself is named, not the next element or the enclosing list.
+pub fn path_at(data: &[u8], line: usize, column: usize, after_value: bool) -> String {
+    let mut end = offset(data, line, column).min(data.len());
+    if after_value {
+        let trimmed = data[..end].trim_ascii_end();
+        if let Some(b',' | b']' | b'}') = trimmed.last() {
+            end = trimmed.len() - 1;
+        }
+    }
     let mut stack: Vec<Frame> = Vec::new();
     let mut i = 0;
     while i < end {
@@ -71,6 +81,20 @@ fn render(stack: &[Frame]) -> String {
     out
 }
 
+/// Whether serde_json raised `e` after reading the offending value (see [`path_at`]): every
+/// data error except those found on peeking at the next token or at the end of a container.
+pub fn after_value(e: &serde_json::Error) -> bool {
+    let m = e.to_string();
+    ![
+        "invalid type",
+        "missing field",
+        "invalid length",
+        "duplicate field",
+    ]
+    .iter()
+    .any(|p| m.starts_with(p))
+}
+
 /// Byte offset of 1-based (line, column); serde_json counts columns in bytes.
 fn offset(data: &[u8], line: usize, column: usize) -> usize {
     let mut start = 0;
@@ -116,7 +140,7 @@ mod tests {
     fn spec_error_path(v: serde_json::Value) -> String {
         let text = serde_json::to_string_pretty(&v).unwrap();
         let e = serde_json::from_str::<Spec>(&text).unwrap_err();
-        path_at(text.as_bytes(), e.line(), e.column())
+        path_at(text.as_bytes(), e.line(), e.column(), after_value(&e))
     }
 
     #[test]
@@ -130,6 +154,25 @@ mod tests {
         let p = spec_error_path(serde_json::json!({"ociVersion": "1.0.2",
             "mounts": [{"destination": "/a"}, {"destination": "/b", "options": [1]}]}));
         assert_eq!(p, "mounts[1].options[0]");
+    }
+
+    #[test]
+    fn a_bad_list_element_is_named_not_its_neighbour() {
+        let caps = |b: serde_json::Value| {
+            spec_error_path(serde_json::json!({"ociVersion": "1.0.2",
+                "process": {"cwd": "/", "capabilities": {"bounding": b}}}))
+        };
+        let b = "process.capabilities.bounding";
+        assert_eq!(
+            caps(serde_json::json!(["CAP_TYPO", "CAP_KILL"])),
+            format!("{b}[0]")
+        );
+        assert_eq!(
+            caps(serde_json::json!(["CAP_KILL", "CAP_TYPO"])),
+            format!("{b}[1]")
+        );
+        assert_eq!(caps(serde_json::json!(["CAP_KILL", {}])), format!("{b}[1]"));
+        assert_eq!(caps(serde_json::json!([{}, "CAP_KILL"])), format!("{b}[0]"));
     }
 
     #[test]
@@ -150,7 +193,7 @@ mod tests {
     fn keys_with_escapes_and_top_level() {
         let text = br#"{"a\"b": [1, {"c": x}]}"#;
         let e = serde_json::from_slice::<serde_json::Value>(text).unwrap_err();
-        assert_eq!(path_at(text, e.line(), e.column()), "a\"b[1].c");
-        assert_eq!(path_at(b"", 1, 0), ".");
+        assert_eq!(path_at(text, e.line(), e.column(), false), "a\"b[1].c");
+        assert_eq!(path_at(b"", 1, 0, false), ".");
     }
 }
