@@ -185,26 +185,32 @@ impl TaskService {
             (c.runtime.clone(), c.bundle.clone())
         };
         let r = runtime.run(&bundle, &["start", id]);
-        let mut out = Vec::new();
         let pid;
         {
             let mut st = self.core.lock();
             let c = st.containers.get_mut(id).unwrap();
-            c.init.starting = false;
             pid = c.init.pid;
-            let pending = c.init.pending_exit.take();
             if r.is_ok() {
                 c.init.status = Status::RUNNING;
-                out.push(Out::Event(
-                    TASK_START_EVENT_TOPIC,
-                    pack(&TaskStart {
-                        container_id: id.to_owned(),
-                        pid: pid as u32,
-                        ..Default::default()
-                    }),
-                ));
             }
-            if let Some(status) = pending {
+        }
+        if r.is_ok() {
+            // Published while still `starting`: an exit reaped meanwhile is held back, so
+            // containerd never sees TaskExit before TaskStart.
+            let start = pack(&TaskStart {
+                container_id: id.to_owned(),
+                pid: pid as u32,
+                ..Default::default()
+            });
+            self.core
+                .flush(vec![Out::Event(TASK_START_EVENT_TOPIC, start)]);
+        }
+        let mut out = Vec::new();
+        {
+            let mut st = self.core.lock();
+            let c = st.containers.get_mut(id).unwrap();
+            c.init.starting = false;
+            if let Some(status) = c.init.pending_exit.take() {
                 record_exit(&mut st, id, "", status, &mut out);
             }
         }
@@ -249,49 +255,57 @@ impl TaskService {
             )
         };
         let r = self.run_exec(id, eid, &runtime, &bundle, &io, &spec);
-        let mut out = Vec::new();
-        let result;
-        {
+        let pid = {
             let mut st = self.core.lock();
             let p = st.containers.get_mut(id).and_then(|c| c.execs.get_mut(eid));
             let Some(p) = p else {
                 return Err(Error::NotFound(format!("exec {eid} in {id}")));
             };
-            p.starting = false;
             match r {
                 Ok((pid, console, drained)) => {
+                    // Still `starting`: from here an exit of `pid` is held as pending.
                     p.pid = pid;
                     p.status = Status::RUNNING;
                     p.console = console;
                     p.drained = drained;
-                    let pending = p.pending_exit.take();
-                    out.push(Out::Event(
-                        TASK_EXEC_STARTED_EVENT_TOPIC,
-                        pack(&TaskExecStarted {
-                            container_id: id.to_owned(),
-                            exec_id: eid.to_owned(),
-                            pid: pid as u32,
-                            ..Default::default()
-                        }),
-                    ));
-                    if let Some(status) = pending.or_else(|| st.take_unmatched(pid, since)) {
-                        record_exit(&mut st, id, eid, status, &mut out);
-                    }
-                    result = Ok(StartResponse {
-                        pid: pid as u32,
-                        ..Default::default()
-                    });
+                    pid
                 }
                 Err(e) => {
+                    p.starting = false;
                     p.status = Status::STOPPED;
                     p.exit_published = true;
-                    result = Err(e);
+                    drop(st);
+                    self.core.notify();
+                    return Err(e);
+                }
+            }
+        };
+        // Published before any exit of the exec can be (see start_init).
+        let started = pack(&TaskExecStarted {
+            container_id: id.to_owned(),
+            exec_id: eid.to_owned(),
+            pid: pid as u32,
+            ..Default::default()
+        });
+        self.core
+            .flush(vec![Out::Event(TASK_EXEC_STARTED_EVENT_TOPIC, started)]);
+        let mut out = Vec::new();
+        {
+            let mut st = self.core.lock();
+            if let Some(p) = st.containers.get_mut(id).and_then(|c| c.execs.get_mut(eid)) {
+                p.starting = false;
+                let pending = p.pending_exit.take();
+                if let Some(status) = pending.or_else(|| st.take_unmatched(pid, since)) {
+                    record_exit(&mut st, id, eid, status, &mut out);
                 }
             }
         }
         self.core.flush(out);
         self.core.notify();
-        result
+        Ok(StartResponse {
+            pid: pid as u32,
+            ..Default::default()
+        })
     }
 
     fn run_exec(

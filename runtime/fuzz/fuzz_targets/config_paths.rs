@@ -27,9 +27,10 @@ fuzz_target!(|data: &[u8]| {
     // (errors raised after a whole array is read: ours names the array, not the element).
     // Either way it must lie on the same branch, never name a different field.
     let ours = ours.to_string();
+    // Keys may contain ": " themselves: cut the known prefix and the error text, not at a colon.
     let path = ours
         .strip_prefix("config.json: ")
-        .and_then(|r| r.split(": ").next())
+        .and_then(|r| r.strip_suffix(&format!(": {inner}")))
         .unwrap_or("");
     let within = |inner: &str, outer: &str| {
         inner == outer
