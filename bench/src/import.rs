@@ -134,7 +134,8 @@ fn ctr_import(cx: &Context, sides: &[Side], image: &Path, scenario: &str) -> Vec
             }
         }
     }
-    paired_rows(scenario, "ms", sides, vals, errors)
+    let names: Vec<&str> = sides.iter().map(|s| s.name).collect();
+    paired_rows(scenario, "ms", &names, vals, errors)
 }
 
 /// Removes every image in the namespace, waiting for containerd's GC to drop their content and
@@ -147,23 +148,23 @@ fn remove_images(d: &Containerd) -> Result<()> {
     Ok(())
 }
 
-/// One row per side; `vs_runc` is the median of per-round ratios to side 0.
+/// One row per side (named by `names`); `vs_runc` is the median of per-round ratios to side 0.
 pub fn paired_rows(
     scenario: &str,
     unit: &str,
-    sides: &[Side],
+    names: &[&str],
     vals: Vec<Vec<f64>>,
     mut errors: Vec<Option<String>>,
 ) -> Vec<Row> {
-    sides
+    names
         .iter()
         .enumerate()
-        .map(|(i, s)| {
+        .map(|(i, name)| {
             let ratios: Vec<f64> = vals[i].iter().zip(&vals[0]).map(|(a, b)| a / b).collect();
             Row {
                 family: "import".into(),
                 scenario: scenario.into(),
-                runtime: s.name.into(),
+                runtime: (*name).into(),
                 unit: unit.into(),
                 rounds: vals[i].len(),
                 median: stats::median(&vals[i]),

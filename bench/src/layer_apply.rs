@@ -3,9 +3,9 @@
 
 use crate::error::{BenchError, Result};
 use crate::family::Context;
+use crate::import::paired_rows;
 use crate::oci_image::{run, tar_dir, write_tree};
 use crate::report::Row;
-use crate::stats;
 use dm_snapshotter::layer::{apply_layer, ApplyOptions};
 use std::path::Path;
 use std::process::Command;
@@ -62,26 +62,7 @@ fn measure(cx: &Context, work: &Path, layer: &Path, size: u64, scenario: &str) -
             }
         }
     }
-    Ok(APPLIERS
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let ratios: Vec<f64> = vals[i].iter().zip(&vals[0]).map(|(a, b)| a / b).collect();
-            Row {
-                family: "import".into(),
-                scenario: scenario.into(),
-                runtime: (*name).into(),
-                unit: "MB/s".into(),
-                rounds: vals[i].len(),
-                median: stats::median(&vals[i]),
-                min: stats::min(&vals[i]),
-                max: stats::max(&vals[i]),
-                vs_crun: None,
-                vs_runc: stats::median(&ratios),
-                error: errors[i].take(),
-            }
-        })
-        .collect())
+    Ok(paired_rows(scenario, "MB/s", &APPLIERS, vals, errors))
 }
 
 fn apply(which: usize, layer: &Path, target: &Path) -> Result<()> {

@@ -99,5 +99,6 @@ pub fn ctr_rows(cx: &Context, sides: &[Side]) -> Vec<Row> {
         }
         let _ = snap(s, &["rm", "bench-base"]);
     }
-    paired_rows("snapshot-prepare-commit-ctr", "ms", sides, vals, errors)
+    let names: Vec<&str> = sides.iter().map(|s| s.name).collect();
+    paired_rows("snapshot-prepare-commit-ctr", "ms", &names, vals, errors)
 }

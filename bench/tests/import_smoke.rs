@@ -1,8 +1,8 @@
 //! `dm-bench --family import --smoke` end to end: every import row gets a figure from both
 //! sides, and the run's cleanup check finds nothing left.
 
-use dm_bench::report::Report;
-use std::process::Command;
+mod common;
+use common::clean_report;
 
 /// (scenario, implementations) the family must report.
 const ROWS: &[(&str, &[&str])] = &[
@@ -39,18 +39,7 @@ fn import_smoke_reports_every_row_and_leaves_nothing_behind() {
     // The family runs the workspace's proxy binaries; fail with the build hint if missing.
     dm_testkit::workspace_bin("dm-content");
     dm_testkit::workspace_bin("dm-snapshotter");
-    let out = Command::new(env!("CARGO_BIN_EXE_dm-bench"))
-        .args(["--smoke", "--json", "--only", "runc", "--family", "import"])
-        .output()
-        .expect("run dm-bench");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let report: Report = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("JSON report: {e}\nstderr: {stderr}"));
-    assert!(
-        report.cleanup.leftovers.is_empty(),
-        "leftovers: {:#?}",
-        report.cleanup.leftovers
-    );
+    let report = clean_report(&["--smoke", "--json", "--only", "runc", "--family", "import"]);
     for (scenario, names) in ROWS {
         for name in *names {
             let row = report

@@ -1,6 +1,7 @@
 //! `dm-bench --smoke` end to end: one round of every scenario for dm-runc, crun and runc.
 
-use dm_bench::report::Report;
+mod common;
+use common::clean_report;
 use std::process::Command;
 
 const SCENARIOS: &[&str] = &[
@@ -24,26 +25,14 @@ fn smoke_run_has_a_row_per_runtime_and_scenario_and_leaves_nothing_behind() {
         return;
     }
     let dm_runc = dm_testkit::workspace_bin("dm-runc");
-    let out = Command::new(env!("CARGO_BIN_EXE_dm-bench"))
-        .args([
-            "--smoke",
-            "--json",
-            "--only",
-            "dm-runc,crun,runc",
-            "--dm-runc",
-        ])
-        .arg(&dm_runc)
-        .output()
-        .expect("run dm-bench");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let report: Report = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("JSON report: {e}\nstderr: {stderr}"));
-
-    assert!(
-        report.cleanup.leftovers.is_empty(),
-        "leftovers: {:#?}",
-        report.cleanup.leftovers
-    );
+    let report = clean_report(&[
+        "--smoke",
+        "--json",
+        "--only",
+        "dm-runc,crun,runc",
+        "--dm-runc",
+        dm_runc.to_str().unwrap(),
+    ]);
     assert!(report.cleanup.rounds_checked >= SCENARIOS.len() - 3);
     assert!(report.cgroup.runtimes_see.contains("v1") || report.cgroup.host.contains("v2"));
     for rt in ["dm-runc", "crun", "runc"] {
@@ -93,32 +82,23 @@ fn bad_arguments_are_refused_with_the_argument_named() {
 }
 
 #[test]
-fn smoke_run_of_the_shim_memory_and_import_families() {
-    if !dm_testkit::require_root("families smoke run") || !dm_testkit::require_cmd("containerd") {
+fn smoke_run_of_the_shim_memory_family() {
+    if !dm_testkit::require_root("shim-memory smoke run") || !dm_testkit::require_cmd("containerd")
+    {
         return;
     }
     if !dm_testkit::require_cmd("runc") {
         return;
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_dm-bench"))
-        .args([
-            "--smoke",
-            "--json",
-            "--only",
-            "runc",
-            "--family",
-            "shim-memory,import",
-        ])
-        .output()
-        .expect("run dm-bench");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let report: Report = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("JSON report: {e}\nstderr: {stderr}"));
-    assert!(
-        report.cleanup.leftovers.is_empty(),
-        "{:#?}",
-        report.cleanup.leftovers
-    );
+    // The import family has its own smoke test (import_smoke.rs).
+    let report = clean_report(&[
+        "--smoke",
+        "--json",
+        "--only",
+        "runc",
+        "--family",
+        "shim-memory",
+    ]);
     // Smoke mode measures one container per shim.
     for sc in ["shim-rss-per-container@1", "shim-pss-per-container@1"] {
         let row = report
@@ -141,10 +121,4 @@ fn smoke_run_of_the_shim_memory_and_import_families() {
         .find(|r| r.scenario == "shim-pss-per-container@1")
         .unwrap();
     assert!(pss.median <= rss.median);
-    let import = report
-        .rows
-        .iter()
-        .find(|r| r.family == "import")
-        .expect("import row");
-    assert!(import.median.is_some_and(|m| m > 0.0), "{import:?}");
 }
