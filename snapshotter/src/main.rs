@@ -99,6 +99,8 @@ fn refuse_busy(path: &Path) -> anyhow::Result<()> {
 }
 
 fn bind(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListener> {
+    // Again: a server may have started while the root was opened, and its live socket must not
+    // be removed as stale.
     refuse_busy(path)?;
     if path.exists() {
         std::fs::remove_file(path).context("remove stale socket")?;
