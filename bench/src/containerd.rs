@@ -82,6 +82,11 @@ impl Containerd {
         Ok(d)
     }
 
+    /// The containerd process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The gRPC socket.
     pub fn socket(&self) -> PathBuf {
         self.dir.join("c.sock")
