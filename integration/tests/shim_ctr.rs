@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{cgroup_file, under_pty, Backend, Env, STATE_WAIT};
+use common::{cgroup_file, topics_of, under_pty, Backend, Env, STATE_WAIT};
 use dm_testkit::unique_id;
 
 macro_rules! both_backends {
@@ -472,28 +472,58 @@ fn execs_die_with_their_init(b: Backend) {
     env.ctr.ok(&["container", "delete", &id]);
 }
 
+/// The race `events_arrive_in_lifecycle_order` can only catch under load, forced: every
+/// process exits and is reaped while the call starting it is still running.
+#[test]
+fn exit_reaped_during_start_is_published_after_the_start_event() {
+    let Some(env) = Env::new(
+        "exit_reaped_during_start_is_published_after_the_start_event",
+        Backend::ReapedBeforeStart,
+    ) else {
+        return;
+    };
+    let events = env.listen_events();
+    let held = unique_id("held");
+    let out = env.run(&["--rm"], &held, &["true"]);
+    assert_eq!(out.code, 0, "{out:?}\n{}", env.ctd.log());
+    let id = unique_id("c");
+    env.run_detached(&id);
+    let out = env
+        .ctr
+        .run(&["task", "exec", "--exec-id", "quick", &id, "true"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    env.remove(&id);
+    let text = events.until(&id, "/tasks/delete");
+    assert_eq!(
+        topics_of(&text, &held),
+        [
+            "/tasks/create",
+            "/tasks/start",
+            "/tasks/exit",
+            "/tasks/delete"
+        ],
+        "events of {held}:\n{text}"
+    );
+    assert_eq!(
+        topics_of(&text, &id),
+        [
+            "/tasks/create",
+            "/tasks/start",
+            "/tasks/exec-added",
+            "/tasks/exec-started",
+            "/tasks/exit",
+            "/tasks/exit",
+            "/tasks/delete"
+        ],
+        "events of {id}:\n{text}"
+    );
+}
+
 fn events_arrive_in_lifecycle_order(b: Backend) {
     let Some(env) = Env::new("events_arrive_in_lifecycle_order", b) else {
         return;
     };
-    let mut events = env.ctr.cmd(&["events"]);
-    events
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
-    let mut events = events.spawn().unwrap();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let reader = {
-        let seen = seen.clone();
-        let out = events.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                let mut s = seen.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        })
-    };
+    let events = env.listen_events();
     // Processes that exit at once race the shim's own bookkeeping; none of their exits may be
     // lost or reported before their start.
     let ids: Vec<String> = (0..5).map(|_| unique_id("fast")).collect();
@@ -508,30 +538,7 @@ fn events_arrive_in_lifecycle_order(b: Backend) {
         .run(&["task", "exec", "--exec-id", "quick", &id, "true"]);
     assert_eq!(out.code, 0, "{out:?}");
     env.remove(&id);
-    let deadline = std::time::Instant::now() + STATE_WAIT;
-    let topics_of = |text: &str, id: &str| -> Vec<String> {
-        text.lines()
-            .filter(|l| l.contains(&format!("\"{id}\"")) && l.contains("/tasks/"))
-            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
-            .map(str::to_owned)
-            .collect()
-    };
-    // Wait (bounded) for the last event of the last task, then stop listening.
-    loop {
-        let t = seen.lock().unwrap().clone();
-        if topics_of(&t, &id).iter().any(|x| x == "/tasks/delete") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no /tasks/delete for {id}:\n{t}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let _ = events.kill();
-    let _ = events.wait();
-    let _ = reader.join();
-    let text = seen.lock().unwrap().clone();
+    let text = events.until(&id, "/tasks/delete");
     for id in &ids {
         assert_eq!(
             topics_of(&text, id),
