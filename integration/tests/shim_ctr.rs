@@ -42,6 +42,7 @@ both_backends!(
     execs_die_with_their_init,
     events_arrive_in_lifecycle_order,
     checkpoint_is_refused_clearly,
+    null_io_task_runs,
 );
 
 fn run_rm_prints_and_returns_exit_code(b: Backend) {
@@ -74,6 +75,27 @@ fn container_that_exits_immediately(b: Backend) {
     let out = env.run(&["--rm"], &unique_id("c"), &["/no/such/binary"]);
     assert_ne!(out.code, 0, "a missing binary must fail: {out:?}");
     assert!(env.ctr.container_ids().is_empty() || out.code != 0);
+}
+
+fn null_io_task_runs(b: Backend) {
+    let Some(env) = Env::new("null_io_task_runs", b) else {
+        return;
+    };
+    // No stdio at all (CRI's pod sandboxes, `ctr run --null-io`): the runtime's own stdout and
+    // stderr must not reach the container, or a shim reading them to EOF waits for its exit.
+    let id = unique_id("c");
+    let mut run = env.run_cmd(&["--null-io", "-d"], &id, &["sleep", "1000"]);
+    run.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut run = run.spawn().unwrap();
+    env.ctr.wait_status(&id, "RUNNING", STATE_WAIT);
+    assert!(run.wait().unwrap().success());
+    let pid = env.task_pid(&id);
+    for fd in 0..3 {
+        let target = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
+        assert_eq!(target, std::path::Path::new("/dev/null"), "fd {fd}");
+    }
+    env.remove(&id);
 }
 
 fn stdin_is_piped_through(b: Backend) {

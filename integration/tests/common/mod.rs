@@ -130,14 +130,7 @@ impl Env {
 
     /// The init pid `ctr task ls` shows for `id`.
     pub fn task_pid(&self, id: &str) -> i32 {
-        let out = self.ctr.ok(&["task", "ls"]);
-        out.stdout
-            .lines()
-            .find_map(|l| {
-                let c: Vec<&str> = l.split_whitespace().collect();
-                (c.first() == Some(&id)).then(|| c[1].parse().unwrap())
-            })
-            .unwrap_or_else(|| panic!("{id} not in task ls: {out:?}"))
+        self.ctr.task_pid(id)
     }
 
     /// Kills and deletes task and container `id`.
