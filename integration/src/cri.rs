@@ -143,6 +143,35 @@ impl Cri {
         })
     }
 
+    /// UpdateContainerResources (Linux resources).
+    pub fn update_resources(
+        &mut self,
+        id: &str,
+        linux: cri::LinuxContainerResources,
+    ) -> Result<(), tonic::Status> {
+        let req = cri::UpdateContainerResourcesRequest {
+            container_id: id.into(),
+            linux: Some(linux),
+            ..Default::default()
+        };
+        self.rt
+            .block_on(self.client.update_container_resources(req))
+            .map(|_| ())
+    }
+
+    /// ContainerStats: what a kubelet polls for every container.
+    pub fn stats(&mut self, id: &str) -> Result<cri::ContainerStats, tonic::Status> {
+        let req = cri::ContainerStatsRequest {
+            container_id: id.into(),
+        };
+        let resp = self
+            .rt
+            .block_on(self.client.container_stats(req))?
+            .into_inner();
+        resp.stats
+            .ok_or_else(|| tonic::Status::internal("ContainerStats without stats"))
+    }
+
     /// StopContainer with a grace period in seconds.
     pub fn stop_container(&mut self, id: &str, timeout: i64) -> Result<(), tonic::Status> {
         let req = cri::StopContainerRequest {
@@ -189,8 +218,9 @@ impl Cri {
     }
 }
 
-/// A pod in the host's network namespace (no CNI needed) logging under `log_dir`.
-pub fn host_network_pod(name: &str, log_dir: &Path) -> cri::PodSandboxConfig {
+/// A pod in the host's network namespace (no CNI needed) logging under `log_dir`, its cgroups
+/// under `cgroup_parent` (a kubelet's pod cgroup; empty: the runtime's default).
+pub fn host_network_pod(name: &str, log_dir: &Path, cgroup_parent: &str) -> cri::PodSandboxConfig {
     cri::PodSandboxConfig {
         metadata: Some(cri::PodSandboxMetadata {
             name: name.into(),
@@ -201,6 +231,7 @@ pub fn host_network_pod(name: &str, log_dir: &Path) -> cri::PodSandboxConfig {
         hostname: name.into(),
         log_directory: log_dir.to_string_lossy().into_owned(),
         linux: Some(cri::LinuxPodSandboxConfig {
+            cgroup_parent: cgroup_parent.into(),
             security_context: Some(cri::LinuxSandboxSecurityContext {
                 namespace_options: Some(cri::NamespaceOption {
                     network: cri::NamespaceMode::Node as i32,

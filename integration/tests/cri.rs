@@ -5,7 +5,8 @@
 use dm_integration::cri::{container, host_network_pod, Cri};
 use dm_integration::{poll, Containerd, ContainerdOptions, Ctr, DM_RUNTIME};
 use dm_testkit::{require_cmd, require_root, unique_id, TempDir};
-use std::path::Path;
+use k8s_cri::v1 as cri;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The handler name a RuntimeClass would carry.
@@ -38,50 +39,74 @@ fn cri_config(dir: &Path) -> String {
     )
 }
 
+/// A containerd with CRI on, the pause and busybox images in CRI's namespace, and a client.
+struct Node {
+    dirs: TempDir,
+    ctd: Containerd,
+    k8s: Ctr,
+    cri: Cri,
+    busybox: String,
+}
+
+impl Node {
+    fn start(test: &str) -> Option<Node> {
+        if !require_root(test) || !require_cmd("containerd") || !require_cmd("ctr") {
+            return None;
+        }
+        let dirs = TempDir::new("dm-cri");
+        for d in ["cni-bin", "cni-conf", "logs"] {
+            std::fs::create_dir_all(dirs.path().join(d)).unwrap();
+        }
+        let mut opts = ContainerdOptions::with_workspace_bins().extra(&cri_config(dirs.path()));
+        opts.disabled_plugins.clear();
+        let ctd = Containerd::start(opts);
+        // CRI keeps its images in the k8s.io namespace; ctr puts them there as a node image
+        // preloader would.
+        let k8s = Ctr::new(ctd.address(), "k8s.io".into());
+        let pause_tar = dirs.path().join("pause.tar");
+        dm_integration::write_busybox_image_tar_with_cmd(
+            &pause_tar,
+            &dirs.path().join("pause-build"),
+            &["sleep", "1000000"],
+        );
+        assert_eq!(k8s.import_image(&pause_tar, "dm-pause"), PAUSE);
+        let busybox = k8s.import_image(ctd.busybox_tar(), "busybox");
+        let mut cri = Cri::connect(&ctd.address());
+        let v = cri
+            .version()
+            .unwrap_or_else(|e| panic!("CRI Version: {e}\n{}", ctd.log()));
+        assert_eq!(v.runtime_name, "containerd", "{v:?}");
+        Some(Node {
+            dirs,
+            ctd,
+            k8s,
+            cri,
+            busybox,
+        })
+    }
+
+    fn logs(&self) -> PathBuf {
+        self.dirs.path().join("logs")
+    }
+}
+
 #[test]
 fn kubelet_calls_run_a_pod_on_the_dockermind_handler() {
-    if !require_root("CRI pod on the dockermind handler")
-        || !require_cmd("containerd")
-        || !require_cmd("ctr")
-    {
+    let Some(mut node) = Node::start("CRI pod on the dockermind handler") else {
         return;
-    }
-    let dirs = TempDir::new("dm-cri");
-    for d in ["cni-bin", "cni-conf", "logs"] {
-        std::fs::create_dir_all(dirs.path().join(d)).unwrap();
-    }
-    let mut opts = ContainerdOptions::with_workspace_bins().extra(&cri_config(dirs.path()));
-    opts.disabled_plugins.clear();
-    let ctd = Containerd::start(opts);
-    // CRI keeps its images in the k8s.io namespace; ctr puts them there as a node image
-    // preloader would.
-    let k8s = Ctr::new(ctd.address(), "k8s.io".into());
-    let pause_tar = dirs.path().join("pause.tar");
-    dm_integration::write_busybox_image_tar_with_cmd(
-        &pause_tar,
-        &dirs.path().join("pause-build"),
-        &["sleep", "1000000"],
-    );
-    assert_eq!(k8s.import_image(&pause_tar, "dm-pause"), PAUSE);
-    let busybox = k8s.import_image(ctd.busybox_tar(), "busybox");
-
-    let mut cri = Cri::connect(&ctd.address());
-    let v = cri
-        .version()
-        .unwrap_or_else(|e| panic!("CRI Version: {e}\n{}", ctd.log()));
-    assert_eq!(v.runtime_name, "containerd", "{v:?}");
-
+    };
     let name = unique_id("pod");
-    let pod_cfg = host_network_pod(&name, &dirs.path().join("logs"));
-    let pod = cri
+    let pod_cfg = host_network_pod(&name, &node.logs(), "");
+    let pod = node
+        .cri
         .run_pod(&pod_cfg, HANDLER)
-        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", ctd.log()));
+        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", node.ctd.log()));
     // The sandbox runs under our shim: containerd recorded the handler's runtime type and the
     // task's parent is containerd-shim-dockermind-v2.
-    let info = k8s.ok(&["container", "info", &pod]).stdout;
+    let info = node.k8s.ok(&["container", "info", &pod]).stdout;
     let info: serde_json::Value = serde_json::from_str(&info).unwrap();
     assert_eq!(info["Runtime"]["Name"], DM_RUNTIME, "{info:#}");
-    let pause_pid: i32 = k8s.task_pid(&pod);
+    let pause_pid: i32 = node.k8s.task_pid(&pod);
     assert_eq!(parent_comm(pause_pid), "containerd-shim", "pid {pause_pid}");
     assert!(
         std::fs::read_link(format!("/proc/{}/exe", parent_pid(pause_pid)))
@@ -91,61 +116,69 @@ fn kubelet_calls_run_a_pod_on_the_dockermind_handler() {
     );
 
     // A container that prints and exits: its exit code and its log reach CRI.
-    let once = cri
+    let once = node
+        .cri
         .create_container(
             &pod,
             container(
                 "once",
-                &busybox,
+                &node.busybox,
                 &["sh", "-c", "echo hello; exit 3"],
                 "once.log",
             ),
             &pod_cfg,
         )
-        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", ctd.log()));
-    cri.start_container(&once)
-        .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", ctd.log()));
-    let st = cri.wait_exited(&once, WAIT);
+        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", node.ctd.log()));
+    node.cri
+        .start_container(&once)
+        .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", node.ctd.log()));
+    let st = node.cri.wait_exited(&once, WAIT);
     assert_eq!(st.exit_code, 3, "{st:?}");
-    let log = std::fs::read_to_string(dirs.path().join("logs/once.log")).unwrap();
+    let log = std::fs::read_to_string(node.logs().join("once.log")).unwrap();
     assert!(log.contains(" stdout F hello"), "CRI log: {log:?}");
 
     // A long-running container: ExecSync through our shim, and the pod's shared PID namespace
     // (the sandbox's sleep is pid 1 for every container of the pod).
-    let long = cri
+    let long = node
+        .cri
         .create_container(
             &pod,
-            container("long", &busybox, &["sleep", "1000"], "long.log"),
+            container("long", &node.busybox, &["sleep", "1000"], "long.log"),
             &pod_cfg,
         )
         .unwrap();
-    cri.start_container(&long).unwrap();
-    let r = cri
+    node.cri.start_container(&long).unwrap();
+    let r = node
+        .cri
         .exec_sync(&long, &["sh", "-c", "echo $((6*7)); echo err >&2; exit 5"])
-        .unwrap_or_else(|e| panic!("ExecSync: {e}\n{}", ctd.log()));
+        .unwrap_or_else(|e| panic!("ExecSync: {e}\n{}", node.ctd.log()));
     assert_eq!(
         (r.stdout.as_str(), r.stderr.as_str(), r.exit_code),
         ("42\n", "err\n", 5),
         "{r:?}"
     );
-    let r = cri.exec_sync(&long, &["cat", "/proc/1/cmdline"]).unwrap();
+    let r = node
+        .cri
+        .exec_sync(&long, &["cat", "/proc/1/cmdline"])
+        .unwrap();
     assert_eq!(r.stdout, "sleep\x001000000\x00", "{r:?}");
 
-    cri.stop_container(&long, 0).unwrap();
-    let st = cri.wait_exited(&long, WAIT);
+    node.cri.stop_container(&long, 0).unwrap();
+    let st = node.cri.wait_exited(&long, WAIT);
     assert_eq!(
         st.exit_code,
         128 + 9,
         "SIGKILL after a zero grace period: {st:?}"
     );
     for c in [&once, &long] {
-        cri.remove_container(c).unwrap();
+        node.cri.remove_container(c).unwrap();
     }
-    cri.remove_pod(&pod)
-        .unwrap_or_else(|e| panic!("Stop/RemovePodSandbox: {e}\n{}", ctd.log()));
-    assert!(cri.pod_ids().unwrap().is_empty());
+    node.cri
+        .remove_pod(&pod)
+        .unwrap_or_else(|e| panic!("Stop/RemovePodSandbox: {e}\n{}", node.ctd.log()));
+    assert!(node.cri.pod_ids().unwrap().is_empty());
     poll("the pod's shim to exit", WAIT, || {
-        ctd.shim_pids().is_empty().then_some(())
+        node.ctd.shim_pids().is_empty().then_some(())
     });
 }
 
@@ -159,4 +192,132 @@ fn parent_pid(pid: i32) -> i32 {
 fn parent_comm(pid: i32) -> String {
     let comm = std::fs::read_to_string(format!("/proc/{}/comm", parent_pid(pid))).unwrap();
     comm.trim().to_owned()
+}
+
+/// What a kubelet does with the cgroupfs driver: pod cgroups under a parent it made, container
+/// limits from the pod spec, live resizes, and stats polled for every container.
+#[test]
+fn pod_cgroups_limits_updates_and_stats() {
+    let Some(mut node) = Node::start("CRI pod cgroups, limits and stats") else {
+        return;
+    };
+    // The kubelet's pod cgroup (it is the kubelet's to create and remove, so is it here).
+    let parent = format!("/{}/pod", unique_id("dm-cri"));
+    let name = unique_id("pod");
+    let pod_cfg = host_network_pod(&name, &node.logs(), &parent);
+    let pod = node
+        .cri
+        .run_pod(&pod_cfg, HANDLER)
+        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", node.ctd.log()));
+    let mut cfg = container(
+        "limited",
+        &node.busybox,
+        // Some CPU time to account for, then idle.
+        &[
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exec sleep 1000",
+        ],
+        "limited.log",
+    );
+    cfg.linux = Some(cri::LinuxContainerConfig {
+        resources: Some(cri::LinuxContainerResources {
+            memory_limit_in_bytes: 64 << 20,
+            cpu_shares: 512,
+            cpu_period: 100_000,
+            cpu_quota: 50_000,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let id = node
+        .cri
+        .create_container(&pod, cfg, &pod_cfg)
+        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", node.ctd.log()));
+    node.cri.start_container(&id).unwrap();
+
+    // CRI puts each container at <pod cgroup>/<id>; the process is in it, the limits are on it.
+    let pid = node.k8s.task_pid(&id);
+    let procs = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        procs.contains(&format!(":memory:{parent}/{id}\n")),
+        "{procs}"
+    );
+    let file = |ctl: &str, f: &str| cgroup_v1(ctl, &format!("{parent}/{id}"), f);
+    assert_eq!(file("memory", "memory.limit_in_bytes"), "67108864");
+    assert_eq!(file("cpu", "cpu.shares"), "512");
+    assert_eq!(file("cpu", "cpu.cfs_quota_us"), "50000");
+    assert_eq!(file("cpu", "cpu.cfs_period_us"), "100000");
+    assert!(
+        Path::new("/sys/fs/cgroup/memory")
+            .join(parent.trim_start_matches('/'))
+            .join(&pod)
+            .is_dir(),
+        "the sandbox's cgroup is not under the pod cgroup"
+    );
+
+    // A vertical resize reaches the running container.
+    node.cri
+        .update_resources(
+            &id,
+            cri::LinuxContainerResources {
+                memory_limit_in_bytes: 128 << 20,
+                cpu_shares: 256,
+                cpu_period: 100_000,
+                cpu_quota: 20_000,
+                ..Default::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("UpdateContainerResources: {e}\n{}", node.ctd.log()));
+    assert_eq!(file("memory", "memory.limit_in_bytes"), "134217728");
+    assert_eq!(file("cpu", "cpu.shares"), "256");
+    assert_eq!(file("cpu", "cpu.cfs_quota_us"), "20000");
+
+    // Stats come from the container's cgroup through our shim.
+    let st = node
+        .cri
+        .stats(&id)
+        .unwrap_or_else(|e| panic!("ContainerStats: {e}\n{}", node.ctd.log()));
+    let cpu = st
+        .cpu
+        .as_ref()
+        .and_then(|c| c.usage_core_nano_seconds.as_ref());
+    assert!(cpu.is_some_and(|v| v.value > 0), "{st:?}");
+    let mem = st
+        .memory
+        .as_ref()
+        .and_then(|m| m.working_set_bytes.as_ref());
+    assert!(mem.is_some_and(|v| v.value > 0), "{st:?}");
+    assert_eq!(
+        st.attributes.as_ref().map(|a| a.id.as_str()),
+        Some(id.as_str())
+    );
+
+    node.cri.stop_container(&id, 0).unwrap();
+    node.cri.wait_exited(&id, WAIT);
+    node.cri.remove_container(&id).unwrap();
+    node.cri.remove_pod(&pod).unwrap();
+    // The runtime removed the cgroups it made; the pod cgroup is empty and goes with rmdir.
+    for ctl in ["memory", "cpu", "pids", "freezer"] {
+        let dir = Path::new("/sys/fs/cgroup")
+            .join(ctl)
+            .join(parent.trim_start_matches('/'));
+        if dir.exists() {
+            std::fs::remove_dir(&dir)
+                .unwrap_or_else(|e| panic!("{} not empty after the pod: {e}", dir.display()));
+            let _ = std::fs::remove_dir(dir.parent().unwrap());
+        }
+    }
+}
+
+/// A cgroup v1 file's trimmed content (`path` from the hierarchy's root).
+fn cgroup_v1(controller: &str, path: &str, file: &str) -> String {
+    let p = Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join(path.trim_start_matches('/'))
+        .join(file);
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .trim()
+        .to_owned()
 }

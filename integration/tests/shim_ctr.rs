@@ -254,13 +254,35 @@ fn metrics_come_from_the_cgroup(b: Backend) {
         "pids.current",
     ))
     .unwrap();
-    assert!(out.stdout.contains("memory.usage_in_bytes"), "{out:?}");
-    let line = out
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("pids.current"))
-        .unwrap_or_else(|| panic!("no pids.current: {out:?}"));
-    assert_eq!(line.split_whitespace().nth(1), Some(pids.trim()), "{out:?}");
+    let value = |key: &str| -> String {
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(key))
+            .unwrap_or_else(|| panic!("no {key}: {out:?}"));
+        line.split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(value("pids.current"), pids.trim(), "{out:?}");
+    let limit = std::fs::read_to_string(cgroup_file(
+        "memory",
+        env.ctr.namespace(),
+        &id,
+        "memory.limit_in_bytes",
+    ))
+    .unwrap();
+    assert_eq!(value("memory.limit_in_bytes"), limit.trim(), "{out:?}");
+    assert!(
+        value("memory.usage_in_bytes").parse::<u64>().unwrap() > 0,
+        "{out:?}"
+    );
+    // Starting busybox took CPU time, and cpuacct counted it.
+    assert!(
+        value("cpuacct.usage").parse::<u64>().unwrap() > 0,
+        "{out:?}"
+    );
     env.remove(&id);
 }
 
