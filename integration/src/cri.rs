@@ -207,6 +207,22 @@ impl Cri {
             .map(|_| ())
     }
 
+    /// The pod's IP as PodSandboxStatus reports it (empty for host-network pods).
+    pub fn pod_ip(&mut self, pod: &str) -> Result<String, tonic::Status> {
+        let req = cri::PodSandboxStatusRequest {
+            pod_sandbox_id: pod.into(),
+            verbose: false,
+        };
+        let r = self
+            .rt
+            .block_on(self.client.pod_sandbox_status(req))?
+            .into_inner();
+        Ok(r.status
+            .and_then(|s| s.network)
+            .map(|n| n.ip)
+            .unwrap_or_default())
+    }
+
     /// Ids of the pods CRI knows.
     pub fn pod_ids(&mut self) -> Result<Vec<String>, tonic::Status> {
         let req = cri::ListPodSandboxRequest { filter: None };
@@ -221,6 +237,17 @@ impl Cri {
 /// A pod in the host's network namespace (no CNI needed) logging under `log_dir`, its cgroups
 /// under `cgroup_parent` (a kubelet's pod cgroup; empty: the runtime's default).
 pub fn host_network_pod(name: &str, log_dir: &Path, cgroup_parent: &str) -> cri::PodSandboxConfig {
+    pod(name, log_dir, cgroup_parent, cri::NamespaceMode::Node)
+}
+
+/// A pod whose network namespace is `network`: Node (the host's) or Pod (its own, set up by
+/// CNI).
+pub fn pod(
+    name: &str,
+    log_dir: &Path,
+    cgroup_parent: &str,
+    network: cri::NamespaceMode,
+) -> cri::PodSandboxConfig {
     cri::PodSandboxConfig {
         metadata: Some(cri::PodSandboxMetadata {
             name: name.into(),
@@ -234,7 +261,7 @@ pub fn host_network_pod(name: &str, log_dir: &Path, cgroup_parent: &str) -> cri:
             cgroup_parent: cgroup_parent.into(),
             security_context: Some(cri::LinuxSandboxSecurityContext {
                 namespace_options: Some(cri::NamespaceOption {
-                    network: cri::NamespaceMode::Node as i32,
+                    network: network as i32,
                     pid: cri::NamespaceMode::Pod as i32,
                     ipc: cri::NamespaceMode::Pod as i32,
                     ..Default::default()

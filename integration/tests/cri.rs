@@ -2,7 +2,7 @@
 //! `dockermind` (what a RuntimeClass names) whose runtime_type is our shim. Driven through the CRI
 //! RuntimeService the way a kubelet drives it: pod sandbox, containers, exec, stop, remove.
 
-use dm_integration::cri::{container, host_network_pod, Cri};
+use dm_integration::cri::{container, host_network_pod, pod, Cri};
 use dm_integration::{poll, Containerd, ContainerdOptions, Ctr, DM_RUNTIME};
 use dm_testkit::{require_cmd, require_root, unique_id, TempDir};
 use k8s_cri::v1 as cri;
@@ -14,19 +14,22 @@ const HANDLER: &str = "dockermind";
 /// The pod sandbox ("pause") image: busybox sleeping, imported before CRI needs it.
 const PAUSE: &str = "docker.io/library/dm-pause:latest";
 const WAIT: Duration = Duration::from_secs(30);
+/// Where Debian's containernetworking-plugins installs the CNI plugins.
+const CNI_BIN: &str = "/usr/lib/cni";
 
 /// containerd's CRI section: runc stays the default, our shim is handler `dockermind`, no CNI (host-network pods), a
 /// stream server on a free loopback port, and the sandbox's oom_score_adj clamped to
 /// containerd's own (root here cannot lower it).
-fn cri_config(dir: &Path) -> String {
+fn cri_config(dir: &Path, cni_bin: &str) -> String {
     format!(
         r#"[plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{PAUSE}"
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "{d}/cni-bin"
+    bin_dir = "{cni_bin}"
     conf_dir = "{d}/cni-conf"
   [plugins."io.containerd.grpc.v1.cri".containerd]
     default_runtime_name = "runc"
@@ -50,6 +53,11 @@ struct Node {
 
 impl Node {
     fn start(test: &str) -> Option<Node> {
+        Node::start_with_cni(test, None)
+    }
+
+    /// With `conflist`, pods get their own network namespace from Debian's CNI plugins.
+    fn start_with_cni(test: &str, conflist: Option<&str>) -> Option<Node> {
         if !require_root(test) || !require_cmd("containerd") || !require_cmd("ctr") {
             return None;
         }
@@ -57,12 +65,18 @@ impl Node {
         for d in ["cni-bin", "cni-conf", "logs"] {
             std::fs::create_dir_all(dirs.path().join(d)).unwrap();
         }
-        let mut opts = ContainerdOptions::with_workspace_bins().extra(&cri_config(dirs.path()));
+        let mut cni_bin = dirs.path().join("cni-bin").display().to_string();
+        if let Some(list) = conflist {
+            std::fs::write(dirs.path().join("cni-conf/10-test.conflist"), list).unwrap();
+            cni_bin = CNI_BIN.into();
+        }
+        let cfg = cri_config(dirs.path(), &cni_bin);
+        let mut opts = ContainerdOptions::with_workspace_bins().extra(&cfg);
         opts.disabled_plugins.clear();
         let ctd = Containerd::start(opts);
         // CRI keeps its images in the k8s.io namespace; ctr puts them there as a node image
         // preloader would.
-        let k8s = Ctr::new(ctd.address(), "k8s.io".into());
+        let k8s = ctd.ctr_in("k8s.io");
         let pause_tar = dirs.path().join("pause.tar");
         dm_integration::write_busybox_image_tar_with_cmd(
             &pause_tar,
@@ -87,6 +101,14 @@ impl Node {
 
     fn logs(&self) -> PathBuf {
         self.dirs.path().join("logs")
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // The shim's runtime state root for CRI's namespace, shared by every containerd here:
+        // removed once empty (a parallel test's containers keep it).
+        let _ = std::fs::remove_dir("/run/containerd/dockermind/k8s.io");
     }
 }
 
@@ -198,11 +220,13 @@ fn parent_comm(pid: i32) -> String {
 /// limits from the pod spec, live resizes, and stats polled for every container.
 #[test]
 fn pod_cgroups_limits_updates_and_stats() {
+    // The kubelet's pod cgroup (it is the kubelet's to create and remove, so is it here; the
+    // guard drops after the node, once the containers are gone).
+    let parent = format!("/{}/pod", unique_id("dm-cri"));
+    let _parent = KubeletCgroup(parent.clone());
     let Some(mut node) = Node::start("CRI pod cgroups, limits and stats") else {
         return;
     };
-    // The kubelet's pod cgroup (it is the kubelet's to create and remove, so is it here).
-    let parent = format!("/{}/pod", unique_id("dm-cri"));
     let name = unique_id("pod");
     let pod_cfg = host_network_pod(&name, &node.logs(), &parent);
     let pod = node
@@ -297,14 +321,35 @@ fn pod_cgroups_limits_updates_and_stats() {
     node.cri.wait_exited(&id, WAIT);
     node.cri.remove_container(&id).unwrap();
     node.cri.remove_pod(&pod).unwrap();
-    // The runtime removed the cgroups it made; the pod cgroup is empty and goes with rmdir.
+    // The runtime removed the cgroups it made: the pod cgroup is empty again.
     for ctl in ["memory", "cpu", "pids", "freezer"] {
         let dir = Path::new("/sys/fs/cgroup")
             .join(ctl)
             .join(parent.trim_start_matches('/'));
-        if dir.exists() {
-            std::fs::remove_dir(&dir)
-                .unwrap_or_else(|e| panic!("{} not empty after the pod: {e}", dir.display()));
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(left.is_empty(), "left in {}: {left:?}", dir.display());
+    }
+}
+
+/// A kubelet's pod cgroup path, removed (with its parent) from every v1 hierarchy on drop.
+struct KubeletCgroup(String);
+
+impl Drop for KubeletCgroup {
+    fn drop(&mut self) {
+        for ctl in [
+            "memory", "cpu", "cpuacct", "pids", "freezer", "blkio", "devices", "cpuset",
+        ] {
+            let dir = Path::new("/sys/fs/cgroup")
+                .join(ctl)
+                .join(self.0.trim_start_matches('/'));
+            let _ = std::fs::remove_dir(&dir);
             let _ = std::fs::remove_dir(dir.parent().unwrap());
         }
     }
@@ -320,4 +365,93 @@ fn cgroup_v1(controller: &str, path: &str, file: &str) -> String {
         .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
         .trim()
         .to_owned()
+}
+
+/// A veth pair the test made in the host's network namespace (the kernel here has no dummy
+/// links), deleted on drop; CNI's host-device plugin moves the first end into the pod and back.
+struct VethPair(String);
+
+impl VethPair {
+    fn new() -> VethPair {
+        let name = format!("dmv{}a", std::process::id());
+        let peer = format!("dmv{}b", std::process::id());
+        let out = dm_testkit::output({
+            let mut c = std::process::Command::new("ip");
+            c.args(["link", "add", &name, "type", "veth", "peer", "name", &peer]);
+            c
+        });
+        assert_eq!(out.code, 0, "ip link add: {out:?}");
+        VethPair(name)
+    }
+}
+
+impl Drop for VethPair {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .output();
+    }
+}
+
+/// A pod on its own network: CRI makes the namespace, CNI puts an interface with the pod's IP
+/// in it, the sandbox joins it by path and every container of the pod joins the sandbox's.
+#[test]
+fn pod_network_namespace_comes_from_cni_and_is_shared() {
+    if !require_root("CRI pod network") || !require_cmd("ip") {
+        return;
+    }
+    assert!(
+        Path::new(CNI_BIN).join("host-device").exists(),
+        "install containernetworking-plugins (scripts/deps.sh)"
+    );
+    let link = VethPair::new();
+    let conflist = format!(
+        r#"{{"cniVersion": "0.4.0", "name": "dm-test", "plugins": [{{"type": "host-device",
+            "device": "{}", "ipam": {{"type": "static",
+            "addresses": [{{"address": "10.231.7.2/24"}}]}}}}]}}"#,
+        link.0
+    );
+    let Some(mut node) = Node::start_with_cni("CRI pod network", Some(&conflist)) else {
+        return;
+    };
+    let name = unique_id("pod");
+    let pod_cfg = pod(&name, &node.logs(), "", cri::NamespaceMode::Pod);
+    let pod_id = node
+        .cri
+        .run_pod(&pod_cfg, HANDLER)
+        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", node.ctd.log()));
+    assert_eq!(node.cri.pod_ip(&pod_id).unwrap(), "10.231.7.2");
+    let id = node
+        .cri
+        .create_container(
+            &pod_id,
+            container("app", &node.busybox, &["sleep", "1000"], "app.log"),
+            &pod_cfg,
+        )
+        .unwrap();
+    node.cri.start_container(&id).unwrap();
+    let r = node
+        .cri
+        .exec_sync(&id, &["ip", "-o", "-4", "addr"])
+        .unwrap();
+    assert!(r.stdout.contains("10.231.7.2/24"), "{r:?}");
+    assert!(r.stdout.contains(" lo "), "CRI brings lo up too: {r:?}");
+    let ns = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    let (sandbox, app) = (node.k8s.task_pid(&pod_id), node.k8s.task_pid(&id));
+    assert_eq!(
+        ns(app),
+        ns(sandbox),
+        "the container is not in its pod's network"
+    );
+    assert_ne!(
+        ns(app),
+        ns(std::process::id() as i32),
+        "the pod is on the host's network"
+    );
+
+    node.cri.stop_container(&id, 0).unwrap();
+    node.cri.remove_container(&id).unwrap();
+    node.cri.remove_pod(&pod_id).unwrap();
+    // CNI DEL gave the link back to the host.
+    assert!(Path::new("/sys/class/net").join(&link.0).exists());
 }
