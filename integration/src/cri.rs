@@ -130,10 +130,20 @@ impl Cri {
 
     /// ExecSync: runs `cmd` in container `id` and collects its output.
     pub fn exec_sync(&mut self, id: &str, cmd: &[&str]) -> Result<ExecResult, tonic::Status> {
+        self.exec_sync_within(id, cmd, 30)
+    }
+
+    /// ExecSync with a timeout in seconds (a kubelet's exec probe).
+    pub fn exec_sync_within(
+        &mut self,
+        id: &str,
+        cmd: &[&str],
+        timeout: i64,
+    ) -> Result<ExecResult, tonic::Status> {
         let req = cri::ExecSyncRequest {
             container_id: id.into(),
             cmd: cmd.iter().map(|s| s.to_string()).collect(),
-            timeout: 30,
+            timeout,
         };
         let r = self.rt.block_on(self.client.exec_sync(req))?.into_inner();
         Ok(ExecResult {

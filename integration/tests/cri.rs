@@ -455,3 +455,90 @@ fn pod_network_namespace_comes_from_cni_and_is_shared() {
     // CNI DEL gave the link back to the host.
     assert!(Path::new("/sys/class/net").join(&link.0).exists());
 }
+
+/// A restricted pod spec as Kubernetes' "restricted" policy asks for it: non-root user, no
+/// capabilities, read-only root, no_new_privs, the runtime's default seccomp profile; and an
+/// exec probe that overruns its timeout is killed.
+#[test]
+fn restricted_security_context_and_probe_timeout() {
+    let Some(mut node) = Node::start("CRI security context") else {
+        return;
+    };
+    let name = unique_id("pod");
+    let pod_cfg = host_network_pod(&name, &node.logs(), "");
+    let pod_id = node.cri.run_pod(&pod_cfg, HANDLER).unwrap();
+    let mut cfg = container("restricted", &node.busybox, &["sleep", "1000"], "r.log");
+    cfg.linux = Some(cri::LinuxContainerConfig {
+        security_context: Some(cri::LinuxContainerSecurityContext {
+            capabilities: Some(cri::Capability {
+                drop_capabilities: vec!["ALL".into()],
+                ..Default::default()
+            }),
+            run_as_user: Some(cri::Int64Value { value: 1000 }),
+            run_as_group: Some(cri::Int64Value { value: 1000 }),
+            readonly_rootfs: true,
+            no_new_privs: true,
+            seccomp: Some(cri::SecurityProfile {
+                profile_type: cri::security_profile::ProfileType::RuntimeDefault as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let id = node
+        .cri
+        .create_container(&pod_id, cfg, &pod_cfg)
+        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", node.ctd.log()));
+    node.cri
+        .start_container(&id)
+        .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", node.ctd.log()));
+
+    // The container's process and an exec in it carry the same restrictions.
+    let init = node.k8s.task_pid(&id);
+    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
+    let field = |text: &str, key: &str| -> String {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {key} in {text}"))
+    };
+    for text in [
+        status,
+        node.cri
+            .exec_sync(&id, &["cat", "/proc/self/status"])
+            .unwrap()
+            .stdout,
+    ] {
+        assert_eq!(field(&text, "Uid:"), "1000\t1000\t1000\t1000");
+        assert_eq!(field(&text, "CapEff:"), "0000000000000000");
+        assert_eq!(field(&text, "CapBnd:"), "0000000000000000");
+        assert_eq!(field(&text, "NoNewPrivs:"), "1");
+        assert_eq!(field(&text, "Seccomp:"), "2", "filter mode");
+    }
+    let r = node.cri.exec_sync(&id, &["touch", "/probe"]).unwrap();
+    assert_ne!(r.exit_code, 0, "{r:?}");
+    assert!(r.stderr.contains("Read-only file system"), "{r:?}");
+    // containerd's default profile keeps unshare from a process without CAP_SYS_ADMIN.
+    let r = node.cri.exec_sync(&id, &["unshare", "-U", "true"]).unwrap();
+    assert_ne!(r.exit_code, 0, "{r:?}");
+    assert!(r.stderr.contains("Operation not permitted"), "{r:?}");
+
+    // An exec probe that overruns: CRI reports the timeout and the process does not linger.
+    let err = node
+        .cri
+        .exec_sync_within(&id, &["sleep", "77"], 1)
+        .expect_err("a 77 s command within a 1 s probe timeout");
+    assert!(err.message().contains("timeout"), "{err:?}");
+    poll("the timed-out probe to be killed", WAIT, || {
+        let procs = std::fs::read_dir("/proc").unwrap();
+        let left = procs.flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x0077\x00")
+        });
+        (!left).then_some(())
+    });
+
+    node.cri.stop_container(&id, 0).unwrap();
+    node.cri.remove_container(&id).unwrap();
+    node.cri.remove_pod(&pod_id).unwrap();
+}
