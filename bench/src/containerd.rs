@@ -15,6 +15,8 @@ pub struct Config {
     pub disabled: Vec<String>,
     /// TOML tables appended to the config (proxy_plugins, ...).
     pub extra_toml: String,
+    /// Keep containerd's CRI plugin (disabled otherwise: it wants a sandbox image).
+    pub cri: bool,
 }
 
 /// A running private containerd.
@@ -30,7 +32,9 @@ impl Containerd {
     /// Starts containerd under `dir` with `cfg` and waits until it answers `ctr version`.
     pub fn start(dir: PathBuf, cfg: &Config, namespace: String) -> Result<Containerd> {
         let sock = dir.join("c.sock");
-        let disabled: Vec<String> = std::iter::once("io.containerd.grpc.v1.cri")
+        let cri = (!cfg.cri).then_some("io.containerd.grpc.v1.cri");
+        let disabled: Vec<String> = cri
+            .into_iter()
             .chain(cfg.disabled.iter().map(String::as_str))
             .map(|p| format!("\"{p}\""))
             .collect();

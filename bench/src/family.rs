@@ -1,8 +1,8 @@
 //! The extension point: a benchmark family contributes rows to the one report, sharing the
 //! runtimes, the scratch dir, the id prefix and cleanup verification.
 //!
-//! Families today: `runtime` (issue 5, scenarios 1-6), `shim-memory` (issue 6) and `import`
-//! (issue 8). A new family implements [`Family`] and is listed in [`crate::families`].
+//! Families today: `runtime` (issue 5, scenarios 1-6), `shim-memory` (issue 6), `import`
+//! (issue 8) and `cri` (pod start and teardown through containerd's CRI plugin). A new family implements [`Family`] and is listed in [`crate::families`].
 
 use crate::bundle::BenchDir;
 use crate::cleanup::Verifier;

@@ -6,6 +6,7 @@
 pub mod bundle;
 pub mod cleanup;
 pub mod containerd;
+pub mod cri;
 pub mod driver;
 pub mod error;
 pub mod family;
@@ -37,6 +38,7 @@ pub fn families() -> Vec<Box<dyn Family>> {
         Box::new(runner::RuntimeFamily),
         Box::new(shim_memory::ShimMemoryFamily),
         Box::new(import::ImportFamily),
+        Box::new(cri::CriFamily),
     ]
 }
 

@@ -181,7 +181,7 @@ fn run_rm_latency(cx: &mut Context, shims: &[(&Shim, PathBuf)]) -> Result<Vec<Ro
 }
 
 /// containerd's own PATH first, then this workspace's release and debug builds.
-fn shim_dirs() -> Vec<PathBuf> {
+pub(crate) fn shim_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();

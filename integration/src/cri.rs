@@ -265,7 +265,13 @@ pub fn pod(
             namespace: "default".into(),
             attempt: 0,
         }),
-        hostname: name.into(),
+        // As a kubelet: a pod on the host's network has the host's UTS namespace and no
+        // hostname of its own.
+        hostname: if network == cri::NamespaceMode::Node {
+            String::new()
+        } else {
+            name.into()
+        },
         log_directory: log_dir.to_string_lossy().into_owned(),
         linux: Some(cri::LinuxPodSandboxConfig {
             cgroup_parent: cgroup_parent.into(),

@@ -97,6 +97,26 @@ pub fn validate(spec: &Spec) -> Result<()> {
             return bad(format!("mounts[{i}].destination: required"));
         }
     }
+    // As runc: without a UTS namespace of its own the container would rename the host (or
+    // the setting would be dropped silently, which hides a broken config).
+    if !has_namespace(spec, LinuxNamespaceType::Uts) {
+        for (field, set) in [
+            (
+                "hostname",
+                spec.hostname().as_ref().is_some_and(|h| !h.is_empty()),
+            ),
+            (
+                "domainname",
+                spec.domainname().as_ref().is_some_and(|d| !d.is_empty()),
+            ),
+        ] {
+            if set {
+                return bad(format!(
+                    "{field}: needs a UTS namespace (linux.namespaces has no \"uts\" entry)"
+                ));
+            }
+        }
+    }
     if let Some(linux) = spec.linux() {
         let mut seen = HashSet::new();
         for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
@@ -222,6 +242,19 @@ mod tests {
         let s: Spec = parse(&serde_json::to_vec(&base).unwrap(), "config.json")?;
         validate(&s)?;
         Ok(s)
+    }
+
+    #[test]
+    fn hostname_and_domainname_need_a_uts_namespace() {
+        for field in ["hostname", "domainname"] {
+            let e = err(serde_json::json!({ field: "box" }));
+            assert!(e.contains(field) && e.contains("uts"), "{e}");
+            let with_uts = serde_json::json!({ field: "box",
+                "linux": {"namespaces": [{"type": "mount"}, {"type": "uts"}]}});
+            spec(with_uts).unwrap();
+            // Empty is "not set", as runc reads it.
+            spec(serde_json::json!({ field: "" })).unwrap();
+        }
     }
 
     fn merge(a: &mut serde_json::Value, b: serde_json::Value) {
