@@ -2,7 +2,7 @@
 //! dm-runc calls on it.
 
 use crate::error::{io, Error, Result};
-use crate::host::{Host, Mode};
+use crate::host::{Hierarchy, Host, Mode};
 use crate::oom::OomWatcher;
 use crate::placement::{dir_in, inner_path};
 use crate::stats::Stats;
@@ -58,24 +58,15 @@ impl Cgroup {
 
     /// The directories a host picture's hierarchies name as their own.
     fn of_host_picture(host: &Host) -> Cgroup {
-        Cgroup {
-            mode: host.mode,
-            v1: host
-                .v1
-                .iter()
-                .map(|h| V1Dir {
-                    controllers: h.controllers.clone(),
-                    mountpoint: h.mountpoint.clone(),
-                    dir: h.own_dir(),
-                })
-                .collect(),
-            v2: host.v2.as_ref().map(|h| h.own_dir()),
-            v2_mountpoint: host.v2.as_ref().map(|h| h.mountpoint.clone()),
-            created: Vec::new(),
-        }
+        Cgroup::with_dirs(host, Hierarchy::own_dir)
     }
 
     fn resolve(host: &Host, inner: &crate::placement::Inner) -> Cgroup {
+        Cgroup::with_dirs(host, |h| dir_in(h, inner))
+    }
+
+    /// A cgroup whose directory in each of `host`'s hierarchies is `dir(hierarchy)`.
+    fn with_dirs(host: &Host, dir: impl Fn(&Hierarchy) -> PathBuf) -> Cgroup {
         Cgroup {
             mode: host.mode,
             v1: host
@@ -84,10 +75,10 @@ impl Cgroup {
                 .map(|h| V1Dir {
                     controllers: h.controllers.clone(),
                     mountpoint: h.mountpoint.clone(),
-                    dir: dir_in(h, inner),
+                    dir: dir(h),
                 })
                 .collect(),
-            v2: host.v2.as_ref().map(|h| dir_in(h, inner)),
+            v2: host.v2.as_ref().map(&dir),
             v2_mountpoint: host.v2.as_ref().map(|h| h.mountpoint.clone()),
             created: Vec::new(),
         }

@@ -530,6 +530,18 @@ fn exit_reaped_during_start_is_published_after_the_start_event() {
     let held = unique_id("held");
     let out = env.run(&["--rm"], &held, &["true"]);
     assert_eq!(out.code, 0, "{out:?}\n{}", env.ctd.log());
+    let id = container_with_a_quick_exec(&env);
+    let text = events.until(&id, "/tasks/delete");
+    assert_eq!(
+        topics_of(&text, &held),
+        INIT_ONLY,
+        "events of {held}:\n{text}"
+    );
+    assert_eq!(topics_of(&text, &id), WITH_EXEC, "events of {id}:\n{text}");
+}
+
+/// Runs a container, an exec of `true` in it, and removes it; its id.
+fn container_with_a_quick_exec(env: &Env) -> String {
     let id = unique_id("c");
     env.run_detached(&id);
     let out = env
@@ -537,31 +549,26 @@ fn exit_reaped_during_start_is_published_after_the_start_event() {
         .run(&["task", "exec", "--exec-id", "quick", &id, "true"]);
     assert_eq!(out.code, 0, "{out:?}");
     env.remove(&id);
-    let text = events.until(&id, "/tasks/delete");
-    assert_eq!(
-        topics_of(&text, &held),
-        [
-            "/tasks/create",
-            "/tasks/start",
-            "/tasks/exit",
-            "/tasks/delete"
-        ],
-        "events of {held}:\n{text}"
-    );
-    assert_eq!(
-        topics_of(&text, &id),
-        [
-            "/tasks/create",
-            "/tasks/start",
-            "/tasks/exec-added",
-            "/tasks/exec-started",
-            "/tasks/exit",
-            "/tasks/exit",
-            "/tasks/delete"
-        ],
-        "events of {id}:\n{text}"
-    );
+    id
 }
+
+/// The task events of a container whose init runs and exits.
+const INIT_ONLY: [&str; 4] = [
+    "/tasks/create",
+    "/tasks/start",
+    "/tasks/exit",
+    "/tasks/delete",
+];
+/// The task events of a container with one exec that exits before its init.
+const WITH_EXEC: [&str; 7] = [
+    "/tasks/create",
+    "/tasks/start",
+    "/tasks/exec-added",
+    "/tasks/exec-started",
+    "/tasks/exit",
+    "/tasks/exit",
+    "/tasks/delete",
+];
 
 fn events_arrive_in_lifecycle_order(b: Backend) {
     let Some(env) = Env::new("events_arrive_in_lifecycle_order", b) else {
@@ -575,39 +582,12 @@ fn events_arrive_in_lifecycle_order(b: Backend) {
         let out = env.run(&["--rm"], id, &["true"]);
         assert_eq!(out.code, 0, "{out:?}");
     }
-    let id = unique_id("c");
-    env.run_detached(&id);
-    let out = env
-        .ctr
-        .run(&["task", "exec", "--exec-id", "quick", &id, "true"]);
-    assert_eq!(out.code, 0, "{out:?}");
-    env.remove(&id);
+    let id = container_with_a_quick_exec(&env);
     let text = events.until(&id, "/tasks/delete");
     for id in &ids {
-        assert_eq!(
-            topics_of(&text, id),
-            [
-                "/tasks/create",
-                "/tasks/start",
-                "/tasks/exit",
-                "/tasks/delete"
-            ],
-            "events of {id}:\n{text}"
-        );
+        assert_eq!(topics_of(&text, id), INIT_ONLY, "events of {id}:\n{text}");
     }
-    assert_eq!(
-        topics_of(&text, &id),
-        [
-            "/tasks/create",
-            "/tasks/start",
-            "/tasks/exec-added",
-            "/tasks/exec-started",
-            "/tasks/exit",
-            "/tasks/exit",
-            "/tasks/delete"
-        ],
-        "events of {id}:\n{text}"
-    );
+    assert_eq!(topics_of(&text, &id), WITH_EXEC, "events of {id}:\n{text}");
 }
 
 fn checkpoint_is_refused_clearly(b: Backend) {
