@@ -5,7 +5,7 @@ mod common;
 
 use common::{Backend, Env, STATE_WAIT};
 use dm_testkit::unique_id;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {$(
@@ -37,12 +37,9 @@ fn alive(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
+/// Waits (bounded) until `f` holds.
 fn poll(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < deadline, "{what} not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    dm_integration::poll(what, limit, || f().then_some(()));
 }
 
 fn killed_shim_is_cleaned_up(b: Backend) {
