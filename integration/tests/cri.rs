@@ -542,3 +542,49 @@ fn restricted_security_context_and_probe_timeout() {
     node.cri.remove_container(&id).unwrap();
     node.cri.remove_pod(&pod_id).unwrap();
 }
+
+/// containerd restarts under running pods (upgrades, crashes): CRI recovers them from our shim
+/// and the kubelet's calls keep working on them afterwards.
+#[test]
+fn pods_survive_a_containerd_restart() {
+    let Some(mut node) = Node::start("CRI pods across a containerd restart") else {
+        return;
+    };
+    let name = unique_id("pod");
+    let pod_cfg = host_network_pod(&name, &node.logs(), "");
+    let pod_id = node.cri.run_pod(&pod_cfg, HANDLER).unwrap();
+    let id = node
+        .cri
+        .create_container(
+            &pod_id,
+            container("app", &node.busybox, &["sleep", "1000"], "app.log"),
+            &pod_cfg,
+        )
+        .unwrap();
+    node.cri.start_container(&id).unwrap();
+    let pid = node.k8s.task_pid(&id);
+
+    node.ctd.restart();
+    node.cri = Cri::connect(&node.ctd.address());
+    // CRI answers "not initialized yet" until its recovery is done, as a kubelet sees it.
+    let cri = &mut node.cri;
+    let st = poll("CRI to recover", WAIT, || cri.container_status(&id).ok());
+    assert_eq!(
+        st.state,
+        cri::ContainerState::ContainerRunning as i32,
+        "{st:?}"
+    );
+    assert_eq!(node.k8s.task_pid(&id), pid, "the same process, recovered");
+    let r = node.cri.exec_sync(&id, &["echo", "still here"]).unwrap();
+    assert_eq!(r.stdout, "still here\n", "{r:?}");
+    assert!(node.cri.stats(&id).is_ok_and(|s| s.cpu.is_some()));
+
+    node.cri.stop_container(&id, 0).unwrap();
+    let st = node.cri.wait_exited(&id, WAIT);
+    assert_eq!(st.exit_code, 137, "{st:?}");
+    node.cri.remove_container(&id).unwrap();
+    node.cri.remove_pod(&pod_id).unwrap();
+    poll("the pod's shim to exit", WAIT, || {
+        node.ctd.shim_pids().is_empty().then_some(())
+    });
+}
