@@ -170,6 +170,12 @@ fn kubelet_calls_run_a_pod_on_the_dockermind_handler() {
         )
         .unwrap();
     node.cri.start_container(&long).unwrap();
+    // One shim serves the whole pod (containerd groups by the sandbox id).
+    assert_eq!(
+        parent_pid(node.k8s.task_pid(&long)),
+        parent_pid(pause_pid),
+        "the pod's containers run under different shims"
+    );
     let r = node
         .cri
         .exec_sync(&long, &["sh", "-c", "echo $((6*7)); echo err >&2; exit 5"])
