@@ -421,7 +421,12 @@ fn pod_network_namespace_comes_from_cni_and_is_shared() {
         return;
     };
     let name = unique_id("pod");
-    let pod_cfg = pod(&name, &node.logs(), "", cri::NamespaceMode::Pod);
+    let mut pod_cfg = pod(&name, &node.logs(), "", cri::NamespaceMode::Pod);
+    // One of Kubernetes' "safe" sysctls: namespaced by the pod's network.
+    const SYSCTL: &str = "net.ipv4.ip_unprivileged_port_start";
+    if let Some(l) = pod_cfg.linux.as_mut() {
+        l.sysctls.insert(SYSCTL.into(), "80".into());
+    }
     let pod_id = node
         .cri
         .run_pod(&pod_cfg, HANDLER)
@@ -442,6 +447,11 @@ fn pod_network_namespace_comes_from_cni_and_is_shared() {
         .unwrap();
     assert!(r.stdout.contains("10.231.7.2/24"), "{r:?}");
     assert!(r.stdout.contains(" lo "), "CRI brings lo up too: {r:?}");
+    let path = format!("/proc/sys/{}", SYSCTL.replace('.', "/"));
+    let r = node.cri.exec_sync(&id, &["cat", &path]).unwrap();
+    assert_eq!(r.stdout, "80\n", "{r:?}");
+    let host = std::fs::read_to_string(&path).unwrap();
+    assert_ne!(host, "80\n", "the pod's sysctl changed the host's value");
     let ns = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
     let (sandbox, app) = (node.k8s.task_pid(&pod_id), node.k8s.task_pid(&id));
     assert_eq!(
