@@ -81,7 +81,7 @@ fn check_destination(i: usize, typ: &str, dest: &Path) -> Result<()> {
 /// Mounts entry `i` of the spec's mounts.
 pub fn mount_entry(ctx: &MountCtx, i: usize, m: &Mount) -> Result<()> {
     let typ = m.typ().as_deref().unwrap_or("");
-    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    let opts = options::for_mount(i, m.options().as_deref().unwrap_or(&[]))?;
     let dest = m.destination();
     check_destination(i, typ, dest)?;
     let ctxmsg = || format!("mounts[{i}] ({})", dest.display());
@@ -112,7 +112,7 @@ pub fn mount_entry(ctx: &MountCtx, i: usize, m: &Mount) -> Result<()> {
     } else {
         let target = open_in_root(ctx.root, dest, Create::Dir)?;
         let src = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
-        let flags = opts.flags & !MsFlags::MS_REMOUNT;
+        let flags = opts.flags.difference(MsFlags::MS_REMOUNT);
         let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
         match mount(Some(&src), &fd_path(&target), Some(typ), flags, data) {
             Ok(()) => {}
@@ -150,7 +150,9 @@ fn bind(ctx: &MountCtx, src: Source, dest: &Path, kind: Create, opts: &MountOpti
         Source::Tree(tree) => crate::sys::move_mount_onto(tree, target.as_fd())
             .sys(|| format!("attach idmapped mount at {}", dest.display()))?,
     }
-    let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    let extra = opts
+        .flags
+        .difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if !extra.is_empty() {
         // Reopen: the old fd names the directory under the new mount, not the mount.
         let target = open_in_root(ctx.root, dest, Create::No)?;
