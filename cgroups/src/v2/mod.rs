@@ -16,20 +16,21 @@ use std::path::Path;
 const R: &str = "linux.resources";
 
 /// cpu.weight for v1-style cpu.shares, by runc 1.1's linear mapping of [2, 262144] onto
-/// [1, 10000].
+/// [1, 10000]; 0 (unset) stays 0 and other values are clamped into the v1 range first.
 pub fn shares_to_weight(shares: u64) -> u64 {
     if shares == 0 {
         return 0;
     }
-    1 + (shares.saturating_sub(2) * 9999) / 262_142
+    1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
 }
 
-/// io.weight for a v1 blkio weight, mapping [10, 1000] onto [1, 10000].
+/// io.weight for a v1 blkio weight, mapping [10, 1000] onto [1, 10000]; 0 (unset) stays 0 and
+/// other values are clamped into the v1 range first.
 pub fn blkio_to_io_weight(w: u16) -> u64 {
     if w == 0 {
         return 0;
     }
-    1 + (u64::from(w).saturating_sub(10) * 9999) / 990
+    1 + ((u64::from(w.clamp(10, 1000)) - 10) * 9999) / 990
 }
 
 /// memory.swap.max for the spec's memory+swap total (`swap`) and memory `limit`; `None` leaves
@@ -38,7 +39,7 @@ pub fn swap_max(swap: i64, limit: i64) -> Option<String> {
     match (swap, limit) {
         (0, -1) | (-1, _) => Some("max".into()),
         (0, _) => None,
-        (s, l) => Some((s - l).max(0).to_string()),
+        (s, l) => Some(s.saturating_sub(l).max(0).to_string()),
     }
 }
 
@@ -239,4 +240,26 @@ fn io(fs: &dyn CgroupFs, d: &Path, b: &LinuxBlockIo) -> Result<()> {
         put(fs, d, "io.max", &format!("{ma}:{mi}{items}"), &field)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both conversions are public; outside the validated ranges they overflowed (shares
+    /// above u64::MAX / 9999 panicked in debug builds) or left the kernel's [1, 10000].
+    #[test]
+    fn conversions_stay_in_the_kernel_range() {
+        assert_eq!(shares_to_weight(0), 0);
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+        assert_eq!(shares_to_weight(u64::MAX), 10_000);
+        assert_eq!(shares_to_weight(1), 1);
+        assert_eq!(blkio_to_io_weight(10), 1);
+        assert_eq!(blkio_to_io_weight(1000), 10_000);
+        assert_eq!(blkio_to_io_weight(u16::MAX), 10_000);
+        assert_eq!(swap_max(i64::MAX, -2), Some(i64::MAX.to_string()));
+        assert_eq!(swap_max(100, 40), Some("60".into()));
+    }
 }
