@@ -276,6 +276,12 @@ fn blkio(fs: &dyn CgroupFs, d: &Path, b: &LinuxBlockIo) -> Result<()> {
     }
     for (i, wd) in b.weight_device().iter().flatten().enumerate() {
         if let Some(w) = wd.weight() {
+            // CFQ takes 0 as "remove"; BFQ refuses 0 and wants `default`.
+            let w = if wdev == "blkio.weight_device" {
+                w.to_string()
+            } else {
+                crate::v2::device_weight(w.into())
+            };
             let v = format!("{}:{} {}", wd.major(), wd.minor(), w);
             put(fs, d, wdev, &v, &f(&format!("weightDevice[{i}]")))?;
         }
@@ -375,4 +381,37 @@ fn render_list(lines: &[(bool, String)]) -> String {
         .map(|(_, l)| l.as_str())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v2::tests::Rec;
+    use std::cell::RefCell;
+
+    /// BFQ's blkio.bfq.weight_device refuses "8:0 0" (ERANGE); CFQ's file takes 0 as "remove".
+    #[test]
+    fn zero_device_weight_follows_the_scheduler() {
+        let res: LinuxResources = serde_json::from_str(
+            r#"{"blockIO":{"weightDevice":[{"major":8,"minor":0,"weight":0}]}}"#,
+        )
+        .unwrap();
+        let dirs = [V1Dir {
+            controllers: vec!["blkio".into()],
+            mountpoint: "/cg/blkio".into(),
+            dir: "/cg/blkio/c".into(),
+        }];
+        for (has, file, v) in [
+            (vec![], "blkio.bfq.weight_device", "8:0 default"),
+            (vec!["blkio.weight"], "blkio.weight_device", "8:0 0"),
+        ] {
+            let fs = Rec(RefCell::new(Vec::new()), has);
+            crate::apply_v1_with(&fs, &dirs, &res).unwrap();
+            let w = fs.0.into_inner();
+            assert_eq!(
+                w,
+                vec![(Path::new("/cg/blkio/c").join(file), v.to_string())]
+            );
+        }
+    }
 }

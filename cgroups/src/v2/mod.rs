@@ -43,6 +43,16 @@ pub fn swap_max(swap: i64, limit: i64) -> Option<String> {
     }
 }
 
+/// A per-device weight: 0 removes the device's own weight, which io.weight and BFQ spell
+/// `default` (both refuse a numeric 0).
+pub(crate) fn device_weight(w: u64) -> String {
+    if w == 0 {
+        "default".into()
+    } else {
+        w.to_string()
+    }
+}
+
 fn max_or(v: i64) -> String {
     if v < 0 {
         "max".into()
@@ -194,7 +204,7 @@ fn io(fs: &dyn CgroupFs, d: &Path, b: &LinuxBlockIo) -> Result<()> {
     }
     for (i, wd) in b.weight_device().iter().flatten().enumerate() {
         if let Some(w) = wd.weight() {
-            let v = format!("{}:{} {}", wd.major(), wd.minor(), conv(w));
+            let v = format!("{}:{} {}", wd.major(), wd.minor(), device_weight(conv(w)));
             put(fs, d, file, &v, &f(&format!("weightDevice[{i}]")))?;
         }
     }
@@ -243,8 +253,49 @@ fn io(fs: &dyn CgroupFs, d: &Path, b: &LinuxBlockIo) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use std::cell::RefCell;
+    use std::path::PathBuf;
+
+    /// Records writes; `exists` is true for the names in `has`.
+    pub(crate) struct Rec(pub RefCell<Vec<(PathBuf, String)>>, pub Vec<&'static str>);
+
+    impl CgroupFs for Rec {
+        fn write(&self, path: &Path, value: &str) -> std::io::Result<()> {
+            self.0.borrow_mut().push((path.into(), value.into()));
+            Ok(())
+        }
+        fn read(&self, _: &Path) -> std::io::Result<String> {
+            Err(std::io::ErrorKind::NotFound.into())
+        }
+        fn exists(&self, path: &Path) -> bool {
+            self.1.iter().any(|n| path.ends_with(n))
+        }
+    }
+
+    /// Found writing the `cgroup_resources` fuzz oracle: a weightDevice weight of 0 (remove the device's
+    /// weight) was written as "8:0 0", which io.weight and io.bfq.weight refuse.
+    #[test]
+    fn zero_device_weight_is_written_as_default() {
+        let res: LinuxResources = serde_json::from_str(
+            r#"{"blockIO":{"weightDevice":[{"major":8,"minor":0,"weight":0},{"major":8,"minor":16,"weight":1000}]}}"#,
+        )
+        .unwrap();
+        for (has, file, last) in [
+            (vec![], "io.weight", "10000"),
+            (vec!["io.bfq.weight"], "io.bfq.weight", "1000"),
+        ] {
+            let fs = Rec(RefCell::new(Vec::new()), has);
+            crate::apply_v2_with(&fs, Path::new("/cg"), &res).unwrap();
+            let w = fs.0.into_inner();
+            assert_eq!(
+                w[0],
+                (Path::new("/cg").join(file), "8:0 default".to_string())
+            );
+            assert_eq!(w[1].1, format!("8:16 {last}"));
+        }
+    }
 
     /// Both conversions are public; outside the validated ranges they overflowed (shares
     /// above u64::MAX / 9999 panicked in debug builds) or left the kernel's [1, 10000].
