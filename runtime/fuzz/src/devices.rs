@@ -115,7 +115,7 @@ impl Case {
         let Ok(d) = serde_json::from_value::<LinuxDevice>(entry.clone()) else {
             return;
         };
-        let typ = d.typ().to_string();
+        let typ = serde_json::to_value(d.typ()).unwrap().as_str().unwrap_or("").to_string();
         let i = self.index as usize;
         let fifo = typ == "p";
         // Which field the spec and kernel say is wrong, in the order the fields are checked.
