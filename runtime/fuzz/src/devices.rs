@@ -75,7 +75,10 @@ fn documented_path(p: &str) -> Option<String> {
     if !p.starts_with('/') || p.contains('\0') {
         return None;
     }
-    let parts: Vec<&str> = p.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+    let parts: Vec<&str> = p
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect();
     if parts.first() != Some(&"dev") || parts.len() < 2 || parts.contains(&"..") {
         return None;
     }
@@ -107,7 +110,11 @@ impl Case {
         };
         let (major, minor) = (self.major.get(), self.minor.get());
         let mut entry = json!({"path": path, "type": typ, "major": major, "minor": minor});
-        for (k, v) in [("fileMode", self.file_mode), ("uid", self.uid), ("gid", self.gid)] {
+        for (k, v) in [
+            ("fileMode", self.file_mode),
+            ("uid", self.uid),
+            ("gid", self.gid),
+        ] {
             if let Some(v) = v {
                 entry[k] = json!(v);
             }
@@ -115,7 +122,11 @@ impl Case {
         let Ok(d) = serde_json::from_value::<LinuxDevice>(entry.clone()) else {
             return;
         };
-        let typ = serde_json::to_value(d.typ()).unwrap().as_str().unwrap_or("").to_string();
+        let typ = serde_json::to_value(d.typ())
+            .unwrap()
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         let i = self.index as usize;
         let fifo = typ == "p";
         // Which field the spec and kernel say is wrong, in the order the fields are checked.
@@ -149,10 +160,7 @@ impl Case {
                 }
                 let mode = self.file_mode.unwrap_or(0o666) & 0o7777;
                 assert_eq!(dev.mode(), mode);
-                assert_eq!(
-                    dev.owner(),
-                    (self.uid.unwrap_or(0), self.gid.unwrap_or(0))
-                );
+                assert_eq!(dev.owner(), (self.uid.unwrap_or(0), self.gid.unwrap_or(0)));
             }
             (Err(e), Some(field)) => {
                 let e = e.to_string();
@@ -160,7 +168,10 @@ impl Case {
                 assert!(e.starts_with(&prefix), "{entry}: want {prefix}, got {e}");
             }
             (Ok(dev), Some(field)) => {
-                panic!("{entry}: {field} is wrong but {} was accepted", dev.path().display())
+                panic!(
+                    "{entry}: {field} is wrong but {} was accepted",
+                    dev.path().display()
+                )
             }
             (Err(e), None) => panic!("{entry}: refused: {e}"),
         }

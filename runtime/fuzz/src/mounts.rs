@@ -224,7 +224,11 @@ impl Case {
         let bits = |f: MsFlags| f.bits() as u64;
         assert_eq!(bits(got.flags), want.flags, "flags of {opts:?}");
         assert_eq!(bits(got.clear), want.clear, "cleared flags of {opts:?}");
-        assert_eq!(bits(got.flags) & bits(got.clear), 0, "set and cleared: {opts:?}");
+        assert_eq!(
+            bits(got.flags) & bits(got.clear),
+            0,
+            "set and cleared: {opts:?}"
+        );
         let props: Vec<u64> = got.propagation.iter().map(|&p| bits(p)).collect();
         assert_eq!(props, want.propagation, "propagation of {opts:?}");
         assert_eq!(got.data, want.data.join(","), "data of {opts:?}");
@@ -245,7 +249,8 @@ impl Case {
     /// config validation refuses exactly the mounts the parser flags, naming the option.
     fn check_validate(&self, i: usize, opts: &[String], entry: &Value) {
         let mut spec = base();
-        let plain = json!({"destination": "/p", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]});
+        let plain =
+            json!({"destination": "/p", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]});
         let mounts = spec["mounts"].as_array_mut().unwrap();
         mounts.extend(std::iter::repeat_n(plain, i));
         mounts.push(entry.clone());
@@ -257,7 +262,10 @@ impl Case {
             Ok(()) => assert!(want.recursive.is_empty(), "{opts:?} validated"),
             Err(e) => {
                 let e = e.to_string();
-                let j = want.recursive.first().unwrap_or_else(|| panic!("{opts:?}: {e}"));
+                let j = want
+                    .recursive
+                    .first()
+                    .unwrap_or_else(|| panic!("{opts:?}: {e}"));
                 assert!(e.contains(&format!("mounts[{i}].options[{j}]")), "{e}");
             }
         }
@@ -310,10 +318,7 @@ impl Case {
 
     fn check_rootfs_propagation(&self) {
         let Some(v) = self.rootfs_propagation.as_ref().map(Opt::text) else {
-            assert_eq!(
-                options::rootfs_propagation(None).bits() as u64,
-                SLAVE | REC
-            );
+            assert_eq!(options::rootfs_propagation(None).bits() as u64, SLAVE | REC);
             return;
         };
         let documented = TABLE.iter().find_map(|(n, e)| match e {
@@ -337,7 +342,9 @@ impl Case {
                 );
             }
             None => {
-                let e = valid.expect_err("undocumented propagation accepted").to_string();
+                let e = valid
+                    .expect_err("undocumented propagation accepted")
+                    .to_string();
                 assert!(e.starts_with("linux.rootfsPropagation: "), "{e}");
             }
         }

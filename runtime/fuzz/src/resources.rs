@@ -59,10 +59,38 @@ impl Num {
 }
 
 const STRINGS: &[&str] = &[
-    "", "0", "0-3", "0-3,5", "3-1", "0,\n1", " 0", "2MB", "1GB", "64KB", "2M", "memory.high",
-    "memory.max", "cpu.weight", "io.max", "pids.max", "cgroup.procs", "../x", "a/b", ".x",
-    "memory", "max", "1\nmax", "eth0", "eth 0", "a:b", "rwm", "rw", "x", "hugetlb.2MB.max",
-    "mlx5_0", "hca_handle=1",
+    "",
+    "0",
+    "0-3",
+    "0-3,5",
+    "3-1",
+    "0,\n1",
+    " 0",
+    "2MB",
+    "1GB",
+    "64KB",
+    "2M",
+    "memory.high",
+    "memory.max",
+    "cpu.weight",
+    "io.max",
+    "pids.max",
+    "cgroup.procs",
+    "../x",
+    "a/b",
+    ".x",
+    "memory",
+    "max",
+    "1\nmax",
+    "eth0",
+    "eth 0",
+    "a:b",
+    "rwm",
+    "rw",
+    "x",
+    "hugetlb.2MB.max",
+    "mlx5_0",
+    "hca_handle=1",
 ];
 
 /// A string from a list of interesting ones, or anything.
@@ -184,7 +212,11 @@ impl Case {
             opt(&mut o, "swap", num(m.swap));
             opt(&mut o, "kernelTCP", num(m.kernel_tcp));
             opt(&mut o, "swappiness", num(m.swappiness));
-            opt(&mut o, "disableOOMKiller", m.disable_oom_killer.map(Value::Bool));
+            opt(
+                &mut o,
+                "disableOOMKiller",
+                m.disable_oom_killer.map(Value::Bool),
+            );
             r.insert("memory".into(), o.into());
         }
         if let Some(c) = &self.cpu {
@@ -229,8 +261,10 @@ impl Case {
             for (name, list) in names.iter().zip(&b.throttles) {
                 let l: Vec<Value> = list
                     .iter()
-                    .map(|d| json!({"major": d.major.i(), "minor": d.minor.i(),
-                        "rate": d.a.map_or(0, Num::i)}))
+                    .map(|d| {
+                        json!({"major": d.major.i(), "minor": d.minor.i(),
+                        "rate": d.a.map_or(0, Num::i)})
+                    })
                     .collect();
                 o.insert(name.to_string(), l.into());
             }
@@ -245,8 +279,11 @@ impl Case {
             r.insert("hugepageLimits".into(), h.into());
         }
         if !self.unified.is_empty() {
-            let u: Map<String, Value> =
-                self.unified.iter().map(|(k, v)| (k.s(), json!(v.s()))).collect();
+            let u: Map<String, Value> = self
+                .unified
+                .iter()
+                .map(|(k, v)| (k.s(), json!(v.s())))
+                .collect();
             r.insert("unified".into(), u.into());
         }
         if !self.rdma.is_empty() {
@@ -263,7 +300,10 @@ impl Case {
                 .iter()
                 .map(|(n, p)| json!({"name": n.s(), "priority": p}))
                 .collect();
-            r.insert("network".into(), json!({"classID": self.class_id, "priorities": p}));
+            r.insert(
+                "network".into(),
+                json!({"classID": self.class_id, "priorities": p}),
+            );
         }
         if !self.devices.is_empty() {
             let d: Vec<Value> = self
@@ -272,7 +312,12 @@ impl Case {
                 .map(|d| {
                     let mut e = Map::new();
                     e.insert("allow".into(), json!(d.allow));
-                    opt(&mut e, "type", d.typ.map(|t| json!(["a", "b", "c", "u", "p"][t as usize % 5])));
+                    opt(
+                        &mut e,
+                        "type",
+                        d.typ
+                            .map(|t| json!(["a", "b", "c", "u", "p"][t as usize % 5])),
+                    );
                     opt(&mut e, "major", num(d.major));
                     opt(&mut e, "minor", num(d.minor));
                     opt(&mut e, "access", d.access.as_ref().map(|a| json!(a.s())));
@@ -323,7 +368,10 @@ impl Case {
         let (lo, hi) = (a.min(b), a.max(b));
         let (wl, wh) = (v2::shares_to_weight(lo), v2::shares_to_weight(hi));
         if lo > 0 {
-            assert!((1..=10_000).contains(&wl) && wl <= wh, "cpu.weight {lo}->{wl}, {hi}->{wh}");
+            assert!(
+                (1..=10_000).contains(&wl) && wl <= wh,
+                "cpu.weight {lo}->{wl}, {hi}->{wh}"
+            );
         }
         if (2..=262_144).contains(&lo) {
             // runc 1.1's formula, in wider arithmetic.
@@ -336,7 +384,10 @@ impl Case {
         let (lo, hi) = (a.min(b), a.max(b));
         let (wl, wh) = (v2::blkio_to_io_weight(lo), v2::blkio_to_io_weight(hi));
         if lo > 0 {
-            assert!((1..=10_000).contains(&wl) && wl <= wh, "io.weight {lo}->{wl}, {hi}->{wh}");
+            assert!(
+                (1..=10_000).contains(&wl) && wl <= wh,
+                "io.weight {lo}->{wl}, {hi}->{wh}"
+            );
         }
     }
 
@@ -362,11 +413,17 @@ impl Case {
                 assert_eq!(last("memory.limit_in_bytes"), Some(l.to_string().as_str()));
             }
         }
-        if let Some(s) = res.cpu().as_ref().and_then(|c| c.shares()).filter(|&s| s > 0) {
-            if unified("cpu.weight") {
-            } else if self.v2 {
+        if let Some(s) = res
+            .cpu()
+            .as_ref()
+            .and_then(|c| c.shares())
+            .filter(|&s| s > 0)
+        {
+            if self.v2 {
                 let w = v2::shares_to_weight(s).to_string();
-                assert_eq!(last("cpu.weight"), Some(w.as_str()));
+                if !unified("cpu.weight") {
+                    assert_eq!(last("cpu.weight"), Some(w.as_str()));
+                }
             } else {
                 assert_eq!(last("cpu.shares"), Some(s.to_string().as_str()));
             }
@@ -374,7 +431,9 @@ impl Case {
         if let Some(u) = res.unified() {
             for (k, v) in u {
                 assert!(
-                    writes.iter().any(|(p, w)| p == &Path::new(V2_DIR).join(k) && w == v),
+                    writes
+                        .iter()
+                        .any(|(p, w)| p == &Path::new(V2_DIR).join(k) && w == v),
                     "unified {k} not written as given"
                 );
             }
@@ -582,7 +641,11 @@ fn check_write(is_v2: bool, res: &LinuxResources, path: &Path, v: &str) {
         "bad cgroup file name {path:?}"
     );
     if is_v2 {
-        assert_eq!(path.parent(), Some(Path::new(V2_DIR)), "{path:?} outside the cgroup");
+        assert_eq!(
+            path.parent(),
+            Some(Path::new(V2_DIR)),
+            "{path:?} outside the cgroup"
+        );
         let unified = res.unified().as_ref().and_then(|u| u.get(file));
         if let Some(given) = unified {
             // Unified values are the user's, but one line and NUL-free.
@@ -595,7 +658,11 @@ fn check_write(is_v2: bool, res: &LinuxResources, path: &Path, v: &str) {
     } else {
         let ctrl = file.split('.').next().unwrap_or("");
         let want = format!("/cg/{ctrl}/ctr");
-        assert_eq!(path.parent(), Some(Path::new(&want)), "{path:?} not in its controller");
+        assert_eq!(
+            path.parent(),
+            Some(Path::new(&want)),
+            "{path:?} not in its controller"
+        );
     }
     assert!(
         !v.contains(['\n', '\r', '\0']),
@@ -645,14 +712,15 @@ fn check_write(is_v2: bool, res: &LinuxResources, path: &Path, v: &str) {
         "blkio.weight_device" | "blkio.leaf_weight_device" => dev_weight(v, 10, 1000, true),
         "blkio.bfq.weight_device" => {
             dev_weight(v, 10, 1000, false)
-                || v.split_once(' ').is_some_and(|(d, n)| dev(d) && n == "default")
+                || v.split_once(' ')
+                    .is_some_and(|(d, n)| dev(d) && n == "default")
         }
         "blkio.throttle.read_bps_device"
         | "blkio.throttle.write_bps_device"
         | "blkio.throttle.read_iops_device"
-        | "blkio.throttle.write_iops_device" => {
-            v.split_once(' ').is_some_and(|(d, n)| dev(d) && uint(n).is_some())
-        }
+        | "blkio.throttle.write_iops_device" => v
+            .split_once(' ')
+            .is_some_and(|(d, n)| dev(d) && uint(n).is_some()),
         "net_cls.classid" => uint(v).is_some_and(|n| n <= u32::MAX as u64),
         "net_prio.ifpriomap" => v.split_once(' ').is_some_and(|(n, p)| {
             !n.is_empty() && n.len() < 16 && !n.contains(['/', ':', ' ']) && uint(p).is_some()
@@ -703,7 +771,10 @@ fn check_error(json: &Value, e: &Error, failed: Option<PathBuf>) {
         .split(['.', '['])
         .next()
         .unwrap_or("");
-    assert!(json.get(top).is_some(), "error names {top}, which the input lacks: {e}");
+    assert!(
+        json.get(top).is_some(),
+        "error names {top}, which the input lacks: {e}"
+    );
     assert!(e.to_string().starts_with(field.as_str()), "{e}");
 }
 
@@ -712,7 +783,10 @@ fn check_error(json: &Value, e: &Error, failed: Option<PathBuf>) {
 /// running cgroup), never when both are given.
 fn check_memory_order(json: &Value, field: &str) {
     let m = &json["memory"];
-    let (l, s) = (m["limit"].as_i64().unwrap_or(0), m["swap"].as_i64().unwrap_or(0));
+    let (l, s) = (
+        m["limit"].as_i64().unwrap_or(0),
+        m["swap"].as_i64().unwrap_or(0),
+    );
     assert!(
         l == 0 || s == 0,
         "limit {l} and swap {s} both given, yet {field} broke limit <= memsw"
