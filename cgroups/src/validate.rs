@@ -107,10 +107,10 @@ pub fn validate(
             }
         }
         if let Some(q) = c.quota() {
-            if q < -1 || (0 < q && q < 1000) {
+            if q < -1 || (0 < q && q < 1000) || q > MAX_CFS_QUOTA {
                 return Err(invalid(
                     f("quota"),
-                    format!("{q} is neither -1 nor at least 1000 (µs)"),
+                    format!("{q} is neither -1 nor within 1000-{MAX_CFS_QUOTA} (µs)"),
                 ));
             }
         }
@@ -125,6 +125,12 @@ pub fn validate(
         if let (Some(b), Some(q)) = (c.burst(), c.quota()) {
             if b > 0 && q > 0 && b > q as u64 {
                 return Err(invalid(f("burst"), format!("{b} exceeds cpu.quota {q}")));
+            }
+            if q > 0 && b.saturating_add(q as u64) > MAX_CFS_QUOTA as u64 {
+                return Err(invalid(
+                    f("burst"),
+                    format!("{b} plus cpu.quota {q} exceeds {MAX_CFS_QUOTA} (µs)"),
+                ));
             }
         }
         if let Some(r) = c.realtime_runtime() {
@@ -173,6 +179,15 @@ pub fn validate(
         }
     }
     if let Some(p) = res.pids() {
+        if p.limit() > PID_MAX_LIMIT {
+            return Err(invalid(
+                format!("{R}.pids.limit"),
+                format!(
+                    "{} exceeds the kernel's {PID_MAX_LIMIT} (use -1 for no limit)",
+                    p.limit()
+                ),
+            ));
+        }
         if p.limit() != 0 {
             need("pids", "pids")?;
         }
@@ -293,6 +308,12 @@ pub fn validate(
     }
     Ok(())
 }
+
+/// Largest CFS quota (and quota + burst) the kernel takes, in µs: its max_cfs_runtime,
+/// 2^44 - 1 (BW_SHIFT 20); larger values get EINVAL.
+pub(crate) const MAX_CFS_QUOTA: i64 = (1 << 44) - 1;
+/// Largest pids.max the kernel takes (PID_MAX_LIMIT on 64-bit; PIDS_MAX is one more).
+pub(crate) const PID_MAX_LIMIT: i64 = 4 * 1024 * 1024;
 
 /// Largest major the kernel's dev_t holds (12 bits); larger ones fail its MKDEV round trip.
 pub(crate) const MAX_MAJOR: i64 = (1 << 12) - 1;
@@ -547,6 +568,32 @@ mod tests {
             None,
         )
         .unwrap();
+    }
+
+    /// Values the kernel refuses with EINVAL (cpu quota above max_cfs_runtime, quota + burst
+    /// above it, pids.max at PIDS_MAX or more) were accepted and failed only at the write.
+    #[test]
+    fn kernel_bounds_for_quota_burst_and_pids() {
+        let max = MAX_CFS_QUOTA;
+        for (json, field) in [
+            (format!(r#"{{"cpu":{{"quota":{}}}}}"#, max + 1), "cpu.quota"),
+            (
+                format!(r#"{{"cpu":{{"quota":{max},"burst":1}}}}"#),
+                "cpu.burst",
+            ),
+            (r#"{"pids":{"limit":4194305}}"#.to_string(), "pids.limit"),
+        ] {
+            for d in [Driver::V1, Driver::V2] {
+                let e = err(&json, d);
+                assert!(e.starts_with(&format!("linux.resources.{field}: ")), "{e}");
+            }
+        }
+        let ok = res(&format!(
+            r#"{{"cpu":{{"quota":{},"burst":{}}},"pids":{{"limit":4194304}}}}"#,
+            max / 2 + 1,
+            max / 2
+        ));
+        validate(&ok, Some(Driver::V2), None).unwrap();
     }
 
     #[test]
