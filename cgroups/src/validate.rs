@@ -249,7 +249,10 @@ pub fn validate(
         }
     }
     if let Some(devs) = res.devices() {
-        devices::rules(devs)?;
+        let rules = devices::rules(devs)?;
+        if driver == Some(Driver::V1) {
+            crate::v1::check_device_rules(&rules)?;
+        }
         need("devices", "devices")?;
     }
     if let Some(n) = res.network() {

@@ -36,6 +36,12 @@ const EDGES: &[i64] = &[
     1 << 20,
     1 << 30,
     u32::MAX as i64,
+    4 * 1024 * 1024,
+    4 * 1024 * 1024 + 1,
+    (1 << 43) - 1,
+    1 << 43,
+    (1 << 44) - 1,
+    1 << 44,
     i64::MAX,
     i64::MIN,
 ];
@@ -459,6 +465,10 @@ fn v1_dirs() -> Vec<V1Dir> {
 }
 
 const MAX: u64 = i64::MAX as u64;
+/// The kernel's max_cfs_runtime in µs (2^44 - 1): quota, and quota + burst, above it are EINVAL.
+const MAX_CFS_QUOTA: i64 = (1 << 44) - 1;
+/// pids.max at or above PIDS_MAX (PID_MAX_LIMIT + 1) is EINVAL.
+const PID_MAX_LIMIT: i64 = 4 * 1024 * 1024;
 
 /// A cgroup tree in memory that records writes and enforces the v1 memory rule
 /// memory.limit_in_bytes <= memory.memsw.limit_in_bytes.
@@ -675,13 +685,14 @@ fn check_write(is_v2: bool, res: &LinuxResources, path: &Path, v: &str) {
             let mut f = v.split(' ');
             let q = f.next().unwrap_or("");
             let p = f.next();
-            (q == "max" || in_range(q, 1000, i64::MAX))
+            (q == "max" || in_range(q, 1000, MAX_CFS_QUOTA))
                 && p.is_none_or(|p| in_range(p, 1000, 1_000_000))
                 && f.next().is_none()
         }
         "cpu.max.burst" | "cpu.cfs_burst_us" => uint(v).is_some(),
         "cpu.idle" => v == "0" || v == "1",
-        "memory.max" | "memory.low" | "memory.swap.max" | "pids.max" => max_or_uint(v),
+        "memory.max" | "memory.low" | "memory.swap.max" => max_or_uint(v),
+        "pids.max" => v == "max" || in_range(v, 1, PID_MAX_LIMIT),
         "io.weight" => v2_weight(v, 1, 10_000),
         "io.bfq.weight" => v2_weight(v, 10, 1000),
         "io.max" => v.split_once(' ').is_some_and(|(d, rest)| {
@@ -704,7 +715,7 @@ fn check_write(is_v2: bool, res: &LinuxResources, path: &Path, v: &str) {
         "memory.oom_control" => v == "0" || v == "1",
         "cpu.shares" => in_range(v, 2, 262_144),
         "cpu.cfs_period_us" => in_range(v, 1000, 1_000_000),
-        "cpu.cfs_quota_us" => v == "-1" || in_range(v, 1000, i64::MAX),
+        "cpu.cfs_quota_us" => v == "-1" || in_range(v, 1000, MAX_CFS_QUOTA),
         "cpu.rt_period_us" => uint(v).is_some_and(|n| n > 0),
         "cpu.rt_runtime_us" => v == "-1" || in_range(v, 1, i64::MAX),
         "blkio.weight" | "blkio.bfq.weight" | "blkio.leaf_weight" => in_range(v, 10, 1000),
