@@ -351,6 +351,9 @@ pub(crate) fn device_lines(rules: &[Rule]) -> Vec<(bool, String)> {
     out
 }
 
+/// A v1 device exception's type letter, major and minor (`None` = `*`).
+type DevMeta = (char, Option<u32>, Option<u32>);
+
 /// Refuses device rules the v1 kernel would silently ignore. The kernel keeps a default plus
 /// exact-match exceptions, and a rule that agrees with the default only removes an exception
 /// with the very same type, major and minor: after "deny all, allow c *:* rwm", a "deny
@@ -360,8 +363,8 @@ pub(crate) fn check_device_rules(rules: &[Rule]) -> Result<()> {
     let start = rules.iter().rposition(Rule::matches_all);
     let default_allow = start.is_some_and(|i| rules[i].allow);
     let first = start.map_or(0, |i| i + 1);
-    // Exceptions: (type, major, minor) -> access.
-    let mut exc: Vec<((char, Option<u32>, Option<u32>), u32)> = Vec::new();
+    // Exceptions: (type, major, minor) and access.
+    let mut exc: Vec<(DevMeta, u32)> = Vec::new();
     for (i, r) in rules.iter().enumerate().skip(first) {
         let kinds: &[char] = match r.kind {
             Kind::All => &['b', 'c'],
@@ -377,7 +380,7 @@ pub(crate) fn check_device_rules(rules: &[Rule]) -> Result<()> {
                 }
                 continue;
             }
-            let covers = |m: &(char, Option<u32>, Option<u32>)| {
+            let covers = |m: &DevMeta| {
                 m.0 == k
                     && m.1.is_none_or(|x| Some(x) == r.major)
                     && m.2.is_none_or(|x| Some(x) == r.minor)

@@ -478,6 +478,52 @@ struct Fake {
     has: Vec<&'static str>,
     fail_at: Option<usize>,
     failed: RefCell<Option<PathBuf>>,
+    devices: RefCell<DevCgroup>,
+}
+
+/// The v1 devices cgroup as the kernel keeps it: a default and exact-match exceptions.
+#[derive(Default)]
+struct DevCgroup {
+    allow: bool,
+    exceptions: Vec<(String, String, String, String)>,
+}
+
+impl DevCgroup {
+    /// Applies one write to devices.allow (`allow`) or devices.deny, as devcgroup_update_access
+    /// does; panics on a write the kernel would accept but ignore.
+    fn write(&mut self, allow: bool, line: &str) {
+        if line == "a" {
+            self.allow = allow;
+            self.exceptions.clear();
+            return;
+        }
+        let f: Vec<&str> = line.split([' ', ':']).collect();
+        let [t, ma, mi, acc] = f[..] else {
+            panic!("devices line {line:?}")
+        };
+        let meta = (t.to_string(), ma.to_string(), mi.to_string());
+        if allow != self.allow {
+            self.exceptions
+                .push((meta.0, meta.1, meta.2, acc.to_string()));
+            return;
+        }
+        for (et, ema, emi, eacc) in &self.exceptions {
+            let covers = et == t && (ema == "*" || ema == ma) && (emi == "*" || emi == mi);
+            let same = (et, ema, emi) == (&meta.0, &meta.1, &meta.2);
+            let overlap = eacc.chars().any(|c| acc.contains(c));
+            assert!(
+                same || !covers || !overlap,
+                "the kernel ignores {line:?} ({}) inside the exception {et} {ema}:{emi} {eacc}",
+                if allow { "allow" } else { "deny" }
+            );
+        }
+        for e in &mut self.exceptions {
+            if (&e.0, &e.1, &e.2) == (&meta.0, &meta.1, &meta.2) {
+                e.3.retain(|c| !acc.contains(c));
+            }
+        }
+        self.exceptions.retain(|e| !e.3.is_empty());
+    }
 }
 
 impl Fake {
@@ -507,6 +553,7 @@ impl Fake {
             has,
             fail_at: c.fail_write.map(usize::from),
             failed: RefCell::new(None),
+            devices: RefCell::new(DevCgroup::default()),
         }
     }
 }
@@ -536,6 +583,11 @@ impl CgroupFs for Fake {
         let file = name(path);
         let mut files = self.files.borrow_mut();
         let cur = |f: &str| files.get(f).map_or(MAX, |v| v1_value(v));
+        if let ("devices.allow" | "devices.deny", true) = (file, device_line(value)) {
+            self.devices
+                .borrow_mut()
+                .write(file == "devices.allow", value);
+        }
         let memsw = self.has.contains(&"memory.memsw.limit_in_bytes");
         let refused = match file {
             "memory.limit_in_bytes" if memsw => {
