@@ -82,6 +82,11 @@ impl Containerd {
         Ok(d)
     }
 
+    /// The containerd process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The gRPC socket.
     pub fn socket(&self) -> PathBuf {
         self.dir.join("c.sock")
@@ -121,6 +126,11 @@ impl Drop for Containerd {
         // containerd puts containers under /<namespace>/<id> and never removes the parent.
         for m in crate::cleanup::cgroup_mounts() {
             let _ = std::fs::remove_dir(m.join(&self.namespace));
+        }
+        // Both shims keep their runtime's state root per namespace (empty once its containers
+        // are gone) and never remove it.
+        for root in ["/run/containerd/runc", "/run/containerd/dockermind"] {
+            let _ = std::fs::remove_dir(Path::new(root).join(&self.namespace));
         }
         // containerd leaves its root's mounts (and the opt dir) behind; they are ours to drop.
         unmount_below(&self.dir);

@@ -30,7 +30,7 @@ pub struct Options {
     pub shim_containers: Vec<usize>,
     /// Payload size of the import family in MB.
     pub import_mb: usize,
-    /// Idle time after each runtime's turn, letting deferred kernel work finish first.
+    /// Idle time after each timed run, letting deferred kernel work finish first.
     pub settle_ms: u64,
 }
 

@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::family::{Context, Family};
 use crate::proxies::{Proxies, SNAPSHOTTER};
 use crate::report::Row;
-use crate::{layer_apply, oci_image, snapshot_latency, stats};
+use crate::{layer_apply, oci_image, snapshot_latency, stats, sys};
 use std::path::Path;
 use std::time::Instant;
 
@@ -24,6 +24,8 @@ pub struct Side {
     pub snapshotter: &'static str,
     /// The containerd.
     pub containerd: Containerd,
+    /// Storage services outside containerd whose CPU time counts for this side.
+    pub services: Vec<u32>,
 }
 
 /// Import, snapshot and layer-apply figures.
@@ -64,31 +66,31 @@ impl Family for ImportFamily {
                     &Config::default(),
                     ns.clone(),
                 )?,
+                services: Vec::new(),
             },
             Side {
                 name: "dockermind proxies (dm-content + dm-snapshotter)",
                 snapshotter: SNAPSHOTTER,
                 containerd: Containerd::start(cx.dir.subdir("import-ctd-dm")?, &ours, ns)?,
+                services: proxies.pids(),
             },
         ];
         let mb = cx.opts.import_mb;
-        rows.extend(ctr_import(
-            cx,
-            &sides,
-            &one,
-            &format!("ctr-import-1x{mb}MB"),
-        ));
-        rows.extend(ctr_import(
-            cx,
-            &sides,
-            &twenty,
-            &format!("ctr-import-20-layers-{mb}MB"),
-        ));
+        for (image, label) in [
+            (&one, format!("1x{mb}MB")),
+            (&twenty, format!("20-layers-{mb}MB")),
+        ] {
+            rows.extend(ctr_import(cx, &sides, image, &label, true));
+            rows.extend(ctr_import(cx, &sides, image, &label, false));
+        }
         rows.extend(snapshot_latency::ctr_rows(cx, &sides));
         cx.notes.push(format!(
             "import: ctr image import (unpack included) of OCI archives with {mb} MB of \
              half-compressible files in 1 and in 20 uncompressed layers; dm proxies from the {} \
-             build; vs_runc column = ratio to the containerd built-in in the same round",
+             build; vs_runc column = ratio to the containerd built-in in the same round; \
+             -no-unpack rows = the same import without unpacking (content ingest only); -cpu rows \
+             = CPU time per import (with unpack) of containerd plus, for our side, dm-content and \
+             dm-snapshotter; -containerd-cpu rows = containerd's share of it",
             proxies.profile
         ));
         drop(sides);
@@ -99,12 +101,17 @@ impl Family for ImportFamily {
     }
 }
 
-/// Milliseconds per `ctr image import` of `image` on each side, interleaved; `vs_runc` holds the
-/// median ratio to the first side (the built-in).
-fn ctr_import(cx: &Context, sides: &[Side], image: &Path, scenario: &str) -> Vec<Row> {
+/// `ctr image import` of `image` on each side, interleaved: milliseconds per import and, with
+/// `unpack`, the CPU time the side's containerd and storage services spent on it. `vs_runc`
+/// holds the median ratio to the first side (the built-in).
+fn ctr_import(cx: &Context, sides: &[Side], image: &Path, label: &str, unpack: bool) -> Vec<Row> {
     let rounds = cx.opts.rounds.clamp(1, 7);
     let warmup = cx.opts.warmup.min(1);
-    let mut vals: Vec<Vec<f64>> = vec![Vec::new(); sides.len()];
+    // Per side: wall ms, CPU ms of containerd + services, CPU ms of containerd alone.
+    let mut vals: [Vec<Vec<f64>>; 3] = Default::default();
+    for v in &mut vals {
+        *v = vec![Vec::new(); sides.len()];
+    }
     let mut errors: Vec<Option<String>> = vec![None; sides.len()];
     let image = image.display().to_string();
     for round in 0..warmup + rounds {
@@ -114,28 +121,70 @@ fn ctr_import(cx: &Context, sides: &[Side], image: &Path, scenario: &str) -> Vec
                 continue;
             }
             let s = &sides[i];
-            let base = format!("bench/r{round}");
-            let t = Instant::now();
-            let got = s.containerd.ctr(&[
-                "image",
-                "import",
-                "--snapshotter",
-                s.snapshotter,
-                "--base-name",
-                &base,
-                &image,
-            ]);
-            let secs = t.elapsed().as_secs_f64();
-            let got = got.and_then(|_| remove_images(&s.containerd));
-            match got {
-                Ok(()) if round >= warmup => vals[i].push(secs * 1000.0),
-                Ok(()) => {}
+            match import_once(s, &image, &format!("bench/r{round}"), unpack) {
+                Ok(sample) if round >= warmup => {
+                    for (v, x) in vals.iter_mut().zip(sample) {
+                        v[i].push(x);
+                    }
+                }
+                Ok(_) => {}
                 Err(e) => errors[i] = Some(e.to_string()),
             }
         }
     }
     let names: Vec<&str> = sides.iter().map(|s| s.name).collect();
-    paired_rows(scenario, "ms", &names, vals, errors)
+    let [wall, cpu, containerd_cpu] = vals;
+    if !unpack {
+        return paired_rows(
+            &format!("ctr-import-{label}-no-unpack"),
+            "ms",
+            &names,
+            wall,
+            errors,
+        );
+    }
+    let mut rows = paired_rows(
+        &format!("ctr-import-{label}"),
+        "ms",
+        &names,
+        wall,
+        errors.clone(),
+    );
+    rows.extend(paired_rows(
+        &format!("ctr-import-{label}-cpu"),
+        "ms",
+        &names,
+        cpu,
+        errors.clone(),
+    ));
+    rows.extend(paired_rows(
+        &format!("ctr-import-{label}-containerd-cpu"),
+        "ms",
+        &names,
+        containerd_cpu,
+        errors,
+    ));
+    rows
+}
+
+/// One import then an untimed removal: wall ms, CPU ms of containerd + services, CPU ms of
+/// containerd.
+fn import_once(s: &Side, image: &str, base: &str, unpack: bool) -> Result<[f64; 3]> {
+    let cpu = |pids: &[u32]| -> Result<f64> { pids.iter().map(|p| sys::cpu_ms(*p)).sum() };
+    let mut pids = vec![s.containerd.pid()];
+    pids.extend(&s.services);
+    let (ctd0, all0) = (cpu(&pids[..1])?, cpu(&pids)?);
+    let mut args = vec!["image", "import", "--snapshotter", s.snapshotter];
+    if !unpack {
+        args.push("--no-unpack");
+    }
+    args.extend(["--base-name", base, image]);
+    let t = Instant::now();
+    s.containerd.ctr(&args)?;
+    let wall = t.elapsed().as_secs_f64() * 1000.0;
+    let sample = [wall, cpu(&pids)? - all0, cpu(&pids[..1])? - ctd0];
+    remove_images(&s.containerd)?;
+    Ok(sample)
 }
 
 /// Removes every image in the namespace, waiting for containerd's GC to drop their content and

@@ -38,8 +38,8 @@ struct Cli {
     /// Payload size of the import family in MB.
     #[arg(long, default_value_t = 100)]
     import_mb: usize,
-    /// Idle milliseconds after each runtime's turn (untimed), so deferred kernel work of one
-    /// runtime (e.g. network namespace teardown) is not billed to the next.
+    /// Idle milliseconds after each timed run (untimed), so deferred kernel work of one run
+    /// (e.g. network namespace teardown) is not billed to the next.
     #[arg(long, default_value_t = 0)]
     settle_ms: u64,
     /// One round, no warm-up, tiny batches: checks the harness, not the runtimes.

@@ -59,6 +59,11 @@ impl Proxies {
         Ok(p)
     }
 
+    /// Process ids of dm-content and dm-snapshotter.
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(Child::id).collect()
+    }
+
     fn socket(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.sock"))
     }

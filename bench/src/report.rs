@@ -15,7 +15,8 @@ pub struct Row {
     pub scenario: String,
     /// Runtime (or implementation) name.
     pub runtime: String,
-    /// Unit of median/min/max: "ms", "MB" (10^6 bytes), "MB/s".
+    /// Unit of median/min/max: "ms", "MB" (10^6 bytes), "MB/s", or "ratio" for a per-round
+    /// ratio between two scenarios (seccomp-overhead).
     pub unit: String,
     /// Rounds that produced a value.
     pub rounds: usize,
@@ -44,7 +45,7 @@ pub struct Method {
     pub parallel_rounds: usize,
     /// Containers per parallel batch.
     pub parallel_count: usize,
-    /// Idle milliseconds after each runtime's turn.
+    /// Idle milliseconds after each timed run (each runtime's turn, each scenario of a pair).
     #[serde(default)]
     pub settle_ms: u64,
     /// Which runtime's `spec` made the shared config.json.
@@ -99,7 +100,7 @@ fn num(x: Option<f64>, unit: &str) -> String {
     match x {
         None => "–".into(),
         Some(v) if unit == "ms" && v < 10.0 => format!("{v:.2}"),
-        Some(v) if unit == "MB" || unit == "MB/s" => format!("{v:.2}"),
+        Some(v) if unit == "MB" || unit == "MB/s" || unit == "ratio" => format!("{v:.2}"),
         Some(v) => format!("{v:.1}"),
     }
 }
@@ -172,13 +173,13 @@ impl Report {
             s,
             "- method: {} warm-up rounds, then {} rounds (parallel: {} rounds of {} containers); \
              within a round the runtimes alternate, the order rotating by one each round (A B C, B C A, …, so none always follows the same one); private --root per \
-             runtime on a tmpfs (like /run); {} ms idle after each runtime's turn; one busybox bundle (config from `{} spec`, read-only rootfs, process \
+             runtime on a tmpfs (like /run); {} ms idle after each timed run; one busybox bundle (config from `{} spec`, read-only rootfs, process \
              `true`) shared by all",
             m.warmup, m.rounds, m.parallel_rounds, m.parallel_count, m.settle_ms, m.spec_from
         );
         let _ = writeln!(
             s,
-            "- seccomp scenario: {} ({} syscall rules)",
+            "- seccomp scenario: {} ({} syscall rules); runs in the same rounds as create-start-delete, each runtime doing both back to back",
             m.seccomp_source, m.seccomp_rules
         );
         let c = &self.cleanup;

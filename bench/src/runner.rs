@@ -1,5 +1,6 @@
 //! The `runtime` family: scenarios 1-6 with warm-up, alternating rounds and a cleanup check
-//! after every round.
+//! after every round. Scenario 4 runs paired with scenario 1 (each runtime does both back to
+//! back in every round) so the seccomp overhead is a same-round ratio.
 
 use crate::bundle::BenchDir;
 use crate::driver::{Driver, Sample};
@@ -18,6 +19,15 @@ struct Series {
 
 /// Peak RSS hardly varies; a few rounds suffice.
 const RSS_ROUNDS: usize = 10;
+
+/// Key of the rows giving seccomp's cost relative to the same runtime without a profile.
+pub const SECCOMP_OVERHEAD: &str = "seccomp-overhead";
+
+/// The rows of the seccomp pair, handed out at the positions of their scenarios.
+struct PairRows {
+    plain: Vec<Row>,
+    seccomp: Vec<Row>,
+}
 
 /// Issue 5's runtime scenarios.
 pub struct RuntimeFamily;
@@ -40,22 +50,37 @@ impl Family for RuntimeFamily {
             .map(Driver::forking)
             .collect();
         let mut rows = Vec::new();
-        for &sc in &cx.opts.scenarios.clone() {
+        let scenarios = cx.opts.scenarios.clone();
+        // Selecting scenario 4 measures scenario 1 alongside it (its rows appear only when 1
+        // was selected too): the pair runs where the first of the two is listed.
+        let paired = scenarios.contains(&Scenario::Seccomp);
+        let mut pair: Option<PairRows> = None;
+        for &sc in &scenarios {
             if let Scenario::Rss { .. } = sc {
-                let series = rounds_of(cx, &forking, sc, cx.opts.rounds.min(RSS_ROUNDS));
-                rows.extend(rows_of(&forking, &sc.key(), "MB", &series, |s| {
+                let series = rounds_of(cx, &forking, &[sc], cx.opts.rounds.min(RSS_ROUNDS));
+                rows.extend(rows_of(&forking, &sc.key(), "MB", &series[0], |s| {
                     s.maxrss_kib as f64 * 1024.0 / 1e6
                 }));
+                continue;
+            }
+            if paired && matches!(sc, Scenario::CreateStartDelete | Scenario::Seccomp) {
+                let p = match &mut pair {
+                    Some(p) => p,
+                    None => pair.insert(seccomp_pair(cx, &drivers)),
+                };
+                rows.append(if sc == Scenario::Seccomp {
+                    &mut p.seccomp
+                } else {
+                    &mut p.plain
+                });
                 continue;
             }
             let rounds = match sc {
                 Scenario::Parallel { .. } => cx.opts.parallel_rounds,
                 _ => cx.opts.rounds,
             };
-            let series = rounds_of(cx, &drivers, sc, rounds);
-            rows.extend(rows_of(&drivers, &sc.key(), "ms", &series, |s| {
-                s.wall.as_secs_f64() * 1e3
-            }));
+            let series = rounds_of(cx, &drivers, &[sc], rounds);
+            rows.extend(rows_of(&drivers, &sc.key(), "ms", &series[0], millis));
         }
         if cx
             .opts
@@ -91,41 +116,109 @@ fn make_drivers(runtimes: &[Runtime], dir: &BenchDir) -> Result<Vec<Driver>> {
         .collect()
 }
 
-/// Warm-up then measured rounds; in each round every runtime runs once, the order rotating.
-fn rounds_of(cx: &mut Context, drivers: &[Driver], sc: Scenario, rounds: usize) -> Series {
+fn millis(s: &Sample) -> f64 {
+    s.wall.as_secs_f64() * 1e3
+}
+
+/// Scenarios 1 and 4 in the same rounds, plus each runtime's seccomp-overhead row.
+fn seccomp_pair(cx: &mut Context, drivers: &[Driver]) -> PairRows {
+    let pair = [Scenario::CreateStartDelete, Scenario::Seccomp];
+    let series = rounds_of(cx, drivers, &pair, cx.opts.rounds);
+    let plain = rows_of(drivers, &pair[0].key(), "ms", &series[0], millis);
+    let mut seccomp = rows_of(drivers, &pair[1].key(), "ms", &series[1], millis);
+    seccomp.extend(overhead_rows(drivers, &series[1], &series[0]));
+    cx.notes.push(format!(
+        "{SECCOMP_OVERHEAD} rows: median over rounds of the runtime's \
+         seccomp-create-start-delete time divided by its create-start-delete time in the same \
+         round (1.10 = the profile adds 10 %); min/max are the extreme per-round ratios, the \
+         vs columns stay empty. Both scenarios run in the same rounds, each runtime doing the \
+         two back to back, which one goes first alternating round by round"
+    ));
+    PairRows { plain, seccomp }
+}
+
+/// Per runtime, the per-round ratio `with / without` and its median.
+fn overhead_rows(drivers: &[Driver], with: &Series, without: &Series) -> Vec<Row> {
+    drivers
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let ms = |s: &Series| -> Vec<Option<f64>> {
+                s.samples[i]
+                    .iter()
+                    .map(|x| x.as_ref().map(millis))
+                    .collect()
+            };
+            let ratios = stats::ratios(&ms(with), &ms(without));
+            Row {
+                family: "runtime".into(),
+                scenario: SECCOMP_OVERHEAD.into(),
+                runtime: d.rt.name.clone(),
+                unit: "ratio".into(),
+                rounds: ratios.len(),
+                median: stats::median(&ratios),
+                min: stats::min(&ratios),
+                max: stats::max(&ratios),
+                vs_crun: None,
+                vs_runc: None,
+                error: with.errors[i].clone().or_else(|| without.errors[i].clone()),
+            }
+        })
+        .collect()
+}
+
+/// Warm-up then measured rounds; in each round every runtime takes one turn, the order
+/// rotating, and runs all of `group` in its turn. Returns one series per scenario of `group`.
+fn rounds_of(
+    cx: &mut Context,
+    drivers: &[Driver],
+    group: &[Scenario],
+    rounds: usize,
+) -> Vec<Series> {
     let warmup = cx.opts.warmup;
-    let mut series = Series {
-        samples: vec![Vec::new(); drivers.len()],
-        errors: vec![None; drivers.len()],
-    };
+    let mut series: Vec<Series> = group
+        .iter()
+        .map(|_| Series {
+            samples: vec![Vec::new(); drivers.len()],
+            errors: vec![None; drivers.len()],
+        })
+        .collect();
+    let keys: Vec<String> = group.iter().map(|s| s.key()).collect();
     for round in 0..warmup + rounds {
         let mut used: Vec<Vec<String>> = vec![Vec::new(); drivers.len()];
         // Each round starts one runtime later (A B C, B C A, C A B, ...): whoever runs next
         // pays for the previous runtime's deferred kernel work (network namespace teardown
-        // above all), so a fixed order would bill one runtime for another's exit.
+        // above all), so a fixed order would bill one runtime for another's exit. Within a
+        // turn the group's scenarios rotate the same way, for the same reason.
         for k in 0..drivers.len() {
             let i = (k + round) % drivers.len();
             let d = &drivers[i];
-            let got = if series.errors[i].is_some() {
-                None
-            } else {
-                match scenario::once(sc, d, cx.dir, cx.ids, cx.opts.parallel_count, &mut used[i]) {
-                    Ok(s) => Some(s),
-                    Err(e) => {
-                        series.errors[i] = Some(format!("round {round}: {e}"));
-                        None
+            for g in 0..group.len() {
+                let j = (g + round) % group.len();
+                let s = &mut series[j];
+                let got = if s.errors[i].is_some() {
+                    None
+                } else {
+                    let n = cx.opts.parallel_count;
+                    match scenario::once(group[j], d, cx.dir, cx.ids, n, &mut used[i]) {
+                        Ok(x) => Some(x),
+                        Err(e) => {
+                            s.errors[i] = Some(format!("round {round}: {e}"));
+                            None
+                        }
                     }
+                };
+                if round >= warmup {
+                    s.samples[i].push(got);
                 }
-            };
-            if round >= warmup {
-                series.samples[i].push(got);
-            }
-            if cx.opts.settle_ms > 0 {
-                std::thread::sleep(std::time::Duration::from_millis(cx.opts.settle_ms));
+                if cx.opts.settle_ms > 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(cx.opts.settle_ms));
+                }
             }
         }
-        let label = format!("{} round {round}", sc.key());
-        if !cx.verify(&label) || series.errors.iter().any(|e| e.is_some()) {
+        let label = format!("{} round {round}", keys.join("+"));
+        let failed = series.iter().any(|s| s.errors.iter().any(|e| e.is_some()));
+        if !cx.verify(&label) || failed {
             sweep(drivers, &used);
         }
     }

@@ -14,7 +14,8 @@ pub enum Scenario {
     Run,
     /// 3: exec of /bin/true into a running container (only the exec is timed).
     Exec,
-    /// 4: create + start + delete -f under a ~300-rule seccomp profile.
+    /// 4: create + start + delete -f under a ~300-rule seccomp profile (the runner pairs it
+    /// with 1 round by round).
     Seccomp,
     /// 5: N container lifecycles (create + start + delete -f) on `ways` parallel lanes; the
     /// figure is the batch's total wall time.

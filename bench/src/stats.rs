@@ -31,17 +31,20 @@ pub fn max(xs: &[f64]) -> Option<f64> {
         .reduce(f64::max)
 }
 
-/// Median over rounds of `a[i] / b[i]`, using only rounds where both ran.
-pub fn median_ratio(a: &[Option<f64>], b: &[Option<f64>]) -> Option<f64> {
-    let ratios: Vec<f64> = a
-        .iter()
+/// Per-round `a[i] / b[i]`, for the rounds where both ran.
+pub fn ratios(a: &[Option<f64>], b: &[Option<f64>]) -> Vec<f64> {
+    a.iter()
         .zip(b)
         .filter_map(|(x, y)| match (x, y) {
             (Some(x), Some(y)) if *y > 0.0 => Some(x / y),
             _ => None,
         })
-        .collect();
-    median(&ratios)
+        .collect()
+}
+
+/// Median over rounds of `a[i] / b[i]`, using only rounds where both ran.
+pub fn median_ratio(a: &[Option<f64>], b: &[Option<f64>]) -> Option<f64> {
+    median(&ratios(a, b))
 }
 
 #[cfg(test)]

@@ -135,6 +135,27 @@ pub fn wait4(pid: u32) -> Result<Reaped> {
     })
 }
 
+/// CPU time (user + system) `pid` has used so far, in milliseconds.
+pub fn cpu_ms(pid: u32) -> Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).map_err(BenchError::io(&path))?;
+    // Fields after the parenthesised command name (which may hold spaces): state is the
+    // first, utime and stime the 12th and 13th.
+    let ticks: Option<u64> = text.rsplit_once(')').and_then(|(_, rest)| {
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    });
+    let ticks = ticks.ok_or_else(|| BenchError::Input {
+        what: path.clone(),
+        why: "no utime/stime fields".into(),
+    })?;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100);
+    Ok(ticks as f64 * 1000.0 / hz as f64)
+}
+
 /// The kernel release (`uname -r`).
 pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")

@@ -9,6 +9,7 @@ const SCENARIOS: &[&str] = &[
     "run",
     "exec",
     "seccomp-create-start-delete",
+    "seccomp-overhead",
     "parallel-2way",
     "parallel-8way",
     "peak-rss-create-start-delete",
@@ -63,6 +64,68 @@ fn smoke_run_has_a_row_per_runtime_and_scenario_and_leaves_nothing_behind() {
     };
     assert_eq!(csd("crun").vs_crun, Some(1.0));
     assert!(csd("dm-runc").vs_crun.is_some() && csd("dm-runc").vs_runc.is_some());
+    // The overhead is a ratio of two same-round times: positive and finite, no vs columns,
+    // and its note says how to read it.
+    for rt in ["crun", "runc"] {
+        let row = report
+            .rows
+            .iter()
+            .find(|r| r.runtime == rt && r.scenario == "seccomp-overhead")
+            .unwrap();
+        let m = row.median.unwrap();
+        assert!(m.is_finite() && m > 0.0, "{row:?}");
+        assert_eq!((row.unit.as_str(), row.rounds), ("ratio", 1), "{row:?}");
+        assert_eq!((row.vs_crun, row.vs_runc), (None, None), "{row:?}");
+    }
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.starts_with("seccomp-overhead rows:")),
+        "{:?}",
+        report.notes
+    );
+}
+
+#[test]
+fn seccomp_alone_still_measures_its_overhead_against_the_plain_lifecycle() {
+    if !dm_testkit::require_root("seccomp-only run") || !dm_testkit::require_cmd("runc") {
+        return;
+    }
+    let report = clean_report(&[
+        "--json",
+        "--rounds",
+        "2",
+        "--warmup",
+        "0",
+        "--scenarios",
+        "seccomp",
+        "--only",
+        "runc",
+    ]);
+    let scenarios: Vec<&str> = report
+        .rows
+        .iter()
+        .filter(|r| r.runtime == "runc")
+        .map(|r| r.scenario.as_str())
+        .collect();
+    // Scenario 1 runs as the baseline but was not asked for, so it gets no row.
+    assert_eq!(
+        scenarios,
+        [
+            "seccomp-create-start-delete",
+            "seccomp-overhead",
+            "binary-size"
+        ]
+    );
+    let row = &report.rows[1];
+    assert!(row.error.is_none(), "{row:?}");
+    assert_eq!(row.rounds, 2, "{row:?}");
+    let (lo, mid, hi) = (row.min.unwrap(), row.median.unwrap(), row.max.unwrap());
+    assert!(
+        lo.is_finite() && lo > 0.0 && lo <= mid && mid <= hi,
+        "{row:?}"
+    );
 }
 
 #[test]

@@ -46,6 +46,35 @@ impl Cgroup {
         Ok(Cgroup::resolve(host, &inner_path(cgroups_path, id)?))
     }
 
+    /// The cgroup process `pid` is in now, whoever placed it there (a shim reading the stats of
+    /// a container any runtime made). Nothing in it counts as created.
+    pub fn of_pid(pid: i32) -> Result<Cgroup> {
+        let mi_path = Path::new("/proc/self/mountinfo");
+        let mi = sys::read_to_string(mi_path).map_err(|e| io(mi_path, e))?;
+        let cg_path = PathBuf::from(format!("/proc/{pid}/cgroup"));
+        let cg = sys::read_to_string(&cg_path).map_err(|e| io(&cg_path, e))?;
+        Ok(Cgroup::of_host_picture(&Host::parse(&mi, &cg)?))
+    }
+
+    /// The directories a host picture's hierarchies name as their own.
+    fn of_host_picture(host: &Host) -> Cgroup {
+        Cgroup {
+            mode: host.mode,
+            v1: host
+                .v1
+                .iter()
+                .map(|h| V1Dir {
+                    controllers: h.controllers.clone(),
+                    mountpoint: h.mountpoint.clone(),
+                    dir: h.own_dir(),
+                })
+                .collect(),
+            v2: host.v2.as_ref().map(|h| h.own_dir()),
+            v2_mountpoint: host.v2.as_ref().map(|h| h.mountpoint.clone()),
+            created: Vec::new(),
+        }
+    }
+
     fn resolve(host: &Host, inner: &crate::placement::Inner) -> Cgroup {
         Cgroup {
             mode: host.mode,
@@ -435,4 +464,33 @@ fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_cgroup_is_its_own_directory_in_every_hierarchy() {
+        let mi = "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n\
+32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n\
+35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+        let pid_cg = "4:memory:/k8s.io/pod/c1\n1:cpu:/k8s.io/pod/c1\n0::/k8s.io/pod/c1\n";
+        let cg = Cgroup::of_host_picture(&Host::parse(mi, pid_cg).unwrap());
+        assert_eq!(cg.mode, Mode::Hybrid);
+        let dirs: Vec<&Path> = cg.v1.iter().map(|d| d.dir.as_path()).collect();
+        assert_eq!(
+            dirs,
+            [
+                Path::new("/sys/fs/cgroup/memory/k8s.io/pod/c1"),
+                Path::new("/sys/fs/cgroup/cpu/k8s.io/pod/c1")
+            ]
+        );
+        assert_eq!(
+            cg.v2.as_deref(),
+            Some(Path::new("/sys/fs/cgroup/unified/k8s.io/pod/c1"))
+        );
+        assert!(cg.created.is_empty(), "nothing of it is ours to remove");
+    }
 }

@@ -59,6 +59,7 @@ pub struct Containerd {
     config: PathBuf,
     path_env: String,
     namespaces: Mutex<Vec<String>>,
+    shared_namespaces: Mutex<Vec<String>>,
     image_tar: OnceLock<PathBuf>,
 }
 
@@ -89,6 +90,7 @@ impl Containerd {
             config,
             path_env,
             namespaces: Mutex::new(Vec::new()),
+            shared_namespaces: Mutex::new(Vec::new()),
             image_tar: OnceLock::new(),
         };
         c.spawn();
@@ -218,6 +220,14 @@ impl Containerd {
         Ctr::new(self.address(), ns)
     }
 
+    /// A `ctr` in namespace `ns`, which other containerds may use too (CRI's `k8s.io`): on drop
+    /// this containerd's tasks and containers there are removed, the namespace's cgroups and
+    /// runtime state roots are left to their other users.
+    pub fn ctr_in(&self, ns: &str) -> Ctr {
+        self.shared_namespaces.lock().unwrap().push(ns.to_owned());
+        Ctr::new(self.address(), ns.to_owned())
+    }
+
     /// The busybox image as an OCI layout tar, built once per containerd.
     pub fn busybox_tar(&self) -> &Path {
         self.image_tar.get_or_init(|| {
@@ -231,12 +241,13 @@ impl Containerd {
 impl Drop for Containerd {
     fn drop(&mut self) {
         let namespaces = std::mem::take(&mut *self.namespaces.lock().unwrap());
+        let shared = std::mem::take(&mut *self.shared_namespaces.lock().unwrap());
         let running = self
             .child
             .as_mut()
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
         if running {
-            for ns in &namespaces {
+            for ns in namespaces.iter().chain(&shared) {
                 Ctr::new(self.address(), ns.clone()).remove_everything();
             }
         }

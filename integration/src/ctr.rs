@@ -71,6 +71,18 @@ impl Ctr {
         lines(&self.run(&["task", "ls", "-q"]).stdout)
     }
 
+    /// The pid `ctr task ls` shows for task `id`.
+    pub fn task_pid(&self, id: &str) -> i32 {
+        let out = self.ok(&["task", "ls"]);
+        out.stdout
+            .lines()
+            .find_map(|l| {
+                let c: Vec<&str> = l.split_whitespace().collect();
+                (c.first() == Some(&id)).then(|| c[1].parse().unwrap())
+            })
+            .unwrap_or_else(|| panic!("{id} not in task ls: {out:?}"))
+    }
+
     /// Container ids listed by `ctr container ls -q`.
     pub fn container_ids(&self) -> Vec<String> {
         lines(&self.run(&["container", "ls", "-q"]).stdout)

@@ -11,6 +11,11 @@ const LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 /// Writes to `out` a tar of an OCI image layout holding one image tagged `latest`: one
 /// uncompressed layer made of dm_testkit's busybox rootfs, cmd `sh`. `work` is a scratch dir.
 pub fn write_busybox_image_tar(out: &Path, work: &Path) {
+    write_busybox_image_tar_with_cmd(out, work, &["sh"]);
+}
+
+/// [`write_busybox_image_tar`] with the image config's Cmd set to `cmd`.
+pub fn write_busybox_image_tar_with_cmd(out: &Path, work: &Path, cmd: &[&str]) {
     let rootfs = work.join("rootfs");
     let layout = work.join("layout");
     let blobs = layout.join("blobs/sha256");
@@ -28,7 +33,7 @@ pub fn write_busybox_image_tar(out: &Path, work: &Path) {
         "os": "linux",
         "config": {
             "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-            "Cmd": ["sh"],
+            "Cmd": cmd,
             "WorkingDir": "/"
         },
         "rootfs": {"type": "layers", "diff_ids": [layer_desc["digest"]]},

@@ -1,11 +1,12 @@
 //! End-to-end test harness: a private containerd per test, a `ctr` bound to it, a busybox image
-//! built without network, and podman with private storage.
+//! built without network, podman with private storage, and a CRI client.
 //!
 //! Everything a harness object starts or mounts is stopped, unmounted and removed on Drop, so
 //! tests stay parallel-safe and leave nothing behind.
 
 mod cleanup;
 mod containerd;
+pub mod cri;
 mod ctr;
 mod image;
 mod memory;
@@ -16,7 +17,7 @@ mod wait;
 
 pub use containerd::{Containerd, ContainerdOptions};
 pub use ctr::Ctr;
-pub use image::write_busybox_image_tar;
+pub use image::{write_busybox_image_tar, write_busybox_image_tar_with_cmd};
 pub use memory::rss_pss_kib;
 pub use podman::Podman;
 pub use proxy::ProxyPlugin;

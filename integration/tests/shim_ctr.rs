@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{cgroup_file, under_pty, Backend, Env, STATE_WAIT};
+use common::{cgroup_file, topics_of, under_pty, Backend, Env, STATE_WAIT};
 use dm_testkit::unique_id;
 
 macro_rules! both_backends {
@@ -42,6 +42,7 @@ both_backends!(
     execs_die_with_their_init,
     events_arrive_in_lifecycle_order,
     checkpoint_is_refused_clearly,
+    null_io_task_runs,
 );
 
 fn run_rm_prints_and_returns_exit_code(b: Backend) {
@@ -74,6 +75,27 @@ fn container_that_exits_immediately(b: Backend) {
     let out = env.run(&["--rm"], &unique_id("c"), &["/no/such/binary"]);
     assert_ne!(out.code, 0, "a missing binary must fail: {out:?}");
     assert!(env.ctr.container_ids().is_empty() || out.code != 0);
+}
+
+fn null_io_task_runs(b: Backend) {
+    let Some(env) = Env::new("null_io_task_runs", b) else {
+        return;
+    };
+    // No stdio at all (CRI's pod sandboxes, `ctr run --null-io`): the runtime's own stdout and
+    // stderr must not reach the container, or a shim reading them to EOF waits for its exit.
+    let id = unique_id("c");
+    let mut run = env.run_cmd(&["--null-io", "-d"], &id, &["sleep", "1000"]);
+    run.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut run = run.spawn().unwrap();
+    env.ctr.wait_status(&id, "RUNNING", STATE_WAIT);
+    assert!(run.wait().unwrap().success());
+    let pid = env.task_pid(&id);
+    for fd in 0..3 {
+        let target = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
+        assert_eq!(target, std::path::Path::new("/dev/null"), "fd {fd}");
+    }
+    env.remove(&id);
 }
 
 fn stdin_is_piped_through(b: Backend) {
@@ -232,13 +254,35 @@ fn metrics_come_from_the_cgroup(b: Backend) {
         "pids.current",
     ))
     .unwrap();
-    assert!(out.stdout.contains("memory.usage_in_bytes"), "{out:?}");
-    let line = out
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("pids.current"))
-        .unwrap_or_else(|| panic!("no pids.current: {out:?}"));
-    assert_eq!(line.split_whitespace().nth(1), Some(pids.trim()), "{out:?}");
+    let value = |key: &str| -> String {
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(key))
+            .unwrap_or_else(|| panic!("no {key}: {out:?}"));
+        line.split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(value("pids.current"), pids.trim(), "{out:?}");
+    let limit = std::fs::read_to_string(cgroup_file(
+        "memory",
+        env.ctr.namespace(),
+        &id,
+        "memory.limit_in_bytes",
+    ))
+    .unwrap();
+    assert_eq!(value("memory.limit_in_bytes"), limit.trim(), "{out:?}");
+    assert!(
+        value("memory.usage_in_bytes").parse::<u64>().unwrap() > 0,
+        "{out:?}"
+    );
+    // Starting busybox took CPU time, and cpuacct counted it.
+    assert!(
+        value("cpuacct.usage").parse::<u64>().unwrap() > 0,
+        "{out:?}"
+    );
     env.remove(&id);
 }
 
@@ -472,28 +516,58 @@ fn execs_die_with_their_init(b: Backend) {
     env.ctr.ok(&["container", "delete", &id]);
 }
 
+/// The race `events_arrive_in_lifecycle_order` can only catch under load, forced: every
+/// process exits and is reaped while the call starting it is still running.
+#[test]
+fn exit_reaped_during_start_is_published_after_the_start_event() {
+    let Some(env) = Env::new(
+        "exit_reaped_during_start_is_published_after_the_start_event",
+        Backend::ReapedBeforeStart,
+    ) else {
+        return;
+    };
+    let events = env.listen_events();
+    let held = unique_id("held");
+    let out = env.run(&["--rm"], &held, &["true"]);
+    assert_eq!(out.code, 0, "{out:?}\n{}", env.ctd.log());
+    let id = unique_id("c");
+    env.run_detached(&id);
+    let out = env
+        .ctr
+        .run(&["task", "exec", "--exec-id", "quick", &id, "true"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    env.remove(&id);
+    let text = events.until(&id, "/tasks/delete");
+    assert_eq!(
+        topics_of(&text, &held),
+        [
+            "/tasks/create",
+            "/tasks/start",
+            "/tasks/exit",
+            "/tasks/delete"
+        ],
+        "events of {held}:\n{text}"
+    );
+    assert_eq!(
+        topics_of(&text, &id),
+        [
+            "/tasks/create",
+            "/tasks/start",
+            "/tasks/exec-added",
+            "/tasks/exec-started",
+            "/tasks/exit",
+            "/tasks/exit",
+            "/tasks/delete"
+        ],
+        "events of {id}:\n{text}"
+    );
+}
+
 fn events_arrive_in_lifecycle_order(b: Backend) {
     let Some(env) = Env::new("events_arrive_in_lifecycle_order", b) else {
         return;
     };
-    let mut events = env.ctr.cmd(&["events"]);
-    events
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
-    let mut events = events.spawn().unwrap();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let reader = {
-        let seen = seen.clone();
-        let out = events.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                let mut s = seen.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        })
-    };
+    let events = env.listen_events();
     // Processes that exit at once race the shim's own bookkeeping; none of their exits may be
     // lost or reported before their start.
     let ids: Vec<String> = (0..5).map(|_| unique_id("fast")).collect();
@@ -508,30 +582,7 @@ fn events_arrive_in_lifecycle_order(b: Backend) {
         .run(&["task", "exec", "--exec-id", "quick", &id, "true"]);
     assert_eq!(out.code, 0, "{out:?}");
     env.remove(&id);
-    let deadline = std::time::Instant::now() + STATE_WAIT;
-    let topics_of = |text: &str, id: &str| -> Vec<String> {
-        text.lines()
-            .filter(|l| l.contains(&format!("\"{id}\"")) && l.contains("/tasks/"))
-            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
-            .map(str::to_owned)
-            .collect()
-    };
-    // Wait (bounded) for the last event of the last task, then stop listening.
-    loop {
-        let t = seen.lock().unwrap().clone();
-        if topics_of(&t, &id).iter().any(|x| x == "/tasks/delete") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no /tasks/delete for {id}:\n{t}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let _ = events.kill();
-    let _ = events.wait();
-    let _ = reader.join();
-    let text = seen.lock().unwrap().clone();
+    let text = events.until(&id, "/tasks/delete");
     for id in &ids {
         assert_eq!(
             topics_of(&text, id),

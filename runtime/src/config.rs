@@ -71,8 +71,7 @@ fn namespaces(spec: &Spec) -> &[oci_spec::runtime::LinuxNamespace] {
 pub fn validate(spec: &Spec) -> Result<()> {
     let bad = |m: String| Err(Error::Config(m));
     let v = spec.version();
-    let major_ok = v.split('.').next() == Some("1") && v.split('.').count() >= 2;
-    if !major_ok {
+    if !semver::Version::parse(v).is_ok_and(|v| v.major == 1) {
         return bad(format!(
             "ociVersion: unsupported version {v:?} (this runtime implements 1.x)"
         ));
@@ -250,14 +249,24 @@ mod tests {
 
     #[test]
     fn accepts_every_1x_version() {
-        for v in ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.0", "1.3.0"] {
+        for v in [
+            "1.0.0",
+            "1.0.2-dev",
+            "1.1.0",
+            "1.2.0",
+            "1.3.0",
+            "1.0.0+build.7",
+        ] {
             spec(serde_json::json!({"ociVersion": v})).unwrap();
         }
     }
 
     #[test]
     fn rejects_other_versions() {
-        for v in ["2.0.0", "0.9", "", "x"] {
+        // Not SemVer 2.0.0 (the spec's format for ociVersion), or not major version 1.
+        for v in [
+            "2.0.0", "0.9", "", "x", "1.", "1.0", "1.0.x", "01.0.0", "1.0.2 ",
+        ] {
             assert!(err(serde_json::json!({"ociVersion": v})).contains("ociVersion"));
         }
     }

@@ -38,6 +38,9 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Reading the container's cgroup failed.
+    #[error("cgroup stats: {0}")]
+    Cgroup(#[from] dm_cgroups::Error),
     /// A helper of the containerd-shim crate failed.
     #[error("{0}")]
     Shim(#[from] containerd_shim::Error),

@@ -46,32 +46,33 @@ impl Runtime {
 
     /// Runs `<binary> <args>` and returns its stdout; `bundle` locates log.json for errors.
     pub fn run(&self, bundle: &Path, args: &[&str]) -> Result<String> {
-        self.run_with(bundle, args, ProcStdio::default(), true)
+        self.exec(bundle, args, None)
     }
 
-    /// Runs a subcommand whose container process gets `stdio`.
-    pub fn run_with(
-        &self,
-        bundle: &Path,
-        args: &[&str],
-        stdio: ProcStdio,
-        capture: bool,
-    ) -> Result<String> {
+    /// Runs a subcommand that starts a container process, which gets `stdio`. What `stdio`
+    /// leaves unset is /dev/null: the process outlives the command, so a pipe it inherited
+    /// would keep us waiting for EOF (CRI's sandboxes and `ctr run --null-io` have no stdio).
+    /// Errors then come from log.json only.
+    pub fn run_with(&self, bundle: &Path, args: &[&str], stdio: ProcStdio) -> Result<()> {
+        self.exec(bundle, args, Some(stdio)).map(drop)
+    }
+
+    fn exec(&self, bundle: &Path, args: &[&str], stdio: Option<ProcStdio>) -> Result<String> {
         let log = bundle.join("log.json");
         let mut c = self.base(Some(&log));
         c.args(args);
-        let any_stdio = stdio.stdin.is_some() || stdio.stdout.is_some() || stdio.stderr.is_some();
-        c.stdin(stdio.stdin.map_or(Stdio::null(), Stdio::from));
-        if any_stdio {
-            c.stdout(stdio.stdout.map_or(Stdio::null(), Stdio::from));
-            c.stderr(stdio.stderr.map_or(Stdio::null(), Stdio::from));
-        } else {
-            c.stdout(if capture {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            });
-            c.stderr(Stdio::piped());
+        match stdio {
+            Some(s) => {
+                let null_or = |fd: Option<OwnedFd>| fd.map_or(Stdio::null(), Stdio::from);
+                c.stdin(null_or(s.stdin));
+                c.stdout(null_or(s.stdout));
+                c.stderr(null_or(s.stderr));
+            }
+            None => {
+                c.stdin(Stdio::null());
+                c.stdout(Stdio::piped());
+                c.stderr(Stdio::piped());
+            }
         }
         let action = args.first().copied().unwrap_or_default().to_owned();
         let log_start = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);

@@ -165,7 +165,7 @@ impl TaskService {
         }
         let fds = stdio::open(io, &self.core.namespace, id)?;
         args.push(id);
-        runtime.run_with(bundle, &args, fds, false)?;
+        runtime.run_with(bundle, &args, fds)?;
         Ok((read_pid(&pid_file)?, None, None))
     }
 
@@ -333,7 +333,7 @@ impl TaskService {
         }
         let fds: ProcStdio = stdio::open(io, &self.core.namespace, id)?;
         args.push(id);
-        runtime.run_with(bundle, &args, fds, false)?;
+        runtime.run_with(bundle, &args, fds)?;
         Ok((read_pid(&pid_file)?, None, None))
     }
 

@@ -5,8 +5,10 @@
 
 use dm_integration::{Containerd, ContainerdOptions, Ctr, DM_RUNTIME};
 use dm_testkit::{require_cmd, require_root, Output, TempDir};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long a task may take to reach a state.
@@ -19,7 +21,31 @@ pub enum Backend {
     DmRunc,
     /// runc via the BinaryName option (proves the shim, not the runtime).
     Runc,
+    /// dm-runc behind a wrapper (BinaryName) whose `start` (of containers named `held-*`) and
+    /// `exec` return only after the process they started has been reaped by the shim: the exit
+    /// then always reaches the shim while the start call is still running.
+    ReapedBeforeStart,
 }
+
+/// The `ReapedBeforeStart` wrapper; `@DM_RUNC@` is replaced by the dm-runc path.
+const REAPED_BEFORE_START: &str = r#"#!/bin/sh
+"@DM_RUNC@" "$@" || exit $?
+sub= log= pidfile= prev= id=
+for a in "$@"; do
+  case $prev in --log) log=$a ;; --pid-file) pidfile=$a ;; esac
+  if [ -z "$sub" ]; then case $a in start|exec) sub=$a ;; esac; fi
+  prev=$a id=$a
+done
+case $sub/$id in
+  start/held-*) pidfile=$(dirname "$log")/init.pid ;;
+  exec/*) ;;
+  *) exit 0 ;;
+esac
+pid=$(cat "$pidfile") || exit 0
+# A zombie keeps its /proc entry: gone means the shim has reaped it (bounded: 20 s).
+i=0
+while [ -e "/proc/$pid" ] && [ $i -lt 2000 ]; do sleep 0.01; i=$((i+1)); done
+"#;
 
 /// One scenario's world.
 pub struct Env {
@@ -47,15 +73,28 @@ impl Env {
         let image = ctr.import_image(ctd.busybox_tar(), "busybox");
         let cfg = TempDir::new("dm-rtcfg");
         let mut runtime_args = vec!["--runtime".to_owned(), DM_RUNTIME.to_owned()];
-        if let Backend::Runc = backend {
-            let p = cfg.path().join("runc.toml");
-            let runc = dm_testkit::which("runc").unwrap();
-            std::fs::write(&p, format!("BinaryName = {:?}\n", runc.to_str().unwrap())).unwrap();
+        let binary = match backend {
+            Backend::Runc => Some(dm_testkit::which("runc").unwrap()),
+            Backend::ReapedBeforeStart => {
+                let dm_runc = dm_testkit::workspace_bin("dm-runc");
+                let script = cfg.path().join("reaped-before-start");
+                let text = REAPED_BEFORE_START.replace("@DM_RUNC@", dm_runc.to_str().unwrap());
+                std::fs::write(&script, text).unwrap();
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+                Some(script)
+            }
+            // The shim finds dm-runc next to itself; make the failure obvious if it is missing.
+            Backend::DmRunc => {
+                let _ = dm_testkit::workspace_bin("dm-runc");
+                None
+            }
+        };
+        if let Some(binary) = binary {
+            let p = cfg.path().join("runtime.toml");
+            std::fs::write(&p, format!("BinaryName = {:?}\n", binary.to_str().unwrap())).unwrap();
             runtime_args.push("--runtime-config-path".into());
             runtime_args.push(p.to_str().unwrap().into());
-        } else {
-            // The shim finds dm-runc next to itself; make the failure obvious if it is missing.
-            let _ = dm_testkit::workspace_bin("dm-runc");
         }
         Some(Env {
             ctd,
@@ -91,14 +130,7 @@ impl Env {
 
     /// The init pid `ctr task ls` shows for `id`.
     pub fn task_pid(&self, id: &str) -> i32 {
-        let out = self.ctr.ok(&["task", "ls"]);
-        out.stdout
-            .lines()
-            .find_map(|l| {
-                let c: Vec<&str> = l.split_whitespace().collect();
-                (c.first() == Some(&id)).then(|| c[1].parse().unwrap())
-            })
-            .unwrap_or_else(|| panic!("{id} not in task ls: {out:?}"))
+        self.ctr.task_pid(id)
     }
 
     /// Kills and deletes task and container `id`.
@@ -108,6 +140,81 @@ impl Env {
         self.ctr.ok(&["task", "delete", id]);
         self.ctr.ok(&["container", "delete", id]);
     }
+}
+
+/// `ctr events` running in the background, its lines collected.
+pub struct EventLog {
+    child: std::process::Child,
+    reader: Option<std::thread::JoinHandle<()>>,
+    seen: Arc<Mutex<String>>,
+}
+
+impl Env {
+    /// Starts collecting containerd's events.
+    pub fn listen_events(&self) -> EventLog {
+        let mut cmd = self.ctr.cmd(&["events"]);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        let seen = Arc::new(Mutex::new(String::new()));
+        let out = child.stdout.take().unwrap();
+        let sink = seen.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        EventLog {
+            child,
+            reader: Some(reader),
+            seen,
+        }
+    }
+}
+
+impl EventLog {
+    /// Waits (bounded) until `topic` was seen for task `id`, stops listening, returns every line.
+    pub fn until(mut self, id: &str, topic: &str) -> String {
+        let deadline = std::time::Instant::now() + STATE_WAIT;
+        loop {
+            let t = self.seen.lock().unwrap().clone();
+            if topics_of(&t, id).iter().any(|x| x == topic) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {topic} for {id}:\n{t}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.stop();
+        let text = self.seen.lock().unwrap().clone();
+        text
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
+}
+
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The /tasks/* topics `ctr events` printed for task `id`, in order.
+pub fn topics_of(text: &str, id: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.contains(&format!("\"{id}\"")) && l.contains("/tasks/"))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Runs `cmd` under a pseudo-terminal (ctr -t needs one), returning what the terminal showed.
