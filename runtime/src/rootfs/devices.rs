@@ -163,7 +163,7 @@ pub fn create(root: &OwnedFd, devs: &[Dev], bind_only: bool) -> Result<()> {
         // any other failure is an error, not a reason to expose a host path instead.
         let made = match made {
             Ok(()) => true,
-            Err(Errno::EPERM) => false,
+            Err(Errno::EPERM | Errno::EACCES) => false,
             Err(e) => return Err(e).sys(|| format!("mknod {}", d.path.display())),
         };
         if made {
