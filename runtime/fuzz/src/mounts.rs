@@ -221,7 +221,7 @@ impl Case {
     fn check_parse(&self, opts: &[String]) {
         let got = options::parse(opts);
         let want = model(opts);
-        let bits = |f: MsFlags| f.bits() as u64;
+        let bits = |f: MsFlags| f.bits();
         assert_eq!(bits(got.flags), want.flags, "flags of {opts:?}");
         assert_eq!(bits(got.clear), want.clear, "cleared flags of {opts:?}");
         assert_eq!(
@@ -318,7 +318,7 @@ impl Case {
 
     fn check_rootfs_propagation(&self) {
         let Some(v) = self.rootfs_propagation.as_ref().map(Opt::text) else {
-            assert_eq!(options::rootfs_propagation(None).bits() as u64, SLAVE | REC);
+            assert_eq!(options::rootfs_propagation(None).bits(), SLAVE | REC);
             return;
         };
         let documented = TABLE.iter().find_map(|(n, e)| match e {
@@ -332,14 +332,11 @@ impl Case {
         match documented {
             Some(p) => {
                 valid.unwrap();
-                assert_eq!(options::rootfs_propagation(Some(&v)).bits() as u64, p);
+                assert_eq!(options::rootfs_propagation(Some(&v)).bits(), p);
             }
             None if v.is_empty() => {
                 valid.unwrap();
-                assert_eq!(
-                    options::rootfs_propagation(Some(&v)).bits() as u64,
-                    SLAVE | REC
-                );
+                assert_eq!(options::rootfs_propagation(Some(&v)).bits(), SLAVE | REC);
             }
             None => {
                 let e = valid
