@@ -19,7 +19,7 @@ seconds=${FUZZ_SECONDS:-60}
 jobs=${FUZZ_JOBS:-1}
 sanitizer=${FUZZ_SANITIZER:-address}
 toolchain=${FUZZ_TOOLCHAIN:-nightly}
-all_targets=(config config_paths seccomp seccomp_rules)
+all_targets=(config config_paths seccomp seccomp_rules mount_options devices cgroup_resources)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 

@@ -76,6 +76,13 @@ pub fn validate(
                 format!("{swap} is below memory.limit {limit}; swap is the memory+swap total"),
             ));
         }
+        // The kernel keeps memory.limit <= memory+swap at all times (v1 refuses the write).
+        if swap > 0 && limit == -1 {
+            return Err(invalid(
+                f("swap"),
+                format!("{swap} limits memory+swap but memory.limit is -1 (unlimited)"),
+            ));
+        }
         if driver == Some(Driver::V2) && swap > 0 && limit <= 0 {
             return Err(invalid(
                 f("swap"),
@@ -100,10 +107,10 @@ pub fn validate(
             }
         }
         if let Some(q) = c.quota() {
-            if q < -1 || (0 < q && q < 1000) {
+            if q < -1 || (0 < q && q < 1000) || q > MAX_CFS_QUOTA {
                 return Err(invalid(
                     f("quota"),
-                    format!("{q} is neither -1 nor at least 1000 (µs)"),
+                    format!("{q} is neither -1 nor within 1000-{MAX_CFS_QUOTA} (µs)"),
                 ));
             }
         }
@@ -118,6 +125,12 @@ pub fn validate(
         if let (Some(b), Some(q)) = (c.burst(), c.quota()) {
             if b > 0 && q > 0 && b > q as u64 {
                 return Err(invalid(f("burst"), format!("{b} exceeds cpu.quota {q}")));
+            }
+            if q > 0 && b.saturating_add(q as u64) > MAX_CFS_QUOTA as u64 {
+                return Err(invalid(
+                    f("burst"),
+                    format!("{b} plus cpu.quota {q} exceeds {MAX_CFS_QUOTA} (µs)"),
+                ));
             }
         }
         if let Some(r) = c.realtime_runtime() {
@@ -166,6 +179,15 @@ pub fn validate(
         }
     }
     if let Some(p) = res.pids() {
+        if p.limit() > PID_MAX_LIMIT {
+            return Err(invalid(
+                format!("{R}.pids.limit"),
+                format!(
+                    "{} exceeds the kernel's {PID_MAX_LIMIT} (use -1 for no limit)",
+                    p.limit()
+                ),
+            ));
+        }
         if p.limit() != 0 {
             need("pids", "pids")?;
         }
@@ -227,7 +249,10 @@ pub fn validate(
         }
     }
     if let Some(devs) = res.devices() {
-        devices::rules(devs)?;
+        let rules = devices::rules(devs)?;
+        if driver == Some(Driver::V1) {
+            crate::v1::check_device_rules(&rules)?;
+        }
         need("devices", "devices")?;
     }
     if let Some(n) = res.network() {
@@ -241,7 +266,7 @@ pub fn validate(
             need("network.classID", "net_cls")?;
         }
         for (i, p) in n.priorities().iter().flatten().enumerate() {
-            if p.name().is_empty() || p.name().contains(char::is_whitespace) {
+            if !is_ifname(p.name()) {
                 return Err(invalid(
                     format!("{R}.network.priorities[{i}].name"),
                     format!("{:?} is not an interface name", p.name()),
@@ -266,10 +291,16 @@ pub fn validate(
         let mut keys: Vec<&String> = u.keys().collect();
         keys.sort();
         for k in keys {
-            if k.is_empty() || k.contains('/') || !k.contains('.') || k.starts_with('.') {
+            if !is_file_name(k) {
                 return Err(invalid(
                     format!("{R}.unified"),
                     format!("{k:?} is not a cgroup file name like \"memory.high\""),
+                ));
+            }
+            if !is_one_line(&u[k]) {
+                return Err(invalid(
+                    format!("{R}.unified.{k}"),
+                    format!("{:?} holds a NUL or a line break before its end", u[k]),
                 ));
             }
             let ctrl = k.split('.').next().unwrap_or_default();
@@ -281,8 +312,19 @@ pub fn validate(
     Ok(())
 }
 
+/// Largest CFS quota (and quota + burst) the kernel takes, in µs: its max_cfs_runtime,
+/// 2^44 - 1 (BW_SHIFT 20); larger values get EINVAL.
+pub(crate) const MAX_CFS_QUOTA: i64 = (1 << 44) - 1;
+/// Largest pids.max the kernel takes (PID_MAX_LIMIT on 64-bit; PIDS_MAX is one more).
+pub(crate) const PID_MAX_LIMIT: i64 = 4 * 1024 * 1024;
+
+/// Largest major the kernel's dev_t holds (12 bits); larger ones fail its MKDEV round trip.
+pub(crate) const MAX_MAJOR: i64 = (1 << 12) - 1;
+/// Largest minor the kernel's dev_t holds (MINORBITS = 20).
+pub(crate) const MAX_MINOR: i64 = (1 << 20) - 1;
+
 fn check_dev(field: &str, major: i64, minor: i64) -> Result<()> {
-    if major < 0 || minor < 0 || major > u32::MAX as i64 || minor > u32::MAX as i64 {
+    if !(0..=MAX_MAJOR).contains(&major) || !(0..=MAX_MINOR).contains(&minor) {
         return Err(invalid(
             field,
             format!("{major}:{minor} is not a device number"),
@@ -291,10 +333,14 @@ fn check_dev(field: &str, major: i64, minor: i64) -> Result<()> {
     Ok(())
 }
 
-/// True for a cpu/node list like `0-3,5`.
+/// True for a cpu/node list like `0-3,5` (no blanks: the value is written as it is).
 pub(crate) fn is_list(s: &str) -> bool {
+    let num = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
     s.split(',').all(|part| {
-        let mut it = part.trim().splitn(2, '-');
+        let mut it = part.splitn(2, '-');
+        if !it.clone().all(num) {
+            return false;
+        }
         let a = it.next().and_then(|x| x.parse::<u32>().ok());
         match (a, it.next()) {
             (Some(_), None) => true,
@@ -302,6 +348,30 @@ pub(crate) fn is_list(s: &str) -> bool {
             _ => false,
         }
     })
+}
+
+/// True for a cgroup control file name: `controller.file`, no `/`, no leading `.`, only
+/// the characters the kernel's file names use.
+fn is_file_name(k: &str) -> bool {
+    k.contains('.')
+        && !k.starts_with('.')
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// True when `v` is one line: no NUL, no line break except a final one.
+fn is_one_line(v: &str) -> bool {
+    let body = v.strip_suffix('\n').unwrap_or(v);
+    !body.contains(['\n', '\r', '\0'])
+}
+
+/// True for a name the kernel accepts for a network interface (dev_valid_name).
+fn is_ifname(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() < 16
+        && n != "."
+        && n != ".."
+        && !n.contains(|c: char| c == '/' || c == ':' || c == '\0' || c.is_whitespace())
 }
 
 /// True for a huge page size like `2MB` or `1GB`.
@@ -423,6 +493,127 @@ mod tests {
             "linux.resources.pids: the pids cgroup controller is not mounted on this host"
         );
         validate(&res(r#"{"pids":{"limit":0}}"#), Some(Driver::V1), Some(&[])).unwrap();
+    }
+
+    /// cpus/mems are written verbatim, and blanks inside each part were trimmed away before
+    /// checking: "0,\n1" passed and put a line break into cpuset.cpus.
+    #[test]
+    fn lists_are_refused_with_blanks_inside() {
+        for bad in [
+            "0,\n1", " 0-3", "0 -3", "0-3\n", "0-\t1", "+1", "1-+2", "0,,1", "-1",
+        ] {
+            assert!(!is_list(bad), "{bad:?}");
+            let e = err(&format!(r#"{{"cpu":{{"cpus":{bad:?}}}}}"#), Driver::V2);
+            assert!(e.starts_with("linux.resources.cpu.cpus: "), "{e}");
+        }
+    }
+
+    /// The unified map's keys become file names and its values are written verbatim.
+    #[test]
+    fn unified_keys_are_file_names_and_values_one_line() {
+        for k in [
+            "memory/../x",
+            "..",
+            ".x",
+            "memory",
+            "memory.high\n",
+            "memory.h igh",
+            "a.\u{0}",
+        ] {
+            let json = serde_json::json!({"unified": {k: "1"}}).to_string();
+            assert!(
+                err(&json, Driver::V2).starts_with("linux.resources.unified: "),
+                "{k:?}"
+            );
+        }
+        for v in ["1\nmax", "1\0", "max\r\n", "1\n\n"] {
+            let json = serde_json::json!({"unified": {"memory.high": v}}).to_string();
+            let e = err(&json, Driver::V2);
+            assert!(
+                e.starts_with("linux.resources.unified.memory.high: "),
+                "{v:?}: {e}"
+            );
+        }
+        let ok = res(r#"{"unified":{"hugetlb.2MB.max":"max\n","cgroup.max.descendants":"5"}}"#);
+        validate(&ok, Some(Driver::V2), None).unwrap();
+    }
+
+    /// Device numbers beyond the kernel's 12/20-bit major/minor passed (up to u32::MAX) and
+    /// were refused only by the write, or aliased another device on older kernels.
+    #[test]
+    fn device_numbers_fit_the_kernel_dev_t() {
+        for (ma, mi) in [(4096, 0), (0, 1 << 20), (u32::MAX as i64, 0)] {
+            let json = format!(
+                r#"{{"blockIO":{{"throttleReadBpsDevice":[{{"major":{ma},"minor":{mi},"rate":1}}]}}}}"#
+            );
+            let e = err(&json, Driver::V2);
+            assert!(
+                e.starts_with("linux.resources.blockIO.throttleReadBpsDevice[0]: "),
+                "{e}"
+            );
+        }
+        let ok =
+            res(r#"{"blockIO":{"weightDevice":[{"major":4095,"minor":1048575,"weight":10}]}}"#);
+        validate(&ok, Some(Driver::V1), None).unwrap();
+    }
+
+    /// memory.limit -1 with a finite memory+swap total can never hold (the kernel keeps
+    /// limit <= memsw); v1 only failed at the write, after the cgroup was made.
+    #[test]
+    fn finite_swap_needs_a_finite_limit() {
+        for d in [Driver::V1, Driver::V2] {
+            let e = err(r#"{"memory":{"limit":-1,"swap":1048576}}"#, d);
+            assert!(e.starts_with("linux.resources.memory.swap: "), "{e}");
+        }
+        validate(
+            &res(r#"{"memory":{"limit":-1,"swap":-1}}"#),
+            Some(Driver::V1),
+            None,
+        )
+        .unwrap();
+    }
+
+    /// Values the kernel refuses with EINVAL (cpu quota above max_cfs_runtime, quota + burst
+    /// above it, pids.max at PIDS_MAX or more) were accepted and failed only at the write.
+    #[test]
+    fn kernel_bounds_for_quota_burst_and_pids() {
+        let max = MAX_CFS_QUOTA;
+        for (json, field) in [
+            (format!(r#"{{"cpu":{{"quota":{}}}}}"#, max + 1), "cpu.quota"),
+            (
+                format!(r#"{{"cpu":{{"quota":{max},"burst":1}}}}"#),
+                "cpu.burst",
+            ),
+            (r#"{"pids":{"limit":4194305}}"#.to_string(), "pids.limit"),
+        ] {
+            for d in [Driver::V1, Driver::V2] {
+                let e = err(&json, d);
+                assert!(e.starts_with(&format!("linux.resources.{field}: ")), "{e}");
+            }
+        }
+        let ok = res(&format!(
+            r#"{{"cpu":{{"quota":{},"burst":{}}},"pids":{{"limit":4194304}}}}"#,
+            max / 2 + 1,
+            max / 2
+        ));
+        validate(&ok, Some(Driver::V2), None).unwrap();
+    }
+
+    #[test]
+    fn interface_names() {
+        assert!(is_ifname("eth0") && is_ifname("veth-a.1"));
+        for n in [
+            "",
+            "a b",
+            "a/b",
+            "a:1",
+            ".",
+            "..",
+            "0123456789abcdef",
+            "e\0",
+        ] {
+            assert!(!is_ifname(n), "{n:?}");
+        }
     }
 
     #[test]

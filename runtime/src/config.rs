@@ -96,6 +96,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         if m.destination().as_os_str().is_empty() {
             return bad(format!("mounts[{i}].destination: required"));
         }
+        crate::rootfs::options::for_mount(i, m.options().as_deref().unwrap_or(&[]))?;
     }
     // As runc: without a UTS namespace of its own the container would rename the host (or
     // the setting would be dropped silently, which hides a broken config).
@@ -144,6 +145,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
             return bad(
                 "linux.uidMappings: a new user namespace needs uid and gid mappings".into(),
             );
+        }
+        // The init checks them again; refusing here leaves nothing behind.
+        for (i, d) in linux.devices().iter().flatten().enumerate() {
+            crate::rootfs::devices::from_spec(i, d)?;
         }
         if let Some(p) = linux.rootfs_propagation() {
             if !matches!(
@@ -368,6 +373,17 @@ mod tests {
             "sysctl": {"kernel.shmmax": "1000"}}}),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn bad_devices_and_mount_options_are_refused_before_create() {
+        let e = err(serde_json::json!({"linux": {"devices": [
+            {"path": "/dev/../etc", "type": "c", "major": 1, "minor": 3}]}}));
+        assert!(e.contains("linux.devices[0].path"), "{e}");
+        let e = err(serde_json::json!({"mounts": [
+            {"destination": "/a", "type": "tmpfs", "source": "tmpfs"},
+            {"destination": "/b", "source": "/x", "options": ["rbind", "rro"]}]}));
+        assert!(e.contains("mounts[1].options[1]"), "{e}");
     }
 
     #[test]

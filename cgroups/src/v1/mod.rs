@@ -276,6 +276,12 @@ fn blkio(fs: &dyn CgroupFs, d: &Path, b: &LinuxBlockIo) -> Result<()> {
     }
     for (i, wd) in b.weight_device().iter().flatten().enumerate() {
         if let Some(w) = wd.weight() {
+            // CFQ takes 0 as "remove"; BFQ refuses 0 and wants `default`.
+            let w = if wdev == "blkio.weight_device" {
+                w.to_string()
+            } else {
+                crate::v2::device_weight(w.into())
+            };
             let v = format!("{}:{} {}", wd.major(), wd.minor(), w);
             put(fs, d, wdev, &v, &f(&format!("weightDevice[{i}]")))?;
         }
@@ -345,6 +351,68 @@ pub(crate) fn device_lines(rules: &[Rule]) -> Vec<(bool, String)> {
     out
 }
 
+/// A v1 device exception's type letter, major and minor (`None` = `*`).
+type DevMeta = (char, Option<u32>, Option<u32>);
+
+/// Refuses device rules the v1 kernel would silently ignore. The kernel keeps a default plus
+/// exact-match exceptions, and a rule that agrees with the default only removes an exception
+/// with the very same type, major and minor: after "deny all, allow c *:* rwm", a "deny
+/// c 1:3 rwm" is a no-op and /dev/null stays usable although the spec denies it (cgroup v2's
+/// program, checked last-to-first, does deny it). runc 1.1 refuses such rules too.
+pub(crate) fn check_device_rules(rules: &[Rule]) -> Result<()> {
+    let start = rules.iter().rposition(Rule::matches_all);
+    let default_allow = start.is_some_and(|i| rules[i].allow);
+    let first = start.map_or(0, |i| i + 1);
+    // Exceptions: (type, major, minor) and access.
+    let mut exc: Vec<(DevMeta, u32)> = Vec::new();
+    for (i, r) in rules.iter().enumerate().skip(first) {
+        let kinds: &[char] = match r.kind {
+            Kind::All => &['b', 'c'],
+            Kind::Block => &['b'],
+            Kind::Char => &['c'],
+        };
+        for &k in kinds {
+            let meta = (k, r.major, r.minor);
+            if r.allow != default_allow {
+                match exc.iter_mut().find(|(m, _)| *m == meta) {
+                    Some((_, a)) => *a |= r.access,
+                    None => exc.push((meta, r.access)),
+                }
+                continue;
+            }
+            let covers = |m: &DevMeta| {
+                m.0 == k
+                    && m.1.is_none_or(|x| Some(x) == r.major)
+                    && m.2.is_none_or(|x| Some(x) == r.minor)
+            };
+            if let Some((m, _)) = exc
+                .iter()
+                .find(|(m, a)| *m != meta && covers(m) && a & r.access != 0)
+            {
+                let n = |v: Option<u32>| v.map_or("*".to_string(), |v| v.to_string());
+                return Err(invalid(
+                    format!("{R}.devices[{i}]"),
+                    format!(
+                        "cgroup v1 cannot take {} out of the earlier rule for {} {}:{} (it ignores such rules); list the devices to {} instead",
+                        r.access_str(),
+                        m.0,
+                        n(m.1),
+                        n(m.2),
+                        if r.allow { "deny" } else { "allow" }
+                    ),
+                ));
+            }
+            if let Some(pos) = exc.iter().position(|(m, _)| *m == meta) {
+                exc[pos].1 &= !r.access;
+                if exc[pos].1 == 0 {
+                    exc.remove(pos);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn apply_devices(fs: &dyn CgroupFs, d: &Path, rules: &[Rule]) -> Result<()> {
     let current = get(fs, d, "devices.list").unwrap_or_default();
     let lines = device_lines(rules);
@@ -375,4 +443,73 @@ fn render_list(lines: &[(bool, String)]) -> String {
         .map(|(_, l)| l.as_str())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v2::tests::Rec;
+    use std::cell::RefCell;
+
+    fn rules(json: &str) -> Vec<Rule> {
+        let devs: Vec<oci_spec::runtime::LinuxDeviceCgroup> = serde_json::from_str(json).unwrap();
+        devices::rules(&devs).unwrap()
+    }
+
+    /// Found writing the `cgroup_resources` oracle (its kernel emulation of devices.allow/deny):
+    /// a narrow deny after a wildcard allow was written, and the kernel ignored it.
+    #[test]
+    fn v1_refuses_holes_in_wildcard_device_rules() {
+        let e = check_device_rules(&rules(
+            r#"[{"allow":false},{"allow":true,"type":"c","access":"rwm"},
+                {"allow":false,"type":"c","major":1,"minor":3,"access":"rw"}]"#,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("linux.resources.devices[2]: "), "{e}");
+        // Allow-by-default: the same for a narrow allow inside a wildcard deny.
+        let e = check_device_rules(&rules(
+            r#"[{"allow":true},{"allow":false,"type":"b","major":8,"access":"w"},
+                {"allow":true,"type":"b","major":8,"minor":0,"access":"rw"}]"#,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("linux.resources.devices[2]: "), "{e}");
+        // Exact matches and disjoint access are fine, as are broader rules after narrow ones
+        // (the kernel drops the exact wildcard exception only, as runc does).
+        check_device_rules(&rules(
+            r#"[{"allow":false},{"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"},
+                {"allow":false,"type":"c","major":1,"minor":3,"access":"m"},
+                {"allow":true,"type":"c","major":5,"access":"r"},
+                {"allow":false,"type":"c","major":5,"minor":1,"access":"w"},
+                {"allow":false,"type":"c","access":"rwm"}]"#,
+        ))
+        .unwrap();
+    }
+
+    /// BFQ's blkio.bfq.weight_device refuses "8:0 0" (ERANGE); CFQ's file takes 0 as "remove".
+    #[test]
+    fn zero_device_weight_follows_the_scheduler() {
+        let res: LinuxResources = serde_json::from_str(
+            r#"{"blockIO":{"weightDevice":[{"major":8,"minor":0,"weight":0}]}}"#,
+        )
+        .unwrap();
+        let dirs = [V1Dir {
+            controllers: vec!["blkio".into()],
+            mountpoint: "/cg/blkio".into(),
+            dir: "/cg/blkio/c".into(),
+        }];
+        for (has, file, v) in [
+            (vec![], "blkio.bfq.weight_device", "8:0 default"),
+            (vec!["blkio.weight"], "blkio.weight_device", "8:0 0"),
+        ] {
+            let fs = Rec(RefCell::new(Vec::new()), has);
+            crate::apply_v1_with(&fs, &dirs, &res).unwrap();
+            let w = fs.0.into_inner();
+            assert_eq!(
+                w,
+                vec![(Path::new("/cg/blkio/c").join(file), v.to_string())]
+            );
+        }
+    }
 }

@@ -16,20 +16,21 @@ use std::path::Path;
 const R: &str = "linux.resources";
 
 /// cpu.weight for v1-style cpu.shares, by runc 1.1's linear mapping of [2, 262144] onto
-/// [1, 10000].
+/// [1, 10000]; 0 (unset) stays 0 and other values are clamped into the v1 range first.
 pub fn shares_to_weight(shares: u64) -> u64 {
     if shares == 0 {
         return 0;
     }
-    1 + (shares.saturating_sub(2) * 9999) / 262_142
+    1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
 }
 
-/// io.weight for a v1 blkio weight, mapping [10, 1000] onto [1, 10000].
+/// io.weight for a v1 blkio weight, mapping [10, 1000] onto [1, 10000]; 0 (unset) stays 0 and
+/// other values are clamped into the v1 range first.
 pub fn blkio_to_io_weight(w: u16) -> u64 {
     if w == 0 {
         return 0;
     }
-    1 + (u64::from(w).saturating_sub(10) * 9999) / 990
+    1 + ((u64::from(w.clamp(10, 1000)) - 10) * 9999) / 990
 }
 
 /// memory.swap.max for the spec's memory+swap total (`swap`) and memory `limit`; `None` leaves
@@ -38,7 +39,17 @@ pub fn swap_max(swap: i64, limit: i64) -> Option<String> {
     match (swap, limit) {
         (0, -1) | (-1, _) => Some("max".into()),
         (0, _) => None,
-        (s, l) => Some((s - l).max(0).to_string()),
+        (s, l) => Some(s.saturating_sub(l).max(0).to_string()),
+    }
+}
+
+/// A per-device weight: 0 removes the device's own weight, which io.weight and BFQ spell
+/// `default` (both refuse a numeric 0).
+pub(crate) fn device_weight(w: u64) -> String {
+    if w == 0 {
+        "default".into()
+    } else {
+        w.to_string()
     }
 }
 
@@ -193,7 +204,7 @@ fn io(fs: &dyn CgroupFs, d: &Path, b: &LinuxBlockIo) -> Result<()> {
     }
     for (i, wd) in b.weight_device().iter().flatten().enumerate() {
         if let Some(w) = wd.weight() {
-            let v = format!("{}:{} {}", wd.major(), wd.minor(), conv(w));
+            let v = format!("{}:{} {}", wd.major(), wd.minor(), device_weight(conv(w)));
             put(fs, d, file, &v, &f(&format!("weightDevice[{i}]")))?;
         }
     }
@@ -239,4 +250,67 @@ fn io(fs: &dyn CgroupFs, d: &Path, b: &LinuxBlockIo) -> Result<()> {
         put(fs, d, "io.max", &format!("{ma}:{mi}{items}"), &field)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::path::PathBuf;
+
+    /// Records writes; `exists` is true for the names in `has`.
+    pub(crate) struct Rec(pub RefCell<Vec<(PathBuf, String)>>, pub Vec<&'static str>);
+
+    impl CgroupFs for Rec {
+        fn write(&self, path: &Path, value: &str) -> std::io::Result<()> {
+            self.0.borrow_mut().push((path.into(), value.into()));
+            Ok(())
+        }
+        fn read(&self, _: &Path) -> std::io::Result<String> {
+            Err(std::io::ErrorKind::NotFound.into())
+        }
+        fn exists(&self, path: &Path) -> bool {
+            self.1.iter().any(|n| path.ends_with(n))
+        }
+    }
+
+    /// Found writing the `cgroup_resources` fuzz oracle: a weightDevice weight of 0 (remove the device's
+    /// weight) was written as "8:0 0", which io.weight and io.bfq.weight refuse.
+    #[test]
+    fn zero_device_weight_is_written_as_default() {
+        let res: LinuxResources = serde_json::from_str(
+            r#"{"blockIO":{"weightDevice":[{"major":8,"minor":0,"weight":0},{"major":8,"minor":16,"weight":1000}]}}"#,
+        )
+        .unwrap();
+        for (has, file, last) in [
+            (vec![], "io.weight", "10000"),
+            (vec!["io.bfq.weight"], "io.bfq.weight", "1000"),
+        ] {
+            let fs = Rec(RefCell::new(Vec::new()), has);
+            crate::apply_v2_with(&fs, Path::new("/cg"), &res).unwrap();
+            let w = fs.0.into_inner();
+            assert_eq!(
+                w[0],
+                (Path::new("/cg").join(file), "8:0 default".to_string())
+            );
+            assert_eq!(w[1].1, format!("8:16 {last}"));
+        }
+    }
+
+    /// Both conversions are public; outside the validated ranges they overflowed (shares
+    /// above u64::MAX / 9999 panicked in debug builds) or left the kernel's [1, 10000].
+    #[test]
+    fn conversions_stay_in_the_kernel_range() {
+        assert_eq!(shares_to_weight(0), 0);
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+        assert_eq!(shares_to_weight(u64::MAX), 10_000);
+        assert_eq!(shares_to_weight(1), 1);
+        assert_eq!(blkio_to_io_weight(10), 1);
+        assert_eq!(blkio_to_io_weight(1000), 10_000);
+        assert_eq!(blkio_to_io_weight(u16::MAX), 10_000);
+        assert_eq!(swap_max(i64::MAX, -2), Some(i64::MAX.to_string()));
+        assert_eq!(swap_max(100, 40), Some("60".into()));
+    }
 }

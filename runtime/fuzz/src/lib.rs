@@ -7,7 +7,10 @@ use libc::sock_filter;
 use oci_spec::runtime::LinuxSeccomp;
 use serde_json::{json, Value};
 
+pub mod devices;
 pub mod model;
+pub mod mounts;
+pub mod resources;
 
 /// `sizeof(struct seccomp_data)`: loads must stay inside it.
 const SECCOMP_DATA_LEN: u32 = 64;

@@ -51,10 +51,11 @@ pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Trees> {
     Ok(trees)
 }
 
-/// Whether mount `i` is idmapped: (recursive, uid mappings, gid mappings).
-type Wanted = (bool, Vec<LinuxIdMapping>, Vec<LinuxIdMapping>);
+/// An idmapped mount's (recursive, uid mappings, gid mappings).
+pub type Wanted = (bool, Vec<LinuxIdMapping>, Vec<LinuxIdMapping>);
 
-fn wanted(spec: &Spec, i: usize, m: &Mount) -> Result<Option<Wanted>> {
+/// Whether `mounts[i]` (`m`) is idmapped, and how; errors name the field. Touches nothing.
+pub fn wanted(spec: &Spec, i: usize, m: &Mount) -> Result<Option<Wanted>> {
     let opts = super::options::parse(m.options().as_deref().unwrap_or(&[]));
     let (uids, gids) = (m.uid_mappings().clone(), m.gid_mappings().clone());
     if opts.idmap.is_none() && uids.is_none() && gids.is_none() {

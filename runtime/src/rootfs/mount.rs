@@ -78,12 +78,36 @@ fn check_destination(i: usize, typ: &str, dest: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Checks where `dest` really lands: symlinks in the rootfs are followed inside it, so
+/// `/x/attr` with `/x -> /proc/self` passes the lexical check but mounts over
+/// /proc/<pid>/attr (CVE-2019-19921). A missing destination is checked when it is created
+/// (its existing parents are plain directories by then).
+fn check_resolved(root: &OwnedFd, i: usize, typ: &str, dest: &Path) -> Result<()> {
+    let Ok(target) = open_in_root(root, dest, Create::No) else {
+        return Ok(());
+    };
+    let real = |fd: &OwnedFd| {
+        std::fs::read_link(fd_path(fd))
+            .map_err(|e| Error::Child(format!("mounts[{i}].destination: resolve: {e}")))
+    };
+    let (root, target) = (real(root)?, real(&target)?);
+    let inside = Path::new("/").join(target.strip_prefix(&root).unwrap_or(&target));
+    check_destination(i, typ, &inside).map_err(|e| {
+        Error::Config(format!(
+            "{e} (mounts[{i}].destination {} resolves to {} in the rootfs)",
+            dest.display(),
+            inside.display()
+        ))
+    })
+}
+
 /// Mounts entry `i` of the spec's mounts.
 pub fn mount_entry(ctx: &MountCtx, i: usize, m: &Mount) -> Result<()> {
     let typ = m.typ().as_deref().unwrap_or("");
-    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    let opts = options::for_mount(i, m.options().as_deref().unwrap_or(&[]))?;
     let dest = m.destination();
     check_destination(i, typ, dest)?;
+    check_resolved(ctx.root, i, typ, dest)?;
     let ctxmsg = || format!("mounts[{i}] ({})", dest.display());
     if typ == "cgroup" && !opts.bind {
         return mount_cgroup(ctx, dest, &opts)
@@ -112,7 +136,7 @@ pub fn mount_entry(ctx: &MountCtx, i: usize, m: &Mount) -> Result<()> {
     } else {
         let target = open_in_root(ctx.root, dest, Create::Dir)?;
         let src = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
-        let flags = opts.flags & !MsFlags::MS_REMOUNT;
+        let flags = opts.flags.difference(MsFlags::MS_REMOUNT);
         let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
         match mount(Some(&src), &fd_path(&target), Some(typ), flags, data) {
             Ok(()) => {}
@@ -150,7 +174,9 @@ fn bind(ctx: &MountCtx, src: Source, dest: &Path, kind: Create, opts: &MountOpti
         Source::Tree(tree) => crate::sys::move_mount_onto(tree, target.as_fd())
             .sys(|| format!("attach idmapped mount at {}", dest.display()))?,
     }
-    let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    let extra = opts
+        .flags
+        .difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if !extra.is_empty() {
         // Reopen: the old fd names the directory under the new mount, not the mount.
         let target = open_in_root(ctx.root, dest, Create::No)?;
@@ -265,5 +291,28 @@ mod tests {
         assert!(check_destination(0, "proc", Path::new("/tmp/proc")).is_err());
         check_destination(0, "bind", Path::new("/proc/cpuinfo")).unwrap();
         check_destination(0, "tmpfs", Path::new("/tmp")).unwrap();
+    }
+
+    /// A destination that is lexically fine but reaches /proc through a symlink in the rootfs
+    /// was mounted over (the lexical check alone let `/x/attr`, `/x -> /proc/1`, through).
+    #[test]
+    fn destinations_are_checked_where_they_resolve() {
+        let dir = dm_testkit::TempDir::new("dm-mount-dest");
+        let rootfs = dir.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("proc/1/attr")).unwrap();
+        std::fs::create_dir_all(rootfs.join("data")).unwrap();
+        std::os::unix::fs::symlink("/proc/1", rootfs.join("x")).unwrap();
+        std::os::unix::fs::symlink("../data", rootfs.join("d")).unwrap();
+        let root = super::super::resolve::open_root(&rootfs).unwrap();
+        let e = check_resolved(&root, 4, "bind", Path::new("/x/attr"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("mounts[4].destination") && e.contains("/proc/1/attr"),
+            "{e}"
+        );
+        check_resolved(&root, 0, "bind", Path::new("/d")).unwrap();
+        check_resolved(&root, 0, "bind", Path::new("/missing/dir")).unwrap();
+        check_resolved(&root, 0, "proc", Path::new("/proc")).unwrap();
     }
 }

@@ -1,6 +1,34 @@
 //! Mount option strings (as in fstab and config.json) to mount(2) flags and data.
 
+use crate::error::{Error, Result};
 use nix::mount::MsFlags;
+
+/// MS_NOSYMFOLLOW (Linux 5.10); not in nix's MsFlags.
+pub const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(256);
+
+/// runc 1.1's recursive mount attributes (mount_setattr with AT_RECURSIVE). dm-runc does not
+/// apply them yet; they are refused rather than passed on as filesystem data, which a bind
+/// mount ignores (`rro` would silently give a writable mount).
+pub const RECURSIVE_ATTRS: &[&str] = &[
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rnodiratime",
+    "rdiratime",
+    "rrelatime",
+    "rnorelatime",
+    "rnoatime",
+    "ratime",
+    "rstrictatime",
+    "rnostrictatime",
+    "rnosymfollow",
+    "rsymfollow",
+];
 
 /// A parsed `options` list.
 #[derive(Debug, PartialEq, Eq)]
@@ -17,6 +45,8 @@ pub struct MountOptions {
     pub bind: bool,
     /// `idmap` (Some(false)) or `ridmap` (Some(true)): an idmapped bind mount.
     pub idmap: Option<bool>,
+    /// Indexes of recursive attributes ([`RECURSIVE_ATTRS`]), which [`for_mount`] refuses.
+    pub recursive: Vec<usize>,
 }
 
 impl Default for MountOptions {
@@ -28,6 +58,7 @@ impl Default for MountOptions {
             data: String::new(),
             bind: false,
             idmap: None,
+            recursive: Vec::new(),
         }
     }
 }
@@ -36,7 +67,7 @@ impl Default for MountOptions {
 pub fn parse(options: &[String]) -> MountOptions {
     let mut o = MountOptions::default();
     let mut data = Vec::new();
-    for opt in options {
+    for (j, opt) in options.iter().enumerate() {
         let (set, clear, prop) = match opt.as_str() {
             "ro" => (MsFlags::MS_RDONLY, MsFlags::empty(), None),
             "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY, None),
@@ -62,6 +93,8 @@ pub fn parse(options: &[String]) -> MountOptions {
             "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME, None),
             "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty(), None),
             "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME, None),
+            "nosymfollow" => (MS_NOSYMFOLLOW, MsFlags::empty(), None),
+            "symfollow" => (MsFlags::empty(), MS_NOSYMFOLLOW, None),
             "silent" => (MsFlags::MS_SILENT, MsFlags::empty(), None),
             "loud" => (MsFlags::empty(), MsFlags::MS_SILENT, None),
             "bind" => {
@@ -110,20 +143,39 @@ pub fn parse(options: &[String]) -> MountOptions {
             }
             // Handled by runtimes, not the kernel; accepted and ignored as runc does.
             "tmpcopyup" => continue,
+            r if RECURSIVE_ATTRS.contains(&r) => {
+                o.recursive.push(j);
+                continue;
+            }
             other => {
                 data.push(other);
                 continue;
             }
         };
+        // The later option wins, so a flag is never both set and cleared.
+        // (`remove`, not `&= !`: MsFlags' `!` drops bits nix does not name, MS_NOSYMFOLLOW.)
         o.flags |= set;
-        o.flags &= !clear;
+        o.flags.remove(clear);
         o.clear |= clear;
+        o.clear.remove(set);
         if let Some(p) = prop {
             o.propagation.push(p);
         }
     }
     o.data = data.join(",");
     o
+}
+
+/// Parses `mounts[i].options`, refusing what dm-runc cannot apply (recursive attributes).
+pub fn for_mount(i: usize, options: &[String]) -> Result<MountOptions> {
+    let o = parse(options);
+    match o.recursive.first() {
+        Some(&j) => Err(Error::Config(format!(
+            "mounts[{i}].options[{j}]: {:?} (a recursive mount attribute) is not supported",
+            options[j]
+        ))),
+        None => Ok(o),
+    }
 }
 
 /// The propagation flag for `linux.rootfsPropagation` (default: rslave, as runc).
@@ -169,6 +221,42 @@ mod tests {
         let o = p(&["ro", "rw"]);
         assert!(!o.flags.contains(MsFlags::MS_RDONLY));
         assert!(o.clear.contains(MsFlags::MS_RDONLY));
+    }
+
+    /// Found writing the `mount_options` fuzz oracle: `["rw", "ro"]` left MS_RDONLY in both `flags` and
+    /// `clear`, contradicting "the later option wins".
+    #[test]
+    fn a_flag_set_later_is_not_also_cleared() {
+        let o = p(&["rw", "ro"]);
+        assert_eq!(o.flags, MsFlags::MS_RDONLY);
+        assert!(o.clear.is_empty());
+        let o = p(&["nosuid", "suid", "nosuid", "exec"]);
+        assert_eq!(o.flags, MsFlags::MS_NOSUID);
+        assert_eq!(o.clear, MsFlags::MS_NOEXEC);
+    }
+
+    /// Recursive attributes used to reach the filesystem as data, which bind mounts ignore:
+    /// `rro` on a bind gave a writable mount without an error.
+    #[test]
+    fn recursive_attributes_are_refused_by_index() {
+        let o = p(&["rbind", "rro", "nosuid"]);
+        assert_eq!(o.recursive, vec![1]);
+        assert!(o.data.is_empty(), "{:?}", o.data);
+        let opts: Vec<String> = ["rbind", "rnoexec"].map(String::from).into();
+        let e = for_mount(3, &opts).unwrap_err().to_string();
+        assert!(
+            e.contains("mounts[3].options[1]") && e.contains("rnoexec"),
+            "{e}"
+        );
+        assert!(for_mount(0, &["rbind".to_string()]).is_ok());
+    }
+
+    #[test]
+    fn nosymfollow_is_a_flag_not_data() {
+        let o = p(&["nosymfollow"]);
+        assert_eq!(o.flags, MS_NOSYMFOLLOW);
+        assert!(o.data.is_empty());
+        assert!(p(&["nosymfollow", "symfollow"]).flags.is_empty());
     }
 
     #[test]
