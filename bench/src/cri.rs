@@ -132,17 +132,15 @@ impl Family for CriFamily {
                 .into(),
         );
         let names: Vec<&str> = HANDLERS.iter().map(|h| h.0).collect();
-        let mut rows = paired_rows("cri-pod-start", "ms", &names, start, errors.clone());
+        let mut rows = paired_rows("cri", "cri-pod-start", "ms", &names, start, errors.clone());
         rows.extend(paired_rows(
+            "cri",
             "cri-pod-teardown",
             "ms",
             &names,
             teardown,
             errors,
         ));
-        for r in &mut rows {
-            r.family = "cri".into();
-        }
         Ok(rows)
     }
 }

@@ -136,6 +136,7 @@ fn ctr_import(cx: &Context, sides: &[Side], image: &Path, label: &str, unpack: b
     let [wall, cpu, containerd_cpu] = vals;
     if !unpack {
         return paired_rows(
+            "import",
             &format!("ctr-import-{label}-no-unpack"),
             "ms",
             &names,
@@ -144,6 +145,7 @@ fn ctr_import(cx: &Context, sides: &[Side], image: &Path, label: &str, unpack: b
         );
     }
     let mut rows = paired_rows(
+        "import",
         &format!("ctr-import-{label}"),
         "ms",
         &names,
@@ -151,6 +153,7 @@ fn ctr_import(cx: &Context, sides: &[Side], image: &Path, label: &str, unpack: b
         errors.clone(),
     );
     rows.extend(paired_rows(
+        "import",
         &format!("ctr-import-{label}-cpu"),
         "ms",
         &names,
@@ -158,6 +161,7 @@ fn ctr_import(cx: &Context, sides: &[Side], image: &Path, label: &str, unpack: b
         errors.clone(),
     ));
     rows.extend(paired_rows(
+        "import",
         &format!("ctr-import-{label}-containerd-cpu"),
         "ms",
         &names,
@@ -197,8 +201,10 @@ fn remove_images(d: &Containerd) -> Result<()> {
     Ok(())
 }
 
-/// One row per side (named by `names`); `vs_runc` is the median of per-round ratios to side 0.
+/// One row per side (named by `names`) of `family`; `vs_runc` is the median of per-round
+/// ratios to side 0.
 pub fn paired_rows(
+    family: &str,
     scenario: &str,
     unit: &str,
     names: &[&str],
@@ -211,7 +217,7 @@ pub fn paired_rows(
         .map(|(i, name)| {
             let ratios: Vec<f64> = vals[i].iter().zip(&vals[0]).map(|(a, b)| a / b).collect();
             Row {
-                family: "import".into(),
+                family: family.into(),
                 scenario: scenario.into(),
                 runtime: (*name).into(),
                 unit: unit.into(),

@@ -62,7 +62,9 @@ fn measure(cx: &Context, work: &Path, layer: &Path, size: u64, scenario: &str) -
             }
         }
     }
-    Ok(paired_rows(scenario, "MB/s", &APPLIERS, vals, errors))
+    Ok(paired_rows(
+        "import", scenario, "MB/s", &APPLIERS, vals, errors,
+    ))
 }
 
 fn apply(which: usize, layer: &Path, target: &Path) -> Result<()> {

@@ -100,5 +100,12 @@ pub fn ctr_rows(cx: &Context, sides: &[Side]) -> Vec<Row> {
         let _ = snap(s, &["rm", "bench-base"]);
     }
     let names: Vec<&str> = sides.iter().map(|s| s.name).collect();
-    paired_rows("snapshot-prepare-commit-ctr", "ms", &names, vals, errors)
+    paired_rows(
+        "import",
+        "snapshot-prepare-commit-ctr",
+        "ms",
+        &names,
+        vals,
+        errors,
+    )
 }

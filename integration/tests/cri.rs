@@ -102,6 +102,24 @@ impl Node {
     fn logs(&self) -> PathBuf {
         self.dirs.path().join("logs")
     }
+
+    /// CreateContainer + StartContainer in `pod`; the container id (containerd's log on
+    /// failure).
+    fn run_container(
+        &mut self,
+        pod: &str,
+        cfg: cri::ContainerConfig,
+        pod_cfg: &cri::PodSandboxConfig,
+    ) -> String {
+        let id = self
+            .cri
+            .create_container(pod, cfg, pod_cfg)
+            .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", self.ctd.log()));
+        self.cri
+            .start_container(&id)
+            .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", self.ctd.log()));
+        id
+    }
 }
 
 impl Drop for Node {
@@ -138,22 +156,16 @@ fn kubelet_calls_run_a_pod_on_the_dockermind_handler() {
     );
 
     // A container that prints and exits: its exit code and its log reach CRI.
-    let once = node
-        .cri
-        .create_container(
-            &pod,
-            container(
-                "once",
-                &node.busybox,
-                &["sh", "-c", "echo hello; exit 3"],
-                "once.log",
-            ),
-            &pod_cfg,
-        )
-        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", node.ctd.log()));
-    node.cri
-        .start_container(&once)
-        .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", node.ctd.log()));
+    let once = node.run_container(
+        &pod,
+        container(
+            "once",
+            &node.busybox,
+            &["sh", "-c", "echo hello; exit 3"],
+            "once.log",
+        ),
+        &pod_cfg,
+    );
     let st = node.cri.wait_exited(&once, WAIT);
     assert_eq!(st.exit_code, 3, "{st:?}");
     let log = std::fs::read_to_string(node.logs().join("once.log")).unwrap();
@@ -161,15 +173,11 @@ fn kubelet_calls_run_a_pod_on_the_dockermind_handler() {
 
     // A long-running container: ExecSync through our shim, and the pod's shared PID namespace
     // (the sandbox's sleep is pid 1 for every container of the pod).
-    let long = node
-        .cri
-        .create_container(
-            &pod,
-            container("long", &node.busybox, &["sleep", "1000"], "long.log"),
-            &pod_cfg,
-        )
-        .unwrap();
-    node.cri.start_container(&long).unwrap();
+    let long = node.run_container(
+        &pod,
+        container("long", &node.busybox, &["sleep", "1000"], "long.log"),
+        &pod_cfg,
+    );
     // One shim serves the whole pod (containerd groups by the sandbox id).
     assert_eq!(
         parent_pid(node.k8s.task_pid(&long)),
@@ -260,11 +268,7 @@ fn pod_cgroups_limits_updates_and_stats() {
         }),
         ..Default::default()
     });
-    let id = node
-        .cri
-        .create_container(&pod, cfg, &pod_cfg)
-        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", node.ctd.log()));
-    node.cri.start_container(&id).unwrap();
+    let id = node.run_container(&pod, cfg, &pod_cfg);
 
     // CRI puts each container at <pod cgroup>/<id>; the process is in it, the limits are on it.
     let pid = node.k8s.task_pid(&id);
@@ -432,15 +436,11 @@ fn pod_network_namespace_comes_from_cni_and_is_shared() {
         .run_pod(&pod_cfg, HANDLER)
         .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", node.ctd.log()));
     assert_eq!(node.cri.pod_ip(&pod_id).unwrap(), "10.231.7.2");
-    let id = node
-        .cri
-        .create_container(
-            &pod_id,
-            container("app", &node.busybox, &["sleep", "1000"], "app.log"),
-            &pod_cfg,
-        )
-        .unwrap();
-    node.cri.start_container(&id).unwrap();
+    let id = node.run_container(
+        &pod_id,
+        container("app", &node.busybox, &["sleep", "1000"], "app.log"),
+        &pod_cfg,
+    );
     let r = node
         .cri
         .exec_sync(&id, &["ip", "-o", "-4", "addr"])
@@ -502,13 +502,7 @@ fn restricted_security_context_and_probe_timeout() {
         }),
         ..Default::default()
     });
-    let id = node
-        .cri
-        .create_container(&pod_id, cfg, &pod_cfg)
-        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", node.ctd.log()));
-    node.cri
-        .start_container(&id)
-        .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", node.ctd.log()));
+    let id = node.run_container(&pod_id, cfg, &pod_cfg);
 
     // The container's process and an exec in it carry the same restrictions.
     let init = node.k8s.task_pid(&id);
@@ -569,15 +563,11 @@ fn pods_survive_a_containerd_restart() {
     let name = unique_id("pod");
     let pod_cfg = host_network_pod(&name, &node.logs(), "");
     let pod_id = node.cri.run_pod(&pod_cfg, HANDLER).unwrap();
-    let id = node
-        .cri
-        .create_container(
-            &pod_id,
-            container("app", &node.busybox, &["sleep", "1000"], "app.log"),
-            &pod_cfg,
-        )
-        .unwrap();
-    node.cri.start_container(&id).unwrap();
+    let id = node.run_container(
+        &pod_id,
+        container("app", &node.busybox, &["sleep", "1000"], "app.log"),
+        &pod_cfg,
+    );
     let pid = node.k8s.task_pid(&id);
 
     node.ctd.restart();
