@@ -271,10 +271,10 @@ pub struct ExecArgs {
     /// Pass N extra fds (from 3) into the process.
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: u32,
-    /// SELinux label for the process (ignored without SELinux).
+    /// SELinux label for the process (refused without SELinux).
     #[arg(long)]
     pub process_label: Option<String>,
-    /// AppArmor profile for the process (ignored without AppArmor).
+    /// AppArmor profile for the process (refused without AppArmor).
     #[arg(long)]
     pub apparmor: Option<String>,
     /// Container id.

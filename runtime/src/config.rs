@@ -170,7 +170,34 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
         crate::timens::offsets(spec)?;
         if !has_namespace(spec, LinuxNamespaceType::Mount) {
-            return bad("linux.namespaces: a mount namespace is required".into());
+            // The container shares the caller's mounts (rootfs::shared): what would change
+            // them, rather than the container's own view, is refused (runc refuses the first
+            // two as well, and applies the third to the caller's `/`).
+            let set = [
+                (
+                    "linux.maskedPaths",
+                    linux.masked_paths().as_ref().is_some_and(|p| !p.is_empty()),
+                ),
+                (
+                    "linux.readonlyPaths",
+                    linux
+                        .readonly_paths()
+                        .as_ref()
+                        .is_some_and(|p| !p.is_empty()),
+                ),
+                (
+                    "linux.rootfsPropagation",
+                    linux
+                        .rootfs_propagation()
+                        .as_ref()
+                        .is_some_and(|p| !p.is_empty()),
+                ),
+            ];
+            if let Some((field, _)) = set.iter().find(|(_, s)| *s) {
+                return bad(format!(
+                    "{field}: needs a mount namespace (linux.namespaces has no \"mount\" entry)"
+                ));
+            }
         }
     } else {
         return bad("linux: required on Linux".into());

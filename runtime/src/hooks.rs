@@ -5,6 +5,13 @@ use oci_spec::runtime::Hook;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+/// The status in the state that hooks run during create and start (prestart, createRuntime,
+/// createContainer, startContainer) read. state.md: `creating` is step 2 of the lifecycle
+/// (building the environment), `created` comes after step 2; these hooks are steps 3 to 7, and
+/// the user program has not run yet. crun and runtime-tools read it so too; runc 1.1 passes
+/// `creating` to the first three.
+pub const CREATED: &str = "created";
+
 /// Runs `hooks` (of kind `kind`, e.g. "createRuntime") in order; the first failure stops them.
 pub fn run(kind: &str, hooks: &[Hook], state: &[u8]) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {

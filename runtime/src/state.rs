@@ -58,6 +58,10 @@ pub struct State {
     /// Created with `--no-new-keyring`: exec'd processes keep the caller's session keyring too.
     #[serde(default)]
     pub no_new_keyring: bool,
+    /// Without a mount namespace: the id of the rootfs bind in the caller's mount namespace,
+    /// detached on delete (see `rootfs::shared`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootfs_mount: Option<u64>,
 }
 
 /// Refuses ids that could escape the state root or confuse tools.

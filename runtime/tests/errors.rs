@@ -181,3 +181,96 @@ fn negative_oom_score_adj_eperm_is_explained() {
     }
     fails_cleanly(&b, out, "process.oomScoreAdj");
 }
+
+/// Whether this host has the LSM (then a label or profile is applied, not refused).
+fn lsm_enabled(name: &str) -> bool {
+    let on = match name {
+        "AppArmor" => read(std::path::Path::new(
+            "/sys/module/apparmor/parameters/enabled",
+        ))
+        .starts_with('Y'),
+        _ => std::path::Path::new("/sys/fs/selinux/enforce").exists(),
+    };
+    if on {
+        eprintln!("SKIP: {name} is enabled on this host; the refusal needs a host without it");
+    }
+    on
+}
+
+#[test]
+fn security_labels_the_host_cannot_apply_are_refused() {
+    // A profile or label that cannot be applied must not start the container unconfined.
+    for (lsm, pointer, value, field) in [
+        (
+            "AppArmor",
+            "/process/apparmorProfile",
+            "docker-default",
+            "process.apparmorProfile",
+        ),
+        (
+            "SELinux",
+            "/process/selinuxLabel",
+            "system_u:system_r:container_t:s0",
+            "process.selinuxLabel",
+        ),
+        (
+            "SELinux",
+            "/linux/mountLabel",
+            "system_u:object_r:container_file_t:s0",
+            "linux.mountLabel",
+        ),
+    ] {
+        if lsm_enabled(lsm) {
+            continue;
+        }
+        let Some(mut b) = bundle("lsm_refused") else {
+            return;
+        };
+        set(&mut b, pointer, json!(value));
+        let out = b.create();
+        assert!(out.stderr.contains(field), "{out:?}");
+        fails_cleanly(&b, out, &format!("{lsm} is not enabled on this host"));
+    }
+}
+
+#[test]
+fn exec_with_a_label_the_host_cannot_apply_is_refused() {
+    if lsm_enabled("AppArmor") || lsm_enabled("SELinux") {
+        return;
+    }
+    let Some(mut b) = bundle("lsm_exec_refused") else {
+        return;
+    };
+    start_sleeping(&mut b);
+    let before = read(std::path::Path::new("/proc/self/mountinfo"));
+    for flag in ["--apparmor", "--process-label"] {
+        let out = b.run(&["exec", flag, "docker-default", &b.id, "true"]);
+        assert_eq!(out.code, 1, "{flag}: {out:?}");
+        let field = if flag == "--apparmor" {
+            "process.apparmorProfile"
+        } else {
+            "process.selinuxLabel"
+        };
+        assert!(out.stderr.contains(field), "{flag}: {out:?}");
+    }
+    // Nothing ran: the container still has its init only.
+    let ps = b.run(&["ps", "--format", "json", &b.id]).ok();
+    let pids: Vec<i64> = serde_json::from_str(&ps.stdout).unwrap();
+    assert_eq!(pids, vec![b.state()["pid"].as_i64().unwrap()], "{ps:?}");
+    assert_eq!(read(std::path::Path::new("/proc/self/mountinfo")), before);
+}
+
+#[test]
+fn a_masked_path_that_cannot_be_looked_up_is_an_error() {
+    // Only a missing path may be skipped; one that cannot be resolved (here a symlink loop in
+    // the rootfs) would otherwise stay unmasked.
+    let Some(mut b) = bundle("masked_eloop") else {
+        return;
+    };
+    std::os::unix::fs::symlink("loop", b.rootfs().join("loop")).unwrap();
+    let mut masked = b.spec["linux"]["maskedPaths"].as_array().unwrap().clone();
+    masked.push(json!("/loop/x"));
+    let i = masked.len() - 1;
+    set(&mut b, "/linux/maskedPaths", json!(masked));
+    fails_cleanly(&b, b.create(), &format!("linux.maskedPaths[{i}] /loop/x"));
+}

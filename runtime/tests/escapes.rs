@@ -101,32 +101,6 @@ fn pid_file_symlinks_are_replaced_not_followed() {
 }
 
 #[test]
-fn lsm_labels_without_the_lsm() {
-    // This host has neither AppArmor nor SELinux: an AppArmor profile is ignored (as runc),
-    // an SELinux label is refused rather than silently running unconfined.
-    let Some(mut b) = bundle("lsm") else { return };
-    if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
-        assert!(!dm_testkit::in_ci(), "CI host has SELinux");
-        return;
-    }
-    set(
-        &mut b,
-        "/process/apparmorProfile",
-        serde_json::json!("docker-default"),
-    );
-    assert_eq!(b.run_container().code, 0);
-    set(
-        &mut b,
-        "/process/selinuxLabel",
-        serde_json::json!("system_u:system_r:container_t:s0"),
-    );
-    let out = b.create();
-    assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("process.selinuxLabel"), "{out:?}");
-    assert_nothing_left(&b);
-}
-
-#[test]
 fn runtime_binary_unreachable_through_proc_exe_during_exec() {
     // CVE-2019-5736 during exec: the exec'd process runs dm-runc's code until its execve. A
     // seccomp agent holds that execve (SCMP_ACT_NOTIFY through listenerPath), so the window

@@ -43,9 +43,9 @@ fn every_hook_runs_in_order_with_state_on_stdin() {
     let got: Vec<String> = read(&log).lines().map(str::to_owned).collect();
     let id = &b.id;
     let want = [
-        format!("prestart creating {id} v arg1"),
-        format!("createRuntime1 creating {id} v arg1"),
-        format!("createRuntime2 creating {id} v arg1"),
+        format!("prestart created {id} v arg1"),
+        format!("createRuntime1 created {id} v arg1"),
+        format!("createRuntime2 created {id} v arg1"),
         format!("createContainer created {id} v arg1"),
         format!("startContainer created {id} v arg1"),
         "process".to_owned(),
@@ -69,6 +69,48 @@ fn every_hook_runs_in_order_with_state_on_stdin() {
     );
     pos(&want[6]);
     assert_eq!(got[7], want[7]);
+}
+
+#[test]
+fn create_time_hooks_see_created() {
+    // state.md: `creating` is step 2 of the lifecycle, `created` after it; prestart,
+    // createRuntime and createContainer are steps 3 to 5 (runtime-tools' hooks_stdin and crun
+    // agree; runc 1.1 says `creating`). The pid is the init's as the hook's namespace sees it:
+    // pid 1 for createContainer, which runs in the container's pid namespace.
+    let Some(mut b) = bundle("hooks_created") else {
+        return;
+    };
+    let log = b.path().join("hooks.log");
+    // Each hook appends the state it read as one line.
+    let hook = || {
+        let script = format!("cat >> {0}; echo >> {0}", log.display());
+        json!({"path": "/bin/sh", "args": ["sh", "-c", script]})
+    };
+    let hooks = json!({
+        "prestart": [hook()],
+        "createRuntime": [hook()],
+        "createContainer": [hook()],
+    });
+    set(&mut b, "/hooks", hooks);
+    b.args(&["sleep", "1000"]);
+    assert_eq!(b.create().code, 0);
+    let pid = b.state()["pid"].clone();
+    let got: Vec<(serde_json::Value, serde_json::Value)> = read(&log)
+        .lines()
+        .map(|l| {
+            let st: serde_json::Value = serde_json::from_str(l).unwrap();
+            (st["status"].clone(), st["pid"].clone())
+        })
+        .collect();
+    let created = json!("created");
+    assert_eq!(
+        got,
+        vec![
+            (created.clone(), pid.clone()),
+            (created.clone(), pid),
+            (created, json!(1))
+        ]
+    );
 }
 
 #[test]

@@ -313,6 +313,30 @@ fn rootfs_propagation_shared() {
 }
 
 #[test]
+fn rootfs_propagation_unbindable() {
+    // The rootfs is bound from `/` before pivot_root, which an unbindable `/` refuses (EINVAL):
+    // the root gets the value once it is the new root.
+    for (value, root_only) in [("unbindable", true), ("runbindable", false)] {
+        let Some(mut b) = bundle("rootfs_unbindable") else {
+            return;
+        };
+        set(&mut b, "/linux/rootfsPropagation", json!(value));
+        // Field 7 is the first optional field, or the "-" separator when there is none.
+        let out = sh(
+            &mut b,
+            "awk '$5 == \"/\" || $5 == \"/proc\" {print $5, $7}' /proc/self/mountinfo",
+        );
+        assert_eq!(out.code, 0, "{value}: {out:?}");
+        let want = if root_only {
+            "/ unbindable\n/proc -\n"
+        } else {
+            "/ unbindable\n/proc unbindable\n"
+        };
+        assert_eq!(out.stdout, want, "{value}: {out:?}");
+    }
+}
+
+#[test]
 fn new_time_namespace() {
     let Some(mut b) = bundle("timens") else {
         return;

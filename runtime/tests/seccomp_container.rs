@@ -100,3 +100,80 @@ fn a_bad_profile_fails_create_naming_the_field_and_leaves_nothing() {
         .unwrap_or_default();
     assert!(left.is_empty(), "state left behind: {left:?}");
 }
+
+/// A profile that makes the calls behind process.cwd fail: the runtime must be done with them
+/// before the filter goes in (runtime-tools' linux_seccomp: getcwd returns an errno).
+fn cwd_breaking_profile() -> Value {
+    json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["getcwd", "chdir", "fchdir"], "action": "SCMP_ACT_ERRNO"}]})
+}
+
+#[test]
+fn the_filter_goes_in_after_cwd_with_and_without_no_new_privs() {
+    if !require_root("seccomp container test") {
+        return;
+    }
+    let script = "cat passwd >/dev/null && echo cwd-ok; cd /tmp 2>/dev/null || echo cd-denied; \
+                  grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status";
+    for nnp in [false, true] {
+        // The control (no filter) gives the credentials the filtered container must end with.
+        let mut want = None;
+        for filter in [None, Some(cwd_breaking_profile())] {
+            let filtered = filter.is_some();
+            let mut b = bundle(filter, nnp);
+            b.spec["process"]["cwd"] = json!("/etc");
+            b.spec["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+            b.spec["process"]["args"] = json!(["sh", "-c", script]);
+            b.write();
+            let out = b.run_container();
+            assert_eq!(out.code, 0, "nnp {nnp}: {out:?}");
+            let lines: Vec<&str> = out.stdout.lines().collect();
+            assert_eq!(lines[0], "cwd-ok", "nnp {nnp}: {out:?}");
+            assert_eq!(lines[1] == "cd-denied", filtered, "nnp {nnp}: {out:?}");
+            let creds: Vec<String> = lines
+                .iter()
+                .filter(|l| !l.starts_with("Seccomp:") && l.contains(':'))
+                .map(|l| l.to_string())
+                .collect();
+            match &want {
+                None => want = Some(creds),
+                Some(w) => assert_eq!(&creds, w, "nnp {nnp}: capabilities differ"),
+            }
+        }
+    }
+}
+
+#[test]
+fn exec_installs_the_filter_after_cwd() {
+    if !require_root("seccomp container test") {
+        return;
+    }
+    let mut b = bundle(Some(cwd_breaking_profile()), false);
+    b.spec["process"]["args"] = json!(["sleep", "1000"]);
+    b.write();
+    let id = b.id.clone();
+    assert_eq!(b.create().code, 0);
+    assert_eq!(b.run(&["start", &id]).code, 0);
+    let out = b.run(&[
+        "exec",
+        "--cwd",
+        "/etc",
+        "--user",
+        "1000:1000",
+        &id,
+        "cat",
+        "passwd",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("user:x:1000"), "{out:?}");
+    let status = b.run(&[
+        "exec",
+        &id,
+        "grep",
+        "-E",
+        "^(CapEff|Seccomp):",
+        "/proc/self/status",
+    ]);
+    assert_eq!(status.code, 0, "{status:?}");
+    assert!(status.stdout.contains("Seccomp:\t2"), "{status:?}");
+}

@@ -28,6 +28,8 @@ struct Unwind<'a> {
     pid: Option<i32>,
     /// Once hooks may have run, a failed create goes on to poststop (runtime-spec lifecycle).
     poststop: Option<(Vec<oci_spec::runtime::Hook>, Vec<u8>)>,
+    /// The rootfs bind made in the caller's mount namespace (no mount namespace): path, id.
+    rootfs_bind: Option<(PathBuf, u64)>,
     armed: bool,
 }
 
@@ -40,6 +42,11 @@ impl Drop for Unwind<'_> {
             let p = nix::unistd::Pid::from_raw(pid);
             let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(p, None);
+        }
+        if let Some((rootfs, id)) = &self.rootfs_bind {
+            if let Err(e) = crate::rootfs::shared::release(rootfs, *id) {
+                crate::log::warn(&format!("cleanup: {e}"));
+            }
         }
         if let Some(cg) = &self.cgroup {
             if let Err(e) = cg.destroy() {
@@ -69,7 +76,7 @@ pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Resu
         return Err(Error::Arg("--systemd-cgroup: the systemd cgroup driver is not available in this build; use the cgroupfs driver".into()));
     }
     let process = spec.process().as_ref().expect("validated");
-    crate::process::lsm::check(process)?;
+    crate::process::lsm::check_spec(&spec)?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && a.console_socket.is_none() && !own_pty {
         return Err(Error::Arg(
@@ -123,6 +130,7 @@ pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Resu
         cgroup: None,
         pid: None,
         poststop: None,
+        rootfs_bind: None,
         armed: true,
     };
     let fifo_path = state::fifo_path(root, &a.id);
@@ -151,6 +159,13 @@ pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Resu
         Err(e) => return Err(e.into()),
     }
     unwind.cgroup = Some(cgroup.clone());
+    let rootfs_mount = if config::has_namespace(&spec, LinuxNamespaceType::Mount) {
+        None
+    } else {
+        let id = crate::rootfs::shared::bind_rootfs(&rootfs)?;
+        unwind.rootfs_bind = Some((rootfs.clone(), id));
+        Some(id)
+    };
     let (parent, child) = sync::pair()?;
     let time_offsets = crate::timens::offsets(&spec)?;
     let mut flags = clone_flags(&spec);
@@ -217,7 +232,7 @@ pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Resu
         match parent.recv()? {
             Some(Msg::Hooks) => {
                 if let Some(h) = spec.hooks() {
-                    let st = state::hook_state(&a.id, pid, "creating", &bundle, &spec);
+                    let st = state::hook_state(&a.id, pid, crate::hooks::CREATED, &bundle, &spec);
                     crate::hooks::run("prestart", h.prestart().as_deref().unwrap_or(&[]), &st)?;
                     crate::hooks::run(
                         "createRuntime",
@@ -264,6 +279,7 @@ pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Resu
         cgroup,
         config: spec,
         no_new_keyring: a.no_new_keyring,
+        rootfs_mount,
     };
     st.save(root)?;
     if let Some(p) = &a.pid_file {

@@ -7,7 +7,7 @@ use crate::process::{forward, setup};
 use crate::state::{State, Status};
 use crate::sync::{self, Msg};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 /// Builds the process: from --process, or from the container's process with overrides.
@@ -58,6 +58,12 @@ fn process_spec(a: &ExecArgs, st: &State) -> Result<Process> {
     }
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
+    }
+    if let Some(profile) = &a.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &a.process_label {
+        p.set_selinux_label(Some(label.clone()));
     }
     if !a.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
@@ -127,6 +133,22 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
             join.push((t, f));
         }
     }
+    // Without a mount namespace to join, the init's root is a chroot: enter the same one.
+    let chroot = if crate::config::has_namespace(&st.config, LinuxNamespaceType::Mount) {
+        None
+    } else {
+        let p = format!("/proc/{}/root", st.pid);
+        let fd = nix::fcntl::open(
+            p.as_str(),
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .sys(|| format!("open {p}"))?;
+        // SAFETY: fresh fd from open, owned here.
+        Some(unsafe { OwnedFd::from_raw_fd(fd) })
+    };
     let (own_pty, console) = if terminal {
         match &a.console_socket {
             Some(p) => (None, Some(crate::tty::connect_console_socket(p)?)),
@@ -158,6 +180,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
             chan: &child,
             process: &process,
             join,
+            chroot,
             console,
             seccomp: seccomp.as_ref(),
             preserve_fds: a.preserve_fds,
@@ -239,6 +262,8 @@ struct Child<'a> {
     process: &'a Process,
     /// The init's namespaces still to join (all but pid and time), user first.
     join: Vec<(LinuxNamespaceType, OwnedFd)>,
+    /// The init's root to chroot into, when there is no mount namespace to join.
+    chroot: Option<OwnedFd>,
     console: Option<OwnedFd>,
     seccomp: Option<&'a crate::seccomp::Filter>,
     preserve_fds: u32,
@@ -252,6 +277,7 @@ fn child_main(c: Child) -> Result<std::convert::Infallible> {
         chan,
         process: p,
         join,
+        chroot,
         console,
         seccomp,
         preserve_fds,
@@ -270,6 +296,10 @@ fn child_main(c: Child) -> Result<std::convert::Infallible> {
         nix::sched::setns(fd, namespace_flag(*t)).sys(|| format!("join {t} namespace"))?;
     }
     drop(join);
+    if let Some(root) = chroot {
+        nix::unistd::fchdir(root.as_raw_fd()).sys(|| "fchdir to the container's root".into())?;
+        nix::unistd::chroot(".").sys(|| "chroot to the container's root".into())?;
+    }
     if let Some(sock) = &console {
         nix::unistd::setsid().sys(|| "setsid".into())?;
         let size = p
@@ -284,20 +314,25 @@ fn child_main(c: Child) -> Result<std::convert::Infallible> {
     setup::rlimits(p)?;
     let env = setup::environment(p);
     setup::enter_cwd(p)?;
-    let nnp = p.no_new_privileges().unwrap_or(false);
-    let early = seccomp.filter(|f| !nnp || f.needs_notify());
+    // As in the init: a notify filter while the parent listens, any other one last.
+    let early = seccomp.filter(|f| f.needs_notify());
     if let Some(f) = early {
         crate::process::init::install_seccomp(chan, f)?;
     }
+    let late = seccomp.filter(|_| early.is_none());
+    let keep = late.is_some() && !p.no_new_privileges().unwrap_or(false);
     crate::process::lsm::apply(p)?;
-    setup::user_and_caps(p, !userns)?;
+    setup::user_and_caps(p, !userns, keep)?;
     setup::privs_and_umask(p)?;
     let args = p.args().clone().unwrap_or_default();
     let exe = setup::find_executable(&args[0], &env)?;
     chan.send(&Msg::Ready)?;
     crate::sys::cloexec_from(3 + preserve_fds).sys(|| "mark fds close-on-exec".into())?;
-    if let Some(f) = seccomp.filter(|_| early.is_none()) {
+    if let Some(f) = late {
         f.install()?;
+        if keep {
+            setup::drop_kept_caps(p)?;
+        }
     }
     Err(setup::exec(&exe, &args, &env))
 }

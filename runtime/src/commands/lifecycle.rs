@@ -135,9 +135,13 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     destroy(root, &st)
 }
 
-/// Removes cgroup and state dir, then runs poststop hooks.
+/// Removes cgroup, the rootfs bind (no mount namespace) and state dir, then runs poststop
+/// hooks.
 pub fn destroy(root: &Path, st: &State) -> Result<()> {
     st.cgroup.destroy()?;
+    if let Some(id) = st.rootfs_mount {
+        crate::rootfs::shared::release(&st.rootfs, id)?;
+    }
     let _ = std::fs::remove_dir_all(state::dir(root, &st.id));
     if let Some(h) = st
         .config

@@ -102,11 +102,17 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
     }
     // The host's /proc, for reopening the fifo once the container's rootfs is `/`.
     let host_proc = open_path("/proc")?;
-    // runc builds the rootfs in a joined mount namespace too.
+    // runc builds the rootfs in a joined mount namespace too; without one, in the caller's.
     let mountns = crate::config::has_namespace(spec, LinuxNamespaceType::Mount);
-    if mountns {
-        crate::rootfs::prepare(spec, &a.rootfs, &a.bundle, a.cgroup, userns, &a.idmapped)?;
-    }
+    crate::rootfs::prepare(
+        spec,
+        &a.rootfs,
+        &a.bundle,
+        a.cgroup,
+        userns,
+        &a.idmapped,
+        mountns,
+    )?;
     if crate::hooks::has_create_runtime_hooks(spec) {
         chan.send(&Msg::Hooks)?;
         chan.expect_go()?;
@@ -120,6 +126,8 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
     }
     if mountns {
         crate::rootfs::pivot::enter(&a.rootfs, a.no_pivot)?;
+    } else {
+        crate::rootfs::shared::enter(&a.rootfs)?;
     }
     if let Some(sock) = &a.console {
         let size = process
@@ -135,15 +143,17 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
     apply_personality(spec)?;
     setup::rlimits(process)?;
     let env = setup::environment(process);
-    let nnp = process.no_new_privileges().unwrap_or(false);
-    // Without no_new_privs, seccomp needs CAP_SYS_ADMIN: install before dropping it. A notify
-    // filter goes in while the parent still listens, to hand the fd to the agent.
-    let early = a.seccomp.filter(|f| !nnp || f.needs_notify());
+    // A notify filter goes in while the parent still listens, to hand the fd to the agent.
+    let early = a.seccomp.filter(|f| f.needs_notify());
     if let Some(f) = early {
         install_seccomp(chan, f)?;
     }
+    // Any other filter goes in last, so a profile never breaks the runtime's own steps (chdir,
+    // getcwd, the fifo). Without no_new_privs that needs CAP_SYS_ADMIN, kept until then.
+    let late = a.seccomp.filter(|_| early.is_none());
+    let keep = late.is_some() && !process.no_new_privileges().unwrap_or(false);
     crate::process::lsm::apply(process)?;
-    setup::user_and_caps(process, !userns)?;
+    setup::user_and_caps(process, !userns, keep)?;
     setup::privs_and_umask(process)?;
     setup::enter_cwd(process)?;
     let args = process.args().clone().unwrap_or_default();
@@ -164,6 +174,11 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
         nix::unistd::write(&fd, b"0").sys(|| "write exec fifo".into())?;
     }
     drop(host_proc);
+    if let Some(f) = late.filter(|_| keep) {
+        // Before the hooks: they must not inherit the kept capabilities.
+        f.install()?;
+        setup::drop_kept_caps(process)?;
+    }
     if let Some(h) = spec
         .hooks()
         .as_ref()
@@ -172,13 +187,14 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
         run_container_hooks("startContainer", h, &a.id, &a.bundle, spec)?;
     }
     crate::sys::cloexec_from(3 + a.preserve_fds).sys(|| "mark fds close-on-exec".into())?;
-    if let Some(f) = a.seccomp.filter(|_| early.is_none()) {
+    if let Some(f) = late.filter(|_| !keep) {
         f.install()?;
     }
     Err(setup::exec(&exe, &args, &env))
 }
 
-/// Runs hooks that belong in the container's namespaces, with the "created" state.
+/// Runs hooks that belong in the container's namespaces, with the "created" state (see
+/// [`crate::hooks::CREATED`]) and the pid as the container sees it (state.md).
 fn run_container_hooks(
     kind: &str,
     h: &[oci_spec::runtime::Hook],
@@ -190,7 +206,7 @@ fn run_container_hooks(
     crate::hooks::run(
         kind,
         h,
-        &crate::state::hook_state(id, pid, "created", bundle, spec),
+        &crate::state::hook_state(id, pid, crate::hooks::CREATED, bundle, spec),
     )
 }
 

@@ -69,11 +69,32 @@ fn to_caps(set: &Option<oci_spec::runtime::Capabilities>) -> CapsHashSet {
         .collect()
 }
 
+/// Capabilities held past the user switch while a seccomp filter is still to be installed
+/// without no_new_privs: installing it needs CAP_SYS_ADMIN, and taking that out of the bounding
+/// set afterwards needs CAP_SETPCAP (dropped last).
+const KEPT_FOR_SECCOMP: [Capability; 2] = [Capability::CAP_SYS_ADMIN, Capability::CAP_SETPCAP];
+
+/// The kept capabilities this process actually holds (only those can be kept).
+fn kept_for_seccomp() -> CapsHashSet {
+    KEPT_FOR_SECCOMP
+        .into_iter()
+        .filter(|c| caps::has_cap(None, CapSet::Permitted, *c).unwrap_or(false))
+        .collect()
+}
+
 /// Switches to the process's user and capabilities: bounding set first (needs CAP_SETPCAP),
-/// then groups and ids with KEEPCAPS so permitted survives, then the exact sets.
-pub fn user_and_caps(p: &Process, setgroups_allowed: bool) -> Result<()> {
+/// then groups and ids with KEEPCAPS so permitted survives, then the exact sets. With
+/// `keep_for_seccomp`, CAP_SYS_ADMIN and CAP_SETPCAP stay until [`drop_kept_caps`], so that
+/// a filter without no_new_privs can still go in after everything else.
+pub fn user_and_caps(p: &Process, setgroups_allowed: bool, keep_for_seccomp: bool) -> Result<()> {
     let caps_cfg = p.capabilities().clone().unwrap_or_default();
-    let bounding = to_caps(caps_cfg.bounding());
+    let kept = if keep_for_seccomp {
+        kept_for_seccomp()
+    } else {
+        CapsHashSet::new()
+    };
+    let mut bounding = to_caps(caps_cfg.bounding());
+    bounding.extend(kept.iter().copied());
     for c in caps::all() {
         if !bounding.contains(&c) && caps::has_cap(None, CapSet::Bounding, c).unwrap_or(false) {
             caps::drop(None, CapSet::Bounding, c)
@@ -96,25 +117,13 @@ pub fn user_and_caps(p: &Process, setgroups_allowed: bool) -> Result<()> {
     let uid = Uid::from_raw(u.uid());
     nix::unistd::setresuid(uid, uid, uid).sys(|| format!("process.user.uid: setuid {uid}"))?;
     nix::sys::prctl::set_keepcaps(false).sys(|| "prctl(PR_SET_KEEPCAPS)".into())?;
-    let capset = |set: CapSet, v: &CapsHashSet, what: &str| {
-        caps::set(None, set, v)
-            .map_err(|e| Error::Child(format!("process.capabilities.{what}: {e}")))
-    };
-    let permitted = to_caps(caps_cfg.permitted());
-    let effective = to_caps(caps_cfg.effective());
-    capset(
-        CapSet::Inheritable,
-        &to_caps(caps_cfg.inheritable()),
-        "inheritable",
-    )?;
-    // Effective must stay within permitted, so widen effective last.
-    capset(
-        CapSet::Effective,
-        &effective.intersection(&permitted).copied().collect(),
-        "effective",
-    )?;
-    capset(CapSet::Permitted, &permitted, "permitted")?;
-    capset(CapSet::Effective, &effective, "effective")?;
+    caps::set(None, CapSet::Inheritable, &to_caps(caps_cfg.inheritable()))
+        .map_err(|e| Error::Child(format!("process.capabilities.inheritable: {e}")))?;
+    let mut permitted = to_caps(caps_cfg.permitted());
+    let mut effective = to_caps(caps_cfg.effective());
+    permitted.extend(kept.iter().copied());
+    effective.extend(kept.iter().copied());
+    exact_sets(&permitted, &effective)?;
     caps::clear(None, CapSet::Ambient).map_err(|e| Error::Child(format!("clear ambient: {e}")))?;
     for c in to_caps(caps_cfg.ambient()) {
         // Ambient needs the cap in permitted and inheritable; the kernel refuses otherwise,
@@ -122,6 +131,38 @@ pub fn user_and_caps(p: &Process, setgroups_allowed: bool) -> Result<()> {
         let _ = caps::raise(None, CapSet::Ambient, c);
     }
     Ok(())
+}
+
+/// Sets permitted and effective exactly; effective must stay within permitted at every step.
+fn exact_sets(permitted: &CapsHashSet, effective: &CapsHashSet) -> Result<()> {
+    let capset = |set: CapSet, v: &CapsHashSet, what: &str| {
+        caps::set(None, set, v)
+            .map_err(|e| Error::Child(format!("process.capabilities.{what}: {e}")))
+    };
+    capset(
+        CapSet::Effective,
+        &effective.intersection(permitted).copied().collect(),
+        "effective",
+    )?;
+    capset(CapSet::Permitted, permitted, "permitted")?;
+    capset(CapSet::Effective, effective, "effective")
+}
+
+/// Gives up what [`user_and_caps`] kept for seccomp, once the filter is in: the process ends
+/// with exactly its configured sets. Lowering permitted also clears ambient caps outside it.
+pub fn drop_kept_caps(p: &Process) -> Result<()> {
+    let caps_cfg = p.capabilities().clone().unwrap_or_default();
+    let bounding = to_caps(caps_cfg.bounding());
+    for c in KEPT_FOR_SECCOMP {
+        if !bounding.contains(&c) && caps::has_cap(None, CapSet::Bounding, c).unwrap_or(false) {
+            caps::drop(None, CapSet::Bounding, c)
+                .map_err(|e| Error::Child(format!("drop bounding cap {c}: {e}")))?;
+        }
+    }
+    exact_sets(
+        &to_caps(caps_cfg.permitted()),
+        &to_caps(caps_cfg.effective()),
+    )
 }
 
 /// no_new_privs and umask.

@@ -1,4 +1,5 @@
-//! The container's filesystem view, built inside its new mount namespace.
+//! The container's filesystem view, built inside its new mount namespace (or, without one,
+//! on a bind of the rootfs in the caller's: see [`shared`]).
 
 pub mod devices;
 pub mod idmap;
@@ -7,13 +8,16 @@ pub mod options;
 pub mod paths;
 pub mod pivot;
 pub mod resolve;
+pub mod shared;
 
 use crate::error::{Result, SysContext};
 use nix::mount::MsFlags;
 use oci_spec::runtime::Spec;
 use std::path::Path;
 
-/// Before pivot_root: propagation, the rootfs bind, every mount in order, /dev.
+/// Before pivot_root: propagation, the rootfs bind, every mount in order, /dev. Without a
+/// mount namespace of the container's own (`own_ns` false) the parent made the bind already
+/// and the caller's mounts are left as they are.
 pub fn prepare(
     spec: &Spec,
     rootfs: &Path,
@@ -21,28 +25,34 @@ pub fn prepare(
     cgroup: &dm_cgroups::Cgroup,
     userns: bool,
     idmapped: &idmap::Trees,
+    own_ns: bool,
 ) -> Result<()> {
     let linux = spec.linux().as_ref();
-    let prop = options::rootfs_propagation(linux.and_then(|l| l.rootfs_propagation().as_deref()));
-    nix::mount::mount(None::<&str>, "/", None::<&str>, prop, None::<&str>)
-        .sys(|| "set / propagation".into())?;
-    // pivot_root refuses a new root whose parent mount is shared (rootfsPropagation shared).
-    parent_mount_private(rootfs)?;
-    // pivot_root needs the rootfs to be a mount point.
-    nix::mount::mount(
-        Some(rootfs),
-        rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .sys(|| format!("bind rootfs {}", rootfs.display()))?;
+    if own_ns {
+        let prop = options::before_pivot(options::rootfs_propagation(
+            linux.and_then(|l| l.rootfs_propagation().as_deref()),
+        ));
+        nix::mount::mount(None::<&str>, "/", None::<&str>, prop, None::<&str>)
+            .sys(|| "set / propagation".into())?;
+        // pivot_root refuses a new root whose parent mount is shared (rootfsPropagation shared).
+        parent_mount_private(rootfs)?;
+        // pivot_root needs the rootfs to be a mount point.
+        nix::mount::mount(
+            Some(rootfs),
+            rootfs,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .sys(|| format!("bind rootfs {}", rootfs.display()))?;
+    }
     let root = resolve::open_root(rootfs)?;
     let ctx = mount::MountCtx {
         root: &root,
         bundle,
         cgroup,
         idmapped,
+        mount_label: linux.and_then(|l| l.mount_label().as_deref()),
     };
     let mounts = spec.mounts().as_deref().unwrap_or(&[]);
     for (i, m) in mounts.iter().enumerate() {
@@ -102,17 +112,8 @@ fn parent_mount_private(rootfs: &Path) -> Result<()> {
 
 /// After pivot_root: sysctls, masked and read-only paths, read-only root.
 pub fn finalize(spec: &Spec) -> Result<()> {
-    if let Some(linux) = spec.linux() {
-        // The new root inherits a private parent; give it the propagation asked for.
-        if let Some(p) = linux
-            .rootfs_propagation()
-            .as_deref()
-            .filter(|p| !p.is_empty())
-        {
-            let flag = options::rootfs_propagation(Some(p));
-            nix::mount::mount(None::<&str>, "/", None::<&str>, flag, None::<&str>)
-                .sys(|| format!("linux.rootfsPropagation: set {p} on /"))?;
-        }
+    let linux = spec.linux().as_ref();
+    if let Some(linux) = linux {
         if let Some(s) = linux.sysctl() {
             paths::sysctls(s.iter())?;
         }
@@ -125,6 +126,16 @@ pub fn finalize(spec: &Spec) -> Result<()> {
         .is_some_and(|r| r.readonly().unwrap_or(false))
     {
         paths::readonly_root()?;
+    }
+    // The new root inherits a private parent; give it the propagation asked for. Last: read-only
+    // paths are binds, which an unbindable root would refuse.
+    if let Some(p) = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .filter(|p| !p.is_empty())
+    {
+        let flag = options::rootfs_propagation(Some(p));
+        nix::mount::mount(None::<&str>, "/", None::<&str>, flag, None::<&str>)
+            .sys(|| format!("linux.rootfsPropagation: set {p} on /"))?;
     }
     Ok(())
 }

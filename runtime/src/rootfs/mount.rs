@@ -18,6 +18,8 @@ pub struct MountCtx<'a> {
     pub cgroup: &'a dm_cgroups::Cgroup,
     /// Idmapped trees the parent made, by mount index.
     pub idmapped: &'a super::idmap::Trees,
+    /// `linux.mountLabel`, for the filesystems mounted for the container.
+    pub mount_label: Option<&'a str>,
 }
 
 /// What a bind mount attaches.
@@ -137,7 +139,8 @@ pub fn mount_entry(ctx: &MountCtx, i: usize, m: &Mount) -> Result<()> {
         let target = open_in_root(ctx.root, dest, Create::Dir)?;
         let src = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
         let flags = opts.flags.difference(MsFlags::MS_REMOUNT);
-        let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+        let data = crate::process::lsm::mount_data(typ, &opts.data, ctx.mount_label);
+        let data = (!data.is_empty()).then_some(data.as_str());
         match mount(Some(&src), &fd_path(&target), Some(typ), flags, data) {
             Ok(()) => {}
             // Without a new netns (sysfs) or ipcns (mqueue) the kernel refuses a fresh

@@ -190,6 +190,17 @@ pub fn rootfs_propagation(value: Option<&str>) -> MsFlags {
         .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC)
 }
 
+/// The propagation `/` gets before pivot_root: the rootfs is bound from it, and an unbindable
+/// mount cannot be bound (EINVAL), so unbindable becomes private (which it implies) until
+/// [`super::finalize`] applies the real value to the new root.
+pub fn before_pivot(flag: MsFlags) -> MsFlags {
+    if flag.contains(MsFlags::MS_UNBINDABLE) {
+        (flag - MsFlags::MS_UNBINDABLE) | MsFlags::MS_PRIVATE
+    } else {
+        flag
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,5 +277,13 @@ mod tests {
             MsFlags::MS_SLAVE | MsFlags::MS_REC
         );
         assert_eq!(rootfs_propagation(Some("shared")), MsFlags::MS_SHARED);
+    }
+
+    #[test]
+    fn unbindable_root_is_private_until_pivot() {
+        let f = |v| before_pivot(rootfs_propagation(Some(v)));
+        assert_eq!(f("unbindable"), MsFlags::MS_PRIVATE);
+        assert_eq!(f("runbindable"), MsFlags::MS_PRIVATE | MsFlags::MS_REC);
+        assert_eq!(f("rslave"), MsFlags::MS_SLAVE | MsFlags::MS_REC);
     }
 }
