@@ -44,9 +44,11 @@ macro_rules! out {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // Before any thread exists, so every later thread and child shares the namespace.
     if args.v1_view {
-        // Before any thread exists, so every later thread and child shares the namespace.
         v1view::enter().context("--v1-view")?;
+    } else {
+        v1view::own_mount_namespace().context("a mount namespace for the runner")?;
     }
     let checker = match &args.checker {
         Some(c) => c.clone(),

@@ -237,9 +237,51 @@ pub fn wait_bounded(mut child: std::process::Child, limit: Duration) -> i32 {
     }
 }
 
+impl Sandbox {
+    /// Mount points at or below the bundle in our mount namespace, deepest last: what a runtime
+    /// left of a container without a mount namespace of its own.
+    pub fn mounts_left(&self) -> Vec<PathBuf> {
+        let dir = std::fs::canonicalize(self.bundle()).unwrap_or_else(|_| self.bundle().into());
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        info.lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .map(|p| PathBuf::from(unescape_mountinfo(p)))
+            .filter(|p| p.starts_with(&dir))
+            .collect()
+    }
+}
+
+/// mountinfo writes space, tab, newline and backslash in paths as octal escapes.
+fn unescape_mountinfo(p: &str) -> String {
+    let b = p.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], oct) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 impl Drop for Sandbox {
     fn drop(&mut self) {
         // Leave no process or state behind, whatever the case did.
         let _ = self.rt(&["delete", "--force", &self.id]);
+        // Nor mounts, which a runtime may leave in our namespace (runc does, for a container
+        // without a mount namespace); before the bundle is removed through them.
+        for m in self.mounts_left().iter().rev() {
+            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+        }
     }
 }

@@ -95,6 +95,23 @@ pub fn all() -> Vec<Scenario> {
             },
         },
         Scenario {
+            // No namespaces at all: the mount namespace is the runtime's too (runtime-tools'
+            // linux_ns_itype). Masked and read-only paths would need a mount namespace.
+            name: "namespaces-none",
+            areas: &["namespaces", "root"],
+            setup: |s| {
+                for ns in ["pid", "network", "ipc", "uts", "mount"] {
+                    drop_namespace(&mut s.spec, ns);
+                }
+                s.spec.as_object_mut().map(|o| o.remove("hostname"));
+                if let Some(l) = s.spec["linux"].as_object_mut() {
+                    l.remove("maskedPaths");
+                    l.remove("readonlyPaths");
+                }
+                Ok(())
+            },
+        },
+        Scenario {
             name: "namespaces-joined",
             areas: &["namespaces"],
             setup: namespaces_joined,
@@ -182,6 +199,31 @@ pub fn all() -> Vec<Scenario> {
             areas: &["rootfs-propagation"],
             setup: |s| {
                 s.spec["linux"]["rootfsPropagation"] = json!("private");
+                Ok(())
+            },
+        },
+        Scenario {
+            // The rootfs is usually bound from `/` before pivot_root, which an unbindable `/`
+            // refuses.
+            name: "rootfs-unbindable",
+            areas: &["rootfs-propagation"],
+            setup: |s| {
+                s.spec["linux"]["rootfsPropagation"] = json!("unbindable");
+                Ok(())
+            },
+        },
+        Scenario {
+            // A filter making getcwd fail (runtime-tools' linux_seccomp), without no_new_privs:
+            // the runtime's own work on process.cwd must not run under it.
+            name: "seccomp-cwd",
+            areas: &["seccomp", "cwd"],
+            setup: |s| {
+                s.spec["process"]["noNewPrivileges"] = json!(false);
+                s.spec["process"]["cwd"] = json!(crate::context::DIR_IN_CONTAINER);
+                s.spec["linux"]["seccomp"] = json!({
+                    "defaultAction": "SCMP_ACT_ALLOW",
+                    "syscalls": [{"names": ["getcwd", "getpgid"], "action": "SCMP_ACT_ERRNO"}]
+                });
                 Ok(())
             },
         },

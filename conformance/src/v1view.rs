@@ -7,6 +7,17 @@ use nix::sched::{unshare, CloneFlags};
 
 const UNIFIED: &str = "/sys/fs/cgroup/unified";
 
+/// Moves this process into a mount namespace of its own, with every mount's propagation as it
+/// was: mounts still come and go with the host's, but a runtime that changes the propagation
+/// of its caller's `/` (runc 1.1 makes it rslave for a container without a mount namespace,
+/// scenario `namespaces-none`) changes only this copy. Call before starting any thread.
+pub fn own_mount_namespace() -> Result<()> {
+    unshare(CloneFlags::CLONE_NEWNS).map_err(|source| Error::Sys {
+        what: "unshare(CLONE_NEWNS)",
+        source,
+    })
+}
+
 /// Moves this process into a new mount namespace (mounts made there never reach the host's) and
 /// hides the unified hierarchy. Call before starting any thread.
 pub fn enter() -> Result<()> {

@@ -139,6 +139,7 @@ pub fn errors(rt: &Runtime, r: &mut Rec) -> Result<()> {
             Outcome::check(!left, || format!("state still shows: {}", st.stdout.trim())),
         );
     }
+    lsm_unavailable(rt, r)?;
     let sb = Sandbox::new(rt)?;
     let mut spec = shell_spec(&sb, "true");
     spec["dmcUnknownProperty"] = json!({"nested": [1, 2]});
@@ -197,6 +198,73 @@ pub fn exit_codes(rt: &Runtime, r: &mut Rec) -> Result<()> {
             Outcome::check(o.code == want, || {
                 format!("exit {}, want {want}: {}", o.code, o.stderr.trim())
             }),
+        );
+    }
+    Ok(())
+}
+
+/// A security label or profile for an LSM the host does not have cannot be applied: create must
+/// fail rather than run the process unconfined (skipped where the LSM is enabled).
+fn lsm_unavailable(rt: &Runtime, r: &mut Rec) -> Result<()> {
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|v| v.starts_with('Y'));
+    let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    for (id, parent, value, on, lsm) in [
+        (
+            "apparmorProfile",
+            "process",
+            "dmc-profile",
+            apparmor,
+            "AppArmor",
+        ),
+        (
+            "selinuxLabel",
+            "process",
+            "system_u:system_r:container_t:s0",
+            selinux,
+            "SELinux",
+        ),
+        (
+            "mountLabel",
+            "linux",
+            "system_u:object_r:container_file_t:s0",
+            selinux,
+            "SELinux",
+        ),
+    ] {
+        let what = format!("{id} on a host without {lsm}");
+        if on {
+            for case in ["error", "nothing-left"] {
+                r.add(
+                    &format!("create.{id}-unavailable.{case}"),
+                    CREATE,
+                    Must,
+                    &what,
+                    Outcome::Skip(format!("{lsm} is enabled on this host")),
+                );
+            }
+            continue;
+        }
+        let sb = Sandbox::new(rt)?;
+        let mut spec = shell_spec(&sb, "true");
+        spec[parent][id] = json!(value);
+        write(&sb, &spec)?;
+        let c = sb.create(&[]);
+        r.add(
+            &format!("create.{id}-unavailable.error"),
+            CREATE,
+            Must,
+            &format!("create refuses {what}"),
+            errored(&c),
+        );
+        let st = sb.rt(&["state", &sb.id]);
+        let left = st.code == 0;
+        r.add(
+            &format!("create.{id}-unavailable.nothing-left"),
+            CREATE,
+            Must,
+            &format!("no container is left after refusing {what}"),
+            Outcome::check(!left, || format!("state still shows: {}", st.stdout.trim())),
         );
     }
     Ok(())

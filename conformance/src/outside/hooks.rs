@@ -221,6 +221,17 @@ pub fn hooks(rt: &Runtime, r: &mut Rec) -> Result<()> {
         "poststart sees status running (the user program has been executed)",
         Outcome::eq(ps["state"]["status"].as_str(), Some("running")),
     );
+    // state.md: `creating` is step 2 of the lifecycle and `created` comes after it; these
+    // hooks are steps 3 to 5 (runtime-tools' hooks_stdin checks prestart the same way).
+    for label in ["prestart", "createRuntime", "createContainer"] {
+        r.add(
+            &format!("{label}.state.status"),
+            "runtime.md#state",
+            Must,
+            &format!("{label} sees status created (after step 2 of the lifecycle)"),
+            Outcome::eq(entry(label)["state"]["status"].as_str(), Some("created")),
+        );
+    }
     let sc = entry("startContainer");
     r.add(
         "startContainer.before-user-process",

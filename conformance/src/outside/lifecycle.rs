@@ -389,3 +389,53 @@ pub fn created(rt: &Runtime, r: &mut Rec) -> Result<()> {
     );
     Ok(())
 }
+
+/// A container with no namespaces shares the runtime's mount namespace, so what create mounts
+/// for it lands there: delete must take it away again.
+pub fn no_namespaces(rt: &Runtime, r: &mut Rec) -> Result<()> {
+    let sb = Sandbox::new(rt)?;
+    let mut spec = shell_spec(&sb, SCRIPT);
+    for ns in ["pid", "network", "ipc", "uts", "mount"] {
+        crate::spec::drop_namespace(&mut spec, ns);
+    }
+    spec.as_object_mut().map(|o| o.remove("hostname"));
+    if let Some(l) = spec["linux"].as_object_mut() {
+        l.remove("maskedPaths");
+        l.remove("readonlyPaths");
+    }
+    write(&sb, &spec)?;
+    let c = sb.create(&[]);
+    let s = sb.rt(&["start", &sb.id]);
+    r.add(
+        "start",
+        "config-linux.md#namespaces",
+        Must,
+        "a container without namespaces starts (it inherits the runtime's)",
+        Outcome::check(
+            c.code == 0 && s.code == 0 && poll(WAIT, || started(&sb)),
+            || {
+                format!(
+                    "create exit {} ({}), start exit {} ({})",
+                    c.code,
+                    c.stderr.trim(),
+                    s.code,
+                    s.stderr.trim()
+                )
+            },
+        ),
+    );
+    let _ = sb.rt(&["kill", &sb.id, "KILL"]);
+    let _ = sb.wait_status("stopped", WAIT);
+    let d = sb.rt(&["delete", &sb.id]);
+    let left = sb.mounts_left();
+    r.add(
+        "delete.mounts-released",
+        DELETE,
+        Must,
+        "delete removes the mounts create made in the runtime's mount namespace",
+        Outcome::check(d.code == 0 && left.is_empty(), || {
+            format!("delete exit {}, mounts left: {left:?}", d.code)
+        }),
+    );
+    Ok(())
+}

@@ -34,6 +34,10 @@ pub fn all() -> Vec<OutsideScenario> {
             run: lifecycle::created,
         },
         OutsideScenario {
+            name: "lifecycle-no-namespaces",
+            run: lifecycle::no_namespaces,
+        },
+        OutsideScenario {
             name: "errors",
             run: errors::errors,
         },

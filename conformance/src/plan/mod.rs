@@ -162,6 +162,7 @@ pub fn plan(spec: &Value, ctx: &Context) -> Vec<Check> {
     for area in &ctx.areas {
         match area.as_str() {
             "process" => process(&mut p, spec),
+            "cwd" => cwd(&mut p, spec),
             "root" => root(&mut p, spec),
             "uts" => uts(&mut p, spec),
             "mounts" => mounts(&mut p, spec),

@@ -4,6 +4,19 @@
 use super::{strings, Level, Plan, Probe};
 use serde_json::Value;
 
+/// process.cwd alone (also checked where getcwd is filtered: the probe reads /proc/self/cwd).
+pub(super) fn cwd(p: &mut Plan, spec: &Value) {
+    if let Some(cwd) = spec["process"]["cwd"].as_str() {
+        p.add(
+            "process.cwd",
+            "config.md#process",
+            Level::Must,
+            format!("cwd is {cwd}"),
+            Probe::Cwd(cwd.into()),
+        );
+    }
+}
+
 pub(super) fn process(p: &mut Plan, spec: &Value) {
     const S: &str = "config.md#process";
     let proc_ = &spec["process"];
@@ -25,15 +38,7 @@ pub(super) fn process(p: &mut Plan, spec: &Value) {
             Probe::Env(k.into(), v.into()),
         );
     }
-    if let Some(cwd) = proc_["cwd"].as_str() {
-        p.add(
-            "process.cwd",
-            S,
-            Level::Must,
-            format!("cwd is {cwd}"),
-            Probe::Cwd(cwd.into()),
-        );
-    }
+    cwd(p, spec);
     const U: &str = "config.md#posix-platform-user";
     let user = &proc_["user"];
     if let Some(uid) = user["uid"].as_u64() {

@@ -112,6 +112,7 @@ fn option(e: &MountEntry, dest: &str, o: &str) -> Result<Outcome, String> {
         "shared" | "rshared" => tagged("shared:"),
         "slave" | "rslave" => tagged("master:"),
         "private" | "rprivate" => !tagged("shared:") && !tagged("master:"),
+        "unbindable" | "runbindable" => tagged("unbindable"),
         _ => {
             let (k, v) = o.split_once('=').unwrap_or((o, ""));
             match k {

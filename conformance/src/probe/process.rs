@@ -19,14 +19,15 @@ pub(super) fn verify(probe: &Probe) -> Outcome {
             std::env::var_os(k).map(|s| s.to_string_lossy().into_owned()),
             Some(v.clone()),
         )),
-        Probe::Cwd(want) => std::env::current_dir()
+        // /proc/self/cwd rather than getcwd(2), which a seccomp scenario filters.
+        Probe::Cwd(want) => std::fs::read_link("/proc/self/cwd")
             .map(|d| {
                 Outcome::eq(
                     d.to_string_lossy().into_owned(),
                     want.trim_end_matches('/').to_owned().max("/".into()),
                 )
             })
-            .map_err(|e| format!("getcwd: {e}")),
+            .map_err(|e| format!("readlink /proc/self/cwd: {e}")),
         Probe::Uid(u) => getresuid().map_err(|e| format!("getresuid: {e}")).map(|r| {
             Outcome::eq(
                 [r.real.as_raw(), r.effective.as_raw(), r.saved.as_raw()],
