@@ -23,7 +23,15 @@ pub struct Report {
     pub rows: Vec<(String, String, String)>,
     /// Columns by runtime name.
     pub columns: BTreeMap<String, Column>,
+    /// Figures measured by other means (opencontainers/runtime-tools), kept as written between
+    /// [`EXTERNAL_START`] and [`EXTERNAL_END`].
+    pub external: String,
 }
+
+/// Opens the hand-written section a rerun keeps.
+pub const EXTERNAL_START: &str = "<!-- external figures: kept by --report -->";
+/// Closes it.
+pub const EXTERNAL_END: &str = "<!-- /external figures -->";
 
 impl Report {
     /// Puts a run's results in `runtime`'s column (replacing what it held), adding new rows.
@@ -85,6 +93,12 @@ impl Report {
                 count("skip")
             ));
         }
+        if !self.external.is_empty() {
+            s.push_str(&format!(
+                "\n{EXTERNAL_START}\n{}\n{EXTERNAL_END}\n",
+                self.external
+            ));
+        }
         s.push_str("\n| case | level | section |");
         for n in &names {
             s.push_str(&format!(" {n} |"));
@@ -112,6 +126,11 @@ impl Report {
     /// Reads back a file written by [`Report::render`]; anything else gives an empty report.
     pub fn parse(text: &str) -> Report {
         let mut rep = Report::default();
+        if let Some((_, rest)) = text.split_once(EXTERNAL_START) {
+            if let Some((kept, _)) = rest.split_once(EXTERNAL_END) {
+                rep.external = kept.trim_matches('\n').to_owned();
+            }
+        }
         let mut abouts = BTreeMap::new();
         for l in text.lines() {
             if let Some(rest) = l.strip_prefix("- Runtime `") {
@@ -214,8 +233,14 @@ mod tests {
             text.contains("- Runtime `crun`: crun 1.8.1, v1 view"),
             "{text}"
         );
-        // A rerun of one runtime replaces only its column.
-        let mut again = Report::parse(&text);
+        // A rerun of one runtime replaces only its column and keeps the external figures.
+        let with_external = text.replacen(
+            "\n| case |",
+            &format!("\n{EXTERNAL_START}\nfigures | 1\n{EXTERNAL_END}\n\n| case |"),
+            1,
+        );
+        let mut again = Report::parse(&with_external);
+        assert_eq!(again.external, "figures | 1");
         again.merge("runc", "runc 1.1.5".into(), &[r("a/x", Outcome::Pass)]);
         let text = again.render("d", "k");
         assert!(
@@ -225,6 +250,10 @@ mod tests {
         assert!(
             !text.contains("a/y"),
             "rows no runtime has are dropped: {text}"
+        );
+        assert!(
+            text.contains(&format!("{EXTERNAL_START}\nfigures | 1\n{EXTERNAL_END}")),
+            "{text}"
         );
     }
 }
