@@ -1,7 +1,7 @@
 //! cgroup v1 and v2 drivers: placement, resources, freezer, stats, OOM events.
 //!
-//! CONTRACT used by dm-runc (and later the shim); all calls are synchronous and thread-free,
-//! made from a single-threaded process:
+//! CONTRACT used by dm-runc and the shim (task metrics through `Cgroup::of_pid`); every call is
+//! synchronous and starts no thread, so single-threaded dm-runc can use all of it:
 //! - `Cgroup::new(cgroups_path, id)` resolves `linux.cgroupsPath` for every hierarchy without
 //!   creating anything: absolute = from each hierarchy's root; relative = under the caller's
 //!   own cgroup (/proc/self/cgroup); empty = `<own cgroup>/<id>`. `slice:prefix:name` (systemd)
@@ -68,5 +68,6 @@ pub fn apply_v1_with(
 ) -> Result<()> {
     let ctrls: Vec<String> = dirs.iter().flat_map(|d| d.controllers.clone()).collect();
     validate::validate(res, Some(Driver::V1), Some(&ctrls))?;
+    v1::precheck(fs, dirs, res)?;
     v1::apply(fs, dirs, res)
 }

@@ -177,6 +177,9 @@ fn v1_writes_every_resource_to_its_file() {
                   {"allow": true, "type": "a", "major": 136, "access": "rw"}],
       "network": {"classID": 1048577, "priorities": [{"name": "eth0", "priority": 5}]}
     }"#);
+    // A BFQ host: its weight file exists before anything is written.
+    std::fs::create_dir_all(root.join("blkio/ctr")).unwrap();
+    std::fs::write(root.join("blkio/ctr/blkio.bfq.weight"), "").unwrap();
     apply_v1_with(&FakeFs, &v1_dirs(root), &full).unwrap();
     let c = |ctrl: &str, f: &str| file(&root.join(ctrl).join("ctr"), f);
     // memory+swap goes up first so memory.limit never exceeds it.
@@ -201,7 +204,7 @@ fn v1_writes_every_resource_to_its_file() {
     assert_eq!(c("cpuset", "cpuset.cpus").unwrap(), "0\n");
     assert_eq!(c("cpuset", "cpuset.mems").unwrap(), "0\n");
     assert_eq!(c("pids", "pids.max").unwrap(), "42\n");
-    // No blkio.weight in the tree (no CFQ): the BFQ files take the weights.
+    // No blkio.weight in the tree (no CFQ), but BFQ's: its files take the weights.
     assert_eq!(c("blkio", "blkio.bfq.weight").unwrap(), "500\n");
     assert_eq!(c("blkio", "blkio.bfq.weight_device").unwrap(), "8:0 300\n");
     assert_eq!(

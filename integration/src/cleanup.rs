@@ -59,24 +59,82 @@ pub fn shims_of(address: &Path) -> Vec<i32> {
     pids
 }
 
-/// SIGKILLs every shim of the containerd at `address`.
+/// SIGKILLs every shim of the containerd at `address` and removes the sockets they served,
+/// which a killed shim cannot remove itself.
 pub fn kill_shims_of(address: &Path) {
     for pid in shims_of(address) {
+        let sockets = bound_sockets(pid);
         signal(pid, libc::SIGKILL);
+        for s in sockets {
+            let _ = std::fs::remove_file(s);
+        }
     }
+}
+
+/// The paths of the unix sockets process `pid` holds, from its fds and /proc/net/unix.
+pub fn bound_sockets(pid: i32) -> Vec<PathBuf> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .filter_map(|l| {
+                    let l = l.to_string_lossy().into_owned();
+                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // Lines: Num RefCount Protocol Flags Type St Inode [Path]
+    std::fs::read_to_string("/proc/net/unix")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let path = f.get(7).filter(|p| p.starts_with('/'))?;
+            inodes
+                .contains(&f[6].to_string())
+                .then(|| PathBuf::from(path))
+        })
+        .collect()
 }
 
 /// Kills what still runs in the cgroups `/<ns>/...` (ctr's default cgroupsPath), removes those
 /// cgroups and the runtimes' state roots for `ns`.
 pub fn remove_namespace_leftovers(ns: &str) {
-    let hierarchies: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    let tops: Vec<PathBuf> = hierarchies
-        .iter()
-        .map(|h| h.join(ns))
+    remove_top_cgroups(ns);
+    for parent in RUNTIME_ROOT_PARENTS {
+        let _ = std::fs::remove_dir_all(Path::new(parent).join(ns));
+    }
+}
+
+/// `/<name>` in every hierarchy where it exists.
+fn top_cgroups(name: &str) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .map(|e| e.path().join(name))
         .filter(|p| p.is_dir())
-        .collect();
+        .collect()
+}
+
+/// Removes the empty cgroups at and below `/<name>` in every hierarchy, deepest first; busy
+/// ones stay. For a parent that tests share and none of them can own alone (CRI's `k8s.io`).
+pub fn remove_empty_top_cgroups(name: &str) {
+    for top in top_cgroups(name) {
+        let mut dirs = subtree(&top);
+        dirs.reverse();
+        for d in dirs {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// Kills what still runs in `/<name>` and below in every hierarchy and removes those cgroups,
+/// deepest first. Only for a `name` the test made (unique per test).
+pub fn remove_top_cgroups(name: &str) {
+    let tops = top_cgroups(name);
     if !tops.is_empty() {
         for top in &tops {
             for dir in subtree(top) {
@@ -97,17 +155,8 @@ pub fn remove_namespace_leftovers(ns: &str) {
             pids.iter().for_each(|p| signal(*p, libc::SIGKILL));
             std::thread::sleep(Duration::from_millis(20));
         }
-        for top in &tops {
-            let mut dirs = subtree(top);
-            dirs.reverse();
-            for d in dirs {
-                let _ = std::fs::remove_dir(d);
-            }
-        }
     }
-    for parent in RUNTIME_ROOT_PARENTS {
-        let _ = std::fs::remove_dir_all(Path::new(parent).join(ns));
-    }
+    remove_empty_top_cgroups(name);
 }
 
 /// `top` and every directory below it, parents before children.

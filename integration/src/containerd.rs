@@ -224,7 +224,11 @@ impl Containerd {
     /// this containerd's tasks and containers there are removed, the namespace's cgroups and
     /// runtime state roots are left to their other users.
     pub fn ctr_in(&self, ns: &str) -> Ctr {
-        self.shared_namespaces.lock().unwrap().push(ns.to_owned());
+        let mut shared = self.shared_namespaces.lock().unwrap();
+        if shared.is_empty() {
+            *SHARED_USERS.lock().unwrap() += 1;
+        }
+        shared.push(ns.to_owned());
         Ctr::new(self.address(), ns.to_owned())
     }
 
@@ -237,6 +241,10 @@ impl Containerd {
         })
     }
 }
+
+/// Live containerds of this process that use a shared namespace (test binaries run one at a
+/// time, so this process is the only one using it).
+static SHARED_USERS: Mutex<usize> = Mutex::new(0);
 
 impl Drop for Containerd {
     fn drop(&mut self) {
@@ -255,6 +263,17 @@ impl Drop for Containerd {
         cleanup::kill_shims_of(&self.address());
         for ns in &namespaces {
             cleanup::remove_namespace_leftovers(ns);
+        }
+        if !shared.is_empty() {
+            // The last containerd of this process in a shared namespace removes its parent
+            // cgroups (the runtime removes only the directories it made for each container).
+            let mut users = SHARED_USERS.lock().unwrap();
+            *users -= 1;
+            if *users == 0 {
+                for ns in &shared {
+                    cleanup::remove_empty_top_cgroups(ns);
+                }
+            }
         }
         cleanup::unmount_below(self.dir.path());
     }

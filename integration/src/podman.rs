@@ -5,11 +5,14 @@ use dm_testkit::{output, Output, TempDir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// podman with its own --root, --runroot, --tmpdir and runtime; removes its containers,
-/// mounts and dirs on Drop.
+/// podman with its own --root, --runroot, --tmpdir, runtime and cgroup parent; removes its
+/// containers, mounts, cgroups and dirs on Drop.
 pub struct Podman {
     dir: TempDir,
     runtime: PathBuf,
+    /// The cgroup parent of its containers and their conmons, instead of podman's shared
+    /// `/libpod_parent`, which no test could tell it may remove.
+    cgroup_parent: String,
 }
 
 impl Podman {
@@ -30,11 +33,20 @@ impl Podman {
         Podman {
             dir,
             runtime: runtime.to_owned(),
+            cgroup_parent: dm_testkit::unique_id("dm-podman"),
         }
     }
 
-    /// `podman <global flags> <args>` with stdin closed.
+    /// `podman <global flags> <args>` with stdin closed; `run` and `create` get the private
+    /// cgroup parent.
     pub fn cmd(&self, args: &[&str]) -> Command {
+        let parent = format!("--cgroup-parent=/{}", self.cgroup_parent);
+        let args: Vec<&str> = match args.split_first() {
+            Some((&sub, rest)) if sub == "run" || sub == "create" => {
+                [&[sub, parent.as_str()][..], rest].concat()
+            }
+            _ => args.to_vec(),
+        };
         let d = self.dir.path();
         let mut c = Command::new("podman");
         c.env("CONTAINERS_CONF", d.join("containers.conf"))
@@ -50,7 +62,7 @@ impl Podman {
             .arg("--events-backend=file")
             .arg("--runtime")
             .arg(&self.runtime)
-            .args(args)
+            .args(&args)
             .stdin(Stdio::null());
         c
     }
@@ -102,5 +114,6 @@ impl Drop for Podman {
             .cmd(&["rm", "--all", "--force", "--time", "0"])
             .output();
         cleanup::unmount_below(self.dir.path());
+        cleanup::remove_top_cgroups(&self.cgroup_parent);
     }
 }

@@ -51,11 +51,14 @@ fn killed_shim_is_cleaned_up(b: Backend) {
     let pid = env.task_pid(&id);
     let shims = env.ctd.shim_pids();
     assert_eq!(shims.len(), 1, "one shim per container: {shims:?}");
+    let bundle = env.ctd.bundle_dir(env.ctr.namespace(), &id);
+    let address = std::fs::read_to_string(bundle.join("address")).unwrap();
+    let socket = std::path::PathBuf::from(address.trim().trim_start_matches("unix://"));
+    assert!(socket.exists(), "{socket:?}");
     // SAFETY: kill(2) on the shim's pid, found by its -address flag for our private containerd.
     unsafe {
         libc::kill(shims[0], libc::SIGKILL);
     }
-    let bundle = env.ctd.bundle_dir(env.ctr.namespace(), &id);
     // containerd notices the dead shim, runs `containerd-shim-dockermind-v2 delete`, which
     // force-deletes the container, and drops the task.
     poll(STATE_WAIT, "task gone after shim death", || {
@@ -63,6 +66,11 @@ fn killed_shim_is_cleaned_up(b: Backend) {
     });
     poll(STATE_WAIT, "container init killed", || !alive(pid));
     poll(STATE_WAIT, "bundle removed", || !bundle.exists());
+    // The killed shim could not remove its socket; its `delete` did.
+    assert!(
+        !socket.exists(),
+        "dead shim's socket {socket:?} left behind"
+    );
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
         !mounts.contains(bundle.to_str().unwrap()),

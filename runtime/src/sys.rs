@@ -127,20 +127,6 @@ pub fn cloexec_from(from: u32) -> nix::Result<()> {
     Ok(())
 }
 
-/// Waits for a child, returning its exit code, or 128+signal when killed.
-pub fn wait_exit(pid: i32) -> nix::Result<i32> {
-    use nix::sys::wait::{waitpid, WaitStatus};
-    loop {
-        match waitpid(nix::unistd::Pid::from_raw(pid), None) {
-            Ok(WaitStatus::Exited(_, c)) => return Ok(c),
-            Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i32),
-            Ok(_) => continue,
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// Waits up to `ms` milliseconds for process `pid` to exit (become a zombie or vanish),
 /// through a pidfd: no polling loop. True when it has exited.
 pub fn wait_pid_exit(pid: i32, ms: i32) -> bool {

@@ -380,6 +380,14 @@ fn siblings_under_a_parent_created_by_the_first_delete_independently() {
     set(&mut b, "/linux/cgroupsPath", json!(pb_path));
     let pa = started(&mut a, "sleep 1000");
     let pb = started(&mut b, "sleep 1000");
+    // The parent exists in every hierarchy; the test made it, so the test removes it, also
+    // after a failed assertion (deepest first: the containers' own dirs go with delete).
+    let _parents = RemoveOnDrop(
+        all_cgroup_dirs(pa)
+            .iter()
+            .filter_map(|d| d.parent().map(Path::to_owned))
+            .collect(),
+    );
     let parent_dir = cgroup_dir(pa, "pids").parent().unwrap().to_owned();
     assert_eq!(cgroup_dir(pb, "pids").parent().unwrap(), parent_dir);
     a.run(&["delete", "-f", &a.id]).ok();
@@ -387,6 +395,56 @@ fn siblings_under_a_parent_created_by_the_first_delete_independently() {
     assert_eq!(b.state()["status"], "running");
     b.run(&["delete", "-f", &b.id]).ok();
     assert!(!parent_dir.join(&b.id).exists());
-    // Clean the shared parent the way an orchestrator would.
-    let _ = std::fs::remove_dir(&parent_dir);
+}
+
+/// Cgroup directories a test made, removed when it ends however it ends.
+struct RemoveOnDrop(Vec<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// Block I/O weights exist only under a weighted scheduler (CFQ, BFQ), which machines of this
+/// kind may lack: with one, the weight reaches the container's blkio cgroup; without, create
+/// fails naming the field and the missing files, and leaves no state dir, cgroup or process.
+#[test]
+fn blkio_weight_applied_or_refused_by_name() {
+    let Some(mut b) = bundle("blkio_weight") else {
+        return;
+    };
+    set(&mut b, "/linux/resources/blockIO", json!({"weight": 300}));
+    let own = cgroup_dir(std::process::id() as i64, "blkio");
+    let file = ["blkio.weight", "blkio.bfq.weight"]
+        .into_iter()
+        .find(|f| own.join(f).exists());
+    let Some(file) = file else {
+        eprintln!(
+            "SKIP applying a blkio weight: {own:?} has no blkio.weight or blkio.bfq.weight \
+             (no CFQ/BFQ scheduler here); checking the refusal instead"
+        );
+        let out = b.create();
+        assert_eq!(out.code, 1, "{out:?}");
+        assert!(
+            out.stderr.contains("linux.resources.blockIO.weight")
+                && out.stderr.contains("blkio.bfq.weight"),
+            "{out:?}"
+        );
+        assert_nothing_left(&b);
+        assert!(!own.join(&b.id).exists(), "blkio cgroup left behind");
+        assert!(
+            !cgroup_dir(std::process::id() as i64, "memory")
+                .join(&b.id)
+                .exists(),
+            "memory cgroup left behind"
+        );
+        return;
+    };
+    let pid = started(&mut b, "sleep 1000");
+    let weight = read(&cgroup_dir(pid, "blkio").join(file));
+    assert!(weight.contains("300"), "{file}: {weight}");
+    b.run(&["delete", "-f", &b.id]).ok();
 }

@@ -6,16 +6,8 @@ use serde_json::json;
 
 /// No cgroup directory named after the container anywhere under our own cgroups.
 fn assert_no_cgroup(id: &str) {
-    let own = read(std::path::Path::new("/proc/self/cgroup"));
-    for l in own.lines() {
-        let mut f = l.splitn(3, ':');
-        let (_, ctl, path) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
-        let base = match ctl {
-            "" => "/sys/fs/cgroup/unified".to_owned(),
-            c if c.starts_with("name=") => format!("/sys/fs/cgroup/{}", &c[5..]),
-            c => format!("/sys/fs/cgroup/{}", c.split(',').next().unwrap()),
-        };
-        let d = std::path::PathBuf::from(format!("{base}{path}")).join(id);
+    for d in all_cgroup_dirs("self") {
+        let d = d.join(id);
         assert!(!d.exists(), "cgroup {d:?} left behind");
     }
 }
@@ -171,12 +163,17 @@ fn negative_oom_score_adj_eperm_is_explained() {
     };
     set(&mut b, "/process/oomScoreAdj", json!(-500));
     let out = b.create();
-    if out.code == 0 {
-        // A machine with CAP_SYS_RESOURCE accepts it; this one must not.
-        assert!(
-            !dm_testkit::in_ci(),
-            "negative oom_score_adj accepted in CI"
-        );
+    // Lowering oom_score_adj needs CAP_SYS_RESOURCE, which root lacks on some machines.
+    let can_lower = caps::has_cap(
+        None,
+        caps::CapSet::Effective,
+        caps::Capability::CAP_SYS_RESOURCE,
+    )
+    .unwrap_or(false);
+    if can_lower {
+        eprintln!("SKIP the oomScoreAdj refusal: this host grants CAP_SYS_RESOURCE");
+        assert_eq!(out.code, 0, "{out:?}");
+        b.run(&["delete", "-f", &b.id]).ok();
         return;
     }
     fails_cleanly(&b, out, "process.oomScoreAdj");

@@ -25,10 +25,12 @@ impl ConsoleSocket {
     /// Binds a fresh console socket.
     pub fn new() -> Result<ConsoleSocket> {
         static N: AtomicU32 = AtomicU32::new(0);
-        let dir = PathBuf::from("/run/containerd/dockermind/pty");
+        // Straight in the shim's root, which stays: a shared subdirectory could only be removed
+        // racing another shim that is about to bind in it.
+        let dir = PathBuf::from(crate::options::DEFAULT_ROOT);
         std::fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
         let path = dir.join(format!(
-            "{}-{}.sock",
+            "pty-{}-{}.sock",
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         ));

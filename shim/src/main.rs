@@ -92,6 +92,7 @@ fn delete(flags: &containerd_shim::Flags) -> Result<()> {
         eprintln!("{e}");
     }
     mounts::unmount_rootfs(&bundle.join("rootfs"));
+    remove_dead_socket(&bundle);
     let resp = DeleteResponse {
         exit_status: 128 + libc::SIGKILL as u32,
         exited_at: Some(service::now()).into(),
@@ -99,4 +100,16 @@ fn delete(flags: &containerd_shim::Flags) -> Result<()> {
     };
     std::io::stdout().write_all(&resp.write_to_bytes()?)?;
     Ok(())
+}
+
+/// Removes the socket of the dead shim (its address is in the bundle), which a killed shim
+/// could not remove itself; one that still answers (a pod's shim) is left alone.
+fn remove_dead_socket(bundle: &std::path::Path) {
+    let Ok(address) = std::fs::read_to_string(bundle.join("address")) else {
+        return;
+    };
+    let address = address.trim();
+    if !start::serving(address) {
+        let _ = std::fs::remove_file(address.strip_prefix("unix://").unwrap_or(address));
+    }
 }

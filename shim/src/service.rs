@@ -1,5 +1,6 @@
 //! The task service's core: the state lock, exit handling with containerd's event ordering, and
-//! event publication. The ttrpc methods live in task.rs.
+//! event publication. The task operations live in task.rs, the ttrpc methods mapped onto them
+//! in rpc.rs.
 
 use crate::console;
 use crate::events::Publisher;

@@ -185,10 +185,12 @@ impl TaskService {
             (c.runtime.clone(), c.bundle.clone())
         };
         let r = runtime.run(&bundle, &["start", id]);
+        // The lock was not held across the runtime call: a Delete may have removed the record.
+        let gone = || Error::NotFound(format!("container {id} was deleted while starting"));
         let pid;
         {
             let mut st = self.core.lock();
-            let c = st.containers.get_mut(id).unwrap();
+            let c = st.containers.get_mut(id).ok_or_else(gone)?;
             pid = c.init.pid;
             if r.is_ok() {
                 c.init.status = Status::RUNNING;
@@ -208,7 +210,7 @@ impl TaskService {
         let mut out = Vec::new();
         {
             let mut st = self.core.lock();
-            let c = st.containers.get_mut(id).unwrap();
+            let c = st.containers.get_mut(id).ok_or_else(gone)?;
             c.init.starting = false;
             if let Some(status) = c.init.pending_exit.take() {
                 record_exit(&mut st, id, "", status, &mut out);
@@ -626,5 +628,79 @@ impl TaskService {
         let r = runtime.run(&bundle, &["update", "--resources", &p, &req.id]);
         let _ = std::fs::remove_file(&path);
         r.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Container;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A runtime whose `start` blocks on a fifo the test opens once a Delete has gone through.
+    const GATED_START: &str = r#"#!/bin/sh
+for a; do
+  case $a in
+    start) cat "$(dirname "$0")/gate" >/dev/null ;;
+  esac
+done
+exit 0
+"#;
+
+    /// A Delete that removes the container while its Start waits on the runtime: the Start
+    /// fails with an error naming the container instead of panicking (which, with
+    /// `panic = "abort"`, would take the shim and every container it serves down).
+    #[test]
+    fn delete_racing_start_is_an_error_not_a_panic() {
+        let dir = std::env::temp_dir().join(format!("dm-shim-race-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("runtime");
+        std::fs::write(&script, GATED_START).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let gate = dir.join("gate");
+        nix::unistd::mkfifo(&gate, nix::sys::stat::Mode::S_IRWXU).unwrap();
+
+        let core = Arc::new(Core::new(
+            "ns".into(),
+            dir.join("no-containerd").display().to_string(),
+        ));
+        let svc = TaskService::new(core.clone());
+        core.lock().containers.insert(
+            "c1".into(),
+            Container {
+                bundle: dir.clone(),
+                runtime: Runtime {
+                    binary: script.display().to_string(),
+                    root: dir.join("root").display().to_string(),
+                    systemd_cgroup: false,
+                },
+                init: crate::state::Proc {
+                    status: Status::CREATED,
+                    ..Default::default()
+                },
+                execs: HashMap::new(),
+                rootfs_mounted: false,
+                init_exit_deferred: false,
+            },
+        );
+        let starter = {
+            let svc = TaskService::new(core.clone());
+            std::thread::spawn(move || svc.start_init("c1").map(|r| r.pid))
+        };
+        // Start marks the init `starting` before it calls the runtime, which then blocks.
+        while !core.lock().containers["c1"].init.starting {
+            std::thread::yield_now();
+        }
+        let req = DeleteRequest {
+            id: "c1".into(),
+            ..Default::default()
+        };
+        svc.do_delete(&req).unwrap();
+        // Releases the runtime's `start`.
+        std::fs::write(&gate, "go").unwrap();
+        let e = starter.join().expect("start panicked").unwrap_err();
+        assert!(e.to_string().contains("c1"), "{e}");
+        assert!(core.lock().containers.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -34,8 +34,19 @@ pub(crate) fn dir<'a>(dirs: &'a [V1Dir], controller: &str) -> Option<&'a Path> {
         .map(|d| d.dir.as_path())
 }
 
-/// Checks that need the live cgroup but write nothing (memory.checkBeforeUpdate).
+/// Checks that need the live cgroup but write nothing (memory.checkBeforeUpdate, whether the
+/// host's block I/O scheduler has weights).
 pub(crate) fn precheck(fs: &dyn CgroupFs, dirs: &[V1Dir], res: &LinuxResources) -> Result<()> {
+    if let (Some(b), Some(d)) = (res.block_io(), dir(dirs, "blkio")) {
+        if b.weight().is_some_and(|w| w != 0) {
+            weight_files(fs, d, &format!("{R}.blockIO.weight"))?;
+        }
+        for (i, wd) in b.weight_device().iter().flatten().enumerate() {
+            if wd.weight().is_some() {
+                weight_files(fs, d, &format!("{R}.blockIO.weightDevice[{i}]"))?;
+            }
+        }
+    }
     let Some(m) = res.memory() else { return Ok(()) };
     if m.check_before_update() == Some(true) {
         if let (Some(limit), Some(d)) = (m.limit(), dir(dirs, "memory")) {
@@ -260,22 +271,45 @@ fn cpuset(fs: &dyn CgroupFs, d: &Path, c: &LinuxCpu) -> Result<()> {
     Ok(())
 }
 
+/// The weight and per-device weight files of blkio dir `d`. Weights exist only under a
+/// scheduler that has them: CFQ's files (kernels before 5.0) or BFQ's. With neither
+/// (mq-deadline, kyber, none) a weight cannot be applied, so `field` is refused by name.
+fn weight_files(fs: &dyn CgroupFs, d: &Path, field: &str) -> Result<(&'static str, &'static str)> {
+    if fs.exists(&d.join("blkio.weight")) {
+        Ok(("blkio.weight", "blkio.weight_device"))
+    } else if fs.exists(&d.join("blkio.bfq.weight")) {
+        Ok(("blkio.bfq.weight", "blkio.bfq.weight_device"))
+    } else {
+        Err(invalid(
+            field,
+            format!(
+                "this host's blkio controller has no weight files (neither blkio.weight nor \
+                 blkio.bfq.weight in {}): no block I/O scheduler with weights (CFQ or BFQ) is \
+                 in use",
+                d.display()
+            ),
+        ))
+    }
+}
+
 fn blkio(fs: &dyn CgroupFs, d: &Path, b: &LinuxBlockIo) -> Result<()> {
     let f = |n: &str| format!("{R}.blockIO.{n}");
-    // Without CFQ the weights live in the BFQ files.
-    let (wfile, wdev) = if fs.exists(&d.join("blkio.weight")) {
-        ("blkio.weight", "blkio.weight_device")
-    } else {
-        ("blkio.bfq.weight", "blkio.bfq.weight_device")
-    };
+    let weight_files = |field: &str| weight_files(fs, d, &f(field));
     if let Some(w) = b.weight().filter(|&w| w != 0) {
-        put(fs, d, wfile, &w.to_string(), &f("weight"))?;
+        put(
+            fs,
+            d,
+            weight_files("weight")?.0,
+            &w.to_string(),
+            &f("weight"),
+        )?;
     }
     if let Some(w) = b.leaf_weight().filter(|&w| w != 0) {
         put(fs, d, "blkio.leaf_weight", &w.to_string(), &f("leafWeight"))?;
     }
     for (i, wd) in b.weight_device().iter().flatten().enumerate() {
         if let Some(w) = wd.weight() {
+            let wdev = weight_files(&format!("weightDevice[{i}]"))?.1;
             // CFQ takes 0 as "remove"; BFQ refuses 0 and wants `default`.
             let w = if wdev == "blkio.weight_device" {
                 w.to_string()
@@ -500,7 +534,11 @@ mod tests {
             dir: "/cg/blkio/c".into(),
         }];
         for (has, file, v) in [
-            (vec![], "blkio.bfq.weight_device", "8:0 default"),
+            (
+                vec!["blkio.bfq.weight"],
+                "blkio.bfq.weight_device",
+                "8:0 default",
+            ),
             (vec!["blkio.weight"], "blkio.weight_device", "8:0 0"),
         ] {
             let fs = Rec(RefCell::new(Vec::new()), has);
@@ -510,6 +548,35 @@ mod tests {
                 w,
                 vec![(Path::new("/cg/blkio/c").join(file), v.to_string())]
             );
+        }
+    }
+
+    /// mq-deadline, kyber and none have no weights: a weight is refused by field, nothing written.
+    #[test]
+    fn weights_without_a_weighted_scheduler_are_refused_by_name() {
+        let dirs = [V1Dir {
+            controllers: vec!["blkio".into()],
+            mountpoint: "/cg/blkio".into(),
+            dir: "/cg/blkio/c".into(),
+        }];
+        for (json, field) in [
+            (
+                r#"{"blockIO":{"weight":300}}"#,
+                "linux.resources.blockIO.weight: ",
+            ),
+            (
+                r#"{"blockIO":{"weightDevice":[{"major":8,"minor":0,"weight":50}]}}"#,
+                "linux.resources.blockIO.weightDevice[0]: ",
+            ),
+        ] {
+            let res: LinuxResources = serde_json::from_str(json).unwrap();
+            let fs = Rec(RefCell::new(Vec::new()), vec![]);
+            let e = crate::apply_v1_with(&fs, &dirs, &res)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(field), "{e}");
+            assert!(e.contains("blkio.bfq.weight"), "{e}");
+            assert!(fs.0.into_inner().is_empty());
         }
     }
 }

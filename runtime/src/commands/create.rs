@@ -292,9 +292,9 @@ pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Resu
     })
 }
 
-/// The resources to apply: the spec's, with device rules that allow the default devices and
-/// every `linux.devices` entry appended (later rules win), so a deny-all list still leaves the
-/// container its /dev/null.
+/// The resources to apply: the spec's, with rules allowing the default devices appended (later
+/// rules win), so a deny-all list still leaves the container its /dev/null. `linux.devices`
+/// entries get no rule of their own (see below).
 fn cgroup_resources(spec: &Spec) -> Result<Option<oci_spec::runtime::LinuxResources>> {
     use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType};
     let linux = spec.linux().as_ref().expect("validated");

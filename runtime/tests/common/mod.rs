@@ -98,3 +98,21 @@ pub fn start_sleeping(b: &mut Bundle) {
     b.create().ok();
     b.run(&["start", &b.id]).ok();
 }
+
+/// Every cgroup directory of `pid` ("self" for the test itself), one per hierarchy (v1
+/// controllers, named hierarchies, the cgroup2 mount).
+pub fn all_cgroup_dirs(pid: impl std::fmt::Display) -> Vec<PathBuf> {
+    read(Path::new(&format!("/proc/{pid}/cgroup")))
+        .lines()
+        .map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctl, path) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+            let base = match ctl {
+                "" => "/sys/fs/cgroup/unified".to_owned(),
+                c if c.starts_with("name=") => format!("/sys/fs/cgroup/{}", &c[5..]),
+                c => format!("/sys/fs/cgroup/{}", c.split(',').next().unwrap()),
+            };
+            PathBuf::from(format!("{base}{path}"))
+        })
+        .collect()
+}
