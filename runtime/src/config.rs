@@ -198,6 +198,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
                     "{field}: needs a mount namespace (linux.namespaces has no \"mount\" entry)"
                 ));
             }
+            // Root of a new user namespace may not mount in a mount namespace it does not own.
+            if has_new_namespace(spec, LinuxNamespaceType::User) {
+                return bad("linux.namespaces: a new user namespace needs a mount namespace too (the caller's cannot be mounted on from it)".into());
+            }
         }
     } else {
         return bad("linux: required on Linux".into());

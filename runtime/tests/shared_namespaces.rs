@@ -114,4 +114,19 @@ fn what_would_change_the_callers_mounts_is_refused() {
         assert_eq!(mounts_under(&b), Vec::<String>::new());
         assert_nothing_left(&b);
     }
+    let Some(mut b) = no_namespaces("no_namespaces_userns") else {
+        return;
+    };
+    set(&mut b, "/linux/namespaces", json!([{"type": "user"}]));
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    set(&mut b, "/linux/uidMappings", map.clone());
+    set(&mut b, "/linux/gidMappings", map);
+    let out = b.create();
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("linux.namespaces: a new user namespace needs a mount namespace"),
+        "{out:?}"
+    );
+    assert_nothing_left(&b);
 }
