@@ -13,6 +13,7 @@ pub mod log;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
+pub mod selfexe;
 pub mod spec;
 pub mod state;
 pub mod sync;

@@ -39,6 +39,11 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
     let Some(cmd) = &cli.command else {
         anyhow::bail!("no command given; see --help");
     };
+    if matches!(cmd, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
+        // Container processes start as forks of this process: run from a binary they
+        // cannot write before making any.
+        dm_runtime::selfexe::protect()?;
+    }
     match cmd {
         Command::Spec(a) => info::spec(a.bundle.as_deref(), a.rootless)?,
         Command::Create(a) => {

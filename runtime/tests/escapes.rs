@@ -2,9 +2,13 @@
 //! control that shows the probe itself works.
 
 mod common;
+mod exe_race;
 mod seccomp_util;
 use common::*;
+use exe_race::{Attacker, RuntimeCopy};
 use seccomp_util::agent;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 #[test]
 fn runtime_binary_unreachable_through_proc_exe_while_created() {
@@ -164,9 +168,11 @@ fn runtime_binary_unreachable_through_proc_exe_during_exec() {
     let (st, held_fd) = agent::accept(&listener);
     assert_eq!(st["state"]["status"], "running", "{st}");
     let h = agent::recv(&held_fd);
-    // The window is open: the held process is still the host's dm-runc.
-    let exe = std::fs::read_link(format!("/proc/{}/exe", h.pid)).unwrap();
-    assert_eq!(exe, std::fs::canonicalize(runc()).unwrap());
+    // The window is open: the held process still runs dm-runc's binary (the same inode, seen
+    // through a read-only mount).
+    let exe = std::fs::metadata(format!("/proc/{}/exe", h.pid)).unwrap();
+    let host = std::fs::metadata(runc()).unwrap();
+    assert_eq!((exe.dev(), exe.ino()), (host.dev(), host.ino()));
     let status = read(std::path::Path::new(&format!("/proc/{}/status", h.pid)));
     let inner = status
         .lines()
@@ -207,4 +213,100 @@ fn runtime_binary_unreachable_through_proc_exe_during_exec() {
         "host dm-runc changed"
     );
     b.run(&["delete", "--force", &b.id]).ok();
+}
+
+/// A busybox bundle driven by `runtime`, or None (loud skip) when not root outside CI.
+fn bundle_with(test: &str, runtime: &Path) -> Option<Bundle> {
+    dm_testkit::require_root(test).then(|| Bundle::new(runtime))
+}
+
+/// A running `sleep` container with the exe-race attacker in it.
+fn attacked(test: &str, runtime: &Path) -> Option<(Bundle, Attacker)> {
+    let mut a = bundle_with(test, runtime)?;
+    start_sleeping(&mut a);
+    let attacker = Attacker::start(&a);
+    Some((a, attacker))
+}
+
+#[test]
+fn interpreter_line_cannot_overwrite_runtime_through_exec() {
+    // CVE-2019-5736 as published: `exec` runs a script starting `#!/proc/self/exe`, so the
+    // kernel runs the runtime's binary as a dumpable container process.
+    let copy = RuntimeCopy::of(&runc());
+    let before = copy.bytes();
+    let Some((a, mut attacker)) = attacked("cve_2019_5736_interp_exec", &copy.path) else {
+        return;
+    };
+    let fifo = exe_race::plant(&a.rootfs());
+    let mut args = vec!["exec", a.id.as_str()];
+    args.extend(exe_race::ARGS);
+    let victim = a
+        .cmd(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let held = attacker.line();
+    let log = exe_race::release(&fifo);
+    let out = victim.wait_with_output().unwrap();
+    let exited = attacker.line();
+    let result = attacker.strike();
+    exe_race::force_delete(&runc(), &a);
+    assert!(held.starts_with("held "), "{held}");
+    assert!(
+        log.contains("none"),
+        "the script did not run the runtime: {log:?} {out:?}"
+    );
+    assert!(exited.starts_with("exited "), "{exited}");
+    assert_ne!(
+        result, "write-ok",
+        "{held}: the container overwrote the runtime binary"
+    );
+    assert!(
+        copy.bytes() == before,
+        "runtime binary changed ({held}, {result})"
+    );
+}
+
+#[test]
+fn interpreter_line_cannot_overwrite_runtime_through_init() {
+    // The same through a container's entrypoint: the init execs the script. The attacker sits
+    // in another container whose pid namespace this one joins (as pods share one), so the init
+    // exiting does not take the attacker with it.
+    let copy = RuntimeCopy::of(&runc());
+    let before = copy.bytes();
+    let Some((a, mut attacker)) = attacked("cve_2019_5736_interp_init", &copy.path) else {
+        return;
+    };
+    let mut b = Bundle::new(&copy.path);
+    let pidns = format!("/proc/{}/ns/pid", a.state()["pid"]);
+    for ns in b.spec["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "pid" {
+            ns["path"] = serde_json::json!(pidns);
+        }
+    }
+    b.args(&exe_race::ARGS);
+    let fifo = exe_race::plant(&b.rootfs());
+    b.create().ok();
+    b.run(&["start", &b.id]).ok();
+    let held = attacker.line();
+    let log = exe_race::release(&fifo);
+    let exited = attacker.line();
+    let result = attacker.strike();
+    exe_race::force_delete(&runc(), &b);
+    exe_race::force_delete(&runc(), &a);
+    assert!(held.starts_with("held "), "{held}");
+    assert!(
+        log.contains("none"),
+        "the script did not run the runtime: {log:?}"
+    );
+    assert!(exited.starts_with("exited "), "{exited}");
+    assert_ne!(
+        result, "write-ok",
+        "{held}: the container overwrote the runtime binary"
+    );
+    assert!(
+        copy.bytes() == before,
+        "runtime binary changed ({held}, {result})"
+    );
 }

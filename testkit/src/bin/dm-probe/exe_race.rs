@@ -104,9 +104,7 @@ fn exited(held: &[Held], ms: i32) -> Option<&Held> {
     if n <= 0 {
         return None;
     }
-    fds.iter()
-        .position(|p| p.revents != 0)
-        .map(|i| &held[i])
+    fds.iter().position(|p| p.revents != 0).map(|i| &held[i])
 }
 
 /// Reopens the held binary for writing through the fd's magic link and overwrites its head.
