@@ -10,6 +10,7 @@
 
 use crate::error::{Error, IoContext, Result};
 use crate::sys;
+use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::statvfs::{fstatvfs, FsFlags};
 use std::ffi::CString;
@@ -30,11 +31,12 @@ pub fn protect() -> Result<()> {
     }
     let prog = match read_only_bind() {
         Ok(fd) => fd,
-        Err(bind) => sealed_copy(&mut exe).map_err(|copy| {
-            Error::Child(format!(
-                "protect dm-runc's binary from containers (CVE-2019-5736): \
-                 read-only bind mount: {bind}; sealed memfd copy: {copy}"
-            ))
+        Err(bind) => sealed_copy(&mut exe).map_err(|e| Error::Sys {
+            what: format!(
+                "keep dm-runc's binary out of the containers' reach: read-only bind mount: \
+                 {bind}; sealed memfd copy"
+            ),
+            source: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
         })?,
     };
     drop(exe);
@@ -48,8 +50,8 @@ pub fn protect() -> Result<()> {
     })
 }
 
-/// Names the process after argv[0] again: before Linux 6.14 a program run through
-/// execveat(fd, "") is named after the fd's number, which `ps -C dm-runc` and `pgrep` miss.
+/// Names the process after argv[0] again: older kernels (6.18 does not) name a program run
+/// through execveat(fd, "") after the fd's number, which `ps -C dm-runc` and `pgrep` miss.
 fn keep_name() {
     let Some(arg0) = std::env::args_os().next() else {
         return;

@@ -8,7 +8,9 @@ use common::*;
 use exe_race::{Attacker, RuntimeCopy};
 use seccomp_util::agent;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
+use std::process::{Command, Stdio};
 
 #[test]
 fn runtime_binary_unreachable_through_proc_exe_while_created() {
@@ -228,24 +230,19 @@ fn attacked(test: &str, runtime: &Path) -> Option<(Bundle, Attacker)> {
     Some((a, attacker))
 }
 
-#[test]
-fn interpreter_line_cannot_overwrite_runtime_through_exec() {
-    // CVE-2019-5736 as published: `exec` runs a script starting `#!/proc/self/exe`, so the
-    // kernel runs the runtime's binary as a dumpable container process.
+/// The exec path of the exploit against a copy of the runtime; `victim` adjusts the
+/// `dm-runc exec` that runs the script. Returns the attacker's `held` line and its result.
+fn exploit_exec(test: &str, victim: impl FnOnce(&mut Command)) -> Option<(String, String)> {
     let copy = RuntimeCopy::of(&runc());
     let before = copy.bytes();
-    let Some((a, mut attacker)) = attacked("cve_2019_5736_interp_exec", &copy.path) else {
-        return;
-    };
+    let (a, mut attacker) = attacked(test, &copy.path)?;
     let fifo = exe_race::plant(&a.rootfs());
     let mut args = vec!["exec", a.id.as_str()];
     args.extend(exe_race::ARGS);
-    let victim = a
-        .cmd(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut cmd = a.cmd(&args);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    victim(&mut cmd);
+    let victim = cmd.spawn().unwrap();
     let held = attacker.line();
     let log = exe_race::release(&fifo);
     let out = victim.wait_with_output().unwrap();
@@ -266,6 +263,44 @@ fn interpreter_line_cannot_overwrite_runtime_through_exec() {
         copy.bytes() == before,
         "runtime binary changed ({held}, {result})"
     );
+    Some((held, result))
+}
+
+#[test]
+fn interpreter_line_cannot_overwrite_runtime_through_exec() {
+    // CVE-2019-5736 as published: `exec` runs a script starting `#!/proc/self/exe`, so the
+    // kernel runs the runtime's binary as a dumpable container process.
+    if let Some((held, result)) = exploit_exec("cve_2019_5736_interp_exec", |_| {}) {
+        assert_eq!(result, "open-denied EROFS", "{held}");
+    }
+}
+
+#[test]
+fn interpreter_line_cannot_overwrite_runtime_where_it_may_not_mount() {
+    // Where the runtime may not make a read-only mount of its binary (open_tree refused here
+    // by a seccomp filter, as for a rootless caller), the sealed copy protects it.
+    let deny_open_tree = |cmd: &mut Command| {
+        let filter: seccompiler::BpfProgram = seccompiler::SeccompFilter::new(
+            [(libc::SYS_open_tree, vec![])].into_iter().collect(),
+            seccompiler::SeccompAction::Allow,
+            seccompiler::SeccompAction::Errno(libc::EPERM as u32),
+            seccompiler::TargetArch::x86_64,
+        )
+        .unwrap()
+        .try_into()
+        .unwrap();
+        // SAFETY: the closure only makes two system calls (no allocation, no locks) between
+        // fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                seccompiler::apply_filter(&filter).map_err(|_| std::io::Error::last_os_error())
+            })
+        };
+    };
+    if let Some((held, result)) = exploit_exec("cve_2019_5736_interp_memfd", deny_open_tree) {
+        assert!(held.contains("memfd:"), "{held}");
+        assert_eq!(result, "write-denied EPERM", "{held}");
+    }
 }
 
 #[test]

@@ -65,15 +65,24 @@ impl Attacker {
     /// Starts `dm-probe exe-race /bin/busybox` in `b`'s container and waits for `ready`.
     pub fn start(b: &Bundle) -> Attacker {
         b.install_probe();
-        let mut child = b
-            .cmd(&[
-                "exec",
-                "-d",
-                &b.id,
-                "/bin/dm-probe",
-                "exe-race",
-                "/bin/busybox",
-            ])
+        Attacker::spawn(b.cmd(&Attacker::exec_args(&b.id)))
+    }
+
+    /// The runtime arguments that exec the attacker, detached, into container `id`.
+    pub fn exec_args(id: &str) -> [&str; 6] {
+        [
+            "exec",
+            "-d",
+            id,
+            "/bin/dm-probe",
+            "exe-race",
+            "/bin/busybox",
+        ]
+    }
+
+    /// Runs `exec` (a runtime command with [`Attacker::exec_args`]) and waits for `ready`.
+    pub fn spawn(mut exec: Command) -> Attacker {
+        let mut child = exec
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
