@@ -345,3 +345,54 @@ fn interpreter_line_cannot_overwrite_runtime_through_init() {
         "runtime binary changed ({held}, {result})"
     );
 }
+
+#[test]
+fn init_runs_from_a_read_only_binary_with_the_callers_argv_env_and_cwd() {
+    // The runtime re-executes itself from a read-only view of its binary before it makes the
+    // init: what it was given must come through unchanged.
+    let Some(mut b) = bundle("reexec_keeps") else {
+        return;
+    };
+    b.args(&["sleep", "1000"]);
+    let args = ["create", "--bundle", ".", "--pid-file", "init.pid", &b.id];
+    let out = b
+        .cmd(&args)
+        .current_dir(b.path())
+        .env("DM_REEXEC_MARK", "kept")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(out.success());
+    let pid = read(&b.path().join("init.pid"));
+    assert_eq!(
+        pid,
+        b.state()["pid"].to_string(),
+        "pid file relative to cwd"
+    );
+    let proc = |f: &str| std::fs::read(format!("/proc/{pid}/{f}")).unwrap();
+    let mut want = vec![runc().into_os_string().into_encoded_bytes()];
+    want.extend(
+        [
+            "--root".as_bytes(),
+            b.state_root().as_os_str().as_encoded_bytes(),
+        ]
+        .map(Vec::from),
+    );
+    want.extend(args.iter().map(|a| a.as_bytes().to_vec()));
+    let cmdline: Vec<Vec<u8>> = proc("cmdline")
+        .split(|c| *c == 0)
+        .filter(|a| !a.is_empty())
+        .map(Vec::from)
+        .collect();
+    assert_eq!(cmdline, want);
+    assert!(proc("environ")
+        .split(|c| *c == 0)
+        .any(|e| e == b"DM_REEXEC_MARK=kept"));
+    assert_eq!(proc("comm"), b"dm-runc\n");
+    let exe = nix::sys::statvfs::statvfs(format!("/proc/{pid}/exe").as_str()).unwrap();
+    assert!(
+        exe.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
+        "the init runs from a writable mount"
+    );
+}
