@@ -7,6 +7,9 @@
 //! from an inode nobody can write: a read-only detached bind mount of the binary itself (no
 //! copy, no mount namespace, nothing left behind once the last process running it is gone),
 //! or, where mounting is not allowed (rootless, old kernels), a sealed memfd copy.
+//! Seen from outside, readlink(/proc/<pid>/exe) of those processes (and of a created
+//! container's init) is then "/" (the detached mount's root) or "/memfd:dm-runc (deleted)";
+//! cmdline, environ and comm are unchanged.
 
 use crate::error::{Error, IoContext, Result};
 use crate::sys;
