@@ -1,7 +1,8 @@
 //! dm-runc: a runc-compatible OCI runtime.
 //!
 //! One process, one fork: `create` clones the init straight into its namespaces, the init
-//! builds the container from the inside and blocks on the exec fifo until `start`.
+//! builds the container from the inside and blocks on the exec fifo until `start`. Commands
+//! that make container processes first re-execute from a read-only binary ([`selfexe`]).
 
 pub mod cli;
 pub mod commands;
@@ -13,6 +14,7 @@ pub mod log;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
+pub mod selfexe;
 pub mod spec;
 pub mod state;
 pub mod sync;

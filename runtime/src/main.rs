@@ -6,6 +6,18 @@ use dm_runtime::commands::{create, exec, info, lifecycle, resources, run};
 use dm_runtime::log;
 
 fn main() {
+    // Container processes start as forks of this process, so the commands that make them run
+    // from a binary no container can write (selfexe). Decided from the raw arguments, before
+    // the parse: the re-executed process then parses only once. A container named like a
+    // command only costs a needless re-exec; a failure counts only for those commands.
+    let protected = if std::env::args_os()
+        .skip(1)
+        .any(|a| SPAWNING.iter().any(|c| a == *c))
+    {
+        dm_runtime::selfexe::protect()
+    } else {
+        Ok(())
+    };
     let cli = Cli::parse();
     if cli.version {
         println!(
@@ -19,7 +31,7 @@ fn main() {
         eprintln!("--log: {e}");
         std::process::exit(1);
     }
-    let code = match dispatch(&cli) {
+    let code = match dispatch(&cli, protected) {
         Ok(code) => code,
         Err(e) => {
             let msg = format!("{e:#}");
@@ -33,12 +45,18 @@ fn main() {
     std::process::exit(code);
 }
 
-fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
+/// The commands that make container processes.
+const SPAWNING: [&str; 3] = ["create", "run", "exec"];
+
+fn dispatch(cli: &Cli, protected: dm_runtime::error::Result<()>) -> anyhow::Result<i32> {
     let root_buf = cli.state_root();
     let root = root_buf.as_path();
     let Some(cmd) = &cli.command else {
         anyhow::bail!("no command given; see --help");
     };
+    if matches!(cmd, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
+        protected?;
+    }
     match cmd {
         Command::Spec(a) => info::spec(a.bundle.as_deref(), a.rootless)?,
         Command::Create(a) => {

@@ -214,3 +214,54 @@ pub fn move_mount_onto(tree: BorrowedFd, target: BorrowedFd) -> nix::Result<()> 
     };
     Errno::result(r).map(drop)
 }
+
+/// Makes the detached mount `tree` read-only, nosuid and nodev.
+pub fn mount_setattr_readonly(tree: BorrowedFd) -> nix::Result<()> {
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: an empty path with AT_EMPTY_PATH names `tree`; `attr` and its size are passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// A close-on-exec memfd that accepts seals (memfd_create with MFD_ALLOW_SEALING).
+pub fn memfd_sealable(name: &std::ffi::CStr) -> nix::Result<OwnedFd> {
+    // SAFETY: `name` is NUL-terminated and outlives the call.
+    let r =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    // SAFETY: a fresh fd from memfd_create, owned here.
+    Errno::result(r).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Replaces this process with the program open at `prog` (execveat with AT_EMPTY_PATH), with
+/// `argv` and this process's environment exactly as it is. Returns only on failure.
+pub fn reexec(prog: BorrowedFd, argv: &[std::ffi::CString]) -> Errno {
+    let mut ptrs: Vec<*mut libc::c_char> = argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
+    ptrs.push(std::ptr::null_mut());
+    // SAFETY: `ptrs` is a NULL-terminated array of NUL-terminated strings that outlive the
+    // call; `environ` is the process's own NULL-terminated environment, which nothing changes
+    // concurrently (dm-runc is single-threaded); an empty path with AT_EMPTY_PATH names `prog`.
+    unsafe {
+        libc::execveat(
+            prog.as_raw_fd(),
+            c"".as_ptr(),
+            ptrs.as_ptr(),
+            libc::environ.cast_const(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    Errno::last()
+}

@@ -3,6 +3,8 @@
 //! `dm-probe keyring DESC`: prints `session=<description of the session keyring or none>` and
 //! `secret=<found|absent>` for a "user" key named DESC searched from the session keyring.
 
+mod exe_race;
+
 const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
 const KEYCTL_GET_KEYRING_ID: libc::c_long = 0;
 const KEYCTL_DESCRIBE: libc::c_long = 6;
@@ -12,8 +14,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["keyring", desc] => keyring(desc),
+        ["exe-race", ref ignore @ ..] => exe_race::run(ignore),
         _ => {
-            eprintln!("usage: dm-probe keyring DESC");
+            eprintln!("usage: dm-probe keyring DESC | exe-race [IGNORE...]");
             std::process::exit(2)
         }
     }
