@@ -104,6 +104,27 @@ fn unprivileged_user_runs_a_container_as_root_inside() {
     );
     assert_eq!(as_nobody(&b, &["start", &b.id]).code, 0);
     assert!(eventually(10, || b.rootfs().join("tmp/x").exists()));
+    // exec by the same unprivileged user joins every namespace, the pid one included.
+    let out = as_nobody(
+        &b,
+        &[
+            "exec",
+            &b.id,
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map; readlink /proc/self/ns/pid",
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "0", "{out:?}");
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", "65534", "1"],
+        "{out:?}"
+    );
+    let init_pidns = std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
+    assert_eq!(lines[2], init_pidns.to_str().unwrap(), "{out:?}");
     let out = as_nobody(&b, &["delete", "-f", &b.id]);
     assert_eq!(out.code, 0, "{out:?}");
     // Control: the same unprivileged user cannot make the container without the user namespace.

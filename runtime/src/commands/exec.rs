@@ -122,12 +122,19 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
         .map(|n| n.typ())
         .collect();
     types.sort_by_key(|t| *t != LinuxNamespaceType::User);
+    let userns = types.contains(&LinuxNamespaceType::User);
+    // An unprivileged caller has no right to the container's pid namespace until it is in the
+    // user namespace owning it, so rootless joins that one here too. Root stays outside: it
+    // still needs its host privileges (cgroups) for the child.
+    let rootless = !nix::unistd::geteuid().is_root();
     for t in types {
         let p = format!("/proc/{}/ns/{}", st.pid, ns_file(t));
         let f: OwnedFd = std::fs::File::open(&p)
             .map_err(|e| Error::State(format!("open {p}: {e}")))?
             .into();
-        if matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
+        let here = matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time)
+            || (rootless && t == LinuxNamespaceType::User);
+        if here {
             nix::sched::setns(&f, namespace_flag(t)).sys(|| format!("join {t} namespace"))?;
         } else {
             join.push((t, f));
@@ -180,6 +187,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
             chan: &child,
             process: &process,
             join,
+            userns,
             chroot,
             console,
             seccomp: seccomp.as_ref(),
@@ -262,6 +270,8 @@ struct Child<'a> {
     process: &'a Process,
     /// The init's namespaces still to join (all but pid and time), user first.
     join: Vec<(LinuxNamespaceType, OwnedFd)>,
+    /// The container has its own user namespace (joined by the child, or by a rootless parent).
+    userns: bool,
     /// The init's root to chroot into, when there is no mount namespace to join.
     chroot: Option<OwnedFd>,
     console: Option<OwnedFd>,
@@ -277,6 +287,7 @@ fn child_main(c: Child) -> Result<std::convert::Infallible> {
         chan,
         process: p,
         join,
+        userns,
         chroot,
         console,
         seccomp,
@@ -291,7 +302,6 @@ fn child_main(c: Child) -> Result<std::convert::Infallible> {
         let _ = nix::sys::signal::SigSet::all().thread_unblock();
     }
     chan.expect_go()?;
-    let userns = join.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
     for (t, fd) in &join {
         nix::sched::setns(fd, namespace_flag(*t)).sys(|| format!("join {t} namespace"))?;
     }

@@ -61,16 +61,27 @@ fn init(chan: &Channel, a: InitArgs) -> Result<std::convert::Infallible> {
         .as_ref()
         .ok_or_else(|| Error::Config("process: required".into()))?;
     // Until execve this process runs the host's dm-runc binary: keep other processes in the
-    // container from reaching it through /proc/<pid>/exe (CVE-2019-5736 class).
-    nix::sys::prctl::set_dumpable(false).sys(|| "prctl(PR_SET_DUMPABLE)".into())?;
+    // container from reaching it through /proc/<pid>/exe (CVE-2019-5736 class). But the parent
+    // writes a new user namespace's id maps through /proc/<pid>, whose files belong to host
+    // root once we are non-dumpable, which a rootless parent is not: then only after the maps
+    // (nothing else runs in a new user namespace before that; the binary is read-only anyway).
+    let new_userns = has_new_namespace(spec, LinuxNamespaceType::User);
+    let non_dumpable =
+        || nix::sys::prctl::set_dumpable(false).sys(|| "prctl(PR_SET_DUMPABLE)".into());
+    if !new_userns {
+        non_dumpable()?;
+    }
     // A foreground `run` blocked signals for its signalfd before cloning us.
     nix::sys::signal::SigSet::empty()
         .thread_set_mask()
         .sys(|| "reset signal mask".into())?;
     // The parent maps ids and places us in the cgroup first.
     chan.expect_go()?;
+    if new_userns {
+        non_dumpable()?;
+    }
     let userns = crate::config::has_namespace(spec, LinuxNamespaceType::User);
-    if has_new_namespace(spec, LinuxNamespaceType::User) {
+    if new_userns {
         nix::unistd::setresgid(0.into(), 0.into(), 0.into())
             .sys(|| "setgid 0 in user namespace".into())?;
         nix::unistd::setresuid(0.into(), 0.into(), 0.into())
