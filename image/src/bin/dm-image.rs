@@ -1,0 +1,3 @@
+//! `dm-image`: pull and manage images from the command line.
+
+fn main() {}
