@@ -1,0 +1,65 @@
+//! Progress of a pull as events, for plain lines, terminal bars or a JSON stream.
+
+use dm_content::Digest;
+use std::sync::Arc;
+
+/// One step of a pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The reference resolved to this manifest.
+    Resolved {
+        /// What was asked for.
+        reference: String,
+        /// The manifest picked (after platform selection).
+        digest: Digest,
+    },
+    /// A blob was already present.
+    Exists {
+        /// The blob.
+        digest: Digest,
+    },
+    /// A blob download started or advanced.
+    Downloading {
+        /// The blob.
+        digest: Digest,
+        /// Bytes so far.
+        offset: u64,
+        /// Bytes in all.
+        total: u64,
+    },
+    /// A blob was verified and committed.
+    Done {
+        /// The blob.
+        digest: Digest,
+        /// Its size.
+        size: u64,
+    },
+    /// A layer was unpacked into a snapshot (or its snapshot already existed).
+    Unpacked {
+        /// The layer blob.
+        digest: Digest,
+        /// Whether it was applied now (false: the snapshot was there).
+        applied: bool,
+    },
+}
+
+/// A receiver of events.
+type Sink = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// Where events go; the default drops them.
+#[derive(Clone, Default)]
+pub struct Progress(Option<Sink>);
+
+impl Progress {
+    /// Events go to `f`.
+    pub fn new(f: impl Fn(&Event) + Send + Sync + 'static) -> Progress {
+        Progress(Some(Arc::new(f)))
+    }
+
+    /// Reports `e`.
+    pub fn emit(&self, e: Event) {
+        if let Some(f) = &self.0 {
+            f(&e);
+        }
+    }
+}

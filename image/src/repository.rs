@@ -1,0 +1,395 @@
+//! One repository on one registry: requests with the registry's auth dance (a 401 names a
+//! Bearer token realm or Basic; the answer is cached for the session), endpoint fallback from
+//! mirrors to the registry, and manifest fetches checked against their digest and a size limit.
+
+use crate::auth::Challenge;
+use crate::client::Client;
+use crate::config::Endpoint;
+use crate::error::{RegistryError, Result};
+use crate::media;
+use crate::reference::Reference;
+use dm_content::{Algorithm, Digest};
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RANGE, WWW_AUTHENTICATE};
+use reqwest::{Method, Response, StatusCode};
+use std::sync::{Arc, Mutex};
+
+/// Largest manifest or index accepted (what containerd and docker allow).
+pub const MAX_MANIFEST: u64 = 4 << 20;
+
+struct Inner {
+    client: Client,
+    domain: String,
+    path: String,
+    endpoints: Vec<Endpoint>,
+    /// The endpoint that served the manifest; blobs come from the same place.
+    chosen: Mutex<Option<usize>>,
+    /// `Authorization` values by endpoint base, once a challenge was answered.
+    authz: Mutex<Vec<(String, String)>>,
+}
+
+/// A session on one repository; cheap to clone, shared by a pull's parallel downloads.
+#[derive(Clone)]
+pub struct Repository(Arc<Inner>);
+
+/// A fetched manifest or index.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// Its bytes, exactly as served (digests are over these).
+    pub bytes: Vec<u8>,
+    /// Its media type.
+    pub media_type: String,
+    /// Its digest (verified against the one asked for, if any).
+    pub digest: Digest,
+}
+
+impl Repository {
+    pub(crate) fn new(client: Client, r: &Reference, endpoints: Vec<Endpoint>) -> Repository {
+        Repository(Arc::new(Inner {
+            client,
+            domain: r.domain().to_owned(),
+            path: r.path().to_owned(),
+            endpoints,
+            chosen: Mutex::new(None),
+            authz: Mutex::default(),
+        }))
+    }
+
+    /// `host/path`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.0.domain, self.0.path)
+    }
+
+    /// Fetches the manifest `object` (tag or digest), trying mirrors before the registry.
+    pub async fn manifest(&self, object: &str) -> Result<Fetched> {
+        let mut last = None;
+        for i in 0..self.0.endpoints.len() {
+            match self.manifest_from(i, object).await {
+                Ok(f) => {
+                    *self.0.chosen.lock().unwrap_or_else(|p| p.into_inner()) = Some(i);
+                    return Ok(f);
+                }
+                // Bad content is not fixed by asking elsewhere.
+                Err(
+                    e @ (RegistryError::DigestMismatch { .. } | RegistryError::TooLarge { .. }),
+                ) => return Err(e),
+                Err(e) => {
+                    if i + 1 < self.0.endpoints.len() {
+                        log::warn!(
+                            "{}: {e}; trying the next endpoint",
+                            self.0.endpoints[i].base
+                        );
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| RegistryError::Setup(format!("no endpoint for {}", self.0.domain))))
+    }
+
+    async fn manifest_from(&self, ep: usize, object: &str) -> Result<Fetched> {
+        let suffix = format!("manifests/{object}");
+        let resp = self.send(ep, Method::GET, &suffix, None).await?;
+        let url = resp.url().to_string();
+        let resp = self.check(resp, object).await?;
+        let too_large = || RegistryError::TooLarge {
+            what: object.to_owned(),
+            limit: MAX_MANIFEST,
+        };
+        if resp.content_length().is_some_and(|n| n > MAX_MANIFEST) {
+            return Err(too_large());
+        }
+        let header_type = content_type(resp.headers());
+        let header_digest = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<Digest>().ok());
+        let mut resp = resp;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| RegistryError::transport(&url, &e))?
+        {
+            if bytes.len() as u64 + chunk.len() as u64 > MAX_MANIFEST {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let wanted: Option<Digest> = object.parse().ok();
+        let alg = wanted.as_ref().map_or(Algorithm::Sha256, Digest::algorithm);
+        let digest = Digest::of_with(alg, &bytes);
+        let expected = wanted.or(header_digest.filter(|d| d.algorithm() == alg));
+        if let Some(expected) = expected.filter(|e| *e != digest) {
+            return Err(RegistryError::DigestMismatch {
+                what: "manifest",
+                expected,
+                actual: digest,
+            });
+        }
+        let media_type =
+            media_type_of(header_type, &bytes).ok_or_else(|| RegistryError::UnknownMediaType {
+                what: format!("manifest {}:{object}", self.name()),
+                media_type: "(none given)".into(),
+            })?;
+        Ok(Fetched {
+            bytes,
+            media_type,
+            digest,
+        })
+    }
+
+    /// GET a blob from byte `from` on (the endpoint that served the manifest).
+    pub(crate) async fn blob(&self, digest: &Digest, from: u64) -> Result<Response> {
+        let ep = self.chosen_endpoint();
+        let range = (from > 0).then(|| format!("bytes={from}-"));
+        let resp = self
+            .send(ep, Method::GET, &format!("blobs/{digest}"), range)
+            .await?;
+        self.check(resp, &digest.to_string()).await
+    }
+
+    fn chosen_endpoint(&self) -> usize {
+        let chosen = *self.0.chosen.lock().unwrap_or_else(|p| p.into_inner());
+        chosen.unwrap_or(self.0.endpoints.len().saturating_sub(1))
+    }
+
+    /// Sends a request under `/v2/<path>/`, answering one auth challenge.
+    async fn send(
+        &self,
+        ep_index: usize,
+        method: Method,
+        suffix: &str,
+        range: Option<String>,
+    ) -> Result<Response> {
+        let ep = &self.0.endpoints[ep_index];
+        let url = format!("{}/v2/{}/{suffix}", ep.base, self.0.path);
+        let http = self.0.client.http(ep)?;
+        let mut answered = false;
+        loop {
+            let mut rb = http
+                .request(method.clone(), &url)
+                .header(ACCEPT, media::MANIFEST_ACCEPT);
+            if let Some(r) = &range {
+                rb = rb.header(RANGE, r);
+            }
+            if let Some(a) = self.cached_authz(&ep.base) {
+                rb = rb.header(AUTHORIZATION, a);
+            }
+            let resp = rb
+                .send()
+                .await
+                .map_err(|e| RegistryError::transport(&url, &e))?;
+            if resp.status() != StatusCode::UNAUTHORIZED {
+                return Ok(resp);
+            }
+            if answered {
+                return Err(self.unauthorized("the registry refused the credentials"));
+            }
+            let challenge = resp
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Challenge::parse)
+                .ok_or_else(|| {
+                    self.unauthorized("401 without a usable WWW-Authenticate challenge")
+                })?;
+            let value = self.answer(ep, &challenge).await?;
+            let mut authz = self.0.authz.lock().unwrap_or_else(|p| p.into_inner());
+            authz.retain(|(b, _)| *b != ep.base);
+            authz.push((ep.base.clone(), value));
+            answered = true;
+        }
+    }
+
+    fn cached_authz(&self, base: &str) -> Option<String> {
+        let authz = self.0.authz.lock().unwrap_or_else(|p| p.into_inner());
+        authz
+            .iter()
+            .find(|(b, _)| b == base)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn unauthorized(&self, detail: &str) -> RegistryError {
+        RegistryError::Unauthorized {
+            registry: self.0.domain.clone(),
+            detail: detail.to_owned(),
+        }
+    }
+
+    /// The `Authorization` value answering `c`: Basic from the credentials, or a Bearer token
+    /// from the realm the registry names (asked with the credentials if there are any).
+    async fn answer(&self, ep: &Endpoint, c: &Challenge) -> Result<String> {
+        let creds = self.0.client.opts.auth.get(&self.0.domain);
+        let no_creds = || {
+            self.unauthorized(&format!(
+                "authentication required and the auth file has no credentials for {}",
+                self.0.domain
+            ))
+        };
+        match c.scheme.as_str() {
+            "basic" => creds.map(|c| c.basic_header()).ok_or_else(no_creds),
+            "bearer" => {
+                let realm = c
+                    .params
+                    .get("realm")
+                    .ok_or_else(|| self.unauthorized("Bearer challenge without a realm"))?;
+                let mut url = reqwest::Url::parse(realm)
+                    .map_err(|e| self.unauthorized(&format!("token realm {realm:?}: {e}")))?;
+                {
+                    let mut q = url.query_pairs_mut();
+                    if let Some(s) = c.params.get("service") {
+                        q.append_pair("service", s);
+                    }
+                    let scope = c
+                        .params
+                        .get("scope")
+                        .cloned()
+                        .unwrap_or_else(|| format!("repository:{}:pull", self.0.path));
+                    q.append_pair("scope", &scope);
+                }
+                let mut rb = self.0.client.http(ep)?.get(url.clone());
+                if let Some(cr) = creds {
+                    rb = rb.header(AUTHORIZATION, cr.basic_header());
+                }
+                let resp = rb
+                    .send()
+                    .await
+                    .map_err(|e| RegistryError::transport(url.as_str(), &e))?;
+                if resp.status() == StatusCode::UNAUTHORIZED
+                    || resp.status() == StatusCode::FORBIDDEN
+                {
+                    return Err(match creds {
+                        None => no_creds(),
+                        Some(_) => self.unauthorized("the token server refused the credentials"),
+                    });
+                }
+                let resp = self.check(resp, "token").await?;
+                let text = resp
+                    .text()
+                    .await
+                    .map_err(|e| RegistryError::transport(url.as_str(), &e))?;
+                let body: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| self.unauthorized(&format!("token response from {url}: {e}")))?;
+                let token = body
+                    .get("token")
+                    .or_else(|| body.get("access_token"))
+                    .and_then(|t| t.as_str())
+                    .ok_or_else(|| {
+                        self.unauthorized(&format!("token response from {url} has no token"))
+                    })?;
+                Ok(format!("Bearer {token}"))
+            }
+            other => Err(self.unauthorized(&format!("unsupported auth scheme {other:?}"))),
+        }
+    }
+
+    /// Passes success statuses; turns the rest into errors with the registry's message.
+    async fn check(&self, resp: Response, what: &str) -> Result<Response> {
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        if status == StatusCode::NOT_FOUND {
+            return Err(RegistryError::NotFound {
+                what: what.to_owned(),
+                repository: self.name(),
+            });
+        }
+        let url = resp.url().to_string();
+        let body = resp.text().await.unwrap_or_default();
+        Err(RegistryError::Status {
+            url,
+            status: status.as_u16(),
+            message: error_message(&body),
+        })
+    }
+}
+
+/// `code: message` of a distribution-spec error body, else its first line.
+fn error_message(body: &str) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let errors = parsed
+        .as_ref()
+        .and_then(|v| v.get("errors"))
+        .and_then(|e| e.as_array());
+    match errors {
+        Some(list) => list
+            .iter()
+            .map(|e| {
+                let s = |k| e.get(k).and_then(|v| v.as_str()).unwrap_or("");
+                format!("{}: {}", s("code"), s("message"))
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        None => body
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect(),
+    }
+}
+
+fn content_type(h: &HeaderMap) -> Option<String> {
+    let v = h.get(CONTENT_TYPE)?.to_str().ok()?;
+    Some(v.split(';').next().unwrap_or(v).trim().to_owned())
+}
+
+/// The manifest's media type: the header's if it is a manifest type, else the document's own
+/// `mediaType`, else guessed from its shape (OCI allows omitting it).
+fn media_type_of(header: Option<String>, bytes: &[u8]) -> Option<String> {
+    if let Some(h) = header
+        .as_ref()
+        .filter(|h| media::manifest_kind(h).is_some())
+    {
+        return Some(h.clone());
+    }
+    let doc: Option<serde_json::Value> = serde_json::from_slice(bytes).ok();
+    let doc = doc.as_ref();
+    if let Some(mt) = doc
+        .and_then(|d| d.get("mediaType"))
+        .and_then(|m| m.as_str())
+    {
+        return Some(mt.to_owned());
+    }
+    if doc.is_some_and(|d| d.get("manifests").is_some()) {
+        Some(media::OCI_INDEX.to_owned())
+    } else if doc.is_some_and(|d| d.get("layers").is_some()) {
+        Some(media::OCI_MANIFEST.to_owned())
+    } else {
+        // Named in the error, e.g. schema 1's `...manifest.v1+prettyjws`.
+        header.filter(|h| !h.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_error_bodies_become_one_line() {
+        let body =
+            r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#;
+        assert_eq!(error_message(body), "MANIFEST_UNKNOWN: manifest unknown");
+        assert_eq!(error_message("oops\nmore"), "oops");
+    }
+
+    #[test]
+    fn media_types_from_header_then_body() {
+        let idx = br#"{"schemaVersion":2,"manifests":[]}"#;
+        assert_eq!(
+            media_type_of(Some("application/json".into()), idx).unwrap(),
+            media::OCI_INDEX
+        );
+        let m = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json"}"#;
+        assert_eq!(media_type_of(None, m).unwrap(), media::DOCKER_MANIFEST);
+        assert_eq!(
+            media_type_of(Some(media::OCI_MANIFEST.into()), b"{}").unwrap(),
+            media::OCI_MANIFEST
+        );
+        assert_eq!(media_type_of(None, b"{}"), None);
+    }
+}
