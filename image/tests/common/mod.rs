@@ -17,6 +17,8 @@ pub fn layer_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
         let mut h = tar::Header::new_ustar();
         h.set_size(data.len() as u64);
         h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_mtime(1_600_000_000);
         h.set_entry_type(tar::EntryType::Regular);
         b.append_data(&mut h, path, *data).unwrap();
@@ -151,4 +153,47 @@ pub fn entries(dir: &std::path::Path) -> Vec<String> {
         .unwrap_or_default();
     v.sort();
     v
+}
+
+/// A tar whose single entry is named `raw` as given (`../x`, `/abs`): the tar crate's own
+/// path setter refuses such names.
+pub fn raw_name_tar(raw: &str, data: &[u8]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.as_old_mut().name[..raw.len()].copy_from_slice(raw.as_bytes());
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    b.append(&h, data).unwrap();
+    b.into_inner().unwrap()
+}
+
+/// `mounts` mounted at `target` until dropped.
+pub struct Mounted(std::path::PathBuf);
+
+impl Mounted {
+    pub fn new(mounts: &[dm_snapshotter::Mount], target: &std::path::Path) -> Mounted {
+        std::fs::create_dir_all(target).unwrap();
+        let m = &mounts[0];
+        let mut cmd = std::process::Command::new("mount");
+        if m.kind == "bind" {
+            cmd.arg("--bind").arg(&m.source).arg(target);
+        } else {
+            cmd.args(["-t", &m.kind, "-o", &m.options.join(","), &m.source])
+                .arg(target);
+        }
+        let st = cmd.status().unwrap();
+        assert!(st.success(), "mount {m:?}");
+        Mounted(target.to_owned())
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
 }
