@@ -14,6 +14,7 @@ mod pull;
 pub mod records;
 pub mod reference;
 mod repository;
+pub mod rootfs;
 pub mod unpack;
 
 pub use auth::{AuthFile, Credentials};

@@ -1,6 +1,6 @@
 //! Progress of a pull as events, for plain lines, terminal bars or a JSON stream.
 
-use dm_content::Digest;
+pub use dm_content::Digest;
 use std::sync::Arc;
 
 /// One step of a pull.

@@ -1,3 +1,262 @@
-//! `dm-image`: pull and manage images from the command line.
+//! `dm-image`: pull and manage images from the command line (scripting and tests; the daemon
+//! embeds the library).
 
-fn main() {}
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use dm_image::{
+    AuthFile, ClientOptions, Event, Images, Platform, Progress, PullOptions, Reference,
+    RegistryConfig, DEFAULT_ROOT,
+};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const DEFAULT_REGISTRY_CONFIG: &str = "/etc/dockermind/registries.json";
+
+#[derive(Parser)]
+#[command(name = "dm-image", version, about = "Pull and manage container images")]
+struct Cli {
+    /// Root of the content store, snapshots and image records.
+    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
+    root: PathBuf,
+    /// Registry mirrors and insecure / plain-HTTP registries (JSON).
+    #[arg(long, global = true)]
+    registry_config: Option<PathBuf>,
+    /// docker-style credentials file (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json).
+    #[arg(long, global = true)]
+    auth_file: Option<PathBuf>,
+    /// Seconds a registry may stay silent before a request fails.
+    #[arg(long, global = true, default_value_t = 60)]
+    timeout: u64,
+    /// Log debug messages to stderr.
+    #[arg(long, global = true)]
+    debug: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Download an image and unpack its layers.
+    Pull {
+        /// Platform to pick from a multi-platform image (os/arch[/variant]).
+        #[arg(long, default_value = "linux/amd64")]
+        platform: String,
+        /// Most layers downloaded at once.
+        #[arg(long, default_value_t = 3)]
+        concurrency: usize,
+        /// Print only the image digest.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Image reference (busybox, host:port/repo:tag, name@sha256:...).
+        image: String,
+    },
+    /// List images.
+    #[command(alias = "list")]
+    Images {
+        /// Print only names.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Output format: table or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Show config, history, layers and sizes of images (JSON).
+    Inspect {
+        /// Names or ids.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Give an image another name.
+    Tag {
+        /// Existing name or id.
+        source: String,
+        /// New name.
+        target: String,
+    },
+    /// Remove image names, and the content and snapshots no other name uses.
+    #[command(alias = "rmi")]
+    Rm {
+        /// Names or ids.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Make a writable snapshot on top of an image and mount it (a container rootfs).
+    Mount {
+        /// Name or id.
+        image: String,
+        /// Snapshot key (unique per rootfs).
+        key: String,
+        /// Where to mount it.
+        target: PathBuf,
+    },
+    /// Unmount a rootfs made by `mount` and remove its snapshot.
+    Unmount {
+        /// Where it is mounted.
+        target: PathBuf,
+        /// Its snapshot key.
+        key: String,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let level = if cli.debug { "debug" } else { "warn" };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+    if let Err(e) = run(cli) {
+        eprintln!("dm-image: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn client_options(cli: &Cli) -> Result<ClientOptions> {
+    let config = match &cli.registry_config {
+        Some(p) => RegistryConfig::load(p, false)?,
+        None => RegistryConfig::load(Path::new(DEFAULT_REGISTRY_CONFIG), true)?,
+    };
+    let auth = match (&cli.auth_file, AuthFile::default_path()) {
+        (Some(p), _) => AuthFile::load(p, false)?,
+        (None, Some(p)) => AuthFile::load(&p, true)?,
+        (None, None) => AuthFile::default(),
+    };
+    if cli.timeout == 0 {
+        bail!("--timeout must be at least 1 second");
+    }
+    Ok(ClientOptions {
+        config,
+        auth,
+        read_timeout: Duration::from_secs(cli.timeout),
+        connect_timeout: Duration::from_secs(cli.timeout.min(30)),
+        ..Default::default()
+    })
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let opts = client_options(&cli)?;
+    // Checked before the store is opened, so bad arguments leave nothing behind.
+    if let Cmd::Pull {
+        image,
+        platform,
+        concurrency,
+        ..
+    } = &cli.cmd
+    {
+        image.parse::<Reference>()?;
+        platform.parse::<Platform>().context("--platform")?;
+        if *concurrency == 0 {
+            bail!("--concurrency must be at least 1");
+        }
+    }
+    let images = Images::open(&cli.root, opts)
+        .with_context(|| format!("open image store at --root {}", cli.root.display()))?;
+    match cli.cmd {
+        Cmd::Pull {
+            platform,
+            concurrency,
+            quiet,
+            image,
+        } => {
+            let reference: Reference = image.parse()?;
+            let opts = PullOptions {
+                platform: platform.parse()?,
+                concurrency,
+            };
+            let progress = if quiet {
+                Progress::default()
+            } else {
+                Progress::new(print_event)
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let rec = rt.block_on(images.pull(&reference, &opts, &progress))?;
+            if quiet {
+                println!("{}", rec.target);
+            } else {
+                println!("Digest: {}", rec.target);
+                println!("{}", rec.name);
+            }
+        }
+        Cmd::Images { quiet, format } => list(&images, quiet, &format)?,
+        Cmd::Inspect { images: names } => {
+            let mut out = Vec::new();
+            for n in &names {
+                out.push(images.inspect(n)?);
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Cmd::Tag { source, target } => {
+            images.tag(&source, &target)?;
+        }
+        Cmd::Rm { images: names } => {
+            for n in &names {
+                let r = images.remove(n)?;
+                println!("Untagged: {}", r.untagged);
+                for d in r.blobs.iter().chain(&r.snapshots) {
+                    println!("Deleted: {d}");
+                }
+            }
+        }
+        Cmd::Mount { image, key, target } => {
+            let mounts = images.prepare(&image, &key)?;
+            if let Err(e) = dm_image::rootfs::mount(&mounts, &target) {
+                let _ = images.snapshotter().remove(&key);
+                return Err(e.into());
+            }
+        }
+        Cmd::Unmount { target, key } => {
+            dm_image::rootfs::unmount(&target)?;
+            images.snapshotter().remove(&key)?;
+        }
+    }
+    Ok(())
+}
+
+fn list(images: &Images, quiet: bool, format: &str) -> Result<()> {
+    let all = images.list()?;
+    match format {
+        "json" => println!("{}", serde_json::to_string_pretty(&all)?),
+        "table" if quiet => all.iter().for_each(|s| println!("{}", s.name)),
+        "table" => {
+            println!("{:<50} {:<14} {:>10}", "NAME", "IMAGE ID", "SIZE");
+            for s in all {
+                let id = s.id.strip_prefix("sha256:").unwrap_or(&s.id);
+                let size = format!("{:.1}MB", s.size as f64 / 1e6);
+                println!("{:<50} {:<14} {size:>10}", s.name, &id[..12.min(id.len())]);
+            }
+        }
+        other => bail!("--format {other:?}: expected table or json"),
+    }
+    Ok(())
+}
+
+/// Plain progress lines, one per step of each blob.
+fn print_event(e: &Event) {
+    let short = |d: &dm_image::progress::Digest| {
+        let hex = d.hex();
+        hex[..12.min(hex.len())].to_owned()
+    };
+    match e {
+        Event::Resolved { reference, digest } => println!("{reference}: resolved to {digest}"),
+        Event::Exists { digest } => println!("{}: already exists", short(digest)),
+        Event::Downloading {
+            digest,
+            offset: 0,
+            total,
+        } => {
+            println!("{}: downloading {total} bytes", short(digest))
+        }
+        Event::Downloading { .. } => {}
+        Event::Done { digest, size } => {
+            println!("{}: downloaded {size} bytes, verified", short(digest))
+        }
+        Event::Unpacked {
+            digest,
+            applied: true,
+        } => println!("{}: unpacked", short(digest)),
+        Event::Unpacked {
+            digest,
+            applied: false,
+        } => println!("{}: already unpacked", short(digest)),
+    }
+}

@@ -1,0 +1,163 @@
+//! Round trips with real parts: skopeo pushes a busybox image to Debian's docker-registry,
+//! `dm-image` pulls and unpacks it, and dm-runc runs a container whose root is the mounted
+//! snapshot. Then the image is removed and nothing of it stays.
+
+use dm_integration::{write_busybox_image_tar, Registry};
+use dm_testkit::{output, require_cmd, require_root, workspace_bin, Bundle, TempDir};
+use std::path::Path;
+use std::process::Command;
+
+fn required(test: &str) -> bool {
+    require_root(test) && ["docker-registry", "skopeo"].iter().all(|c| require_cmd(c))
+}
+
+fn dm_image(root: &Path, args: &[&str]) -> dm_testkit::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dm-image"));
+    // No user's credentials or registry settings leak into the test.
+    c.arg("--root")
+        .arg(root)
+        .arg("--auth-file")
+        .arg(root.with_extension("auth.json"));
+    c.args(args);
+    output(c)
+}
+
+/// The manifest digest the registry serves for `image`, as skopeo sees it.
+fn registry_digest(image: &str, creds: Option<&str>) -> String {
+    let mut c = Command::new("skopeo");
+    c.args(["inspect", "--tls-verify=false", "--raw"]);
+    if let Some(creds) = creds {
+        c.arg(format!("--creds={creds}"));
+    }
+    c.arg(format!("docker://{image}"));
+    let raw = output(c).ok().stdout;
+    format!("sha256:{}", dm_content::Digest::of(raw.as_bytes()).hex())
+}
+
+#[test]
+fn skopeo_pushes_dm_image_pulls_dm_runc_runs() {
+    let test = "skopeo_pushes_dm_image_pulls_dm_runc_runs";
+    if !required(test) {
+        return;
+    }
+    let work = TempDir::new("dm-image-rt");
+    let registry = Registry::start(work.path());
+    let tar = work.path().join("busybox.tar");
+    write_busybox_image_tar(&tar, &work.path().join("build"));
+    let image = registry.push_oci_archive(&tar, "dm/busybox:latest");
+    let root = work.path().join("root");
+    std::fs::write(root.with_extension("auth.json"), "{}").unwrap();
+
+    let out = dm_image(&root, &["pull", &image]).ok();
+    let digest = registry_digest(&image, None);
+    assert!(out.stdout.contains(&format!("Digest: {digest}")), "{out:?}");
+    assert!(out.stdout.contains("unpacked"), "{out:?}");
+    let again = dm_image(&root, &["pull", &image]).ok();
+    assert!(
+        again.stdout.contains("already exists") && !again.stdout.contains("downloaded"),
+        "{again:?}"
+    );
+    let listed = dm_image(&root, &["images", "-q"]).ok();
+    assert_eq!(listed.stdout.trim(), image);
+
+    let mnt = work.path().join("rootfs");
+    std::fs::create_dir(&mnt).unwrap();
+    dm_image(
+        &root,
+        &["mount", &image, "ctr-rootfs", mnt.to_str().unwrap()],
+    )
+    .ok();
+    let mut bundle = Bundle::new(&workspace_bin("dm-runc"));
+    bundle.spec["root"]["path"] = serde_json::json!(mnt);
+    bundle.args(&[
+        "sh",
+        "-c",
+        "echo hello from a pulled image; grep ' / / ' /proc/self/mountinfo",
+    ]);
+    let run = bundle.run_container();
+    dm_image(&root, &["unmount", mnt.to_str().unwrap(), "ctr-rootfs"]).ok();
+    let run = run.ok();
+    assert!(
+        run.stdout.starts_with("hello from a pulled image\n"),
+        "{run:?}"
+    );
+    let snapshots = root.join("snapshots/snapshots");
+    assert!(
+        run.stdout
+            .contains(&format!("upperdir={}", snapshots.display())),
+        "the container's / is the overlay of dm-image's snapshot: {run:?}"
+    );
+
+    let rm = dm_image(&root, &["rm", &image]).ok();
+    assert!(
+        rm.stdout.starts_with(&format!("Untagged: {image}\n")),
+        "{rm:?}"
+    );
+    assert_eq!(dm_image(&root, &["images", "-q"]).ok().stdout, "");
+    let blobs = std::fs::read_dir(root.join("content/blobs/sha256"))
+        .unwrap()
+        .count();
+    assert_eq!(blobs, 0, "every blob removed");
+    let snaps = std::fs::read_dir(&snapshots).unwrap().count();
+    assert_eq!(snaps, 0, "every snapshot removed");
+}
+
+#[test]
+fn basic_auth_from_the_auth_file_and_a_401_without_it() {
+    let test = "basic_auth_from_the_auth_file_and_a_401_without_it";
+    if !required(test) {
+        return;
+    }
+    let work = TempDir::new("dm-image-auth");
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let registry = Registry::start_htpasswd(work.path(), &format!("alice:{hash}"));
+    let tar = work.path().join("busybox.tar");
+    write_busybox_image_tar(&tar, &work.path().join("build"));
+    let image = registry.push_oci_archive_as(&tar, "private/busybox:v1", Some("alice:s3cret"));
+    let root = work.path().join("root");
+    let auth_file = root.with_extension("auth.json");
+
+    std::fs::write(&auth_file, "{}").unwrap();
+    let out = dm_image(&root, &["pull", &image]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains(&format!("{}: unauthorized", registry.addr))
+            && out.stderr.contains("no credentials"),
+        "{out:?}"
+    );
+    assert_eq!(dm_image(&root, &["images", "-q"]).ok().stdout, "");
+
+    let wrong = base64_of("alice:wrong");
+    std::fs::write(
+        &auth_file,
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"{wrong}"}}}}}}"#,
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let out = dm_image(&root, &["pull", &image]);
+    assert!(
+        out.code == 1 && out.stderr.contains("refused the credentials"),
+        "{out:?}"
+    );
+
+    let right = base64_of("alice:s3cret");
+    std::fs::write(
+        &auth_file,
+        format!(
+            r#"{{"auths":{{"http://{}":{{"auth":"{right}"}}}}}}"#,
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let out = dm_image(&root, &["pull", &image]).ok();
+    let digest = registry_digest(&image, Some("alice:s3cret"));
+    assert!(out.stdout.contains(&format!("Digest: {digest}")), "{out:?}");
+}
+
+fn base64_of(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
