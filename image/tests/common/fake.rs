@@ -18,6 +18,9 @@ pub struct Route {
     pub cut_first_after: Option<usize>,
     /// Answer with this status line and extra header instead (e.g. a 401 challenge).
     pub status: Option<(&'static str, String)>,
+    /// Answer 401 with this `WWW-Authenticate` value unless the request's `Authorization`
+    /// is the first string.
+    pub auth: Option<(String, String)>,
 }
 
 #[derive(Default)]
@@ -64,6 +67,15 @@ impl Fake {
         s.routes.insert(format!("/v2/{path}"), route);
     }
 
+    /// Serves `route` at `path` (any path, e.g. a token realm; queries are ignored).
+    pub fn route_abs(&self, path: &str, route: Route) {
+        self.state
+            .lock()
+            .unwrap()
+            .routes
+            .insert(path.to_owned(), route);
+    }
+
     /// The requests so far (`GET /v2/... [range]`).
     pub fn log(&self) -> Vec<String> {
         self.state.lock().unwrap().log.clone()
@@ -84,10 +96,14 @@ fn serve(c: TcpStream, state: &Mutex<State>) {
         return;
     }
     let mut range = None;
+    let mut authorization = None;
     loop {
         let mut h = String::new();
         if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
             break;
+        }
+        if h.to_ascii_lowercase().starts_with("authorization:") {
+            authorization = Some(h["authorization:".len()..].trim().to_owned());
         }
         if let Some(v) = h.to_ascii_lowercase().strip_prefix("range: bytes=") {
             range = v.trim().trim_end_matches('-').parse::<usize>().ok();
@@ -97,8 +113,12 @@ fn serve(c: TcpStream, state: &Mutex<State>) {
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (route, cut) = {
         let mut s = state.lock().unwrap();
-        s.log.push(format!("{method} {path} {range:?}"));
-        let route = s.routes.get(path).cloned();
+        s.log
+            .push(format!("{method} {path} {range:?} {authorization:?}"));
+        let route = s
+            .routes
+            .get(path.split('?').next().unwrap_or(path))
+            .cloned();
         let cut = match &route {
             Some(rt)
                 if range.is_none()
@@ -119,6 +139,14 @@ fn serve(c: TcpStream, state: &Mutex<State>) {
         let _ = w.write_all(body);
         return;
     };
+    let denied = route
+        .auth
+        .as_ref()
+        .filter(|(want, _)| authorization.as_ref() != Some(want));
+    if let Some((_, challenge)) = denied {
+        let _ = write!(w, "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {challenge}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        return;
+    }
     if let Some((status, header)) = &route.status {
         let _ = write!(
             w,
