@@ -6,7 +6,8 @@
 use crate::client::{Client, ClientOptions};
 use crate::error::RegistryError;
 use crate::progress::Progress;
-use crate::pull::{pull, PullOptions};
+use crate::pull::{pull, Blob, PullOptions};
+use crate::push::{push, PushOptions, PushSource};
 use crate::records::{ImageRecord, Records, RecordsError};
 use crate::reference::{Reference, ReferenceError};
 use crate::unpack::{read_blob, unpack, UnpackError};
@@ -296,6 +297,52 @@ impl Images {
             }
         }
         Ok(out)
+    }
+
+    /// Pushes the image `name_or_id` names to `target` (default: its own name).
+    pub async fn push(
+        &self,
+        name_or_id: &str,
+        target: Option<&Reference>,
+        opts: &PushOptions,
+        progress: &Progress,
+    ) -> Result<Digest> {
+        let rec = self.resolve(name_or_id)?;
+        let from: Reference = rec.name.parse()?;
+        let target = target.cloned().unwrap_or_else(|| from.clone());
+        let manifest_digest: Digest = rec.manifest.parse()?;
+        let bytes = read_blob(&self.content, &manifest_digest)?;
+        let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ImageError::Registry(RegistryError::BadDocument {
+                what: format!("stored manifest {manifest_digest}"),
+                detail: e.to_string(),
+            })
+        })?;
+        let blob = |v: &serde_json::Value| -> Result<Blob> {
+            Ok(Blob {
+                digest: v["digest"].as_str().unwrap_or_default().parse()?,
+                size: v["size"].as_u64().unwrap_or_default(),
+                media_type: v["mediaType"].as_str().unwrap_or_default().to_owned(),
+            })
+        };
+        let layers = doc["layers"]
+            .as_array()
+            .map(|l| l.iter().map(blob).collect())
+            .unwrap_or(Ok(vec![]))?;
+        let src = PushSource {
+            manifest: Blob {
+                size: bytes.len() as u64,
+                media_type: doc["mediaType"]
+                    .as_str()
+                    .unwrap_or(crate::media::OCI_MANIFEST)
+                    .to_owned(),
+                digest: manifest_digest,
+            },
+            config: blob(&doc["config"])?,
+            layers,
+            from: Some(from),
+        };
+        Ok(push(&self.client, &self.content, &src, &target, opts, progress).await?)
     }
 
     /// Makes a writable snapshot `key` on top of the image's layers (a container's rootfs);

@@ -1,4 +1,4 @@
-//! Progress of a pull as events, for plain lines, terminal bars or a JSON stream.
+//! Progress of a pull or push as events, for plain lines, terminal bars or a JSON stream.
 
 pub use dm_content::Digest;
 use std::sync::Arc;
@@ -33,6 +33,27 @@ pub enum Event {
         digest: Digest,
         /// Its size.
         size: u64,
+    },
+    /// A blob upload started or advanced.
+    Uploading {
+        /// The blob.
+        digest: Digest,
+        /// Bytes so far.
+        offset: u64,
+        /// Bytes in all.
+        total: u64,
+    },
+    /// A blob was uploaded.
+    Uploaded {
+        /// The blob.
+        digest: Digest,
+        /// Its size.
+        size: u64,
+    },
+    /// A blob was mounted from another repository of the same registry.
+    Mounted {
+        /// The blob.
+        digest: Digest,
     },
     /// A layer was unpacked into a snapshot (or its snapshot already existed).
     Unpacked {

@@ -25,6 +25,28 @@ struct Inner {
     chosen: Mutex<Option<usize>>,
     /// `Authorization` values by endpoint base, once a challenge was answered.
     authz: Mutex<Vec<(String, String)>>,
+    /// Token scopes asked for besides the challenge's.
+    extra_scopes: Mutex<Vec<String>>,
+}
+
+/// A request to send with [`Repository::send_req`].
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(reqwest::header::HeaderName, String)>,
+    pub body: Option<bytes::Bytes>,
+}
+
+impl Request {
+    pub fn new(method: Method, url: String) -> Request {
+        Request {
+            method,
+            url,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
 }
 
 /// A session on one repository; cheap to clone, shared by a pull's parallel downloads.
@@ -51,6 +73,7 @@ impl Repository {
             endpoints,
             chosen: Mutex::new(None),
             authz: Mutex::default(),
+            extra_scopes: Mutex::default(),
         }))
     }
 
@@ -155,7 +178,7 @@ impl Repository {
         chosen.unwrap_or(self.0.endpoints.len().saturating_sub(1))
     }
 
-    /// Sends a request under `/v2/<path>/`, answering one auth challenge.
+    /// Sends a request under `/v2/<path>/`, answering auth challenges.
     async fn send(
         &self,
         ep_index: usize,
@@ -164,15 +187,29 @@ impl Repository {
         range: Option<String>,
     ) -> Result<Response> {
         let ep = &self.0.endpoints[ep_index];
-        let url = format!("{}/v2/{}/{suffix}", ep.base, self.0.path);
+        let mut req = Request::new(method, format!("{}/v2/{}/{suffix}", ep.base, self.0.path));
+        req.headers
+            .push((ACCEPT, media::MANIFEST_ACCEPT.to_owned()));
+        if let Some(r) = range {
+            req.headers.push((RANGE, r));
+        }
+        self.send_req(ep_index, &req).await
+    }
+
+    /// Sends `req`; a 401 is answered (Basic, or a Bearer token for the scope the challenge
+    /// names) and the request sent again. The same challenge twice means the credentials
+    /// were refused; a new scope (pull, then push) gets a new token.
+    pub(crate) async fn send_req(&self, ep_index: usize, req: &Request) -> Result<Response> {
+        let ep = &self.0.endpoints[ep_index];
         let http = self.0.client.http(ep)?;
-        let mut answered = false;
+        let mut answered: Vec<Challenge> = Vec::new();
         loop {
-            let mut rb = http
-                .request(method.clone(), &url)
-                .header(ACCEPT, media::MANIFEST_ACCEPT);
-            if let Some(r) = &range {
-                rb = rb.header(RANGE, r);
+            let mut rb = http.request(req.method.clone(), &req.url);
+            for (k, v) in &req.headers {
+                rb = rb.header(k, v);
+            }
+            if let Some(b) = &req.body {
+                rb = rb.body(b.clone());
             }
             if let Some(a) = self.cached_authz(&ep.base) {
                 rb = rb.header(AUTHORIZATION, a);
@@ -180,12 +217,9 @@ impl Repository {
             let resp = rb
                 .send()
                 .await
-                .map_err(|e| RegistryError::transport(&url, &e))?;
+                .map_err(|e| RegistryError::transport(&req.url, &e))?;
             if resp.status() != StatusCode::UNAUTHORIZED {
                 return Ok(resp);
-            }
-            if answered {
-                return Err(self.unauthorized("the registry refused the credentials"));
             }
             let challenge = resp
                 .headers()
@@ -195,12 +229,48 @@ impl Repository {
                 .ok_or_else(|| {
                     self.unauthorized("401 without a usable WWW-Authenticate challenge")
                 })?;
+            if answered.contains(&challenge) || answered.len() >= 3 {
+                return Err(self.unauthorized("the registry refused the credentials"));
+            }
             let value = self.answer(ep, &challenge).await?;
             let mut authz = self.0.authz.lock().unwrap_or_else(|p| p.into_inner());
             authz.retain(|(b, _)| *b != ep.base);
             authz.push((ep.base.clone(), value));
-            answered = true;
+            answered.push(challenge);
         }
+    }
+
+    /// Also asks token servers for `scope` (e.g. pull on the source of a cross-repository
+    /// mount).
+    pub(crate) fn add_scope(&self, scope: String) {
+        let mut s = self
+            .0
+            .extra_scopes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if !s.contains(&scope) {
+            s.push(scope);
+        }
+    }
+
+    /// The endpoints, in the order they are tried.
+    pub(crate) fn endpoints(&self) -> &[Endpoint] {
+        &self.0.endpoints
+    }
+
+    /// `host/path` of this repository's API root at endpoint `ep`: `<base>/v2/<path>/`.
+    pub(crate) fn api_url(&self, ep: usize, suffix: &str) -> String {
+        format!("{}/v2/{}/{suffix}", self.0.endpoints[ep].base, self.0.path)
+    }
+
+    /// The repository path (`library/busybox`).
+    pub fn path(&self) -> &str {
+        &self.0.path
+    }
+
+    /// The registry host.
+    pub fn domain(&self) -> &str {
+        &self.0.domain
     }
 
     fn cached_authz(&self, base: &str) -> Option<String> {
@@ -248,6 +318,14 @@ impl Repository {
                         .cloned()
                         .unwrap_or_else(|| format!("repository:{}:pull", self.0.path));
                     q.append_pair("scope", &scope);
+                    let extra = self
+                        .0
+                        .extra_scopes
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    for x in extra.iter().filter(|x| **x != scope) {
+                        q.append_pair("scope", x);
+                    }
                 }
                 let mut rb = self.0.client.http(ep)?.get(url.clone());
                 if let Some(cr) = creds {
@@ -286,7 +364,7 @@ impl Repository {
     }
 
     /// Passes success statuses; turns the rest into errors with the registry's message.
-    async fn check(&self, resp: Response, what: &str) -> Result<Response> {
+    pub(crate) async fn check(&self, resp: Response, what: &str) -> Result<Response> {
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);

@@ -155,9 +155,91 @@ fn basic_auth_from_the_auth_file_and_a_401_without_it() {
     let out = dm_image(&root, &["pull", &image]).ok();
     let digest = registry_digest(&image, Some("alice:s3cret"));
     assert!(out.stdout.contains(&format!("Digest: {digest}")), "{out:?}");
+
+    let copy = format!("{}/private/copy:v1", registry.addr);
+    let out = dm_image(&root, &["push", &image, &copy]).ok();
+    assert_eq!(out.stdout.matches("mounted").count(), 2, "{out:?}");
+    assert_eq!(registry_digest(&copy, Some("alice:s3cret")), digest);
 }
 
 fn base64_of(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// The blobs skopeo fetches for `image` into an OCI layout at `dir`, by digest.
+fn skopeo_pull_back(image: &str, dir: &Path) -> Vec<String> {
+    let mut c = Command::new("skopeo");
+    c.args(["--insecure-policy", "copy", "--src-tls-verify=false"])
+        .arg(format!("docker://{image}"))
+        .arg(format!("oci:{}:x", dir.display()));
+    output(c).ok();
+    let mut blobs: Vec<String> = std::fs::read_dir(dir.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    blobs.sort();
+    blobs
+}
+
+#[test]
+fn dm_image_pushes_with_mounts_uploads_and_skips_and_skopeo_pulls_it_back() {
+    let test = "dm_image_pushes_with_mounts_uploads_and_skips_and_skopeo_pulls_it_back";
+    if !required(test) {
+        return;
+    }
+    let work = TempDir::new("dm-image-push");
+    let (one, two) = (work.path().join("one"), work.path().join("two"));
+    std::fs::create_dir_all(&one).unwrap();
+    std::fs::create_dir_all(&two).unwrap();
+    let (reg1, reg2) = (Registry::start(&one), Registry::start(&two));
+    let tar = work.path().join("busybox.tar");
+    write_busybox_image_tar(&tar, &work.path().join("build"));
+    let image = reg1.push_oci_archive(&tar, "dm/busybox:latest");
+    let root = work.path().join("root");
+    std::fs::write(root.with_extension("auth.json"), "{}").unwrap();
+    dm_image(&root, &["pull", &image]).ok();
+    let digest = registry_digest(&image, None);
+    let ours = {
+        let mut b: Vec<String> = std::fs::read_dir(root.join("content/blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        b.sort();
+        b
+    };
+
+    // Same registry, other repository: config and layer are mounted, not uploaded.
+    let copy = format!("{}/other/copy:v2", reg1.addr);
+    let out = dm_image(&root, &["push", &image, &copy]).ok();
+    assert_eq!(
+        out.stdout
+            .matches("mounted from the source repository")
+            .count(),
+        2,
+        "{out:?}"
+    );
+    assert!(!out.stdout.contains("uploaded"), "{out:?}");
+    assert!(
+        out.stdout.ends_with(&format!("Digest: {digest}\n")),
+        "{out:?}"
+    );
+    assert_eq!(
+        registry_digest(&copy, None),
+        digest,
+        "the manifest is bit-identical"
+    );
+
+    // Another registry: uploads, in chunks for blobs over --chunk-size; then HEAD skips all.
+    let far = format!("{}/far/busybox:v3", reg2.addr);
+    let out = dm_image(&root, &["push", "--chunk-size", "300000", &image, &far]).ok();
+    assert_eq!(out.stdout.matches("uploaded").count(), 2, "{out:?}");
+    let back = skopeo_pull_back(&far, &work.path().join("back"));
+    assert_eq!(
+        back, ours,
+        "skopeo fetches (and verifies) exactly our blobs"
+    );
+    let out = dm_image(&root, &["push", &image, &far]).ok();
+    assert_eq!(out.stdout.matches("already exists").count(), 2, "{out:?}");
+    assert!(!out.stdout.contains("upload"), "{out:?}");
 }

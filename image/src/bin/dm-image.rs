@@ -4,8 +4,8 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use dm_image::{
-    AuthFile, ClientOptions, Event, Images, Platform, Progress, PullOptions, Reference,
-    RegistryConfig, DEFAULT_ROOT,
+    AuthFile, ClientOptions, Event, Images, Platform, Progress, PullOptions, PushOptions,
+    Reference, RegistryConfig, DEFAULT_ROOT,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -49,6 +49,19 @@ enum Cmd {
         quiet: bool,
         /// Image reference (busybox, host:port/repo:tag, name@sha256:...).
         image: String,
+    },
+    /// Upload an image to a registry.
+    Push {
+        /// Blobs up to this many bytes go in one request; larger ones in chunks of this size.
+        #[arg(long, default_value_t = 16 << 20)]
+        chunk_size: u64,
+        /// Most blobs uploaded at once.
+        #[arg(long, default_value_t = 3)]
+        concurrency: usize,
+        /// Local name or id.
+        image: String,
+        /// Where to push it (default: its own name).
+        target: Option<String>,
     },
     /// List images.
     #[command(alias = "list")]
@@ -146,6 +159,18 @@ fn run(cli: Cli) -> Result<()> {
             bail!("--concurrency must be at least 1");
         }
     }
+    if let Cmd::Push {
+        target: Some(t),
+        chunk_size,
+        concurrency,
+        ..
+    } = &cli.cmd
+    {
+        t.parse::<Reference>()?;
+        if *chunk_size == 0 || *concurrency == 0 {
+            bail!("--chunk-size and --concurrency must be at least 1");
+        }
+    }
     let images = Images::open(&cli.root, opts)
         .with_context(|| format!("open image store at --root {}", cli.root.display()))?;
     match cli.cmd {
@@ -176,6 +201,29 @@ fn run(cli: Cli) -> Result<()> {
                 println!("Digest: {}", rec.target);
                 println!("{}", rec.name);
             }
+        }
+        Cmd::Push {
+            chunk_size,
+            concurrency,
+            image,
+            target,
+        } => {
+            let target = target.map(|t| t.parse::<Reference>()).transpose()?;
+            let opts = PushOptions {
+                chunk_size,
+                concurrency,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let digest = rt.block_on(images.push(
+                &image,
+                target.as_ref(),
+                &opts,
+                &Progress::new(print_event),
+            ))?;
+            println!("Digest: {digest}");
         }
         Cmd::Images { quiet, format } => list(&images, quiet, &format)?,
         Cmd::Inspect { images: names } => {
@@ -249,6 +297,16 @@ fn print_event(e: &Event) {
         Event::Downloading { .. } => {}
         Event::Done { digest, size } => {
             println!("{}: downloaded {size} bytes, verified", short(digest))
+        }
+        Event::Uploading {
+            digest,
+            offset: 0,
+            total,
+        } => println!("{}: uploading {total} bytes", short(digest)),
+        Event::Uploading { .. } => {}
+        Event::Uploaded { digest, size } => println!("{}: uploaded {size} bytes", short(digest)),
+        Event::Mounted { digest } => {
+            println!("{}: mounted from the source repository", short(digest))
         }
         Event::Unpacked {
             digest,
