@@ -72,7 +72,7 @@ pub async fn pull(
     let (manifest, index) = match media::manifest_kind(&top.media_type) {
         Some(ManifestKind::Manifest) => (top, None),
         Some(ManifestKind::Index) => {
-            let chosen = choose(&top, reference, &opts.platform)?;
+            let chosen = select(&top.bytes, &reference.to_string(), &opts.platform)?;
             let m = repo.manifest(&chosen.digest.to_string()).await?;
             if m.bytes.len() as u64 != chosen.size {
                 return Err(RegistryError::BadDocument {
@@ -99,30 +99,7 @@ pub async fn pull(
         reference: reference.to_string(),
         digest: manifest.digest.clone(),
     });
-    let doc = ImageManifest::from_reader(&manifest.bytes[..]).map_err(|e| {
-        RegistryError::BadDocument {
-            what: what(),
-            detail: e.to_string(),
-        }
-    })?;
-    let config = blob_of(doc.config(), "config")?;
-    if !media::is_config(&config.media_type) {
-        return Err(RegistryError::UnknownMediaType {
-            what: format!("config of {reference}"),
-            media_type: config.media_type,
-        });
-    }
-    let mut layers = Vec::new();
-    for (i, l) in doc.layers().iter().enumerate() {
-        let b = blob_of(l, &format!("layer {i}"))?;
-        if !media::is_layer(&b.media_type) {
-            return Err(RegistryError::UnknownMediaType {
-                what: format!("layer {i} ({}) of {reference}", b.digest),
-                media_type: b.media_type,
-            });
-        }
-        layers.push(b);
-    }
+    let (config, layers) = parts(&manifest.bytes, &reference.to_string())?;
     let blobs: Vec<Blob> = std::iter::once(config.clone())
         .chain(layers.iter().cloned())
         .collect();
@@ -142,6 +119,33 @@ pub async fn pull(
         config,
         layers,
     })
+}
+
+/// Config and layers of image manifest `bytes` (of image `what`), their media types checked.
+pub(crate) fn parts(bytes: &[u8], what: &str) -> Result<(Blob, Vec<Blob>)> {
+    let doc = ImageManifest::from_reader(bytes).map_err(|e| RegistryError::BadDocument {
+        what: format!("manifest {what}"),
+        detail: e.to_string(),
+    })?;
+    let config = blob_of(doc.config(), "config")?;
+    if !media::is_config(&config.media_type) {
+        return Err(RegistryError::UnknownMediaType {
+            what: format!("config of {what}"),
+            media_type: config.media_type,
+        });
+    }
+    let mut layers = Vec::new();
+    for (i, l) in doc.layers().iter().enumerate() {
+        let b = blob_of(l, &format!("layer {i}"))?;
+        if !media::is_layer(&b.media_type) {
+            return Err(RegistryError::UnknownMediaType {
+                what: format!("layer {i} ({}) of {what}", b.digest),
+                media_type: b.media_type,
+            });
+        }
+        layers.push(b);
+    }
+    Ok((config, layers))
 }
 
 /// Downloads `blobs` with at most `limit` at once; on the first failure the others stop and
@@ -185,13 +189,13 @@ async fn fetch_all(
     Err(e)
 }
 
-/// The index entry that best serves `platform` (the first of the best).
-fn choose(index: &Fetched, reference: &Reference, platform: &Platform) -> Result<Blob> {
-    let doc =
-        ImageIndex::from_reader(&index.bytes[..]).map_err(|e| RegistryError::BadDocument {
-            what: format!("index {reference}"),
-            detail: e.to_string(),
-        })?;
+/// The entry of index `bytes` (of image `what`) that best serves `platform` (the first of
+/// the best).
+pub(crate) fn select(bytes: &[u8], what: &str, platform: &Platform) -> Result<Blob> {
+    let doc = ImageIndex::from_reader(bytes).map_err(|e| RegistryError::BadDocument {
+        what: format!("index {what}"),
+        detail: e.to_string(),
+    })?;
     let mut best: Option<(u8, &oci_spec::image::Descriptor)> = None;
     let mut available = Vec::new();
     for d in doc.manifests() {
@@ -209,7 +213,7 @@ fn choose(index: &Fetched, reference: &Reference, platform: &Platform) -> Result
         Some((_, d)) => blob_of(d, "index entry"),
         None => Err(RegistryError::NoPlatform {
             wanted: platform.to_string(),
-            reference: reference.to_string(),
+            reference: what.to_owned(),
             available: if available.is_empty() {
                 "no platforms".into()
             } else {
@@ -219,7 +223,7 @@ fn choose(index: &Fetched, reference: &Reference, platform: &Platform) -> Result
     }
 }
 
-fn blob_of(d: &oci_spec::image::Descriptor, what: &str) -> Result<Blob> {
+pub(crate) fn blob_of(d: &oci_spec::image::Descriptor, what: &str) -> Result<Blob> {
     let digest =
         d.digest()
             .to_string()

@@ -14,6 +14,10 @@ fn required(test: &str) -> bool {
 fn dm_image(root: &Path, args: &[&str]) -> dm_testkit::Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dm-image"));
     // No user's credentials or registry settings leak into the test.
+    let auth = root.with_extension("auth.json");
+    if !auth.exists() {
+        std::fs::write(&auth, "{}").unwrap();
+    }
     c.arg("--root")
         .arg(root)
         .arg("--auth-file")
@@ -242,4 +246,161 @@ fn dm_image_pushes_with_mounts_uploads_and_skips_and_skopeo_pulls_it_back() {
     let out = dm_image(&root, &["push", &image, &far]).ok();
     assert_eq!(out.stdout.matches("already exists").count(), 2, "{out:?}");
     assert!(!out.stdout.contains("upload"), "{out:?}");
+}
+
+fn skopeo_copy(src: &str, dst: &str) {
+    let mut c = Command::new("skopeo");
+    c.args(["--insecure-policy", "copy", src, dst]);
+    output(c).ok();
+}
+
+fn blob_names(dir: &Path) -> Vec<String> {
+    let mut b: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    b.sort();
+    b
+}
+
+fn inspect(root: &Path, image: &str) -> serde_json::Value {
+    let out = dm_image(root, &["inspect", image]).ok();
+    serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()[0].clone()
+}
+
+#[test]
+fn save_is_read_by_skopeo_as_oci_and_docker_archive_and_load_reads_both() {
+    let test = "save_is_read_by_skopeo_as_oci_and_docker_archive_and_load_reads_both";
+    if !required(test) {
+        return;
+    }
+    let work = TempDir::new("dm-image-save");
+    let p = |n: &str| work.path().join(n);
+    let registry = Registry::start(work.path());
+    let tar = p("busybox.tar");
+    write_busybox_image_tar(&tar, &p("build"));
+    let image = registry.push_oci_archive(&tar, "dm/busybox:latest");
+    let root = p("root");
+    std::fs::write(root.with_extension("auth.json"), "{}").unwrap();
+    dm_image(&root, &["pull", &image]).ok();
+    let ours = blob_names(&root.join("content/blobs/sha256"));
+    let pulled = inspect(&root, &image);
+
+    let saved = p("saved.tar");
+    dm_image(&root, &["save", "-o", saved.to_str().unwrap(), &image]).ok();
+    skopeo_copy(
+        &format!("oci-archive:{}:latest", saved.display()),
+        &format!("oci:{}:x", p("as-oci").display()),
+    );
+    assert_eq!(
+        blob_names(&p("as-oci/blobs/sha256")),
+        ours,
+        "skopeo reads the OCI side bit-identical"
+    );
+    // `dir:` keeps blobs as the source gives them (`oci:` may recompress).
+    skopeo_copy(
+        &format!("docker-archive:{}", saved.display()),
+        &format!("dir:{}", p("as-docker").display()),
+    );
+    let via_docker = blob_names(&p("as-docker"));
+    // docker-archive readers see layers uncompressed, so by their diff IDs.
+    let diff_ids = pulled["config"]["rootfs"]["diff_ids"].as_array().unwrap();
+    for d in diff_ids.iter().chain([&pulled["record"]["config"]]) {
+        let hex = d.as_str().unwrap().strip_prefix("sha256:").unwrap();
+        assert!(
+            via_docker.contains(&hex.to_owned()),
+            "{hex} via docker-archive: {via_docker:?}"
+        );
+    }
+
+    // Our archive into a fresh root: the same image, named the same.
+    let root2 = p("root2");
+    let out = dm_image(&root2, &["load", "-i", saved.to_str().unwrap()]).ok();
+    assert!(
+        out.stdout.ends_with(&format!("Loaded image: {image}\n")),
+        "{out:?}"
+    );
+    let loaded = inspect(&root2, &image);
+    assert_eq!(loaded["record"]["manifest"], pulled["record"]["manifest"]);
+    assert_eq!(loaded["record"]["chain_ids"], pulled["record"]["chain_ids"]);
+
+    // A legacy `docker save` archive (skopeo writes that form) and a tag-only OCI layout.
+    let legacy = p("legacy.tar");
+    skopeo_copy(
+        &format!("oci-archive:{}", tar.display()),
+        &format!("docker-archive:{}:dm/legacy:v1", legacy.display()),
+    );
+    let root3 = p("root3");
+    let out = dm_image(&root3, &["load", "-i", legacy.to_str().unwrap()]).ok();
+    assert!(
+        out.stdout
+            .ends_with("Loaded image: docker.io/dm/legacy:v1\n"),
+        "{out:?}"
+    );
+    assert_eq!(
+        inspect(&root3, "dm/legacy:v1")["record"]["chain_ids"],
+        pulled["record"]["chain_ids"]
+    );
+    let out = dm_image(&root3, &["load", "-i", tar.to_str().unwrap()]).ok();
+    assert!(
+        !out.stdout.contains("Loaded image"),
+        "a bare tag names nothing: {out:?}"
+    );
+    let out = dm_image(
+        &root3,
+        &[
+            "load",
+            "--base-name",
+            "dm/named",
+            "-i",
+            tar.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    assert!(
+        out.stdout
+            .ends_with("Loaded image: docker.io/dm/named:latest\n"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn load_refuses_a_blob_that_does_not_match_its_name() {
+    let test = "load_refuses_a_blob_that_does_not_match_its_name";
+    if !require_root(test) {
+        return;
+    }
+    let work = TempDir::new("dm-image-load");
+    let bad = work.path().join("bad.tar");
+    let named = format!("blobs/sha256/{}", dm_content::Digest::of(b"good").hex());
+    let mut b = tar::Builder::new(std::fs::File::create(&bad).unwrap());
+    let mut h = tar::Header::new_ustar();
+    h.set_size(3);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, &named, &b"bad"[..]).unwrap();
+    b.into_inner().unwrap();
+    let root = work.path().join("root");
+    std::fs::write(root.with_extension("auth.json"), "{}").unwrap();
+    let out = dm_image(&root, &["load", "-i", bad.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains(&format!("archive entry {named}: content has digest")),
+        "{out:?}"
+    );
+    assert_eq!(
+        std::fs::read_dir(root.join("content/blobs/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(root.join("content/ingest"))
+            .unwrap()
+            .count(),
+        0
+    );
 }

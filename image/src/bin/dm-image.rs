@@ -63,6 +63,27 @@ enum Cmd {
         /// Where to push it (default: its own name).
         target: Option<String>,
     },
+    /// Write images to a tar that is both an OCI image layout and a `docker save` archive.
+    Save {
+        /// Output file (default: stdout); written to a temp file, then renamed.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Names or ids.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Load images from an OCI layout tar or a `docker save` archive.
+    Load {
+        /// Input file (default: stdin).
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+        /// Name for OCI entries that carry only a tag (`<base-name>:<tag>`).
+        #[arg(long)]
+        base_name: Option<String>,
+        /// Platform to pick when an entry is a multi-platform index.
+        #[arg(long, default_value = "linux/amd64")]
+        platform: String,
+    },
     /// List images.
     #[command(alias = "list")]
     Images {
@@ -116,7 +137,16 @@ fn main() {
     let level = if cli.debug { "debug" } else { "warn" };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
     if let Err(e) = run(cli) {
-        eprintln!("dm-image: {e:#}");
+        // Library errors already print their source; only add causes not yet shown.
+        let mut msg = e.to_string();
+        for cause in e.chain().skip(1) {
+            let c = cause.to_string();
+            if !msg.contains(&c) {
+                msg.push_str(": ");
+                msg.push_str(&c);
+            }
+        }
+        eprintln!("dm-image: {msg}");
         std::process::exit(1);
     }
 }
@@ -169,6 +199,23 @@ fn run(cli: Cli) -> Result<()> {
         t.parse::<Reference>()?;
         if *chunk_size == 0 || *concurrency == 0 {
             bail!("--chunk-size and --concurrency must be at least 1");
+        }
+    }
+    if let Cmd::Load {
+        base_name,
+        platform,
+        input,
+        ..
+    } = &cli.cmd
+    {
+        base_name
+            .as_ref()
+            .map(|b| b.parse::<Reference>())
+            .transpose()
+            .context("--base-name")?;
+        platform.parse::<Platform>().context("--platform")?;
+        if let Some(i) = input {
+            std::fs::metadata(i).with_context(|| format!("--input {}", i.display()))?;
         }
     }
     let images = Images::open(&cli.root, opts)
@@ -225,6 +272,37 @@ fn run(cli: Cli) -> Result<()> {
             ))?;
             println!("Digest: {digest}");
         }
+        Cmd::Save {
+            output,
+            images: names,
+        } => save(&images, &names, output.as_deref())?,
+        Cmd::Load {
+            input,
+            base_name,
+            platform,
+        } => {
+            let base = base_name.map(|b| b.parse::<Reference>()).transpose()?;
+            let platform: Platform = platform.parse()?;
+            let progress = Progress::new(print_event);
+            let loaded = match input {
+                Some(p) => {
+                    let f = std::fs::File::open(&p)
+                        .with_context(|| format!("--input {}", p.display()))?;
+                    images.load(
+                        std::io::BufReader::new(f),
+                        base.as_ref(),
+                        &platform,
+                        &progress,
+                    )?
+                }
+                None => {
+                    images.load(std::io::stdin().lock(), base.as_ref(), &platform, &progress)?
+                }
+            };
+            for r in loaded {
+                println!("Loaded image: {}", r.name);
+            }
+        }
         Cmd::Images { quiet, format } => list(&images, quiet, &format)?,
         Cmd::Inspect { images: names } => {
             let mut out = Vec::new();
@@ -258,6 +336,36 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Saves to `output` through a temp file renamed at the end, or to stdout.
+fn save(images: &Images, names: &[String], output: Option<&Path>) -> Result<()> {
+    let Some(out) = output else {
+        return Ok(images.save(names, std::io::stdout().lock())?);
+    };
+    let tmp = out.with_file_name(format!(
+        ".{}.tmp-{}",
+        out.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let written = std::fs::File::create(&tmp)
+        .with_context(|| format!("--output {}", tmp.display()))
+        .and_then(|f| {
+            let mut w = std::io::BufWriter::new(f);
+            images.save(names, &mut w)?;
+            let f = w.into_inner().map_err(|e| e.into_error())?;
+            f.sync_all()?;
+            Ok(())
+        })
+        .and_then(|()| {
+            std::fs::rename(&tmp, out).with_context(|| format!("--output {}", out.display()))
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 fn list(images: &Images, quiet: bool, format: &str) -> Result<()> {

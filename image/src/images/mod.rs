@@ -3,6 +3,9 @@
 //! name and then whatever blobs and snapshots no remaining name uses (reference counting by
 //! what the other records hold).
 
+mod load;
+mod save;
+
 use crate::client::{Client, ClientOptions};
 use crate::error::RegistryError;
 use crate::progress::Progress;
@@ -138,6 +141,10 @@ impl Images {
         progress: &Progress,
     ) -> Result<ImageRecord> {
         let pulled = pull(&self.client, &self.content, reference, opts, progress).await?;
+        let target = pulled
+            .index
+            .clone()
+            .unwrap_or_else(|| pulled.manifest.clone());
         let (content, snaps, progress) =
             (self.content.clone(), self.snaps.clone(), progress.clone());
         let (config, layers) = (pulled.config.digest.clone(), pulled.layers.clone());
@@ -146,21 +153,26 @@ impl Images {
         })
         .await
         .map_err(|e| ImageError::Registry(RegistryError::Setup(format!("unpack task: {e}"))))??;
-        let target = pulled.index.as_ref().unwrap_or(&pulled.manifest);
-        let record = ImageRecord {
-            name: reference.to_string(),
-            target: target.digest.to_string(),
-            target_media_type: target.media_type.clone(),
-            manifest: pulled.manifest.digest.to_string(),
-            config: pulled.config.digest.to_string(),
-            layers: pulled.layers.iter().map(|l| l.digest.to_string()).collect(),
-            chain_ids: chain.iter().map(Digest::to_string).collect(),
-            created: now(),
-        };
-        let mut all = self.records.load()?;
-        all.insert(record.name.clone(), record.clone());
-        self.records.save(&all)?;
+        let record = new_record(
+            &reference.to_string(),
+            &target,
+            &pulled.manifest,
+            &pulled.config,
+            &pulled.layers,
+            &chain,
+        );
+        self.put_records(std::slice::from_ref(&record))?;
         Ok(record)
+    }
+
+    /// Adds or replaces `records`.
+    fn put_records(&self, records: &[ImageRecord]) -> Result<()> {
+        let mut all = self.records.load()?;
+        for r in records {
+            all.insert(r.name.clone(), r.clone());
+        }
+        self.records.save(&all)?;
+        Ok(())
     }
 
     /// Every image name, sorted.
@@ -351,6 +363,27 @@ impl Images {
         let rec = self.resolve(name_or_id)?;
         let parent = rec.chain_ids.last().cloned().unwrap_or_default();
         Ok(self.snaps.prepare(key, &parent, HashMap::new())?)
+    }
+}
+
+/// A record for `name` of the image made of these stored and unpacked parts.
+fn new_record(
+    name: &str,
+    target: &Blob,
+    manifest: &Blob,
+    config: &Blob,
+    layers: &[Blob],
+    chain: &[Digest],
+) -> ImageRecord {
+    ImageRecord {
+        name: name.to_owned(),
+        target: target.digest.to_string(),
+        target_media_type: target.media_type.clone(),
+        manifest: manifest.digest.to_string(),
+        config: config.digest.to_string(),
+        layers: layers.iter().map(|l| l.digest.to_string()).collect(),
+        chain_ids: chain.iter().map(Digest::to_string).collect(),
+        created: now(),
     }
 }
 
