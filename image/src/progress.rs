@@ -64,6 +64,43 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// One JSON object (for a progress stream): `{"status": ..., "id": <digest>, ...}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Event::Resolved { reference, digest } => {
+                json!({"status": "resolved", "reference": reference, "id": digest.to_string()})
+            }
+            Event::Exists { digest } => json!({"status": "exists", "id": digest.to_string()}),
+            Event::Downloading {
+                digest,
+                offset,
+                total,
+            } => {
+                json!({"status": "downloading", "id": digest.to_string(), "current": offset, "total": total})
+            }
+            Event::Done { digest, size } => {
+                json!({"status": "downloaded", "id": digest.to_string(), "total": size})
+            }
+            Event::Uploading {
+                digest,
+                offset,
+                total,
+            } => {
+                json!({"status": "uploading", "id": digest.to_string(), "current": offset, "total": total})
+            }
+            Event::Uploaded { digest, size } => {
+                json!({"status": "uploaded", "id": digest.to_string(), "total": size})
+            }
+            Event::Mounted { digest } => json!({"status": "mounted", "id": digest.to_string()}),
+            Event::Unpacked { digest, applied } => {
+                json!({"status": "unpacked", "id": digest.to_string(), "applied": applied})
+            }
+        }
+    }
+}
+
 /// A receiver of events.
 type Sink = Arc<dyn Fn(&Event) + Send + Sync>;
 

@@ -56,11 +56,20 @@ fn skopeo_pushes_dm_image_pulls_dm_runc_runs() {
     let digest = registry_digest(&image, None);
     assert!(out.stdout.contains(&format!("Digest: {digest}")), "{out:?}");
     assert!(out.stdout.contains("unpacked"), "{out:?}");
-    let again = dm_image(&root, &["pull", &image]).ok();
-    assert!(
-        again.stdout.contains("already exists") && !again.stdout.contains("downloaded"),
+    let again = dm_image(&root, &["--progress", "json", "pull", &image]).ok();
+    let lines: Vec<serde_json::Value> = again
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    let status = |s: &str| lines.iter().filter(|l| l["status"] == s).count();
+    assert_eq!(
+        (status("exists"), status("downloaded")),
+        (2, 0),
         "{again:?}"
     );
+    assert_eq!(lines.last().unwrap()["status"], "pulled", "{again:?}");
+    assert_eq!(lines.last().unwrap()["id"], digest.as_str());
     let listed = dm_image(&root, &["images", "-q"]).ok();
     assert_eq!(listed.stdout.trim(), image);
 

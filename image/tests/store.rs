@@ -111,6 +111,63 @@ fn a_layer_that_does_not_match_its_diff_id_is_refused() {
 }
 
 #[test]
+fn prune_deletes_what_a_failed_pull_left_and_keeps_named_images() {
+    if !require_root("prune_deletes_what_a_failed_pull_left_and_keeps_named_images") {
+        return;
+    }
+    let dir = TempDir::new("dm-image-store");
+    let images = open(&dir);
+    let fake = Fake::start();
+    let good = image(vec![base()]);
+    serve(&fake, "t/good", "latest", &good);
+    let kept = pull(&images, &fake, "t/good").unwrap();
+    // Layer 1 applies and commits; layer 2 fails its diff ID: blobs and one snapshot stay.
+    let (mt, bytes, _) = plain(OCI_TAR, layer_tar(&[("second", b"2")]));
+    let first = plain(OCI_TAR, layer_tar(&[("first", b"1")]));
+    let bad = image(vec![first, (mt, bytes, layer_tar(&[("other", b"x")]))]);
+    serve(&fake, "t/bad", "latest", &bad);
+    pull(&images, &fake, "t/bad").unwrap_err();
+    let mut w = images
+        .content()
+        .writer("interrupted", Some(10), None)
+        .unwrap();
+    w.write(b"half").unwrap();
+    drop(w);
+
+    let r = images.prune().unwrap();
+    assert_eq!(r.snapshots.len(), 1, "{r:?}");
+    assert_eq!(
+        r.blobs.len(),
+        4,
+        "manifest, config and both layers of t/bad: {r:?}"
+    );
+    assert!(images
+        .content()
+        .list_statuses::<&str>(&[])
+        .unwrap()
+        .is_empty());
+    let left: Vec<String> = images
+        .content()
+        .list::<&str>(&[])
+        .unwrap()
+        .into_iter()
+        .map(|i| i.digest.to_string())
+        .collect();
+    let mut want: Vec<String> = kept.blobs().cloned().collect();
+    want.sort();
+    want.dedup();
+    assert_eq!(left, want, "the named image keeps all its blobs");
+    let snaps: Vec<String> = images
+        .snapshotter()
+        .list::<&str>(&[])
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(snaps, kept.chain_ids);
+}
+
+#[test]
 fn a_layer_escaping_its_root_is_refused() {
     if !require_root("a_layer_escaping_its_root_is_refused") {
         return;

@@ -27,6 +27,9 @@ struct Cli {
     /// Seconds a registry may stay silent before a request fails.
     #[arg(long, global = true, default_value_t = 60)]
     timeout: u64,
+    /// Progress output: plain lines, or one JSON object per line.
+    #[arg(long, global = true, default_value = "plain", value_parser = ["plain", "json"])]
+    progress: String,
     /// Log debug messages to stderr.
     #[arg(long, global = true)]
     debug: bool,
@@ -114,6 +117,8 @@ enum Cmd {
         #[arg(required = true)]
         images: Vec<String>,
     },
+    /// Delete blobs, snapshots and interrupted downloads no image name uses.
+    Prune,
     /// Make a writable snapshot on top of an image and mount it (a container rootfs).
     Mount {
         /// Name or id.
@@ -175,6 +180,7 @@ fn client_options(cli: &Cli) -> Result<ClientOptions> {
 
 fn run(cli: Cli) -> Result<()> {
     let opts = client_options(&cli)?;
+    let json = cli.progress == "json";
     // Checked before the store is opened, so bad arguments leave nothing behind.
     if let Cmd::Pull {
         image,
@@ -235,7 +241,7 @@ fn run(cli: Cli) -> Result<()> {
             let progress = if quiet {
                 Progress::default()
             } else {
-                Progress::new(print_event)
+                progress(json)
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -244,6 +250,10 @@ fn run(cli: Cli) -> Result<()> {
             let rec = rt.block_on(images.pull(&reference, &opts, &progress))?;
             if quiet {
                 println!("{}", rec.target);
+            } else if json {
+                let done =
+                    serde_json::json!({"status": "pulled", "id": rec.target, "name": rec.name});
+                println!("{done}");
             } else {
                 println!("Digest: {}", rec.target);
                 println!("{}", rec.name);
@@ -264,12 +274,8 @@ fn run(cli: Cli) -> Result<()> {
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            let digest = rt.block_on(images.push(
-                &image,
-                target.as_ref(),
-                &opts,
-                &Progress::new(print_event),
-            ))?;
+            let digest =
+                rt.block_on(images.push(&image, target.as_ref(), &opts, &progress(json)))?;
             println!("Digest: {digest}");
         }
         Cmd::Save {
@@ -283,7 +289,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let base = base_name.map(|b| b.parse::<Reference>()).transpose()?;
             let platform: Platform = platform.parse()?;
-            let progress = Progress::new(print_event);
+            let progress = progress(json);
             let loaded = match input {
                 Some(p) => {
                     let f = std::fs::File::open(&p)
@@ -321,6 +327,12 @@ fn run(cli: Cli) -> Result<()> {
                 for d in r.blobs.iter().chain(&r.snapshots) {
                     println!("Deleted: {d}");
                 }
+            }
+        }
+        Cmd::Prune => {
+            let r = images.prune()?;
+            for d in r.blobs.iter().chain(&r.snapshots) {
+                println!("Deleted: {d}");
             }
         }
         Cmd::Mount { image, key, target } => {
@@ -384,6 +396,15 @@ fn list(images: &Images, quiet: bool, format: &str) -> Result<()> {
         other => bail!("--format {other:?}: expected table or json"),
     }
     Ok(())
+}
+
+/// Where progress goes: plain lines or JSON lines on stdout.
+fn progress(json: bool) -> Progress {
+    if json {
+        Progress::new(|e| println!("{}", e.to_json()))
+    } else {
+        Progress::new(print_event)
+    }
 }
 
 /// Plain progress lines, one per step of each blob.

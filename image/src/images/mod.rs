@@ -311,6 +311,50 @@ impl Images {
         Ok(out)
     }
 
+    /// Deletes what no image name uses: blobs, committed snapshots without children, and
+    /// interrupted ingests.
+    pub fn prune(&self) -> Result<Removed> {
+        let all = self.records.load()?;
+        let live_blobs: HashSet<&String> = all.values().flat_map(ImageRecord::blobs).collect();
+        let live_chains: HashSet<&String> = all.values().flat_map(|r| &r.chain_ids).collect();
+        let mut out = Removed::default();
+        for s in self.content.list_statuses::<&str>(&[])? {
+            let _ = self.content.abort(&s.reference);
+        }
+        // Leaves first: a snapshot's parent can only go once its children are gone.
+        loop {
+            let committed = self.snaps.list(&["kind==committed"])?;
+            let parents: HashSet<String> = self
+                .snaps
+                .list::<&str>(&[])?
+                .into_iter()
+                .map(|i| i.parent)
+                .collect();
+            let doomed: Vec<String> = committed
+                .into_iter()
+                .map(|i| i.name)
+                .filter(|n| !live_chains.contains(n) && !parents.contains(n))
+                .collect();
+            if doomed.is_empty() {
+                break;
+            }
+            for n in doomed {
+                self.snaps.remove(&n)?;
+                out.snapshots.push(n);
+            }
+        }
+        for info in self.content.list::<&str>(&[])? {
+            let d = info.digest.to_string();
+            if !live_blobs.contains(&d) {
+                match self.content.delete(&info.digest) {
+                    Ok(()) | Err(dm_content::Error::BlobNotFound(_)) => out.blobs.push(d),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Pushes the image `name_or_id` names to `target` (default: its own name).
     pub async fn push(
         &self,
