@@ -96,8 +96,9 @@ impl Repository {
                     e @ (RegistryError::DigestMismatch { .. } | RegistryError::TooLarge { .. }),
                 ) => return Err(e),
                 Err(e) => {
+                    // docker falls back as quietly (from TLS to plain HTTP on loopback).
                     if i + 1 < self.0.endpoints.len() {
-                        log::warn!(
+                        log::info!(
                             "{}: {e}; trying the next endpoint",
                             self.0.endpoints[i].base
                         );

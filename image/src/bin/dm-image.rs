@@ -87,6 +87,18 @@ enum Cmd {
         #[arg(long, default_value = "linux/amd64")]
         platform: String,
     },
+    /// Download an image's manifest, config and layers into the content store only (no
+    /// unpack, no name), as `ctr content fetch` does.
+    Fetch {
+        /// Platform to pick from a multi-platform image (os/arch[/variant]).
+        #[arg(long, default_value = "linux/amd64")]
+        platform: String,
+        /// Most layers downloaded at once.
+        #[arg(long, default_value_t = 3)]
+        concurrency: usize,
+        /// Image reference.
+        image: String,
+    },
     /// List images.
     #[command(alias = "list")]
     Images {
@@ -224,8 +236,11 @@ fn run(cli: Cli) -> Result<()> {
             std::fs::metadata(i).with_context(|| format!("--input {}", i.display()))?;
         }
     }
-    let images = Images::open(&cli.root, opts)
-        .with_context(|| format!("open image store at --root {}", cli.root.display()))?;
+    // The snapshotter's mounts need absolute paths; a relative --root means from here.
+    let root =
+        std::path::absolute(&cli.root).with_context(|| format!("--root {}", cli.root.display()))?;
+    let images = Images::open(&root, opts)
+        .with_context(|| format!("open image store at --root {}", root.display()))?;
     match cli.cmd {
         Cmd::Pull {
             platform,
@@ -308,6 +323,23 @@ fn run(cli: Cli) -> Result<()> {
             for r in loaded {
                 println!("Loaded image: {}", r.name);
             }
+        }
+        Cmd::Fetch {
+            platform,
+            concurrency,
+            image,
+        } => {
+            let reference: Reference = image.parse()?;
+            let opts = PullOptions {
+                platform: platform.parse()?,
+                concurrency,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let pulled = rt.block_on(images.fetch(&reference, &opts, &progress(json)))?;
+            println!("Digest: {}", pulled.manifest.digest);
         }
         Cmd::Images { quiet, format } => list(&images, quiet, &format)?,
         Cmd::Inspect { images: names } => {

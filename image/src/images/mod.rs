@@ -175,6 +175,16 @@ impl Images {
         Ok(())
     }
 
+    /// Downloads `reference` into the content store only.
+    pub async fn fetch(
+        &self,
+        reference: &Reference,
+        opts: &PullOptions,
+        progress: &Progress,
+    ) -> Result<crate::pull::Pulled> {
+        Ok(pull(&self.client, &self.content, reference, opts, progress).await?)
+    }
+
     /// Every image name, sorted.
     pub fn list(&self) -> Result<Vec<Summary>> {
         let all = self.records.load()?;
