@@ -14,6 +14,7 @@ use crate::repository::{Fetched, Repository};
 use dm_content::{Digest, Store};
 use oci_spec::image::{ImageIndex, ImageManifest};
 use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::Semaphore;
 
 /// Settings of a pull.
@@ -66,6 +67,33 @@ pub async fn pull(
     opts: &PullOptions,
     progress: &Progress,
 ) -> Result<Pulled> {
+    pull_notify(client, store, reference, opts, progress, None).await
+}
+
+/// What a pull tells an unpacker working beside it.
+#[derive(Debug, Clone)]
+pub enum Ready {
+    /// The image's config and layers, once the manifest is known.
+    Plan {
+        /// The config blob.
+        config: Digest,
+        /// The layers, base first.
+        layers: Vec<Blob>,
+    },
+    /// A blob is in the store (fetched now or already there).
+    Blob(Digest),
+}
+
+/// [`pull`], telling `ready` the plan and then each blob as it lands in the store, so
+/// layers can be unpacked while later ones still download.
+pub async fn pull_notify(
+    client: &Client,
+    store: &Store,
+    reference: &Reference,
+    opts: &PullOptions,
+    progress: &Progress,
+    ready: Option<UnboundedSender<Ready>>,
+) -> Result<Pulled> {
     let repo = client.repository(reference)?;
     let top = repo.manifest(&reference.object()).await?;
     let what = || format!("manifest {reference}");
@@ -103,7 +131,14 @@ pub async fn pull(
     let blobs: Vec<Blob> = std::iter::once(config.clone())
         .chain(layers.iter().cloned())
         .collect();
-    fetch_all(&repo, store, &blobs, opts.concurrency, progress).await?;
+    if let Some(tx) = &ready {
+        // A closed receiver (the unpacker stopped) is reported by the unpacker, not here.
+        let _ = tx.send(Ready::Plan {
+            config: config.digest.clone(),
+            layers: layers.clone(),
+        });
+    }
+    fetch_all(&repo, store, &blobs, opts.concurrency, progress, ready).await?;
     put_bytes(store, &manifest.digest, &manifest.bytes)?;
     let as_blob = |f: &Fetched| Blob {
         digest: f.digest.clone(),
@@ -156,6 +191,7 @@ async fn fetch_all(
     blobs: &[Blob],
     limit: usize,
     progress: &Progress,
+    ready: Option<UnboundedSender<Ready>>,
 ) -> Result<()> {
     let permits = Arc::new(Semaphore::new(limit.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
@@ -166,10 +202,14 @@ async fn fetch_all(
             progress.clone(),
             permits.clone(),
         );
-        let b = b.clone();
+        let (b, ready) = (b.clone(), ready.clone());
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            fetch_blob(&repo, &store, &b.digest, b.size, &progress).await
+            let out = fetch_blob(&repo, &store, &b.digest, b.size, &progress).await?;
+            if let Some(tx) = ready {
+                let _ = tx.send(Ready::Blob(b.digest.clone()));
+            }
+            Ok(out)
         });
     }
     let mut failed = None;

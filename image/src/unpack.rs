@@ -45,6 +45,9 @@ pub enum UnpackError {
     /// The content store failed.
     #[error(transparent)]
     Content(#[from] dm_content::Error),
+    /// The pull feeding the unpack stopped before this blob arrived.
+    #[error("blob {0} never arrived: the pull stopped")]
+    Interrupted(Digest),
 }
 
 /// containerd's chain IDs: the first is the first diff ID, then
@@ -107,6 +110,22 @@ pub fn unpack(
     layers: &[Blob],
     progress: &Progress,
 ) -> Result<Vec<Digest>, UnpackError> {
+    unpack_when(store, snaps, config, layers, progress, |_| true)
+}
+
+/// [`unpack`] while the blobs are still arriving: `ready(d)` blocks until blob `d` is in the
+/// store and returns false if it never will be. Layers already unpacked are not waited for.
+pub fn unpack_when(
+    store: &Store,
+    snaps: &Snapshotter,
+    config: &Digest,
+    layers: &[Blob],
+    progress: &Progress,
+    mut ready: impl FnMut(&Digest) -> bool,
+) -> Result<Vec<Digest>, UnpackError> {
+    if !ready(config) {
+        return Err(UnpackError::Interrupted(config.clone()));
+    }
     let ids = diff_ids(store, config, layers.len())?;
     let chain = chain_ids(&ids);
     for (i, layer) in layers.iter().enumerate() {
@@ -117,6 +136,9 @@ pub fn unpack(
                 applied: false,
             });
             continue;
+        }
+        if !ready(&layer.digest) {
+            return Err(UnpackError::Interrupted(layer.digest.clone()));
         }
         let parent = if i == 0 {
             String::new()

@@ -111,6 +111,45 @@ fn a_layer_that_does_not_match_its_diff_id_is_refused() {
 }
 
 #[test]
+fn a_download_failing_while_earlier_layers_unpack_names_nothing() {
+    if !require_root("a_download_failing_while_earlier_layers_unpack_names_nothing") {
+        return;
+    }
+    let dir = TempDir::new("dm-image-store");
+    let images = open(&dir);
+    let fake = Fake::start();
+    let last = layer_tar(&[("last", &[1u8; 50_000])]);
+    let img = image(vec![
+        base(),
+        plain(OCI_TAR, layer_tar(&[("mid", b"m")])),
+        plain(OCI_TAR, last),
+    ]);
+    serve(&fake, "t/app", "v1", &img);
+    let broken = &img.layers[2];
+    fake.route(
+        &format!("t/app/blobs/{}", broken.digest()),
+        common::fake::Route {
+            content_type: OCI_TAR.into(),
+            body: broken.bytes[..1000].to_vec(),
+            ..Default::default()
+        },
+    );
+    let e = pull(&images, &fake, "t/app:v1").unwrap_err().to_string();
+    assert!(
+        e.contains("got 1000 bytes"),
+        "the download's error, not the unpacker's: {e}"
+    );
+    assert!(images.list().unwrap().is_empty());
+    let active = images.snapshotter().list(&["kind==active"]).unwrap();
+    assert!(active.is_empty(), "{active:?}");
+    assert!(images
+        .content()
+        .list_statuses::<&str>(&[])
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
 fn prune_deletes_what_a_failed_pull_left_and_keeps_named_images() {
     if !require_root("prune_deletes_what_a_failed_pull_left_and_keeps_named_images") {
         return;

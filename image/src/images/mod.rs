@@ -9,11 +9,11 @@ mod save;
 use crate::client::{Client, ClientOptions};
 use crate::error::RegistryError;
 use crate::progress::Progress;
-use crate::pull::{pull, Blob, PullOptions};
+use crate::pull::{pull, pull_notify, Blob, PullOptions, Ready};
 use crate::push::{push, PushOptions, PushSource};
 use crate::records::{ImageRecord, Records, RecordsError};
 use crate::reference::{Reference, ReferenceError};
-use crate::unpack::{read_blob, unpack, UnpackError};
+use crate::unpack::{read_blob, unpack_when, UnpackError};
 use dm_content::{Digest, Store};
 use dm_snapshotter::{Mount, Snapshotter};
 use serde::Serialize;
@@ -140,19 +140,55 @@ impl Images {
         opts: &PullOptions,
         progress: &Progress,
     ) -> Result<ImageRecord> {
-        let pulled = pull(&self.client, &self.content, reference, opts, progress).await?;
+        // Layers are unpacked as they land, beside the downloads still running.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (content, snaps, unpack_progress) =
+            (self.content.clone(), self.snaps.clone(), progress.clone());
+        let unpacker = tokio::task::spawn_blocking(move || {
+            let Some(Ready::Plan { config, layers }) = rx.blocking_recv() else {
+                return Ok(None);
+            };
+            let mut have = HashSet::new();
+            let ready = |d: &Digest| {
+                while !have.contains(d) {
+                    match rx.blocking_recv() {
+                        Some(Ready::Blob(b)) => {
+                            have.insert(b);
+                        }
+                        Some(Ready::Plan { .. }) => {}
+                        None => return false,
+                    }
+                }
+                true
+            };
+            unpack_when(&content, &snaps, &config, &layers, &unpack_progress, ready).map(Some)
+        });
+        let pulled = pull_notify(
+            &self.client,
+            &self.content,
+            reference,
+            opts,
+            progress,
+            Some(tx),
+        )
+        .await;
+        // Waited for even when the pull failed: it may be applying a layer right now.
+        let unpacked = unpacker
+            .await
+            .map_err(|e| ImageError::Registry(RegistryError::Setup(format!("unpack task: {e}"))))?;
+        let pulled = pulled?;
+        let chain = match unpacked? {
+            Some(chain) => chain,
+            None => {
+                return Err(ImageError::Registry(RegistryError::Setup(
+                    "pull ended without a plan".into(),
+                )))
+            }
+        };
         let target = pulled
             .index
             .clone()
             .unwrap_or_else(|| pulled.manifest.clone());
-        let (content, snaps, progress) =
-            (self.content.clone(), self.snaps.clone(), progress.clone());
-        let (config, layers) = (pulled.config.digest.clone(), pulled.layers.clone());
-        let chain = tokio::task::spawn_blocking(move || {
-            unpack(&content, &snaps, &config, &layers, &progress)
-        })
-        .await
-        .map_err(|e| ImageError::Registry(RegistryError::Setup(format!("unpack task: {e}"))))??;
         let record = new_record(
             &reference.to_string(),
             &target,
