@@ -13,7 +13,8 @@
 //! ```
 //!
 //! `registry-mirrors` apply to docker.io as in docker. An insecure registry (as in docker, every
-//! loopback host is one) is tried over HTTPS without certificate checks, then over plain HTTP.
+//! loopback host without an entry in `registries` is one) is tried over HTTPS without
+//! certificate checks, then over plain HTTP.
 
 use crate::reference::DEFAULT_DOMAIN;
 use serde::Deserialize;
@@ -129,7 +130,10 @@ impl RegistryConfig {
         if domain == DEFAULT_DOMAIN {
             s.mirrors.extend(self.registry_mirrors.iter().cloned());
         }
-        s.insecure |= self.insecure_registries.iter().any(|h| h == domain) || is_loopback(domain);
+        // An explicit entry says exactly how to talk to the host; only without one do
+        // loopback hosts get docker's insecure default.
+        let loopback_default = !self.registries.contains_key(domain) && is_loopback(domain);
+        s.insecure |= self.insecure_registries.iter().any(|h| h == domain) || loopback_default;
         s
     }
 
@@ -251,6 +255,14 @@ mod tests {
         );
         assert_eq!(bases(&cfg, "localhost"), tls_then_http("localhost"));
         assert_eq!(bases(&cfg, "[::1]:5000"), tls_then_http("[::1]:5000"));
+        let explicit = parse(r#"{"registries": {"127.0.0.1:5000": {"ca": "/ca.pem"}}}"#);
+        let eps = explicit.endpoints("127.0.0.1:5000").unwrap();
+        assert_eq!(
+            eps.len(),
+            1,
+            "an explicit entry is verified TLS only: {eps:?}"
+        );
+        assert!(!eps[0].skip_verify && eps[0].ca.as_deref() == Some(Path::new("/ca.pem")));
         assert_eq!(
             bases(&cfg, "quay.io"),
             [("https://quay.io".to_owned(), false)]

@@ -413,3 +413,114 @@ fn load_refuses_a_blob_that_does_not_match_its_name() {
         0
     );
 }
+
+/// Makes a CA and a server certificate for 127.0.0.1 signed by it in `dir` with openssl;
+/// returns (ca.pem, server chain, server key).
+fn make_certs(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let f = |n: &str| dir.join(n);
+    let run = |args: &[&str]| {
+        let mut c = Command::new("openssl");
+        c.args(args).current_dir(dir);
+        output(c).ok();
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=dm-test-ca",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        f("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    ]);
+    (f("ca.pem"), f("srv.pem"), f("srv.key"))
+}
+
+#[test]
+fn https_registries_are_verified_against_the_configured_ca() {
+    let test = "https_registries_are_verified_against_the_configured_ca";
+    if !required(test) || !require_cmd("openssl") {
+        return;
+    }
+    let work = TempDir::new("dm-image-tls");
+    let (ca, cert, key) = make_certs(work.path());
+    let registry = Registry::start_tls(work.path(), &cert, &key);
+    let tar = work.path().join("busybox.tar");
+    write_busybox_image_tar(&tar, &work.path().join("build"));
+    let image = registry.push_oci_archive(&tar, "tls/busybox:latest");
+    let root = work.path().join("root");
+    let config = work.path().join("registries.json");
+    let cfg = config.to_str().unwrap();
+
+    // An explicit entry turns off the loopback default: TLS must verify, and cannot.
+    std::fs::write(
+        &config,
+        format!(r#"{{"registries": {{"{}": {{}}}}}}"#, registry.addr),
+    )
+    .unwrap();
+    let out = dm_image(&root, &["--registry-config", cfg, "pull", &image]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("https://") && out.stderr.to_lowercase().contains("certificate"),
+        "{out:?}"
+    );
+
+    let entry = format!(
+        r#"{{"registries": {{"{}": {{"ca": "{}"}}}}}}"#,
+        registry.addr,
+        ca.display()
+    );
+    std::fs::write(&config, entry).unwrap();
+    let out = dm_image(&root, &["--registry-config", cfg, "pull", &image]).ok();
+    assert!(out.stdout.contains("Digest: sha256:"), "{out:?}");
+    let pushed = format!("{}/tls/copy:v1", registry.addr);
+    let out = dm_image(&root, &["--registry-config", cfg, "push", &image, &pushed]).ok();
+    assert!(out.stdout.contains("mounted"), "{out:?}");
+}

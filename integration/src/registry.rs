@@ -34,6 +34,16 @@ impl Registry {
         Registry::start_with(dir, &auth)
     }
 
+    /// [`Registry::start`] serving HTTPS with the PEM certificate chain and key given.
+    pub fn start_tls(dir: &Path, cert: &Path, key: &Path) -> Registry {
+        let tls = format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            cert.display(),
+            key.display()
+        );
+        Registry::start_with(dir, &tls)
+    }
+
     fn start_with(dir: &Path, extra_yaml: &str) -> Registry {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
