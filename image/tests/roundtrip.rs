@@ -524,3 +524,56 @@ fn https_registries_are_verified_against_the_configured_ca() {
     let out = dm_image(&root, &["--registry-config", cfg, "push", &image, &pushed]).ok();
     assert!(out.stdout.contains("mounted"), "{out:?}");
 }
+
+#[test]
+fn containerd_pulls_what_dm_image_pushed() {
+    let test = "containerd_pulls_what_dm_image_pushed";
+    if !required(test) || !require_cmd("containerd") || !require_cmd("ctr") {
+        return;
+    }
+    let ctd = dm_integration::Containerd::start(dm_integration::ContainerdOptions::default());
+    let work = TempDir::new("dm-image-ctr");
+    let (one, two) = (work.path().join("one"), work.path().join("two"));
+    std::fs::create_dir_all(&one).unwrap();
+    std::fs::create_dir_all(&two).unwrap();
+    let (src, dst) = (Registry::start(&one), Registry::start(&two));
+    let image = src.push_oci_archive(ctd.busybox_tar(), "dm/busybox:latest");
+    let root = work.path().join("root");
+    dm_image(&root, &["pull", &image]).ok();
+    let target = format!("{}/pushed/busybox:v1", dst.addr);
+    let out = dm_image(&root, &["push", "--chunk-size", "262144", &image, &target]).ok();
+    let digest = out
+        .stdout
+        .lines()
+        .last()
+        .unwrap()
+        .trim_start_matches("Digest: ")
+        .to_owned();
+
+    let ctr = ctd.ctr();
+    ctr.ok(&["image", "pull", "--plain-http", &target]);
+    let listed = ctr.ok(&["image", "ls"]).stdout;
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with(&target))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(
+        line.contains(&digest),
+        "containerd has our manifest digest {digest}: {line}"
+    );
+    let content = ctr.ok(&["content", "ls", "--quiet"]).stdout;
+    let record = std::fs::read_to_string(root.join("images/images.json")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+    let ours = &record["images"][&image];
+    for blob in ours["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain([&ours["config"]])
+    {
+        assert!(
+            content.contains(blob.as_str().unwrap()),
+            "{blob} fetched and verified by containerd"
+        );
+    }
+}
