@@ -577,3 +577,38 @@ fn containerd_pulls_what_dm_image_pushed() {
         );
     }
 }
+
+#[test]
+fn a_pull_on_a_terminal_draws_a_bar_per_blob() {
+    let test = "a_pull_on_a_terminal_draws_a_bar_per_blob";
+    if !required(test) || !require_cmd("script") {
+        return;
+    }
+    let work = TempDir::new("dm-image-tty");
+    let registry = Registry::start(work.path());
+    let tar = work.path().join("busybox.tar");
+    write_busybox_image_tar(&tar, &work.path().join("build"));
+    let image = registry.push_oci_archive(&tar, "dm/busybox:latest");
+    let root = work.path().join("root");
+    let auth = root.with_extension("auth.json");
+    std::fs::write(&auth, "{}").unwrap();
+    let cmd = format!(
+        "{} --root {} --auth-file {} pull {image}",
+        env!("CARGO_BIN_EXE_dm-image"),
+        root.display(),
+        auth.display()
+    );
+    // script(1) gives the command a terminal as stdout and copies what it draws.
+    let mut c = Command::new("script");
+    c.args(["-qec", &cmd, "/dev/null"]);
+    let out = output(c).ok();
+    assert!(
+        out.stdout.contains("\u{1b}["),
+        "terminal control sequences: {out:?}"
+    );
+    assert!(
+        out.stdout.contains("unpacked") && out.stdout.contains("Digest: sha256:"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains('='), "a bar: {out:?}");
+}

@@ -4,11 +4,17 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use dm_image::{
-    AuthFile, ClientOptions, Event, Images, Platform, Progress, PullOptions, PushOptions,
-    Reference, RegistryConfig, DEFAULT_ROOT,
+    AuthFile, ClientOptions, Images, Platform, Progress, PullOptions, PushOptions, Reference,
+    RegistryConfig, DEFAULT_ROOT,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+mod output;
+mod progress;
+
+use output::{list, save};
+use progress::progress;
 
 const DEFAULT_REGISTRY_CONFIG: &str = "/etc/dockermind/registries.json";
 
@@ -380,102 +386,4 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Saves to `output` through a temp file renamed at the end, or to stdout.
-fn save(images: &Images, names: &[String], output: Option<&Path>) -> Result<()> {
-    let Some(out) = output else {
-        return Ok(images.save(names, std::io::stdout().lock())?);
-    };
-    let tmp = out.with_file_name(format!(
-        ".{}.tmp-{}",
-        out.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    let written = std::fs::File::create(&tmp)
-        .with_context(|| format!("--output {}", tmp.display()))
-        .and_then(|f| {
-            let mut w = std::io::BufWriter::new(f);
-            images.save(names, &mut w)?;
-            let f = w.into_inner().map_err(|e| e.into_error())?;
-            f.sync_all()?;
-            Ok(())
-        })
-        .and_then(|()| {
-            std::fs::rename(&tmp, out).with_context(|| format!("--output {}", out.display()))
-        });
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
-}
-
-fn list(images: &Images, quiet: bool, format: &str) -> Result<()> {
-    let all = images.list()?;
-    match format {
-        "json" => println!("{}", serde_json::to_string_pretty(&all)?),
-        "table" if quiet => all.iter().for_each(|s| println!("{}", s.name)),
-        "table" => {
-            println!("{:<50} {:<14} {:>10}", "NAME", "IMAGE ID", "SIZE");
-            for s in all {
-                let id = s.id.strip_prefix("sha256:").unwrap_or(&s.id);
-                let size = format!("{:.1}MB", s.size as f64 / 1e6);
-                println!("{:<50} {:<14} {size:>10}", s.name, &id[..12.min(id.len())]);
-            }
-        }
-        other => bail!("--format {other:?}: expected table or json"),
-    }
-    Ok(())
-}
-
-/// Where progress goes: plain lines or JSON lines on stdout.
-fn progress(json: bool) -> Progress {
-    if json {
-        Progress::new(|e| println!("{}", e.to_json()))
-    } else {
-        Progress::new(print_event)
-    }
-}
-
-/// Plain progress lines, one per step of each blob.
-fn print_event(e: &Event) {
-    let short = |d: &dm_image::progress::Digest| {
-        let hex = d.hex();
-        hex[..12.min(hex.len())].to_owned()
-    };
-    match e {
-        Event::Resolved { reference, digest } => println!("{reference}: resolved to {digest}"),
-        Event::Exists { digest } => println!("{}: already exists", short(digest)),
-        Event::Downloading {
-            digest,
-            offset: 0,
-            total,
-        } => {
-            println!("{}: downloading {total} bytes", short(digest))
-        }
-        Event::Downloading { .. } => {}
-        Event::Done { digest, size } => {
-            println!("{}: downloaded {size} bytes, verified", short(digest))
-        }
-        Event::Uploading {
-            digest,
-            offset: 0,
-            total,
-        } => println!("{}: uploading {total} bytes", short(digest)),
-        Event::Uploading { .. } => {}
-        Event::Uploaded { digest, size } => println!("{}: uploaded {size} bytes", short(digest)),
-        Event::Mounted { digest } => {
-            println!("{}: mounted from the source repository", short(digest))
-        }
-        Event::Unpacked {
-            digest,
-            applied: true,
-        } => println!("{}: unpacked", short(digest)),
-        Event::Unpacked {
-            digest,
-            applied: false,
-        } => println!("{}: already unpacked", short(digest)),
-    }
 }
