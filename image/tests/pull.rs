@@ -413,3 +413,59 @@ fn bearer_tokens_are_fetched_with_the_scope_and_credentials() {
         "{blob_gets:#?}"
     );
 }
+
+#[test]
+fn blob_redirects_are_followed_without_the_registry_credentials() {
+    let dir = TempDir::new("dm-image-pull");
+    let store = Store::open(dir.path().join("content")).unwrap();
+    let (registry, storage) = (Fake::start(), Fake::start());
+    let img = three_layers();
+    let creds = dm_image::Credentials {
+        username: "u".into(),
+        password: "p".into(),
+    };
+    let guarded = |b: &common::Blob, redirect: Option<String>| Route {
+        content_type: b.media_type.clone(),
+        body: b.bytes.clone(),
+        auth: Some((creds.basic_header(), "Basic realm=\"r\"".into())),
+        redirect,
+        ..Default::default()
+    };
+    registry.route("t/app/manifests/v1", guarded(&img.manifest, None));
+    for b in std::iter::once(&img.config).chain(&img.layers) {
+        let at = format!("/objects/{}", b.digest().hex());
+        let to = format!("http://{}{at}", storage.addr);
+        registry.route(&format!("t/app/blobs/{}", b.digest()), guarded(b, Some(to)));
+        storage.route_abs(
+            &at,
+            Route {
+                content_type: "application/octet-stream".into(),
+                body: b.bytes.clone(),
+                ..Default::default()
+            },
+        );
+    }
+    let opts = dm_image::ClientOptions {
+        auth: dm_image::AuthFile::single(&registry.addr, creds),
+        ..Default::default()
+    };
+    let r: Reference = format!("{}/t/app:v1", registry.addr).parse().unwrap();
+    rt().block_on(pull(
+        &dm_image::Client::new(opts),
+        &store,
+        &r,
+        &PullOptions::default(),
+        &Progress::default(),
+    ))
+    .unwrap();
+    let fetched = storage.log();
+    assert_eq!(
+        fetched.iter().filter(|l| l.contains("/objects/")).count(),
+        4,
+        "{fetched:#?}"
+    );
+    assert!(
+        fetched.iter().all(|l| l.ends_with(" None")),
+        "no Authorization to another host: {fetched:#?}"
+    );
+}

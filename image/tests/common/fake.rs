@@ -21,6 +21,8 @@ pub struct Route {
     /// Answer 401 with this `WWW-Authenticate` value unless the request's `Authorization`
     /// is the first string.
     pub auth: Option<(String, String)>,
+    /// Answer 307 to this URL (blobs served from object storage elsewhere).
+    pub redirect: Option<String>,
 }
 
 #[derive(Default)]
@@ -145,6 +147,10 @@ fn serve(c: TcpStream, state: &Mutex<State>) {
         .filter(|(want, _)| authorization.as_ref() != Some(want));
     if let Some((_, challenge)) = denied {
         let _ = write!(w, "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {challenge}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        return;
+    }
+    if let Some(to) = &route.redirect {
+        let _ = write!(w, "HTTP/1.1 307 Temporary Redirect\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         return;
     }
     if let Some((status, header)) = &route.status {
