@@ -196,6 +196,16 @@ impl Images {
             &pulled.layers,
             &chain,
         );
+        // An unchanged image keeps its record (and its time), and the pull writes nothing.
+        if let Some(old) = self.records.load()?.remove(&record.name) {
+            let same = ImageRecord {
+                created: old.created,
+                ..record.clone()
+            } == old;
+            if same {
+                return Ok(old);
+            }
+        }
         self.put_records(std::slice::from_ref(&record))?;
         Ok(record)
     }
