@@ -87,7 +87,10 @@ fn layers_are_unpacked_with_whiteouts_in_every_compression() {
     let written = std::fs::metadata(&records).unwrap().modified().unwrap();
     let again = pull(&images, &fake, "t/app:v1").unwrap();
     assert_eq!(again, rec);
-    assert_eq!(std::fs::metadata(&records).unwrap().modified().unwrap(), written);
+    assert_eq!(
+        std::fs::metadata(&records).unwrap().modified().unwrap(),
+        written
+    );
 }
 
 #[test]
