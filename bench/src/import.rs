@@ -193,7 +193,7 @@ fn import_once(s: &Side, image: &str, base: &str, unpack: bool) -> Result<[f64; 
 
 /// Removes every image in the namespace, waiting for containerd's GC to drop their content and
 /// snapshots.
-fn remove_images(d: &Containerd) -> Result<()> {
+pub(crate) fn remove_images(d: &Containerd) -> Result<()> {
     let names = d.ctr(&["image", "ls", "-q"])?;
     for name in names.lines().filter(|l| !l.is_empty()) {
         d.ctr(&["image", "rm", "--sync", name])?;

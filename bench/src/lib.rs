@@ -10,6 +10,7 @@ pub mod cri;
 pub mod driver;
 pub mod error;
 pub mod family;
+pub mod image;
 pub mod import;
 pub mod layer_apply;
 pub mod oci_image;
@@ -39,6 +40,7 @@ pub fn families() -> Vec<Box<dyn Family>> {
         Box::new(shim_memory::ShimMemoryFamily),
         Box::new(import::ImportFamily),
         Box::new(cri::CriFamily),
+        Box::new(image::ImageFamily),
     ]
 }
 

@@ -456,3 +456,27 @@ fn later_entries_replace_earlier_ones_of_another_type() {
         .file_type()
         .is_symlink());
 }
+
+#[test]
+fn diff_id_is_the_sha256_of_the_uncompressed_tar_in_every_compression() {
+    use sha2::Digest;
+    let t = TempDir::new("dm-layer-diffid");
+    let tar = Layer::new().file("a", b"x").dir("d/", 0o755).tar();
+    let want = format!("sha256:{:x}", sha2::Sha256::digest(&tar));
+    for (i, data) in [tar.clone(), gzip(&tar), zstd(&tar)]
+        .into_iter()
+        .enumerate()
+    {
+        let dir = t.path().join(format!("t{i}"));
+        std::fs::create_dir(&dir).unwrap();
+        let opts = ApplyOptions {
+            diff_id: true,
+            ..Default::default()
+        };
+        let stats = apply_layer(&data[..], &dir, &opts).unwrap();
+        assert_eq!(stats.diff_id.as_deref(), Some(want.as_str()), "layer {i}");
+        let dir = t.path().join(format!("u{i}"));
+        std::fs::create_dir(&dir).unwrap();
+        assert_eq!(apply(&data, &dir).unwrap().diff_id, None, "off by default");
+    }
+}

@@ -17,12 +17,14 @@
 //! remove it on failure.
 
 mod decompress;
+mod digest;
 mod entry;
 mod path;
 
 pub use decompress::Compression;
 
 use crate::{sys, Error, Result};
+use digest::HashingReader;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
@@ -45,6 +47,8 @@ pub struct ApplyOptions {
     pub devices: DevicePolicy,
     /// Most bytes of holes one sparse file may declare (default 16 GiB).
     pub max_sparse_holes: u64,
+    /// Hash the uncompressed stream into [`ApplyStats::diff_id`] (default off).
+    pub diff_id: bool,
 }
 
 impl Default for ApplyOptions {
@@ -52,6 +56,7 @@ impl Default for ApplyOptions {
         ApplyOptions {
             devices: DevicePolicy::Refuse,
             max_sparse_holes: 16 << 30,
+            diff_id: false,
         }
     }
 }
@@ -69,6 +74,9 @@ pub struct ApplyStats {
     pub whiteouts: u64,
     /// Entries left out (aufs metadata, devices under [`DevicePolicy::Skip`], global headers).
     pub skipped: u64,
+    /// `sha256:<hex>` of the uncompressed tar, when [`ApplyOptions::diff_id`] asked for it;
+    /// callers compare it with the image config's diff ID.
+    pub diff_id: Option<String>,
 }
 
 /// Applies the layer read from `layer` onto directory `target`.
@@ -88,15 +96,20 @@ pub fn apply_layer<R: Read + Send>(
         compression: Some(kind),
         ..Default::default()
     };
+    let read_err = |e: std::io::Error| Error::LayerRead(e.to_string());
     if kind == Compression::None {
-        entry::apply_tar(input, root, opts, &mut stats)?;
+        let mut tar = HashingReader::new(input, opts.diff_id);
+        entry::apply_tar(&mut tar, root, opts, &mut stats)?;
+        stats.diff_id = tar.finish().map_err(read_err)?;
         return Ok(stats);
     }
-    std::thread::scope(|s| {
+    stats.diff_id = std::thread::scope(|s| {
         let (tx, rx) = decompress::channel();
         s.spawn(move || decompress::pump(input, kind, tx));
         // Returning drops the reader, which stops the decompressing thread early on errors.
-        entry::apply_tar(rx, root, opts, &mut stats)
+        let mut tar = HashingReader::new(rx, opts.diff_id);
+        entry::apply_tar(&mut tar, root, opts, &mut stats)?;
+        tar.finish().map_err(read_err)
     })?;
     Ok(stats)
 }

@@ -1,0 +1,87 @@
+//! Answering a registry's 401 challenge: Basic from the credentials file, or a Bearer token
+//! from the realm the challenge names (distribution's token auth), asked for the challenge's
+//! scope plus any the session added (a cross-repository mount needs pull on the source).
+
+use super::Repository;
+use crate::auth::Challenge;
+use crate::config::Endpoint;
+use crate::error::{RegistryError, Result};
+use reqwest::header::AUTHORIZATION;
+use reqwest::StatusCode;
+
+impl Repository {
+    /// The `Authorization` value answering `c`: Basic from the credentials, or a Bearer token
+    /// from the realm the registry names (asked with the credentials if there are any).
+    pub(super) async fn answer(&self, ep: &Endpoint, c: &Challenge) -> Result<String> {
+        let creds = self.0.client.opts.auth.get(&self.0.domain);
+        let no_creds = || {
+            self.unauthorized(&format!(
+                "authentication required and the auth file has no credentials for {}",
+                self.0.domain
+            ))
+        };
+        match c.scheme.as_str() {
+            "basic" => creds.map(|c| c.basic_header()).ok_or_else(no_creds),
+            "bearer" => {
+                let realm = c
+                    .params
+                    .get("realm")
+                    .ok_or_else(|| self.unauthorized("Bearer challenge without a realm"))?;
+                let mut url = reqwest::Url::parse(realm)
+                    .map_err(|e| self.unauthorized(&format!("token realm {realm:?}: {e}")))?;
+                {
+                    let mut q = url.query_pairs_mut();
+                    if let Some(s) = c.params.get("service") {
+                        q.append_pair("service", s);
+                    }
+                    let scope = c
+                        .params
+                        .get("scope")
+                        .cloned()
+                        .unwrap_or_else(|| format!("repository:{}:pull", self.0.path));
+                    q.append_pair("scope", &scope);
+                    let extra = self
+                        .0
+                        .extra_scopes
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    for x in extra.iter().filter(|x| **x != scope) {
+                        q.append_pair("scope", x);
+                    }
+                }
+                let mut rb = self.0.client.http(ep)?.get(url.clone());
+                if let Some(cr) = creds {
+                    rb = rb.header(AUTHORIZATION, cr.basic_header());
+                }
+                let resp = rb
+                    .send()
+                    .await
+                    .map_err(|e| RegistryError::transport(url.as_str(), &e))?;
+                if resp.status() == StatusCode::UNAUTHORIZED
+                    || resp.status() == StatusCode::FORBIDDEN
+                {
+                    return Err(match creds {
+                        None => no_creds(),
+                        Some(_) => self.unauthorized("the token server refused the credentials"),
+                    });
+                }
+                let resp = self.check(resp, "token").await?;
+                let text = resp
+                    .text()
+                    .await
+                    .map_err(|e| RegistryError::transport(url.as_str(), &e))?;
+                let body: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| self.unauthorized(&format!("token response from {url}: {e}")))?;
+                let token = body
+                    .get("token")
+                    .or_else(|| body.get("access_token"))
+                    .and_then(|t| t.as_str())
+                    .ok_or_else(|| {
+                        self.unauthorized(&format!("token response from {url} has no token"))
+                    })?;
+                Ok(format!("Bearer {token}"))
+            }
+            other => Err(self.unauthorized(&format!("unsupported auth scheme {other:?}"))),
+        }
+    }
+}

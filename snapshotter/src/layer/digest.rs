@@ -1,0 +1,44 @@
+//! The sha256 of a layer's uncompressed tar stream (its OCI diff ID), taken while it is read.
+
+use sha2::{Digest, Sha256};
+use std::io::{self, Read};
+
+/// Passes reads through, hashing them when enabled.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Option<Sha256>,
+}
+
+impl<R: Read> HashingReader<R> {
+    /// Wraps `inner`; hashes only if `enabled`.
+    pub fn new(inner: R, enabled: bool) -> Self {
+        HashingReader {
+            inner,
+            hasher: enabled.then(Sha256::new),
+        }
+    }
+
+    /// Reads what the tar reader left (end-of-archive padding counts in the digest) and
+    /// returns `sha256:<hex>`, or `None` if hashing was off.
+    pub fn finish(mut self) -> io::Result<Option<String>> {
+        if self.hasher.is_none() {
+            return Ok(None);
+        }
+        io::copy(&mut self, &mut io::sink())?;
+        Ok(self.hasher.map(|h| {
+            let sum = h.finalize();
+            let hex: String = sum.iter().map(|b| format!("{b:02x}")).collect();
+            format!("sha256:{hex}")
+        }))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
