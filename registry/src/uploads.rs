@@ -1,0 +1,91 @@
+//! Upload sessions: each is a dm-content ingest named `dm-registry/<repo>/<id>`, so its bytes
+//! survive a dropped connection (and a restart) and become a blob only when a commit has
+//! verified their digest. Writers between requests are kept open here so that a chunked
+//! upload is not re-hashed on every chunk; after a restart they are reopened from disk.
+
+use crate::error::{Error, Result};
+use crate::names::new_upload_id;
+use dm_content::{Kind, Store, Writer};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// The open upload sessions.
+pub struct Uploads {
+    store: Store,
+    idle: Mutex<HashMap<String, Writer>>,
+}
+
+fn ingest_ref(repo: &str, id: &str) -> String {
+    format!("dm-registry/{repo}/{id}")
+}
+
+impl Uploads {
+    /// Sessions on `store`.
+    pub fn new(store: Store) -> Uploads {
+        Uploads {
+            store,
+            idle: Mutex::default(),
+        }
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, HashMap<String, Writer>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a session in `repo`; returns its id and writer.
+    pub fn start(&self, repo: &str) -> Result<(String, Writer)> {
+        let id = new_upload_id();
+        let w = self.store.writer(&ingest_ref(repo, &id), None, None)?;
+        Ok((id, w))
+    }
+
+    /// Takes the writer of session `id` for one request; give it back with [`Uploads::put`].
+    pub fn take(&self, repo: &str, id: &str) -> Result<Writer> {
+        let r = ingest_ref(repo, id);
+        if let Some(w) = self.idle().remove(&r) {
+            return Ok(w);
+        }
+        match self.store.status(&r) {
+            Ok(_) => {}
+            Err(e) if e.kind() == Kind::NotFound => return Err(Error::UploadUnknown(id.into())),
+            Err(e) => return Err(e.into()),
+        }
+        self.store
+            .writer(&r, None, None)
+            .map_err(|e| match e.kind() {
+                Kind::Unavailable => {
+                    Error::UploadInvalid(format!("upload {id} is busy with another request"))
+                }
+                _ => e.into(),
+            })
+    }
+
+    /// Returns a writer taken with [`Uploads::take`] or made by [`Uploads::start`].
+    pub fn put(&self, repo: &str, id: &str, w: Writer) {
+        self.idle().insert(ingest_ref(repo, id), w);
+    }
+
+    /// Bytes received so far by session `id`.
+    pub fn offset(&self, repo: &str, id: &str) -> Result<u64> {
+        let r = ingest_ref(repo, id);
+        if let Some(w) = self.idle().get(&r) {
+            return Ok(w.offset());
+        }
+        match self.store.status(&r) {
+            Ok(s) => Ok(s.offset),
+            Err(e) if e.kind() == Kind::NotFound => Err(Error::UploadUnknown(id.into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Drops session `id` and its bytes.
+    pub fn cancel(&self, repo: &str, id: &str) -> Result<()> {
+        let r = ingest_ref(repo, id);
+        drop(self.idle().remove(&r));
+        match self.store.abort(&r) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == Kind::NotFound => Err(Error::UploadUnknown(id.into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
