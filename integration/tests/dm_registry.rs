@@ -212,3 +212,133 @@ fn podman_pushes_to_and_pulls_from_dm_registry_then_runs_the_image() {
     assert_eq!(out.stdout, "pulled by podman\n");
     assert_no_server_errors(&reg);
 }
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, made with the openssl CLI in
+/// `dir`: returns (CA dir for clients, cert, key).
+fn make_certs(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let sh = |script: &str| {
+        output({
+            let mut c = Command::new("sh");
+            c.arg("-ec").arg(script).current_dir(dir);
+            c
+        })
+        .ok();
+    };
+    std::fs::create_dir_all(dir.join("ca")).unwrap();
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    sh(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+          -keyout ca.key -out ca/ca.crt -days 1 -subj /CN=dm-registry-test-ca 2>/dev/null
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+          -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null
+        openssl x509 -req -in server.csr -CA ca/ca.crt -CAkey ca.key -CAcreateserial \
+          -out server.crt -days 1 -extfile san.ext 2>/dev/null",
+    );
+    (
+        dir.join("ca"),
+        dir.join("server.crt"),
+        dir.join("server.key"),
+    )
+}
+
+#[test]
+fn https_with_token_auth_for_skopeo_ctr_and_podman_and_anonymous_pull() {
+    let test = "https_with_token_auth_for_skopeo_ctr_and_podman_and_anonymous_pull";
+    if !require_root(test)
+        || !["skopeo", "openssl", "containerd", "ctr", "podman", "runc"]
+            .iter()
+            .all(|c| require_cmd(c))
+    {
+        return;
+    }
+    let work = TempDir::new("dm-reg-tls");
+    let (ca, cert, key) = make_certs(work.path());
+    let htpasswd = work.path().join("htpasswd");
+    std::fs::write(
+        &htpasswd,
+        format!("alice:{}\n", bcrypt::hash("s3cret", 5).unwrap()),
+    )
+    .unwrap();
+    let reg = DmRegistry::start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--htpasswd",
+        htpasswd.to_str().unwrap(),
+        "--anonymous-pull",
+    ]);
+    let tar = work.path().join("busybox.tar");
+    write_busybox_image_tar(&tar, &work.path().join("build"));
+    let src = format!("oci-archive:{}", tar.display());
+    let image = format!("{}/secure/busybox:latest", reg.addr);
+    let dest = format!("docker://{image}");
+    let cert_dir = format!("--dest-cert-dir={}", ca.display());
+
+    // No credentials, wrong ones, and no trust in the CA: refused.
+    let out = reg.skopeo_copy(&[&cert_dir], &src, &dest);
+    assert_ne!(out.code, 0, "anonymous push succeeded: {out:?}");
+    let out = reg.skopeo_copy(&[&cert_dir, "--dest-creds=alice:wrong"], &src, &dest);
+    assert_ne!(out.code, 0, "push with a wrong password succeeded: {out:?}");
+    let out = reg.skopeo_copy(&["--dest-creds=alice:s3cret"], &src, &dest);
+    assert_ne!(out.code, 0, "push trusting no CA succeeded: {out:?}");
+    assert!(out.stderr.contains("certificate"), "{out:?}");
+
+    reg.skopeo_copy(&[&cert_dir, "--dest-creds=alice:s3cret"], &src, &dest)
+        .ok();
+    // Anonymous pull is on: skopeo without credentials reads it back.
+    let pulled = work.path().join("pulled");
+    reg.skopeo_copy(
+        &[&format!("--src-cert-dir={}", ca.display())],
+        &dest,
+        &format!("oci:{}:latest", pulled.display()),
+    )
+    .ok();
+
+    // containerd over HTTPS with the CA and credentials (token flow), then runs it.
+    let ctd = Containerd::start(ContainerdOptions::default());
+    let ctr = ctd.ctr();
+    // containerd takes loopback hosts for plain-http ones unless a hosts.toml says otherwise.
+    let ca_file = ca.join("ca.crt");
+    let hosts = work.path().join("hosts");
+    std::fs::create_dir_all(hosts.join(&reg.addr)).unwrap();
+    std::fs::write(
+        hosts.join(&reg.addr).join("hosts.toml"),
+        format!(
+            "server = \"https://{a}\"\n[host.\"https://{a}\"]\n  ca = \"{}\"\n  \
+             capabilities = [\"pull\", \"resolve\"]\n",
+            ca_file.display(),
+            a = reg.addr
+        ),
+    )
+    .unwrap();
+    let out = ctr.run(&[
+        "image",
+        "pull",
+        "--hosts-dir",
+        hosts.to_str().unwrap(),
+        "--user",
+        "alice:s3cret",
+        &image,
+    ]);
+    assert_eq!(out.code, 0, "ctr pull: {out:?}\n{}", reg.log());
+    let id = unique_id("dm-reg-tls");
+    let out = ctr.run(&["run", "--rm", &image, &id, "echo", "over https"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "over https\n"),
+        "{out:?}"
+    );
+
+    // podman logs in and pulls with the CA.
+    let podman = Podman::new(&which("runc").unwrap());
+    let cd = format!("--cert-dir={}", ca.display());
+    let out = podman.run(&["pull", &cd, "--creds", "alice:s3cret", &image]);
+    assert_eq!(out.code, 0, "podman pull: {out:?}\n{}", reg.log());
+    let out = podman.run_rm(&image, &[], &["echo", "podman over https"]);
+    assert_eq!(out.stdout, "podman over https\n", "{out:?}");
+
+    let log = reg.log();
+    assert!(log.contains("user=\"alice\""), "{log}");
+    assert_no_server_errors(&reg);
+}

@@ -79,6 +79,9 @@ pub enum Error {
     /// No such endpoint.
     #[error("no route for {0}")]
     NotFound(String),
+    /// The registry's configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
     /// The blob store failed.
     #[error(transparent)]
     Content(#[from] dm_content::Error),
@@ -124,7 +127,7 @@ impl Error {
             Error::Content(C::IngestNotFound(_)) => "BLOB_UPLOAD_UNKNOWN",
             Error::Content(C::Locked { .. }) => "TOOMANYREQUESTS",
             Error::Content(C::InvalidArgument(_)) => "DIGEST_INVALID",
-            Error::Content(_) | Error::Io { .. } => "UNKNOWN",
+            Error::Content(_) | Error::Io { .. } | Error::Config(_) => "UNKNOWN",
         }
     }
 
@@ -154,7 +157,9 @@ impl Error {
             Error::Denied => StatusCode::FORBIDDEN,
             Error::Unsupported(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Content(C::Locked { .. }) => StatusCode::TOO_MANY_REQUESTS,
-            Error::Content(_) | Error::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Content(_) | Error::Io { .. } | Error::Config(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! in dm-content (verified, atomic ingests) and per-repository links, tags and referrers
 //! recorded beside them.
 
+pub mod auth;
 mod blobs;
 pub mod body;
 pub mod error;
@@ -15,4 +16,4 @@ pub mod server;
 pub mod uploads;
 
 pub use error::{Error, Result};
-pub use server::{serve, Config, Registry};
+pub use server::{serve, tls_acceptor, Config, Registry};

@@ -2,7 +2,8 @@
 
 use anyhow::Context;
 use clap::Parser;
-use dm_registry::{serve, Config, Registry};
+use dm_registry::auth::{load_htpasswd, Auth, Mode};
+use dm_registry::{serve, tls_acceptor, Config, Registry};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -22,6 +23,28 @@ struct Args {
     /// Refuse DELETE of manifests, tags and blobs.
     #[arg(long)]
     no_delete: bool,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// htpasswd file of bcrypt users (`htpasswd -B`): turns authentication on.
+    #[arg(long)]
+    htpasswd: Option<PathBuf>,
+    /// With --htpasswd: `basic` (credentials on every request) or `token` (bearer tokens
+    /// from this registry's /token endpoint, scoped per repository and action).
+    #[arg(long, value_enum, default_value_t = AuthMode::Token, requires = "htpasswd")]
+    auth: AuthMode,
+    /// With --htpasswd: let clients without credentials pull.
+    #[arg(long, requires = "htpasswd")]
+    anonymous_pull: bool,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum AuthMode {
+    Basic,
+    Token,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,6 +53,19 @@ fn main() -> anyhow::Result<()> {
     let mut cfg = Config::new(&args.root);
     cfg.max_manifest_bytes = args.max_manifest_bytes;
     cfg.allow_delete = !args.no_delete;
+    if let Some(h) = &args.htpasswd {
+        let users = load_htpasswd(h).context("--htpasswd")?;
+        let mode = match args.auth {
+            AuthMode::Basic => Mode::Basic,
+            AuthMode::Token => Mode::Token,
+        };
+        cfg.auth = Some(Arc::new(Auth::new(mode, users, args.anonymous_pull)));
+    }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => Some(tls_acceptor(c, k)?),
+        _ => None,
+    };
+    cfg.tls = tls.is_some();
     let reg =
         Arc::new(Registry::open(cfg).with_context(|| format!("--root {}", args.root.display()))?);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -44,7 +80,7 @@ fn main() -> anyhow::Result<()> {
         println!("dm-registry listening on {addr}");
         log::info!("serving {} on {addr}", args.root.display());
         tokio::select! {
-            r = serve(listener, reg) => r.context("accept"),
+            r = serve(listener, reg, tls) => r.context("accept"),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })
