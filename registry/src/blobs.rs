@@ -186,6 +186,9 @@ impl Registry {
     /// Commits an upload's writer as `d` and links it into the repository; a digest mismatch
     /// drops the upload (its bytes can never become `d`).
     fn commit(&self, name: &str, id: &str, w: Writer, d: &Digest) -> Result<()> {
+        // Commit and link under the GC lock: an existing blob the commit finds already there
+        // must not be collected before the link keeps it.
+        let _shared = self.gc_lock.read().unwrap_or_else(|p| p.into_inner());
         let r = tokio::task::block_in_place(|| w.commit(None, Some(d.clone()), &Labels::new()));
         match r {
             Ok(_) => self.meta.link_blob(name, d),
@@ -212,6 +215,7 @@ impl Registry {
             let d = parse_digest(&mount)?;
             if let Some(from) = one("from") {
                 validate_repo(&from)?;
+                let _shared = self.gc_lock.read().unwrap_or_else(|p| p.into_inner());
                 if self.meta.has_blob(&from, &d) && self.store.size(&d).is_ok() {
                     self.meta.link_blob(name, &d)?;
                     return Ok(blob_created(name, &d));

@@ -6,6 +6,7 @@ pub mod auth;
 mod blobs;
 pub mod body;
 pub mod error;
+pub mod gc;
 pub mod manifest;
 mod manifests;
 pub mod meta;

@@ -68,7 +68,7 @@ impl Registry {
         Ok((d, media))
     }
 
-    fn read_small(&self, d: &Digest) -> Result<Vec<u8>> {
+    pub(crate) fn read_small(&self, d: &Digest) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         self.store.read(d, 0, None, 1 << 20, |_, data| {
             out.extend_from_slice(&data);
@@ -145,6 +145,9 @@ impl Registry {
             }
             Reference::Tag(_) => Digest::of(&data),
         };
+        // Held from the reference checks to the last link, so a collection cannot delete a
+        // blob this manifest was found to reference.
+        let _shared = self.gc_lock.read().unwrap_or_else(|p| p.into_inner());
         for b in &m.blobs {
             if !self.meta.has_blob(name, b) || self.store.size(b).is_err() {
                 return Err(Error::ManifestBlobUnknown(b.clone()));

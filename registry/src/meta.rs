@@ -19,6 +19,7 @@ use std::fs;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 
 /// The repository records under a root.
 #[derive(Debug, Clone)]
@@ -236,16 +237,20 @@ impl Meta {
         Ok(())
     }
 
-    /// Every blob digest linked by any repository (for garbage collection).
-    pub fn all_blob_links(&self) -> Result<Vec<(String, Digest)>> {
+    /// The repository's blob links with the time each was last written.
+    pub fn blob_links(&self, name: &str) -> Result<Vec<(Digest, SystemTime)>> {
+        let dir = self.repo(name).join("_blobs");
         let mut out = Vec::new();
-        for repo in self.repositories()? {
-            let dir = self.repo(&repo).join("_blobs");
-            for alg in list_names(&dir)? {
-                for hex in list_names(&dir.join(&alg))? {
-                    if let Ok(d) = format!("{alg}:{hex}").parse() {
-                        out.push((repo.clone(), d));
-                    }
+        for alg in list_names(&dir)? {
+            for hex in list_names(&dir.join(&alg))? {
+                let Ok(d) = format!("{alg}:{hex}").parse() else {
+                    continue;
+                };
+                let path = dir.join(&alg).join(&hex);
+                match fs::metadata(&path).and_then(|m| m.modified()) {
+                    Ok(t) => out.push((d, t)),
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e).ctx("stat", &path),
                 }
             }
         }

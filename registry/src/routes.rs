@@ -59,6 +59,8 @@ pub enum Route {
     Metrics,
     /// `GET /healthz`.
     Health,
+    /// `POST /gc`: a garbage collection now.
+    Gc,
 }
 
 impl Route {
@@ -77,6 +79,7 @@ impl Route {
             "/token" => return Ok(Route::Token),
             "/metrics" => return Ok(Route::Metrics),
             "/healthz" => return Ok(Route::Health),
+            "/gc" => return Ok(Route::Gc),
             _ => {}
         }
         if segs.len() < 3 || !segs[0].is_empty() || segs[1] != "v2" {
@@ -153,6 +156,7 @@ impl Route {
             Route::Token => "token",
             Route::Metrics => "metrics",
             Route::Health => "health",
+            Route::Gc => "gc",
         }
     }
 

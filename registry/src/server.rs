@@ -30,6 +30,10 @@ pub struct Config {
     pub auth: Option<Arc<Auth>>,
     /// Whether clients reach it over TLS (for the token realm's scheme).
     pub tls: bool,
+    /// How old an unreferenced blob or link must be before GC removes it.
+    pub gc_grace: std::time::Duration,
+    /// How long an upload may sit idle before GC drops it.
+    pub upload_ttl: std::time::Duration,
 }
 
 impl Config {
@@ -41,6 +45,8 @@ impl Config {
             allow_delete: true,
             auth: None,
             tls: false,
+            gc_grace: std::time::Duration::from_secs(3600),
+            upload_ttl: std::time::Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -52,6 +58,9 @@ pub struct Registry {
     pub(crate) meta: Meta,
     pub(crate) uploads: Uploads,
     pub(crate) metrics: Metrics,
+    /// Shared by pushes between a blob check and the link that keeps the blob; exclusive
+    /// for a garbage collection (see `gc`).
+    pub(crate) gc_lock: std::sync::RwLock<()>,
 }
 
 /// Starts every response: the status and the API version header clients probe for.
@@ -98,6 +107,7 @@ impl Registry {
             uploads: Uploads::new(store.clone()),
             store,
             metrics: Metrics::default(),
+            gc_lock: std::sync::RwLock::new(()),
             cfg,
         })
     }
@@ -161,7 +171,7 @@ impl Registry {
         };
         match route {
             Route::Token | Route::Health | Route::Metrics => vec![],
-            Route::Base => vec![Need::Login],
+            Route::Base | Route::Gc => vec![Need::Login],
             Route::Catalog => vec![Need::Catalog],
             Route::Upload { name, .. } => vec![Need::Repo(name.clone(), Action::Push)],
             Route::UploadStart { name } => {
@@ -265,6 +275,14 @@ impl Registry {
                 full("{}"),
             )),
             (&Method::GET | &Method::POST, Route::Token) => self.token(req).await,
+            (&Method::POST, Route::Gc) => {
+                let (grace, ttl) = (self.cfg.gc_grace, self.cfg.upload_ttl);
+                let report = tokio::task::block_in_place(|| self.gc(grace, ttl))?;
+                Ok(build(
+                    reply(StatusCode::OK).header("Content-Type", "application/json"),
+                    full(serde_json::to_string(&report).unwrap_or_default()),
+                ))
+            }
             (&Method::GET, Route::Health) => Ok(build(reply(StatusCode::OK), full("ok\n"))),
             (&Method::GET, Route::Metrics) => Ok(build(
                 reply(StatusCode::OK).header("Content-Type", "text/plain; version=0.0.4"),

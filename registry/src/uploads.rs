@@ -78,6 +78,12 @@ impl Uploads {
         }
     }
 
+    /// Closes the idle writer of ingest `reference` if there is one (before its ingest is
+    /// aborted).
+    pub fn forget(&self, reference: &str) {
+        drop(self.idle().remove(reference));
+    }
+
     /// Drops session `id` and its bytes.
     pub fn cancel(&self, repo: &str, id: &str) -> Result<()> {
         let r = ingest_ref(repo, id);

@@ -6,6 +6,7 @@ use dm_registry::auth::{load_htpasswd, Auth, Mode};
 use dm_registry::{serve, tls_acceptor, Config, Registry};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// An OCI distribution-spec registry on dockermind's content store.
 #[derive(Parser, Debug)]
@@ -36,6 +37,15 @@ struct Args {
     /// from this registry's /token endpoint, scoped per repository and action).
     #[arg(long, value_enum, default_value_t = AuthMode::Token, requires = "htpasswd")]
     auth: AuthMode,
+    /// Collect garbage this often (e.g. `1h`); `POST /gc` collects on demand.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    gc_interval: Option<Duration>,
+    /// Age under which an unreferenced blob or repository link is kept (in-flight pushes).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
+    gc_grace: Duration,
+    /// Idle time after which GC drops an unfinished upload.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
+    upload_ttl: Duration,
     /// With --htpasswd: let clients without credentials pull.
     #[arg(long, requires = "htpasswd")]
     anonymous_pull: bool,
@@ -66,6 +76,8 @@ fn main() -> anyhow::Result<()> {
         _ => None,
     };
     cfg.tls = tls.is_some();
+    cfg.gc_grace = args.gc_grace;
+    cfg.upload_ttl = args.upload_ttl;
     let reg =
         Arc::new(Registry::open(cfg).with_context(|| format!("--root {}", args.root.display()))?);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -78,6 +90,23 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("--listen {}", args.listen))?;
         let addr = listener.local_addr().context("local address")?;
         println!("dm-registry listening on {addr}");
+        if let Some(every) = args.gc_interval {
+            let reg = Arc::clone(&reg);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let reg = Arc::clone(&reg);
+                    let (grace, ttl) = (args.gc_grace, args.upload_ttl);
+                    match tokio::task::spawn_blocking(move || reg.gc(grace, ttl)).await {
+                        Ok(Err(e)) => log::error!("gc: {e}"),
+                        Err(e) => log::error!("gc task: {e}"),
+                        Ok(Ok(_)) => {}
+                    }
+                }
+            });
+        }
         log::info!("serving {} on {addr}", args.root.display());
         tokio::select! {
             r = serve(listener, reg, tls) => r.context("accept"),

@@ -68,11 +68,23 @@ impl Drop for Server {
 }
 
 /// A response.
-#[derive(Debug)]
 pub struct Resp {
     pub status: u16,
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for Resp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resp")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field(
+                "body",
+                &String::from_utf8_lossy(&self.body[..self.body.len().min(2000)]),
+            )
+            .finish()
+    }
 }
 
 impl Resp {
