@@ -515,3 +515,40 @@ fn unsupported_methods_get_spec_errors() {
     let r = request(&s.addr, "POST", "/v2/a/tags/list", &[], b"");
     assert_eq!((r.status, r.code()), (405, "UNSUPPORTED".into()));
 }
+
+#[test]
+fn an_upload_survives_a_registry_crash_and_its_blob_appears_only_when_verified() {
+    let mut s = Server::start(&[]);
+    let data: Vec<u8> = (0..120_000u32).map(|i| (i % 241) as u8).collect();
+    let d = digest(&data);
+    let loc = s
+        .req("POST", "/v2/crash/blobs/uploads/", &[], b"")
+        .h("location")
+        .to_owned();
+    let r = s.req(
+        "PATCH",
+        &loc,
+        &[("Content-Range", "0-59999")],
+        &data[..60_000],
+    );
+    assert_eq!(r.status, 202);
+    s.crash_and_restart(&[]);
+    assert_eq!(
+        s.req("HEAD", &format!("/v2/crash/blobs/{d}"), &[], b"")
+            .status,
+        404,
+        "no blob before the upload is finished"
+    );
+    let st = s.req("GET", &loc, &[], b"");
+    assert_eq!((st.status, st.h("range")), (204, "0-59999"));
+    let r = s.req(
+        "PATCH",
+        &loc,
+        &[("Content-Range", "60000-119999")],
+        &data[60_000..],
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    let r = s.req("PUT", &format!("{loc}?digest={d}"), &[], b"");
+    assert_eq!(r.status, 201, "{r:?}");
+    assert!(s.req("GET", &format!("/v2/crash/blobs/{d}"), &[], b"").body == data);
+}

@@ -22,31 +22,17 @@ impl Server {
     /// Starts one with extra flags.
     pub fn start(extra: &[&str]) -> Server {
         let dir = TempDir::new("dm-registry-test");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dm-registry"))
-            .arg("--root")
-            .arg(dir.path().join("root"))
-            .args(["--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.path().join("registry.log")).unwrap())
-            .spawn()
-            .expect("spawn dm-registry");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("dm-registry listening on ")
-            .unwrap_or_else(|| {
-                panic!(
-                    "dm-registry did not start: {line:?}\n{}",
-                    std::fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default()
-                )
-            })
-            .to_owned();
+        let (child, addr) = spawn(dir.path(), extra);
         Server { child, addr, dir }
+    }
+
+    /// SIGKILLs it (a crash) and starts it again on the same root, at a new port.
+    pub fn crash_and_restart(&mut self, extra: &[&str]) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let (child, addr) = spawn(self.dir.path(), extra);
+        self.child = child;
+        self.addr = addr;
     }
 
     /// The registry's log so far.
@@ -58,6 +44,41 @@ impl Server {
     pub fn req(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
         request(&self.addr, method, path, headers, body)
     }
+}
+
+/// Spawns dm-registry on `<dir>/root`, logging to `<dir>/registry.log`; returns it and its
+/// address.
+fn spawn(dir: &std::path::Path, extra: &[&str]) -> (Child, String) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("registry.log"))
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dm-registry"))
+        .arg("--root")
+        .arg(dir.join("root"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("spawn dm-registry");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("dm-registry listening on ")
+        .unwrap_or_else(|| {
+            panic!(
+                "dm-registry did not start: {line:?}\n{}",
+                std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default()
+            )
+        })
+        .to_owned();
+    (child, addr)
 }
 
 impl Drop for Server {
