@@ -2,7 +2,8 @@
 //! runtimes, the scratch dir, the id prefix and cleanup verification.
 //!
 //! Families today: `runtime` (issue 5, scenarios 1-6), `shim-memory` (issue 6), `import`
-//! (issue 8) and `cri` (pod start and teardown through containerd's CRI plugin). A new family implements [`Family`] and is listed in [`crate::families`].
+//! (issue 8), `cri` (pod start and teardown through containerd's CRI plugin) and `registry`
+//! (issue 15: dm-registry against docker-registry). A new family implements [`Family`] and is listed in [`crate::families`].
 
 use crate::bundle::BenchDir;
 use crate::cleanup::Verifier;

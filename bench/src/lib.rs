@@ -15,6 +15,7 @@ pub mod layer_apply;
 pub mod oci_image;
 pub mod parity;
 pub mod proxies;
+pub mod registry;
 pub mod report;
 pub mod runner;
 pub mod runtime;
@@ -39,6 +40,7 @@ pub fn families() -> Vec<Box<dyn Family>> {
         Box::new(shim_memory::ShimMemoryFamily),
         Box::new(import::ImportFamily),
         Box::new(cri::CriFamily),
+        Box::new(registry::RegistryFamily),
     ]
 }
 
