@@ -331,13 +331,9 @@ impl Family for RegistryFamily {
             "registry: skopeo pushes ({mb} MB, one uncompressed layer, --dest-decompress) to and \
              pulls from a fresh registry per round (sides alternating), then {CONCURRENT} \
              threads GET a small manifest at once on fresh connections (p99 of the round), \
-             idle RSS after that push; dm-registry from the {} build; vs_runc column = ratio \
-             to docker-registry in the same round",
-            if cfg!(debug_assertions) {
-                "debug"
-            } else {
-                "release"
-            }
+             idle RSS after that push; dm-registry: {}; vs_runc column = ratio to \
+             docker-registry in the same round",
+            dm_bin.display()
         ));
         let _ = std::fs::remove_dir_all(&work);
         cx.verify("registry");
