@@ -342,3 +342,141 @@ fn https_with_token_auth_for_skopeo_ctr_and_podman_and_anonymous_pull() {
     assert!(log.contains("user=\"alice\""), "{log}");
     assert_no_server_errors(&reg);
 }
+
+/// A private dockerd (data root, exec root, socket, trust key under `dir`; no bridge, no
+/// iptables), stopped on drop; `/run/docker/plugins`, which dockerd always makes, is removed
+/// again if it was not there before.
+struct Dockerd {
+    child: std::process::Child,
+    sock: String,
+    run_docker_existed: bool,
+}
+
+impl Dockerd {
+    fn start(dir: &Path) -> Dockerd {
+        let run_docker_existed = Path::new("/run/docker").exists();
+        std::fs::write(
+            dir.join("daemon.json"),
+            format!(
+                "{{\"deprecated-key-path\": \"{}\"}}",
+                dir.join("key.json").display()
+            ),
+        )
+        .unwrap();
+        let sock = dir.join("docker.sock");
+        let child = Command::new("dockerd")
+            .arg("--config-file")
+            .arg(dir.join("daemon.json"))
+            .arg("--data-root")
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("--pidfile")
+            .arg(dir.join("dockerd.pid"))
+            .arg("--host")
+            .arg(format!("unix://{}", sock.display()))
+            .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
+            .args(["--ip-masq=false"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("dockerd.log")).unwrap())
+            .spawn()
+            .expect("spawn dockerd");
+        let d = Dockerd {
+            child,
+            sock: format!("unix://{}", sock.display()),
+            run_docker_existed,
+        };
+        dm_integration::poll(
+            "dockerd to answer",
+            std::time::Duration::from_secs(60),
+            || (d.docker(&["version"]).code == 0).then_some(()),
+        );
+        d
+    }
+
+    fn docker(&self, args: &[&str]) -> dm_testkit::Output {
+        output({
+            let mut c = Command::new("docker");
+            c.args(["-H", &self.sock]).args(args);
+            c
+        })
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the pid of our own unreaped child; SIGTERM lets dockerd stop the
+        // containerd it manages.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !self.run_docker_existed {
+            let _ = std::fs::remove_dir("/run/docker/plugins");
+            let _ = std::fs::remove_dir("/run/docker");
+        }
+    }
+}
+
+#[test]
+fn docker_cli_pushes_to_and_pulls_from_dm_registry() {
+    let test = "docker_cli_pushes_to_and_pulls_from_dm_registry";
+    if !require_root(test)
+        || !require_cmd("dockerd")
+        || !require_cmd("docker")
+        || !require_cmd("skopeo")
+    {
+        return;
+    }
+    let reg = DmRegistry::start(&[]);
+    let work = TempDir::new("dm-reg-docker");
+    let rootfs = work.path().join("rootfs");
+    dm_testkit::build_busybox_rootfs(&rootfs);
+    let tar = work.path().join("rootfs.tar");
+    output({
+        let mut c = Command::new("tar");
+        c.arg("-cf").arg(&tar).arg("-C").arg(&rootfs).arg(".");
+        c
+    })
+    .ok();
+    let dockerd = Dockerd::start(work.path());
+    let image = format!("{}/docker/busybox:latest", reg.addr);
+    dockerd
+        .docker(&["import", tar.to_str().unwrap(), &image])
+        .ok();
+    let push = dockerd.docker(&["push", &image]).ok();
+    let digest_of = |out: &str| {
+        out.split_whitespace()
+            .find(|w| w.starts_with("sha256:"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no digest in {out}"))
+    };
+    let pushed = digest_of(&push.stdout[push.stdout.find("digest:").unwrap()..]);
+    dockerd.docker(&["rmi", &image]).ok();
+    let pull = dockerd.docker(&["pull", &image]).ok();
+    assert!(
+        pull.stdout.contains(&format!("Digest: {pushed}")),
+        "{pull:?}"
+    );
+    let raw = output({
+        let mut c = Command::new("skopeo");
+        c.args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{image}"));
+        c
+    })
+    .ok();
+    let v: serde_json::Value = serde_json::from_str(&raw.stdout).unwrap();
+    assert_eq!(
+        v["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    drop(dockerd);
+    assert_no_server_errors(&reg);
+}
