@@ -499,6 +499,25 @@ fn referrers_list_manifests_whose_subject_is_the_digest() {
         "application/vnd.example.sig"
     );
     assert_eq!(v["manifests"][0]["annotations"]["k"], "v");
+    // The tag-schema fallback of clients that do not use the referrers API: an index of the
+    // referrers under the tag `<alg>-<hex>` of the subject.
+    let fallback_tag = sd.replace(':', "-");
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": digest(sig.as_bytes()),
+            "size": sig.len(), "artifactType": "application/vnd.example.sig"}],
+    })
+    .to_string();
+    let r = s.req(
+        "PUT",
+        &format!("/v2/r/manifests/{fallback_tag}"),
+        &[("Content-Type", "application/vnd.oci.image.index.v1+json")],
+        index.as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let g = s.req("GET", &format!("/v2/r/manifests/{fallback_tag}"), &[], b"");
+    assert_eq!(g.body, index.as_bytes());
     let f = s.req(
         "GET",
         &format!("/v2/r/referrers/{sd}?artifactType=other"),
