@@ -15,6 +15,11 @@ pub struct Uploads {
     idle: Mutex<HashMap<String, Writer>>,
 }
 
+/// Open writers kept between requests; beyond this, one is closed (its upload stays on disk
+/// and is reopened, re-hashed, by its next request), so abandoned uploads cannot exhaust
+/// file descriptors.
+const MAX_IDLE: usize = 512;
+
 fn ingest_ref(repo: &str, id: &str) -> String {
     format!("dm-registry/{repo}/{id}")
 }
@@ -62,7 +67,13 @@ impl Uploads {
 
     /// Returns a writer taken with [`Uploads::take`] or made by [`Uploads::start`].
     pub fn put(&self, repo: &str, id: &str, w: Writer) {
-        self.idle().insert(ingest_ref(repo, id), w);
+        let mut idle = self.idle();
+        if idle.len() >= MAX_IDLE {
+            if let Some(k) = idle.keys().next().cloned() {
+                idle.remove(&k);
+            }
+        }
+        idle.insert(ingest_ref(repo, id), w);
     }
 
     /// Bytes received so far by session `id`.
@@ -93,5 +104,33 @@ impl Uploads {
             Err(e) if e.kind() == Kind::NotFound => Err(Error::UploadUnknown(id.into())),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_writers_are_capped_and_closed_ones_reopen_from_disk() {
+        let dir = dm_testkit::TempDir::new("dm-registry-uploads");
+        let u = Uploads::new(Store::open(dir.path()).unwrap());
+        let mut ids = Vec::new();
+        for i in 0..MAX_IDLE + 20 {
+            let (id, mut w) = u.start("r").unwrap();
+            w.write(format!("upload {i}").as_bytes()).unwrap();
+            u.put("r", &id, w);
+            ids.push(id);
+        }
+        assert_eq!(u.idle().len(), MAX_IDLE);
+        for (i, id) in ids.iter().enumerate() {
+            let w = u.take("r", id).unwrap();
+            assert_eq!(w.offset(), format!("upload {i}").len() as u64, "{id}");
+            u.put("r", id, w);
+        }
+        assert!(matches!(
+            u.take("other", &ids[0]),
+            Err(Error::UploadUnknown(_))
+        ));
     }
 }
