@@ -174,3 +174,23 @@ fn gc_running_during_concurrent_pushes_loses_nothing() {
         }
     }
 }
+
+#[test]
+fn periodic_gc_runs_by_itself() {
+    let s = Server::start(&["--gc-interval", "100ms"]);
+    let orphan = push_blob(&s, "p", b"periodic orphan");
+    age_everything(&s.dir.path().join("root"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while s
+        .req("HEAD", &format!("/v2/p/blobs/{orphan}"), &[], b"")
+        .status
+        != 404
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no collection within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(s.log().contains("gc: Report"), "{}", s.log());
+}
