@@ -100,13 +100,22 @@ fn blob_created(name: &str, d: &Digest) -> Response<Body> {
     )
 }
 
-/// Appends a request body to an upload; the writer keeps whatever arrived before an error.
-async fn pump(body: Incoming, w: &mut Writer) -> Result<u64> {
+/// Appends a request body to an upload, up to `limit` bytes in all; the writer keeps
+/// whatever arrived before an error.
+async fn pump(body: Incoming, w: &mut Writer, limit: Option<u64>) -> Result<u64> {
     let mut body = body;
     let mut n = 0u64;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| Error::UploadInvalid(format!("request body: {e}")))?;
         if let Ok(data) = frame.into_data() {
+            if let Some(l) = limit {
+                if w.offset() + data.len() as u64 > l {
+                    return Err(Error::TooLarge {
+                        what: "blob",
+                        limit: l as usize,
+                    });
+                }
+            }
             w.write(&data)?;
             n += data.len() as u64;
         }
@@ -226,7 +235,7 @@ impl Registry {
         let (id, mut w) = self.uploads.start(name)?;
         match digest {
             Some(d) => {
-                if let Err(e) = pump(req.into_body(), &mut w).await {
+                if let Err(e) = pump(req.into_body(), &mut w, self.cfg.max_blob_bytes).await {
                     drop(w);
                     let _ = self.uploads.cancel(name, &id);
                     return Err(e);
@@ -272,7 +281,7 @@ impl Registry {
                 });
             }
         }
-        let r = pump(req.into_body(), &mut w).await;
+        let r = pump(req.into_body(), &mut w, self.cfg.max_blob_bytes).await;
         let n = match r {
             Ok(n) => n,
             Err(e) => {

@@ -26,6 +26,8 @@ pub struct Config {
     pub max_manifest_bytes: usize,
     /// Whether DELETE of manifests and blobs is allowed.
     pub allow_delete: bool,
+    /// Largest blob accepted, in bytes (`None`: no limit).
+    pub max_blob_bytes: Option<u64>,
     /// Users and policy; `None` serves everyone.
     pub auth: Option<Arc<Auth>>,
     /// Whether clients reach it over TLS (for the token realm's scheme).
@@ -43,6 +45,7 @@ impl Config {
             root: root.into(),
             max_manifest_bytes: 4 << 20,
             allow_delete: true,
+            max_blob_bytes: None,
             auth: None,
             tls: false,
             gc_grace: std::time::Duration::from_secs(3600),

@@ -571,3 +571,36 @@ fn an_upload_survives_a_registry_crash_and_its_blob_appears_only_when_verified()
     assert_eq!(r.status, 201, "{r:?}");
     assert!(s.req("GET", &format!("/v2/crash/blobs/{d}"), &[], b"").body == data);
 }
+
+#[test]
+fn blobs_over_the_size_limit_are_refused() {
+    let s = Server::start(&["--max-blob-bytes", "1000"]);
+    let big = vec![7u8; 1500];
+    let r = s.req(
+        "POST",
+        &format!("/v2/l/blobs/uploads/?digest={}", digest(&big)),
+        &[],
+        &big,
+    );
+    assert_eq!((r.status, r.code()), (413, "SIZE_INVALID".into()), "{r:?}");
+    assert_eq!(
+        s.req("HEAD", &format!("/v2/l/blobs/{}", digest(&big)), &[], b"")
+            .status,
+        404
+    );
+    let loc = s
+        .req("POST", "/v2/l/blobs/uploads/", &[], b"")
+        .h("location")
+        .to_owned();
+    assert_eq!(s.req("PATCH", &loc, &[], &big[..800]).status, 202);
+    let r = s.req("PATCH", &loc, &[], &big[800..]);
+    assert_eq!((r.status, r.code()), (413, "SIZE_INVALID".into()), "{r:?}");
+    let st = s.req("GET", &loc, &[], b"");
+    let end: u64 = st.h("range").split('-').nth(1).unwrap().parse().unwrap();
+    assert!(end < 1000, "{st:?}");
+    let ok = push_blob(&s, "l", &big[..1000]);
+    assert_eq!(
+        s.req("HEAD", &format!("/v2/l/blobs/{ok}"), &[], b"").status,
+        200
+    );
+}

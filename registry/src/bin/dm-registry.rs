@@ -21,6 +21,9 @@ struct Args {
     /// Largest manifest accepted, in bytes.
     #[arg(long, default_value_t = 4 << 20)]
     max_manifest_bytes: usize,
+    /// Largest blob accepted, in bytes (default: no limit).
+    #[arg(long)]
+    max_blob_bytes: Option<u64>,
     /// Refuse DELETE of manifests, tags and blobs.
     #[arg(long)]
     no_delete: bool,
@@ -63,6 +66,7 @@ fn main() -> anyhow::Result<()> {
     let mut cfg = Config::new(&args.root);
     cfg.max_manifest_bytes = args.max_manifest_bytes;
     cfg.allow_delete = !args.no_delete;
+    cfg.max_blob_bytes = args.max_blob_bytes;
     if let Some(h) = &args.htpasswd {
         let users = load_htpasswd(h).context("--htpasswd")?;
         let mode = match args.auth {
