@@ -5,6 +5,7 @@
 //! start (tokens die with the process, which is what a single registry needs). Clients treat
 //! tokens as opaque, so the format is ours.
 
+use crate::acl::Acl;
 use crate::error::{Error, IoContext, Result};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
@@ -44,7 +45,8 @@ impl Action {
         }
     }
 
-    fn parse(s: &str) -> Vec<Action> {
+    /// The actions a scope or ACL word names (`*` is all of them; unknown words none).
+    pub fn parse(s: &str) -> Vec<Action> {
         match s {
             "pull" => vec![Action::Pull],
             "push" => vec![Action::Push],
@@ -101,6 +103,7 @@ pub struct Auth {
     mode: Mode,
     users: HashMap<String, String>,
     anonymous_pull: bool,
+    acl: Option<Acl>,
     key: hmac::Key,
     ttl: Duration,
     /// Credentials already checked against their bcrypt hash (bcrypt is slow by design; a
@@ -176,10 +179,32 @@ impl Auth {
             mode,
             users,
             anonymous_pull,
+            acl: None,
             key: hmac::Key::new(hmac::HMAC_SHA256, &k),
             ttl: Duration::from_secs(300),
             verified: Mutex::default(),
         }
+    }
+
+    /// Restricts authenticated users to what `acl` grants them (without one, they may do
+    /// everything).
+    pub fn with_acl(mut self, acl: Acl) -> Auth {
+        self.acl = Some(acl);
+        self
+    }
+
+    /// What `user` (authenticated; empty for anonymous) may do on `repo`.
+    fn allowed(&self, user: Option<&str>, repo: &str) -> BTreeSet<Action> {
+        match (user, &self.acl) {
+            (None, _) if self.anonymous_pull => [Action::Pull].into(),
+            (None, _) => BTreeSet::new(),
+            (Some(_), None) => [Action::Pull, Action::Push, Action::Delete].into(),
+            (Some(u), Some(acl)) => acl.allowed(u, repo),
+        }
+    }
+
+    fn catalog_allowed(&self, user: &str) -> bool {
+        self.acl.as_ref().is_none_or(|a| a.catalog(user))
     }
 
     /// Its mode.
@@ -278,7 +303,18 @@ impl Auth {
         };
         match self.mode {
             Mode::Basic => match self.basic(authorization) {
-                Ok(Some(id)) => Ok(id),
+                Ok(Some(id)) => {
+                    let ok = needs.iter().all(|n| match n {
+                        Need::Login => true,
+                        Need::Catalog => self.catalog_allowed(&id.0),
+                        Need::Repo(name, a) => self.allowed(Some(&id.0), name).contains(a),
+                    });
+                    if ok {
+                        Ok(id)
+                    } else {
+                        Err(Error::Denied)
+                    }
+                }
                 Ok(None) if self.anonymous_ok(needs) => Ok(Identity::default()),
                 _ => Err(unauthorized(false)),
             },
@@ -322,19 +358,17 @@ impl Auth {
                 challenge: "Basic realm=\"dm-registry\"".into(),
             });
         }
-        let allowed: BTreeSet<Action> = match who {
-            Some(_) => [Action::Pull, Action::Push, Action::Delete].into(),
-            None => [Action::Pull].into(),
-        };
+        let user = who.as_ref().map(|i| i.0.as_str());
         let mut access = Vec::new();
         for s in scopes.iter().flat_map(|s| s.split(' ')) {
             let Some((kind, name, acts)) = parse_scope(s) else {
                 continue;
             };
+            let allowed = self.allowed(user, &name);
             let acts: BTreeSet<Action> = acts.into_iter().filter(|a| allowed.contains(a)).collect();
             let ok_name = match kind.as_str() {
                 "repository" => crate::names::validate_repo(&name).is_ok(),
-                "registry" => name == "catalog" && who.is_some(),
+                "registry" => name == "catalog" && user.is_some_and(|u| self.catalog_allowed(u)),
                 _ => false,
             };
             if !ok_name || acts.is_empty() && kind == "repository" {

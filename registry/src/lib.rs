@@ -2,6 +2,7 @@
 //! in dm-content (verified, atomic ingests) and per-repository links, tags and referrers
 //! recorded beside them.
 
+pub mod acl;
 pub mod auth;
 mod blobs;
 pub mod body;

@@ -269,3 +269,74 @@ fn bad_auth_configuration_is_refused_at_start() {
         "a refused start left its root"
     );
 }
+
+#[test]
+fn an_acl_limits_each_user_to_their_repositories() {
+    let dir = dm_testkit::TempDir::new("dm-registry-acl");
+    let h = dir.path().join("htpasswd");
+    std::fs::write(
+        &h,
+        format!(
+            "alice:{}\nbob:{}\n",
+            bcrypt::hash("pw", 4).unwrap(),
+            bcrypt::hash("pw", 4).unwrap()
+        ),
+    )
+    .unwrap();
+    let acl = dir.path().join("acl");
+    std::fs::write(
+        &acl,
+        "alice alice/* *\n* shared pull\nbob shared pull,push\n",
+    )
+    .unwrap();
+    let (h, acl) = (h.to_str().unwrap(), acl.to_str().unwrap());
+    let data = b"acl blob";
+    let d = digest(data);
+    let push = |s: &Server, repo: &str, auth: &str| {
+        s.req(
+            "POST",
+            &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
+            &[("Authorization", auth)],
+            data,
+        )
+        .status
+    };
+
+    let s = Server::start(&["--htpasswd", h, "--acl", acl]);
+    let (alice, bob) = (basic("alice", "pw"), basic("bob", "pw"));
+    let t = token(&s, Some(&alice), "repository:alice/app:pull,push");
+    assert_eq!(push(&s, "alice/app", &t), 201);
+    // Asked for, not granted: the token does not carry it.
+    let t = token(&s, Some(&alice), "repository:shared:pull,push");
+    assert_eq!(push(&s, "shared", &t), 401);
+    let t = token(&s, Some(&bob), "repository:shared:pull,push");
+    assert_eq!(push(&s, "shared", &t), 201);
+    let t = token(&s, Some(&alice), "repository:shared:pull");
+    let r = s.req(
+        "GET",
+        &format!("/v2/shared/blobs/{d}"),
+        &[("Authorization", &t)],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    let t = token(&s, Some(&bob), "repository:alice/app:pull");
+    let r = s.req(
+        "GET",
+        &format!("/v2/alice/app/blobs/{d}"),
+        &[("Authorization", &t)],
+        b"",
+    );
+    assert_eq!(r.status, 401);
+    drop(s);
+
+    let s = Server::start(&["--htpasswd", h, "--acl", acl, "--auth", "basic"]);
+    assert_eq!(push(&s, "alice/x", &alice), 201);
+    let r = s.req(
+        "POST",
+        &format!("/v2/shared/blobs/uploads/?digest={d}"),
+        &[("Authorization", &alice)],
+        data,
+    );
+    assert_eq!((r.status, r.code()), (403, "DENIED".into()));
+    assert_eq!(push(&s, "shared", &bob), 201);
+}

@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
+use dm_registry::acl::Acl;
 use dm_registry::auth::{load_htpasswd, Auth, Mode};
 use dm_registry::{serve, tls_acceptor, Config, Registry};
 use std::path::PathBuf;
@@ -49,6 +50,10 @@ struct Args {
     /// Idle time after which GC drops an unfinished upload.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
     upload_ttl: Duration,
+    /// With --htpasswd: per-user rules (`<user> <repo|prefix/*|*> <pull,push,delete|*>` a
+    /// line); without it every user may do everything.
+    #[arg(long, requires = "htpasswd")]
+    acl: Option<PathBuf>,
     /// With --htpasswd: let clients without credentials pull.
     #[arg(long, requires = "htpasswd")]
     anonymous_pull: bool,
@@ -73,7 +78,11 @@ fn main() -> anyhow::Result<()> {
             AuthMode::Basic => Mode::Basic,
             AuthMode::Token => Mode::Token,
         };
-        cfg.auth = Some(Arc::new(Auth::new(mode, users, args.anonymous_pull)));
+        let mut auth = Auth::new(mode, users, args.anonymous_pull);
+        if let Some(a) = &args.acl {
+            auth = auth.with_acl(Acl::load(a).context("--acl")?);
+        }
+        cfg.auth = Some(Arc::new(auth));
     }
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => Some(tls_acceptor(c, k)?),
