@@ -174,8 +174,9 @@ impl Registry {
         };
         match route {
             Route::Token | Route::Health | Route::Metrics => vec![],
-            Route::Base | Route::Gc => vec![Need::Login],
-            Route::Catalog => vec![Need::Catalog],
+            Route::Base => vec![Need::Login],
+            // A collection touches every repository: it needs what the catalog needs.
+            Route::Catalog | Route::Gc => vec![Need::Catalog],
             Route::Upload { name, .. } => vec![Need::Repo(name.clone(), Action::Push)],
             Route::UploadStart { name } => {
                 let mut n = vec![Need::Repo(name.clone(), Action::Push)];

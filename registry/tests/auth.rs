@@ -339,4 +339,10 @@ fn an_acl_limits_each_user_to_their_repositories() {
     );
     assert_eq!((r.status, r.code()), (403, "DENIED".into()));
     assert_eq!(push(&s, "shared", &bob), 201);
+    // Only a user with a rule on every repository may trigger a collection.
+    assert_eq!(
+        s.req("POST", "/gc", &[("Authorization", &alice)], b"")
+            .status,
+        403
+    );
 }
