@@ -2,8 +2,9 @@
 //! runtimes, the scratch dir, the id prefix and cleanup verification.
 //!
 //! Families today: `runtime` (issue 5, scenarios 1-6), `shim-memory` (issue 6), `import`
-//! (issue 8), `cri` (pod start and teardown through containerd's CRI plugin) and `image`
-//! (issue 14: registry pulls). A new family implements [`Family`] and is listed in [`crate::families`].
+//! (issue 8), `cri` (pod start and teardown through containerd's CRI plugin), `image` (issue 14:
+//! registry pulls) and `registry` (issue 15: dm-registry against docker-registry). A new family
+//! implements [`Family`] and is listed in [`crate::families`].
 
 use crate::bundle::BenchDir;
 use crate::cleanup::Verifier;

@@ -16,6 +16,7 @@ pub mod layer_apply;
 pub mod oci_image;
 pub mod parity;
 pub mod proxies;
+pub mod registry;
 pub mod report;
 pub mod runner;
 pub mod runtime;
@@ -41,6 +42,7 @@ pub fn families() -> Vec<Box<dyn Family>> {
         Box::new(import::ImportFamily),
         Box::new(cri::CriFamily),
         Box::new(image::ImageFamily),
+        Box::new(registry::RegistryFamily),
     ]
 }
 

@@ -29,13 +29,13 @@ struct Cli {
     /// Scenarios: 1-6 or keys (create-start-delete, run, exec, seccomp, parallel, rss).
     #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6")]
     scenarios: Vec<String>,
-    /// Families to run: runtime, shim-memory, import, cri, image.
+    /// Families to run: runtime, shim-memory, import, cri, image, registry.
     #[arg(long, value_delimiter = ',', default_value = "runtime")]
     family: Vec<String>,
     /// Running containers per shim in the shim-memory family (a list: 1,10,50).
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 10, 50])]
     shim_containers: Vec<usize>,
-    /// Payload size of the import family in MB.
+    /// Payload size of the import and registry families in MB.
     #[arg(long, default_value_t = 100)]
     import_mb: usize,
     /// Idle milliseconds after each timed run (untimed), so deferred kernel work of one run

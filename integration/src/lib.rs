@@ -8,6 +8,7 @@ mod cleanup;
 mod containerd;
 pub mod cri;
 mod ctr;
+mod dm_registry;
 mod image;
 mod memory;
 mod podman;
@@ -17,6 +18,7 @@ mod wait;
 
 pub use containerd::{Containerd, ContainerdOptions};
 pub use ctr::Ctr;
+pub use dm_registry::DmRegistry;
 pub use image::{write_busybox_image_tar, write_busybox_image_tar_with_cmd};
 pub use memory::rss_pss_kib;
 pub use podman::Podman;
