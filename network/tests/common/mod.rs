@@ -1,0 +1,110 @@
+//! Network namespaces owned by a test: each lives while a parked thread of this process sits
+//! in it, so it (with every link, address and rule inside) disappears when the guard drops,
+//! also on a failed assertion or a killed test process.
+
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use nix::sched::{setns, unshare, CloneFlags};
+
+/// A network namespace made by the test.
+pub struct Ns {
+    path: PathBuf,
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Ns {
+    /// A fresh, empty network namespace (only a down `lo`).
+    pub fn new() -> Ns {
+        let (tx_path, rx_path) = mpsc::channel();
+        let (tx_stop, rx_stop) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            unshare(CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+            // SAFETY: gettid has no preconditions.
+            let tid = unsafe { libc::gettid() };
+            tx_path
+                .send(PathBuf::from(format!(
+                    "/proc/{}/task/{tid}/ns/net",
+                    std::process::id()
+                )))
+                .unwrap();
+            let _ = rx_stop.recv();
+        });
+        Ns {
+            path: rx_path.recv().expect("netns thread"),
+            stop: Some(tx_stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// The namespace file, valid while self lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on a thread inside the namespace.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        dm_network::in_netns(Some(&self.path), || Ok(f())).unwrap()
+    }
+
+    /// Starts `f` on a thread inside the namespace (a server, say).
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> JoinHandle<T> {
+        let ns = File::open(&self.path).unwrap();
+        std::thread::spawn(move || {
+            setns(&ns, CloneFlags::CLONE_NEWNET).unwrap();
+            f()
+        })
+    }
+
+    /// Runs a command (iproute2, iptables) inside the namespace; panics on failure.
+    pub fn cmd(&self, args: &[&str]) -> String {
+        self.run(|| {
+            let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        })
+    }
+
+    /// A file under /proc/thread-self/net (routes, devices) as this namespace sees it.
+    pub fn proc_net(&self, file: &str) -> String {
+        let p = format!("/proc/thread-self/net/{file}");
+        self.run(|| std::fs::read_to_string(&p).unwrap())
+    }
+
+    /// Interface names in the namespace.
+    pub fn links(&self) -> Vec<String> {
+        self.proc_net("dev")
+            .lines()
+            .skip(2)
+            .filter_map(|l| l.split(':').next())
+            .map(|s| s.trim().to_string())
+            .collect()
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The root check every test here starts with.
+pub fn root(test: &str) -> bool {
+    dm_testkit::require_root(test)
+}
