@@ -3,64 +3,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::Ipv4Addr;
 
-use common::{root, Ns};
-use dm_network::{AttachOptions, Config, Error, NetworkSpec, Networks};
+use common::{default_route_via, fetch, nets, root, serve_once, spec, Ns};
+use dm_network::{AttachOptions, Error};
 use dm_testkit::TempDir;
-
-fn nets(host: &Ns, state: &TempDir) -> Networks {
-    Networks::open(Config {
-        state_dir: state.path().to_path_buf(),
-        host_netns: Some(host.path().to_path_buf()),
-    })
-    .unwrap()
-}
-
-fn spec(name: &str, subnet: &str, bridge: &str) -> NetworkSpec {
-    NetworkSpec {
-        name: name.into(),
-        subnet: subnet.parse().unwrap(),
-        bridge: Some(bridge.into()),
-        ..Default::default()
-    }
-}
-
-/// Listens on `ip:0` inside `ns` and answers one connection with `reply`.
-fn serve_once(
-    ns: &Ns,
-    ip: Ipv4Addr,
-    reply: &'static [u8],
-) -> (SocketAddr, std::thread::JoinHandle<()>) {
-    let l = ns.run(|| TcpListener::bind((ip, 0)).unwrap());
-    let addr = l.local_addr().unwrap();
-    let t = std::thread::spawn(move || {
-        let (mut s, _) = l.accept().unwrap();
-        s.write_all(reply).unwrap();
-    });
-    (addr, t)
-}
-
-/// Connects from inside `ns` and returns what the peer sent.
-fn fetch(ns: &Ns, addr: SocketAddr) -> std::io::Result<Vec<u8>> {
-    ns.run(|| {
-        let mut s = TcpStream::connect(addr)?;
-        let mut b = Vec::new();
-        s.read_to_end(&mut b)?;
-        Ok(b)
-    })
-}
-
-fn default_route_via(ns: &Ns) -> Option<(String, Ipv4Addr)> {
-    ns.proc_net("route").lines().skip(1).find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        (f[1] == "00000000").then(|| {
-            let gw = u32::from_str_radix(f[2], 16).unwrap();
-            (f[0].to_string(), Ipv4Addr::from(gw.to_le_bytes()))
-        })
-    })
-}
 
 #[test]
 fn attached_containers_get_eth0_and_reach_each_other_and_the_gateway() {

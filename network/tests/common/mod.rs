@@ -5,11 +5,15 @@
 #![allow(dead_code)]
 
 use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
+use dm_network::{Config, NetworkSpec, Networks};
+use dm_testkit::TempDir;
 use nix::sched::{setns, unshare, CloneFlags};
 
 /// A network namespace made by the test.
@@ -107,4 +111,57 @@ impl Drop for Ns {
 /// The root check every test here starts with.
 pub fn root(test: &str) -> bool {
     dm_testkit::require_root(test)
+}
+
+pub fn nets(host: &Ns, state: &TempDir) -> Networks {
+    Networks::open(Config {
+        state_dir: state.path().to_path_buf(),
+        host_netns: Some(host.path().to_path_buf()),
+    })
+    .unwrap()
+}
+
+pub fn spec(name: &str, subnet: &str, bridge: &str) -> NetworkSpec {
+    NetworkSpec {
+        name: name.into(),
+        subnet: subnet.parse().unwrap(),
+        bridge: Some(bridge.into()),
+        ..Default::default()
+    }
+}
+
+/// Listens on `ip:0` inside `ns` and answers one connection with `reply`.
+pub fn serve_once(
+    ns: &Ns,
+    ip: Ipv4Addr,
+    reply: &'static [u8],
+) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let l = ns.run(|| TcpListener::bind((ip, 0)).unwrap());
+    let addr = l.local_addr().unwrap();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.write_all(reply).unwrap();
+    });
+    (addr, t)
+}
+
+/// Connects from inside `ns` and returns what the peer sent.
+pub fn fetch(ns: &Ns, addr: SocketAddr) -> std::io::Result<Vec<u8>> {
+    ns.run(|| {
+        let mut s = TcpStream::connect(addr)?;
+        let mut b = Vec::new();
+        s.read_to_end(&mut b)?;
+        Ok(b)
+    })
+}
+
+/// The interface and gateway of the namespace's default route.
+pub fn default_route_via(ns: &Ns) -> Option<(String, Ipv4Addr)> {
+    ns.proc_net("route").lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f[1] == "00000000").then(|| {
+            let gw = u32::from_str_radix(f[2], 16).unwrap();
+            (f[0].to_string(), Ipv4Addr::from(gw.to_le_bytes()))
+        })
+    })
 }
