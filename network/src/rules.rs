@@ -53,6 +53,25 @@ pub(crate) fn network(n: &NetworkRecord) -> Vec<Rule> {
             POSTROUTING,
             &["-s", &subnet, "!", "-o", br, "-j", "MASQUERADE"],
         ),
+        // Hairpin: a member reaching a published port of another member (or itself) through
+        // a host address. Masqueraded to the gateway so the answer comes back through the
+        // host to be un-DNATed, whether or not br_netfilter sees bridged traffic.
+        Rule::new(
+            "nat",
+            POSTROUTING,
+            &[
+                "-s",
+                &subnet,
+                "-o",
+                br,
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "DNAT",
+                "-j",
+                "MASQUERADE",
+            ],
+        ),
         // Localhost clients of published ports: their 127.0.0.1 source must not reach a
         // container, which would answer to its own loopback.
         Rule::new(
@@ -63,8 +82,7 @@ pub(crate) fn network(n: &NetworkRecord) -> Vec<Rule> {
     ]
 }
 
-/// DNAT (from other namespaces and from the host itself), hairpin masquerade and the forward
-/// accept for one published port of the container at `ip` on bridge `br`.
+/// DNAT (from other namespaces and from the host itself) and the forward accept for one published port of the container at `ip` on bridge `br`.
 pub(crate) fn port(br: &str, ip: Ipv4Addr, p: &PortMapping) -> Vec<Rule> {
     let proto = p.proto.as_str();
     let hport = p.host_port.to_string();
@@ -89,22 +107,6 @@ pub(crate) fn port(br: &str, ip: Ipv4Addr, p: &PortMapping) -> Vec<Rule> {
     vec![
         Rule::new("nat", PREROUTING, &dnat),
         Rule::new("nat", OUTPUT, &dnat),
-        Rule::new(
-            "nat",
-            POSTROUTING,
-            &[
-                "-s",
-                &ip_s,
-                "-d",
-                &ip_s,
-                "-p",
-                proto,
-                "--dport",
-                &cport,
-                "-j",
-                "MASQUERADE",
-            ],
-        ),
         Rule::new(
             "filter",
             FORWARD,

@@ -165,3 +165,10 @@ pub fn default_route_via(ns: &Ns) -> Option<(String, Ipv4Addr)> {
         })
     })
 }
+
+/// A namespace playing the host: like a real host, its loopback is up.
+pub fn host_ns() -> Ns {
+    let ns = Ns::new();
+    dm_network::setup_none(ns.path()).unwrap();
+    ns
+}
