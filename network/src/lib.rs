@@ -6,7 +6,9 @@
 //! left half-done.
 
 mod bridge;
+pub mod dnsmsg;
 mod error;
+pub mod files;
 pub mod firewall;
 mod ipam;
 mod model;
@@ -14,6 +16,7 @@ mod netns;
 mod networks;
 mod nl;
 pub mod ports;
+mod resolver;
 mod rules;
 mod store;
 
@@ -21,3 +24,4 @@ pub use error::{Error, Result};
 pub use model::{AttachOptions, Endpoint, EndpointRecord, NetworkRecord, NetworkSpec};
 pub use netns::in_netns;
 pub use networks::{setup_none, Config, Networks, Recovered, DEFAULT_STATE_DIR};
+pub use resolver::{Resolver, RESOLVER_ADDR};

@@ -16,6 +16,7 @@ use crate::model::{EndpointRecord, HostRecord, NetworkRecord};
 
 /// The state directory: `networks/<name>.json`, `endpoints/<container>@<network>.json`,
 /// `host.json` and the `lock` file.
+#[derive(Clone)]
 pub(crate) struct Store {
     dir: PathBuf,
 }
