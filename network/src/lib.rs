@@ -6,11 +6,13 @@
 //! left half-done.
 
 mod bridge;
+mod crash;
 pub mod dnsmsg;
 mod error;
 pub mod files;
 pub mod firewall;
 mod ipam;
+mod mode;
 mod model;
 mod netns;
 mod networks;
@@ -21,6 +23,7 @@ mod rules;
 mod store;
 
 pub use error::{Error, Result};
+pub use mode::Mode;
 pub use model::{AttachOptions, Endpoint, EndpointRecord, NetworkRecord, NetworkSpec};
 pub use netns::in_netns;
 pub use networks::{setup_none, Config, Networks, Recovered, DEFAULT_STATE_DIR};

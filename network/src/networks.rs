@@ -174,6 +174,7 @@ impl Networks {
                 ));
             }
             let r = self.ensure_network(nl, &rec);
+            crate::crash::point("create:made");
             if r.is_err() {
                 let _ = firewall::del_all(&rec.rules);
                 let _ = nl.del_link(&rec.bridge);
@@ -318,6 +319,7 @@ impl Networks {
         let made = self
             .in_host(|nl| bridge::plug(nl, &net.bridge, &rec.host_veth, &peer, netns))
             .and_then(|_| {
+                crate::crash::point("attach:plugged");
                 in_netns(Some(netns), || {
                     bridge::configure(&Nl::new()?, &peer, opts.ifname.as_deref(), &rec.endpoint)
                 })
@@ -432,7 +434,11 @@ impl Networks {
         rec.rules.extend(new_rules);
         rec.ports.extend(done.iter().cloned());
         self.store.put_endpoint(&rec)?;
-        let added = self.in_host(|_| firewall::add_all(&rec.rules[before..]));
+        let added = self.in_host(|_| {
+            firewall::add_all(&rec.rules[before..])?;
+            crate::crash::point("publish:added");
+            Ok(())
+        });
         if let Err(e) = added {
             rec.rules.truncate(before);
             rec.ports.truncate(rec.ports.len() - done.len());
