@@ -36,16 +36,14 @@ pub(crate) fn make_bridge(nl: &Nl, n: &NetworkRecord) -> Result<()> {
     Ok(())
 }
 
-/// The host side of attaching: a veth pair with one end on the bridge and the other moved
-/// into the container's namespace.
+/// The host side of attaching: a veth pair with one end on the bridge and the other made in
+/// the container's namespace.
 pub(crate) fn plug(nl: &Nl, bridge: &str, host_veth: &str, peer: &str, netns: &Path) -> Result<()> {
     let ns = File::open(netns).map_err(|e| Error::io("open netns", netns, e))?;
     let br = nl.must_index(bridge)?;
-    nl.add_veth(host_veth, peer)?;
+    nl.add_veth_into(host_veth, peer, ns.as_raw_fd())?;
     let hv = nl.must_index(host_veth)?;
-    nl.enslave_up(hv, br)?;
-    let p = nl.must_index(peer)?;
-    nl.move_to(p, ns.as_raw_fd())
+    nl.enslave_up(hv, br)
 }
 
 /// The container side (inside its namespace): name, MAC, address, loopback and default route.

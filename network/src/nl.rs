@@ -7,8 +7,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::RawFd;
 
 use futures::TryStreamExt;
-use rtnetlink::packet_route::link::{LinkAttribute, LinkMessage};
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkMessage};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
 use tokio::runtime::Runtime;
 
 use crate::error::{Error, Result};
@@ -104,12 +106,16 @@ impl Nl {
         self.must_index(name)
     }
 
-    /// Creates the veth pair `name`/`peer` (both down).
-    pub(crate) fn add_veth(&self, name: &str, peer: &str) -> Result<()> {
-        self.add(
-            format!("add veth {name}/{peer}"),
-            LinkVeth::new(name, peer).build(),
-        )
+    /// Creates the veth pair `name`/`peer` (both down), `peer` straight in the namespace open
+    /// at `peer_ns`: moving a link between namespaces afterwards costs an RCU grace period,
+    /// which was most of an attach's time.
+    pub(crate) fn add_veth_into(&self, name: &str, peer: &str, peer_ns: RawFd) -> Result<()> {
+        let peer_msg = LinkUnspec::new_with_name(peer).setns_by_fd(peer_ns).build();
+        let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+            .name(name.to_string())
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
+            .build();
+        self.add(format!("add veth {name}/{peer}"), msg)
     }
 
     /// Deletes link `name`; a missing link is not an error (deletion is idempotent).
@@ -131,12 +137,6 @@ impl Nl {
             .up()
             .build();
         self.set(format!("enslave link {idx}"), msg)
-    }
-
-    /// Moves link `idx` into the network namespace open at `fd`.
-    pub(crate) fn move_to(&self, idx: u32, fd: RawFd) -> Result<()> {
-        let msg = LinkUnspec::new_with_index(idx).setns_by_fd(fd).build();
-        self.set(format!("move link {idx} to netns"), msg)
     }
 
     /// Renames the (down) link `idx` and sets its MAC address.

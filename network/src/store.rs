@@ -142,13 +142,14 @@ fn read_all<T: DeserializeOwned>(dir: &Path) -> Result<Vec<T>> {
     Ok(out)
 }
 
-/// Writes via a temp file, fsync and rename, so a crash leaves the old or the new record.
+/// Writes via a temp file and rename, so a crash of the process leaves the old or the new
+/// record. No fsync: the records describe kernel objects (links, rules) that a power loss or
+/// reboot destroys as well, so they only need to outlive the process, not the page cache.
 fn write_atomic<T: Serialize>(p: &Path, v: &T) -> Result<()> {
     let tmp = p.with_extension("json.tmp");
     let body = serde_json::to_vec_pretty(v).expect("records always serialise");
     let mut f = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
     f.write_all(&body)
-        .and_then(|_| f.sync_all())
         .map_err(|e| Error::io("write", &tmp, e))?;
     fs::rename(&tmp, p).map_err(|e| Error::io("rename", p, e))
 }
