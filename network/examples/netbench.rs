@@ -129,7 +129,7 @@ fn main() {
         .unwrap();
     let create_ms = ms(t.elapsed());
 
-    let (mut attach, mut detach) = (Vec::new(), Vec::new());
+    let (mut attach, mut detach, mut publish) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..ROUNDS {
         let ct = Ns::new();
         let id = format!("c{i}");
@@ -137,6 +137,10 @@ fn main() {
         nets.attach(&id, ct.path(), "bench", &AttachOptions::default())
             .unwrap();
         attach.push(ms(t.elapsed()));
+        let p = ports::parse(&format!("{}:80", 18300 + i)).unwrap();
+        let t = Instant::now();
+        nets.publish(&id, "bench", &p).unwrap();
+        publish.push(ms(t.elapsed()));
         let t = Instant::now();
         nets.detach(&id, "bench").unwrap();
         detach.push(ms(t.elapsed()));
@@ -251,9 +255,13 @@ fn main() {
             "| attach (veth, address, route), ms | {a:.2} | CNI bridge ADD {c:.2} | {:.2} |",
             a / c
         );
+        println!(
+            "| publish one port (3 rules), ms | {:.2} | | |",
+            median(publish.clone())
+        );
         let (a, c) = (median(detach.clone()), median(cni_del));
         println!(
-            "| detach, ms | {a:.2} | CNI bridge DEL {c:.2} | {:.2} |",
+            "| detach (with its port: 3 rules), ms | {a:.2} | CNI bridge DEL {c:.2} | {:.2} |",
             a / c
         );
     } else {

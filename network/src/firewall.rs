@@ -4,7 +4,8 @@
 //! one elsewhere), so one code path serves both. Every rule we add is recorded, and deletion is
 //! idempotent, so a rule is removed exactly by replaying its record with `-D`.
 
-use std::process::Command;
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
@@ -109,9 +110,65 @@ pub(crate) fn add_all(rules: &[Rule]) -> Result<()> {
     Ok(())
 }
 
+/// Adds rules known to be absent (they name a bridge or port recorded only now) in one
+/// `iptables-restore --noflush` run: one process instead of two per rule, and all or nothing.
+pub(crate) fn add_fresh(rules: &[Rule]) -> Result<()> {
+    restore(
+        rules
+            .iter()
+            .map(|r| (if r.insert { "-I" } else { "-A" }, r)),
+    )
+}
+
+fn restore<'a>(ops: impl Iterator<Item = (&'static str, &'a Rule)> + Clone) -> Result<()> {
+    let mut script = String::new();
+    for table in ["filter", "nat"] {
+        let mine: Vec<_> = ops.clone().filter(|(_, r)| r.table == table).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        script.push_str(&format!("*{table}\n"));
+        for (op, r) in mine {
+            script.push_str(&format!("{op} {} {}\n", r.chain, r.args.join(" ")));
+        }
+        script.push_str("COMMIT\n");
+    }
+    if script.is_empty() {
+        return Ok(());
+    }
+    let fail = |stderr: String| Error::Firewall {
+        cmd: format!("iptables-restore --noflush <<< {script:?}"),
+        stderr,
+    };
+    let mut child = Command::new("iptables-restore")
+        .args(["-w", "--noflush"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(format!("cannot run iptables-restore: {e}")))?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let written = stdin.write_all(script.as_bytes());
+    drop(stdin);
+    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    written.map_err(|e| fail(e.to_string()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(fail(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ))
+    }
+}
+
 /// Deletes every rule, in reverse order, carrying on past failures (cleanup must go as far as
 /// it can); the first error is returned.
 pub(crate) fn del_all(rules: &[Rule]) -> Option<Error> {
+    // The usual case, every rule present, in one process; a batch is all or nothing, so when
+    // one rule is already gone (a crash, a hand edit) the rules go one by one instead.
+    if restore(rules.iter().rev().map(|r| ("-D", r))).is_ok() {
+        return None;
+    }
     let mut first = None;
     for r in rules.iter().rev() {
         if let Err(e) = del(r) {

@@ -173,7 +173,7 @@ impl Networks {
                     format!("a link named {} exists", rec.bridge),
                 ));
             }
-            let r = self.ensure_network(nl, &rec);
+            let r = self.ensure_network(nl, &rec, true);
             crate::crash::point("create:made");
             if r.is_err() {
                 let _ = firewall::del_all(&rec.rules);
@@ -191,8 +191,9 @@ impl Networks {
         Ok(rec)
     }
 
-    /// Bridge, base chains, host sysctls and the network's rules; idempotent. Host namespace.
-    fn ensure_network(&self, nl: &Nl, rec: &NetworkRecord) -> Result<()> {
+    /// Bridge, base chains, host sysctls and the network's rules; idempotent unless `fresh`
+    /// (the network's rules cannot exist yet: they name a bridge just recorded). Host namespace.
+    fn ensure_network(&self, nl: &Nl, rec: &NetworkRecord, fresh: bool) -> Result<()> {
         let mut host = self.store.host()?;
         if host.base_rules.is_empty() {
             // Record before changing, so a crash right after still restores the old value.
@@ -202,7 +203,11 @@ impl Networks {
             self.store.put_host(&host)?;
         }
         bridge::make_bridge(nl, rec)?;
-        firewall::add_all(&rec.rules)
+        if fresh {
+            firewall::add_fresh(&rec.rules)
+        } else {
+            firewall::add_all(&rec.rules)
+        }
     }
 
     /// Undoes the host-wide changes once no network is left.
@@ -435,7 +440,7 @@ impl Networks {
         rec.ports.extend(done.iter().cloned());
         self.store.put_endpoint(&rec)?;
         let added = self.in_host(|_| {
-            firewall::add_all(&rec.rules[before..])?;
+            firewall::add_fresh(&rec.rules[before..])?;
             crate::crash::point("publish:added");
             Ok(())
         });
@@ -462,7 +467,7 @@ impl Networks {
         }
         for n in self.store.networks()? {
             if n.complete {
-                self.in_host(|nl| self.ensure_network(nl, &n))?;
+                self.in_host(|nl| self.ensure_network(nl, &n, false))?;
             } else {
                 self.teardown_network(&n)?;
                 out.networks.push(n.name);

@@ -97,12 +97,30 @@ fn published_tcp_port_answers_from_outside_localhost_and_hairpin() {
         other => panic!("publishing a taken port: {other:?}"),
     }
 
+    // One rule removed by hand: detach must still remove the others (one by one then).
+    let to = format!("{}:80", e1.ip);
+    host.cmd(&[
+        "iptables",
+        "-t",
+        "nat",
+        "-D",
+        "DM-OUTPUT",
+        "-p",
+        "tcp",
+        "--dport",
+        "18080",
+        "-j",
+        "DNAT",
+        "--to-destination",
+        &to,
+    ]);
     nets.detach("c1", "n").unwrap();
+    let filter = host.cmd(&["iptables", "-t", "filter", "-S"]);
+    assert!(!filter.contains(&e1.ip.to_string()), "{filter}");
     let nat = host.cmd(&["iptables", "-t", "nat", "-S"]);
     assert!(!nat.contains("--to-destination"), "{nat}");
     let err = get(&client, (Ipv4Addr::new(192, 168, 250, 1), 18080)).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
-    let _ = e1;
     nets.release("c2").unwrap();
     nets.remove("n").unwrap();
 }
