@@ -57,6 +57,16 @@ pub enum Error {
         /// Its error output.
         stderr: String,
     },
+    /// A CNI plugin failed.
+    #[error("cni plugin {plugin} {command}: {msg}")]
+    Cni {
+        /// The plugin binary.
+        plugin: String,
+        /// ADD or DEL.
+        command: String,
+        /// The plugin's error message.
+        msg: String,
+    },
     /// A file or namespace operation failed.
     #[error("{op} {path}: {source}")]
     Io {

@@ -6,6 +6,7 @@
 //! left half-done.
 
 mod bridge;
+pub mod cni;
 mod crash;
 pub mod dnsmsg;
 mod error;

@@ -27,6 +27,8 @@ pub struct Config {
     /// The namespace that plays the host (bridges, host veth ends, firewall rules); the
     /// caller's own when None. Tests point this at a namespace they made.
     pub host_netns: Option<PathBuf>,
+    /// Where CNI plugins are looked up (CNI mode).
+    pub cni_plugin_dirs: Vec<PathBuf>,
 }
 
 impl Default for Config {
@@ -34,6 +36,10 @@ impl Default for Config {
         Config {
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             host_netns: None,
+            cni_plugin_dirs: crate::cni::DEFAULT_PLUGIN_DIRS
+                .iter()
+                .map(PathBuf::from)
+                .collect(),
         }
     }
 }
@@ -51,6 +57,7 @@ pub struct Recovered {
 pub struct Networks {
     store: Store,
     host_netns: Option<PathBuf>,
+    cni_dirs: Vec<PathBuf>,
 }
 
 fn check_name(field: &'static str, s: &str, max: usize) -> Result<()> {
@@ -92,6 +99,7 @@ impl Networks {
         Ok(Networks {
             store: Store::open(&cfg.state_dir)?,
             host_netns: cfg.host_netns,
+            cni_dirs: cfg.cni_plugin_dirs,
         })
     }
 
@@ -377,6 +385,15 @@ impl Networks {
         {
             self.teardown_endpoint(&rec)?;
         }
+        for c in self
+            .store
+            .cnis()?
+            .into_iter()
+            .filter(|c| c.container == container)
+        {
+            self.in_host(|_| crate::cni::del(&c, &self.cni_dirs))?;
+            self.store.del_cni(&c.container, &c.network)?;
+        }
         Ok(())
     }
 
@@ -459,6 +476,13 @@ impl Networks {
     pub fn recover(&self, keep: impl Fn(&str) -> bool) -> Result<Recovered> {
         let _lock = self.store.lock()?;
         let mut out = Recovered::default();
+        for c in self.store.cnis()? {
+            if c.result.is_none() || !keep(&c.container) || !c.netns.exists() {
+                self.in_host(|_| crate::cni::del(&c, &self.cni_dirs))?;
+                self.store.del_cni(&c.container, &c.network)?;
+                out.endpoints.push((c.container, c.network));
+            }
+        }
         for e in self.store.endpoints()? {
             if !e.complete || !keep(&e.container) || !e.netns.exists() {
                 self.teardown_endpoint(&e)?;
@@ -503,6 +527,68 @@ impl Networks {
             self.host_netns.as_deref(),
             upstream,
         )
+    }
+}
+
+impl Networks {
+    /// CNI mode: attaches the container to the network `conflist` describes by running its
+    /// plugins (ADD), passing `ports` to plugins with the `portMappings` capability. Returns
+    /// the CNI result (interfaces, ips, routes, dns).
+    pub fn cni_attach(
+        &self,
+        container: &str,
+        netns: &Path,
+        conflist: &serde_json::Value,
+        ifname: &str,
+        ports: &[PortMapping],
+    ) -> Result<serde_json::Value> {
+        check_name("container id", container, 128)?;
+        check_name("ifname", ifname, 15)?;
+        let network = crate::cni::conflist_name(conflist)?;
+        check_name("cni conflist name", &network, 64)?;
+        let _lock = self.store.lock()?;
+        if self.store.cni(container, &network)?.is_some() {
+            return Err(Error::AlreadyAttached {
+                container: container.into(),
+                network,
+            });
+        }
+        let mut rec = crate::cni::CniRecord {
+            container: container.into(),
+            network,
+            netns: netns.to_path_buf(),
+            ifname: ifname.into(),
+            conflist: conflist.clone(),
+            ports: ports.to_vec(),
+            result: None,
+        };
+        self.store.put_cni(&rec)?;
+        match self.in_host(|_| crate::cni::add(&rec, &self.cni_dirs)) {
+            Ok(result) => {
+                crate::crash::point("cni:added");
+                rec.result = Some(result.clone());
+                self.store.put_cni(&rec)?;
+                Ok(result)
+            }
+            Err(e) => {
+                self.store.del_cni(container, &rec.network)?;
+                Err(e)
+            }
+        }
+    }
+
+    /// CNI mode: detaches the container from CNI network `network` (DEL through its plugins).
+    pub fn cni_detach(&self, container: &str, network: &str) -> Result<()> {
+        let _lock = self.store.lock()?;
+        let rec = self
+            .store
+            .cni(container, network)?
+            .ok_or_else(|| Error::NotAttached {
+                container: container.into(),
+                network: network.into(),
+            })?;
+        self.in_host(|_| crate::cni::del(&rec, &self.cni_dirs))?;
+        self.store.del_cni(container, network)
     }
 }
 

@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::cni::CniRecord;
 use crate::error::{Error, Result};
 use crate::model::{EndpointRecord, HostRecord, NetworkRecord};
 
 /// The state directory: `networks/<name>.json`, `endpoints/<container>@<network>.json`,
-/// `host.json` and the `lock` file.
+/// `cni/<container>@<network>.json`, `host.json` and the `lock` file.
 #[derive(Clone)]
 pub(crate) struct Store {
     dir: PathBuf,
@@ -33,7 +34,7 @@ impl Drop for Lock {
 
 impl Store {
     pub(crate) fn open(dir: &Path) -> Result<Store> {
-        for sub in ["networks", "endpoints"] {
+        for sub in ["networks", "endpoints", "cni"] {
             let d = dir.join(sub);
             fs::create_dir_all(&d).map_err(|e| Error::io("create state dir", &d, e))?;
         }
@@ -102,6 +103,28 @@ impl Store {
 
     pub(crate) fn endpoints(&self) -> Result<Vec<EndpointRecord>> {
         read_all(&self.dir.join("endpoints"))
+    }
+
+    fn cni_path(&self, container: &str, network: &str) -> PathBuf {
+        self.dir
+            .join("cni")
+            .join(format!("{container}@{network}.json"))
+    }
+
+    pub(crate) fn cni(&self, container: &str, network: &str) -> Result<Option<CniRecord>> {
+        read(&self.cni_path(container, network))
+    }
+
+    pub(crate) fn put_cni(&self, r: &CniRecord) -> Result<()> {
+        write_atomic(&self.cni_path(&r.container, &r.network), r)
+    }
+
+    pub(crate) fn del_cni(&self, container: &str, network: &str) -> Result<()> {
+        remove(&self.cni_path(container, network))
+    }
+
+    pub(crate) fn cnis(&self) -> Result<Vec<CniRecord>> {
+        read_all(&self.dir.join("cni"))
     }
 
     pub(crate) fn host(&self) -> Result<HostRecord> {

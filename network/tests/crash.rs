@@ -20,6 +20,7 @@ fn child_process_entry() {
     let nets = Networks::open(Config {
         state_dir: env("DM_NET_STATE").into(),
         host_netns: Some(env("DM_NET_HOST").into()),
+        ..Default::default()
     })
     .unwrap();
     let ct = env("DM_NET_CT");

@@ -117,6 +117,7 @@ pub fn nets(host: &Ns, state: &TempDir) -> Networks {
     Networks::open(Config {
         state_dir: state.path().to_path_buf(),
         host_netns: Some(host.path().to_path_buf()),
+        ..Default::default()
     })
     .unwrap()
 }
