@@ -145,3 +145,46 @@ fn killed_mid_publish_then_container_gone_leaves_no_rule() {
     assert_eq!(rules(&host), fw);
     nets.remove("n1").unwrap();
 }
+
+#[test]
+fn restart_after_a_firewall_flush_restores_published_ports() {
+    if !root("restart_after_a_firewall_flush_restores_published_ports")
+        || !dm_testkit::require_cmd("iptables")
+    {
+        return;
+    }
+    let (host, ct) = (host_ns(), Ns::new());
+    let state = TempDir::new("dmnet");
+    let nets = nets(&host, &state);
+    nets.create(&spec("n1", "10.94.0.0/24", "dmtk-a")).unwrap();
+    let e = nets
+        .attach("c1", ct.path(), "n1", &AttachOptions::default())
+        .unwrap();
+    nets.publish("c1", "n1", &ports::parse("18110:80").unwrap())
+        .unwrap();
+    let l = ct.run(|| std::net::TcpListener::bind((e.ip, 80)).unwrap());
+    let server = std::thread::spawn(move || {
+        let _ = l.accept().unwrap();
+    });
+    // A firewall reload while the daemon was down: every chain of ours emptied.
+    for (t, c) in [
+        ("nat", "DM-PREROUTING"),
+        ("nat", "DM-OUTPUT"),
+        ("nat", "DM-POSTROUTING"),
+        ("filter", "DM-FORWARD"),
+        ("filter", "DM-ISOLATION-1"),
+        ("filter", "DM-ISOLATION-2"),
+    ] {
+        host.cmd(&["iptables", "-t", t, "-F", c]);
+    }
+    let connect =
+        || host.run(|| std::net::TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, 18110)));
+    assert!(connect().is_err(), "the flush removed the DNAT");
+
+    let nets = self::nets(&host, &state);
+    assert_eq!(nets.recover(|_| true).unwrap(), Default::default());
+    connect().expect("the published port answers again after recover");
+    server.join().unwrap();
+    nets.release("c1").unwrap();
+    nets.remove("n1").unwrap();
+}
