@@ -25,7 +25,9 @@ mod store;
 
 pub use error::{Error, Result};
 pub use mode::Mode;
-pub use model::{AttachOptions, Endpoint, EndpointRecord, NetworkRecord, NetworkSpec};
+pub use model::{
+    AttachOptions, Endpoint, EndpointRecord, NetworkRecord, NetworkSpec, DEFAULT_NETWORK,
+};
 pub use netns::in_netns;
 pub use networks::{setup_none, Config, Networks, Recovered, DEFAULT_STATE_DIR};
 pub use resolver::{Resolver, RESOLVER_ADDR};

@@ -24,6 +24,23 @@ pub struct NetworkSpec {
     pub bridge: Option<String>,
 }
 
+/// The name of the default network, as docker calls it.
+pub const DEFAULT_NETWORK: &str = "bridge";
+
+impl NetworkSpec {
+    /// The default network: bridge `dm0` on 172.30.0.0/16, clear of docker's 172.17.0.0/16
+    /// so both can run on one host (a subnet the host uses is refused by `create`).
+    pub fn default_bridge() -> NetworkSpec {
+        NetworkSpec {
+            name: DEFAULT_NETWORK.into(),
+            subnet: "172.30.0.0/16".parse().expect("valid literal"),
+            gateway: None,
+            internal: false,
+            bridge: Some("dm0".into()),
+        }
+    }
+}
+
 /// A network as recorded.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct NetworkRecord {

@@ -7,6 +7,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::RawFd;
 
 use futures::TryStreamExt;
+use ipnet::Ipv4Net;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkMessage};
 use rtnetlink::{
     Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
@@ -165,6 +167,29 @@ impl Nl {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Every IPv4 address in the namespace, as networks (`10.1.2.3/24` -> `10.1.2.0/24`), with
+    /// the index of its link.
+    pub(crate) fn ipv4_nets(&self) -> Result<Vec<(u32, Ipv4Net)>> {
+        let req = self.handle.address().get().execute();
+        let msgs: Vec<AddressMessage> = self
+            .rt
+            .block_on(req.try_collect())
+            .map_err(nl_err("list addresses"))?;
+        Ok(msgs
+            .iter()
+            .filter_map(|m| {
+                m.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Address(IpAddr::V4(ip)) => {
+                        Ipv4Net::new(*ip, m.header.prefix_len)
+                            .ok()
+                            .map(|n| (m.header.index, n.trunc()))
+                    }
+                    _ => None,
+                })
+            })
+            .collect())
     }
 
     /// Adds the default route via `gw`.

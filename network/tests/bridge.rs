@@ -137,6 +137,14 @@ fn bad_input_names_the_field_and_makes_nothing() {
         field(nets.create(&spec("n1", "10.79.0.0/31", "dmtb-c"))),
         "subnet"
     );
+    if dm_testkit::require_cmd("ip") {
+        // An address the host already has in the subnet (its LAN, say).
+        host.cmd(&["ip", "addr", "add", "10.79.5.1/24", "dev", "lo"]);
+        assert_eq!(
+            field(nets.create(&spec("n1", "10.79.0.0/16", "dmtb-c"))),
+            "subnet"
+        );
+    }
     assert!(nets.list().unwrap().is_empty());
     assert_eq!(host.links(), links);
 
@@ -234,4 +242,32 @@ fn recover_removes_half_made_and_unwanted_endpoints_and_keeps_the_rest() {
     t.join().unwrap();
     nets.release("c1").unwrap();
     nets.remove("n1").unwrap();
+}
+
+#[test]
+fn default_network_is_bridge_dm0() {
+    if !root("default_network_is_bridge_dm0") {
+        return;
+    }
+    let (host, c1) = (Ns::new(), Ns::new());
+    let state = TempDir::new("dmnet");
+    let nets = nets(&host, &state);
+    let net = nets
+        .create(&dm_network::NetworkSpec::default_bridge())
+        .unwrap();
+    assert_eq!(
+        (net.name.as_str(), net.bridge.as_str()),
+        (dm_network::DEFAULT_NETWORK, "dm0")
+    );
+    assert!(host.links().contains(&"dm0".to_string()));
+    let e = nets
+        .attach("c1", c1.path(), "bridge", &AttachOptions::default())
+        .unwrap();
+    assert_eq!(e.ip, Ipv4Addr::new(172, 30, 0, 2));
+    assert_eq!(
+        default_route_via(&c1),
+        Some(("eth0".into(), Ipv4Addr::new(172, 30, 0, 1)))
+    );
+    nets.release("c1").unwrap();
+    nets.remove("bridge").unwrap();
 }

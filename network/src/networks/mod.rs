@@ -187,6 +187,15 @@ impl Networks {
                     format!("a link named {} exists", rec.bridge),
                 ));
             }
+            // A subnet the host already uses (its LAN, a VPN) would take its traffic away.
+            if let Some((_, used)) = nl.ipv4_nets()?.into_iter().find(|(_, n)| {
+                n.contains(&rec.subnet.network()) || rec.subnet.contains(&n.network())
+            }) {
+                return Err(Error::invalid(
+                    "subnet",
+                    format!("{} overlaps {used}, an address of the host", rec.subnet),
+                ));
+            }
             let r = self.ensure_network(nl, &rec, true);
             crate::crash::point("create:made");
             if r.is_err() {
