@@ -271,3 +271,44 @@ fn default_network_is_bridge_dm0() {
     nets.release("c1").unwrap();
     nets.remove("bridge").unwrap();
 }
+
+/// /proc/sys/net follows the reading thread's network namespace.
+fn ip_forward(ns: &Ns) -> String {
+    ns.run(|| std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap())
+        .trim()
+        .to_string()
+}
+
+fn set_ip_forward(ns: &Ns, v: &str) {
+    ns.run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", v).unwrap());
+}
+
+#[test]
+fn ip_forward_changes_only_in_the_host_namespace_and_is_restored() {
+    if !root("ip_forward_changes_only_in_the_host_namespace_and_is_restored") {
+        return;
+    }
+    // `caller` stands for the daemon's own namespace, `host` for the one it manages.
+    let (caller, host, c1) = (Ns::new(), Ns::new(), Ns::new());
+    set_ip_forward(&caller, "0");
+    set_ip_forward(&host, "0");
+    let state = TempDir::new("dmnet");
+    let nets = nets(&host, &state);
+    caller.run(|| nets.create(&spec("n1", "10.89.0.0/24", "dmtb-f")).unwrap());
+    assert_eq!(
+        ip_forward(&host),
+        "1",
+        "forwarding on while a network exists"
+    );
+    assert_eq!(
+        ip_forward(&caller),
+        "0",
+        "the caller's namespace is untouched"
+    );
+    nets.attach("c1", c1.path(), "n1", &AttachOptions::default())
+        .unwrap();
+    nets.release("c1").unwrap();
+    caller.run(|| nets.remove("n1").unwrap());
+    assert_eq!(ip_forward(&host), "0", "restored with the last network");
+    assert_eq!(ip_forward(&caller), "0");
+}
