@@ -101,6 +101,10 @@ fn connect_and_disconnect_while_running_keep_existing_connections() {
     let addr = l.local_addr().unwrap();
     let mut client = c2.run(|| TcpStream::connect(addr).unwrap());
     let (mut server, _) = l.accept().unwrap();
+    // Bounded so a connection cut by a regression fails the test instead of hanging it.
+    server
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
 
     let e1b = nets.attach("c1", c1.path(), "b", &none).unwrap();
     assert_eq!(e1b.ifname, "eth1");
@@ -111,10 +115,23 @@ fn connect_and_disconnect_while_running_keep_existing_connections() {
     nets.detach("c1", "b").unwrap();
     assert!(!c1.links().contains(&"eth1".to_string()));
     assert!(c1.links().contains(&"eth0".to_string()));
+    assert_eq!(default_route_via(&c1), Some(("eth0".into(), e1.gateway)));
+
     client.write_all(b"still here").unwrap();
     let mut buf = [0u8; 10];
     server.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"still here");
+
+    // c2 loses the network carrying its default route: the other one takes it over.
+    nets.detach("c2", "a").unwrap();
+    assert_eq!(default_route_via(&c2), Some(("eth1".into(), e2b.gateway)));
+    let rec = nets
+        .endpoints()
+        .unwrap()
+        .into_iter()
+        .find(|e| e.container == "c2")
+        .unwrap();
+    assert!(rec.endpoint.default_route);
 
     nets.release("c1").unwrap();
     nets.release("c2").unwrap();

@@ -104,7 +104,33 @@ impl Networks {
             }
             nl.del_link(&rec.host_veth)
         })?;
-        self.store.del_endpoint(&rec.container, &rec.network)
+        self.store.del_endpoint(&rec.container, &rec.network)?;
+        if rec.endpoint.default_route && rec.complete {
+            self.move_default_route(&rec.container)?;
+        }
+        Ok(())
+    }
+
+    /// After the endpoint with the default route went: the container's next endpoint on a
+    /// network with a way out takes it over, as docker does, so it is not cut off.
+    fn move_default_route(&self, container: &str) -> Result<()> {
+        let nets = self.store.networks()?;
+        let next = self.store.endpoints()?.into_iter().find(|e| {
+            e.container == container
+                && e.complete
+                && nets.iter().any(|n| n.name == e.network && !n.internal)
+        });
+        let Some(mut e) = next else {
+            return Ok(());
+        };
+        if !e.netns.exists() {
+            return Ok(());
+        }
+        in_netns(Some(&e.netns), || {
+            Nl::new()?.add_default_route(e.endpoint.gateway)
+        })?;
+        e.endpoint.default_route = true;
+        self.store.put_endpoint(&e)
     }
 
     /// Disconnects the container from every network (container stop or removal).
