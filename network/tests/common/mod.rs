@@ -149,7 +149,9 @@ pub fn serve_once(
 /// Connects from inside `ns` and returns what the peer sent.
 pub fn fetch(ns: &Ns, addr: SocketAddr) -> std::io::Result<Vec<u8>> {
     ns.run(|| {
-        let mut s = TcpStream::connect(addr)?;
+        // Bounded so a dropped SYN fails the test instead of hanging it.
+        let mut s = TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(10))?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
         let mut b = Vec::new();
         s.read_to_end(&mut b)?;
         Ok(b)
