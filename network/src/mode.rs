@@ -9,7 +9,7 @@ use crate::error::Error;
 pub enum Mode {
     /// Attached to this bridge network (`bridge` is the default network's name).
     Network(String),
-    /// Its own namespace with loopback only (`Networks::setup_none`).
+    /// Its own namespace with loopback only (`setup_none`).
     None,
     /// The host's namespace: the runtime creates no network namespace, nothing to do here.
     Host,
