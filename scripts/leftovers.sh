@@ -3,7 +3,8 @@
 #   leftovers.sh snapshot FILE   records the machine's state
 #   leftovers.sh check FILE      exits 1 naming everything the run added since the snapshot
 # Kinds: cgroup directories (every hierarchy), mount points, network namespaces, network links,
-# iptables rules, runtime state dirs, and processes of the stack and of the services tests start.
+# iptables rules, forwarding sysctls, runtime state dirs, and processes of the stack and of the
+# services tests start.
 # No -e: an empty section (grep finding nothing) is a normal state, not an error.
 set -uo pipefail
 
@@ -30,6 +31,12 @@ state() {
   for t in filter nat mangle; do
     iptables -w -t "$t" -S 2>/dev/null | sed "s/^/$t /" || true
   done | sort
+  echo "## sysctls"
+  # Host-wide switches a network test or a dockerd could turn and forget.
+  for k in net.ipv4.ip_forward net.ipv4.conf.all.route_localnet net.ipv4.conf.all.forwarding \
+           net.bridge.bridge-nf-call-iptables net.ipv6.conf.all.forwarding; do
+    v=$(sysctl -n "$k" 2>/dev/null) && echo "$k=$v"
+  done
   echo "## state"
   for d in "${STATE_DIRS[@]}"; do
     [ -d "$d" ] && find "$d" -mindepth 1 -maxdepth 1 2>/dev/null
@@ -55,7 +62,7 @@ case "${1:-}" in
       echo "$added" >&2
       exit 1
     fi
-    echo "leftovers: none (cgroups, mounts, netns, links, iptables, state dirs, processes)"
+    echo "leftovers: none (cgroups, mounts, netns, links, iptables, sysctls, state dirs, processes)"
     ;;
   *)
     echo "usage: $0 snapshot|check FILE" >&2

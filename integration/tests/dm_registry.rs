@@ -376,7 +376,8 @@ impl Dockerd {
             .arg("--host")
             .arg(format!("unix://{}", sock.display()))
             .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
-            .args(["--ip-masq=false"])
+            // dockerd turns on the host's ip_forward unless told not to.
+            .args(["--ip-masq=false", "--ip-forward=false"])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(dir.join("dockerd.log")).unwrap())
