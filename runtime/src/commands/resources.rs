@@ -180,6 +180,13 @@ pub fn events(root: &Path, a: &EventsArgs) -> Result<()> {
             None => std::thread::sleep(wait.min(std::time::Duration::from_secs(1))),
         }
     }
+    // An OOM kill of the init ends the loop as it happens: its event may have landed after
+    // the last check, and is the one a caller waits for.
+    if let Some(w) = &mut oom {
+        for _ in 0..w.check()? {
+            print("oom", None);
+        }
+    }
     Ok(())
 }
 
