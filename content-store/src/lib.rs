@@ -19,6 +19,7 @@ mod verified;
 pub use digest::{Algorithm, Digest, Hasher};
 pub use dm_filters::{Fields, Filter};
 pub use error::{Error, Kind, Result};
+pub use fsutil::write_atomic;
 pub use ingest::{Committed, IngestStatus, Writer};
 pub use labels::Labels;
 pub use service::ContentService;

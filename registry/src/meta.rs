@@ -16,9 +16,8 @@
 use crate::error::{IoContext, Result};
 use dm_content::Digest;
 use std::fs;
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 /// The repository records under a root.
@@ -27,30 +26,11 @@ pub struct Meta {
     root: PathBuf,
 }
 
-static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
-
 /// Replaces `path` with `data` atomically, creating its directory.
 fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).ctx("create directory", dir)?;
-    let tmp = dir.join(format!(
-        ".tmp.{}.{}",
-        std::process::id(),
-        TMP_SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let write = || -> Result<()> {
-        let mut f = fs::File::create(&tmp).ctx("create", &tmp)?;
-        f.write_all(data).ctx("write", &tmp)?;
-        f.sync_all().ctx("fsync", &tmp)?;
-        fs::rename(&tmp, path).ctx("rename into place", path)
-    };
-    if let Err(e) = write() {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .ctx("fsync directory", dir)
+    Ok(dm_content::write_atomic(path, data)?)
 }
 
 fn read_opt(path: &Path) -> Result<Option<String>> {
