@@ -3,7 +3,7 @@
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Query};
-use crate::{images, system};
+use crate::{containers, exec, images, system};
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response};
@@ -91,12 +91,30 @@ async fn route(
         (&Method::POST, ["images", "create"]) => images::create(d, &q).await,
         (&Method::GET, ["images", "json"]) => images::list(d),
         (_, ["images", ..]) => image_object(d, &method, path, &q),
-        _ => {
-            let _ = version;
-            Err(ApiError::not_found(format!(
-                "page not found: {method} {path}"
-            )))
+        (&Method::POST, ["containers", "create"]) => containers::create(d, &q, req).await,
+        (&Method::GET, ["containers", "json"]) => containers::list(d, &q),
+        (&Method::GET, ["containers", id, "json"]) => containers::inspect(d, id),
+        (&Method::POST, ["containers", id, "start"]) => containers::start(d, id).await,
+        (&Method::POST, ["containers", id, "stop"]) => containers::stop(d, id, &q).await,
+        (&Method::POST, ["containers", id, "restart"]) => containers::restart(d, id, &q).await,
+        (&Method::POST, ["containers", id, "kill"]) => containers::kill(d, id, &q).await,
+        (&Method::POST, ["containers", id, "wait"]) => containers::wait(d, id, &q).await,
+        (&Method::POST, ["containers", id, "attach"]) => {
+            containers::attach(d, id, &q, req, version).await
         }
+        (&Method::GET, ["containers", id, "logs"]) => containers::logs(d, id, &q, version).await,
+        (&Method::POST, ["containers", id, "resize"]) => {
+            d.find(id)?;
+            Ok(http::empty(hyper::StatusCode::OK))
+        }
+        (&Method::DELETE, ["containers", id]) => containers::remove(d, id, &q).await,
+        (&Method::POST, ["containers", id, "exec"]) => exec::create(d, id, req).await,
+        (&Method::POST, ["exec", id, "start"]) => exec::start(d, id, req, version).await,
+        (&Method::GET, ["exec", id, "json"]) => exec::inspect(d, id),
+        (&Method::POST, ["exec", _, "resize"]) => Ok(http::empty(hyper::StatusCode::OK)),
+        _ => Err(ApiError::not_found(format!(
+            "page not found: {method} {path}"
+        ))),
     }
 }
 

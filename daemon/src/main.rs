@@ -3,21 +3,24 @@
 
 // serde_json's json! macro nests deeply for the /info document.
 #![recursion_limit = "256"]
-// The container endpoints (next) use the rest of the HTTP helpers.
-#![allow(dead_code)]
-
 mod api;
 mod config;
+mod containers;
 mod daemon;
 mod error;
+mod exec;
 mod http;
 mod images;
+mod lifecycle;
+mod record;
 mod server;
+mod shim;
+mod spec;
+mod stdio;
 mod system;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use std::sync::Arc;
 
 fn main() {
     // One malloc arena: the daemon mostly waits, and each arena costs resident memory.
@@ -42,18 +45,20 @@ fn run(cfg: config::Config) -> Result<()> {
         .build()
         .context("start tokio")?;
     rt.block_on(async move {
-        let d = Arc::new(daemon::Daemon::open(cfg).await?);
+        let d = daemon::Daemon::open(cfg).await?;
         let listener = server::bind_unix(&socket)?;
         eprintln!("dockermindd: listening on unix://{}", socket.display());
         let serve = server::serve(listener, d.clone());
-        tokio::select! {
+        let r = tokio::select! {
             r = serve => r,
             _ = shutdown_signal() => {
                 eprintln!("dockermindd: shutting down (containers keep running)");
-                let _ = std::fs::remove_file(&socket);
                 Ok(())
             }
-        }
+        };
+        let _ = std::fs::remove_file(&socket);
+        d.close();
+        r
     })
 }
 

@@ -95,6 +95,13 @@ impl Dmd {
         self.child = Some(child);
         let sock = self.socket();
         poll("dockermindd to listen", Duration::from_secs(30), || {
+            if let Some(st) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("dockermindd exited ({st}):\n{}", self.log());
+            }
             std::os::unix::net::UnixStream::connect(&sock).ok()
         });
     }
