@@ -95,7 +95,7 @@ pub fn resolve_user(user: &str, rootfs: &Path) -> ApiResult<(u32, u32)> {
     if let Some(g) = g {
         gid = match g.parse::<u32>() {
             Ok(n) => n,
-            Err(_) => lookup("etc/group", g).map(|(gid, _)| gid).ok_or_else(|| {
+            Err(_) => lookup_gid(rootfs, g).ok_or_else(|| {
                 ApiError::bad(format!(
                     "unable to find group {g}: no matching entries in group file"
                 ))
@@ -103,6 +103,16 @@ pub fn resolve_user(user: &str, rootfs: &Path) -> ApiResult<(u32, u32)> {
         };
     }
     Ok((uid, gid))
+}
+
+fn lookup_gid(rootfs: &Path, name: &str) -> Option<u32> {
+    let text = std::fs::read_to_string(rootfs.join("etc/group")).ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 2 && f[0] == name)
+            .then(|| f[2].parse().ok())
+            .flatten()
+    })
 }
 
 fn lookup_uid_gid(rootfs: &Path, uid: u32) -> Option<u32> {
