@@ -144,24 +144,18 @@ pub async fn attach(
     version: (u32, u32),
 ) -> ApiResult<Response<Body>> {
     let id = d.find(id)?;
-    let (rx, stdin, tty, stdin_once) = {
+    let (rx, mut stdin_rx, tty, stdin_once, open_stdin) = {
         let mut ctrs = d.ctrs();
         let en = ctrs
             .get_mut(&id)
             .ok_or_else(|| ApiError::not_found(format!("No such container: {id}")))?;
         // Subscribed before answering: output from a start that follows is not missed.
         let rx = en.hub.get_or_insert_with(stdio::hub).subscribe();
-        let stdin = if q.flag("stdin") {
-            en.stdin.clone()
-        } else {
-            None
-        };
-        (rx, stdin, en.rec.config.tty, en.rec.config.stdin_once)
+        let c = &en.rec.config;
+        (rx, en.stdin.subscribe(), c.tty, c.stdin_once, c.open_stdin)
     };
     let want = (q.flag("stdout"), q.flag("stderr"));
-    let stdin_wanted = q.flag("stdin") && d.record(&id)?.config.open_stdin;
-    let d2 = d.clone();
-    let id2 = id.clone();
+    let stdin_wanted = q.flag("stdin") && open_stdin;
     let upgrade = hyper::upgrade::on(req);
     tokio::spawn(async move {
         let Ok(up) = upgrade.await else { return };
@@ -171,17 +165,11 @@ pub async fn attach(
                 let mut buf = vec![0u8; 8192];
                 loop {
                     let n = r.read(&mut buf).await.unwrap_or(0);
-                    // stdin may only appear after start (the fifo is opened then).
-                    let s = stdin
-                        .clone()
-                        .or_else(|| d2.ctrs().get(&id2).and_then(|e| e.stdin.clone()));
-                    let Some(s) = s else {
-                        if n == 0 {
-                            break;
-                        } else {
-                            continue;
-                        }
+                    // The fifo opens at start, which `docker run` asks for after attaching.
+                    let Ok(s) = stdin_rx.wait_for(Option::is_some).await.map(|s| s.clone()) else {
+                        break;
                     };
+                    let Some(s) = s else { break };
                     let mut g = s.lock().await;
                     if n == 0 {
                         if stdin_once {

@@ -34,8 +34,8 @@ pub struct Entry {
     pub rec: Record,
     /// Output to attached clients while the process runs (or an attach waits for a start).
     pub hub: Option<Hub>,
-    /// stdin, when the container keeps it open.
-    pub stdin: Option<Stdin>,
+    /// stdin while the container runs with it open (attaches wait for it to appear).
+    pub stdin: watch::Sender<Option<Stdin>>,
     /// Exit and removal notifications.
     pub phase: watch::Sender<Phase>,
     /// The shim while the container runs.

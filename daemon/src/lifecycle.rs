@@ -188,7 +188,7 @@ impl Daemon {
                 Entry {
                     rec: rec.clone(),
                     hub: None,
-                    stdin: None,
+                    stdin: watch::channel(None).0,
                     phase: watch::channel(Phase::default()).0,
                     shim: None,
                 },
@@ -399,7 +399,8 @@ impl Daemon {
         if let Some(p) = &fifos.stdin {
             let w = stdio::open_writer(p)?;
             if let Some(en) = self.ctrs().get_mut(id) {
-                en.stdin = Some(Arc::new(tokio::sync::Mutex::new(Some(w))));
+                en.stdin
+                    .send_replace(Some(Arc::new(tokio::sync::Mutex::new(Some(w)))));
             }
         }
         Ok(())
@@ -444,7 +445,7 @@ impl Daemon {
             en.rec.shim_address.clear();
             // Attaches end once the copiers drain what the process wrote.
             en.hub = None;
-            en.stdin = None;
+            en.stdin.send_replace(None);
             self.drop_execs(id);
             self.save(&en.rec);
             en.phase.send_modify(|p| {
@@ -593,7 +594,7 @@ impl Daemon {
                 Entry {
                     rec,
                     hub: None,
-                    stdin: None,
+                    stdin: watch::channel(None).0,
                     phase: watch::channel(Phase::default()).0,
                     shim: None,
                 },

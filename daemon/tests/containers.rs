@@ -6,6 +6,8 @@ mod common;
 
 use common::{prerequisites, Dmd, TestRegistry};
 use dm_integration::poll;
+use std::io::Write;
+use std::process::Stdio;
 use std::time::Duration;
 
 /// Asserts nothing of the daemon's containers is left: shims, mounts, cgroups, bundles.
@@ -79,6 +81,30 @@ fn docker_run_logs_stop_rm_workflow() {
     assert_eq!(o, "/tmp\nb\n50\nlo\n");
     assert_eq!(d.ok(&["ps", "-aq"]), "", "--rm containers are gone");
 
+    // -i: the CLI's stdin reaches the process, and its end closes the process's stdin.
+    let mut child = d
+        .cmd(&["run", "-i", "--rm", image, "sh", "-c", "cat; echo done"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hello\ndone\n");
+    // -t: a terminal, raw output (the pty turns \n into \r\n).
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "-t",
+            "--rm",
+            image,
+            "sh",
+            "-c",
+            "test -t 1 && echo tty"
+        ]),
+        "tty\r\n"
+    );
+
     let id = d.ok(&[
         "run",
         "-d",
@@ -151,6 +177,11 @@ fn docker_run_logs_stop_rm_workflow() {
     assert!(err.contains("is already in use"), "{err}");
     d.ok(&["rm", "dup"]);
     assert_eq!(d.ok(&["ps", "-aq"]), "");
+    // Only the image's one layer is left in the snapshotter: no container snapshot survived.
+    let snaps = std::fs::read_dir(d.root().join("snapshots/snapshots"))
+        .unwrap()
+        .count();
+    assert_eq!(snaps, 1, "snapshots left");
     assert_clean(&mut d);
 }
 
