@@ -28,6 +28,13 @@ fn assert_clean(d: &mut Dmd) {
         .map(|e| e.path())
         .collect();
     assert!(left.is_empty(), "bundles left: {left:?}");
+    let runc: Vec<_> = std::fs::read_dir(d.exec_root().join("runc"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(runc.is_empty(), "runtime state left: {runc:?}");
     let recs = d.root().join("containers");
     let left: Vec<_> = std::fs::read_dir(&recs)
         .into_iter()

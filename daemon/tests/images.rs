@@ -105,6 +105,14 @@ fn pull_images_inspect_tag_rmi() {
     assert!(out.contains(&format!("Deleted: {}", id.trim())), "{out}");
     assert_eq!(d.ok(&["images", "-q"]).trim(), "");
 
+    // docker run of an image the daemon lacks: the CLI gets docker's 404 and pulls it.
+    let o = d.docker(&["run", "--rm", image, "echo", "auto"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "auto\n");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Unable to find image"),
+        "{o:?}"
+    );
+
     let err = d.fails(&["rmi", "nosuch:tag"]);
     assert!(err.contains("No such image"), "{err}");
     let err = d.fails(&["pull", "127.0.0.1:1/nothing:here"]);

@@ -126,7 +126,9 @@ impl Dmd {
 
     /// A docker CLI command talking to this daemon (with a private client config dir).
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(DOCKER);
+        // DM_DOCKER_CLI tries another client by hand; CI uses Debian's.
+        let cli = std::env::var("DM_DOCKER_CLI").unwrap_or_else(|_| DOCKER.to_owned());
+        let mut c = Command::new(cli);
         c.env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
             .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
             .env_remove("DOCKER_API_VERSION")
