@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS=(busybox-static runc crun containerd podman conmon skopeo umoci docker-registry
       containernetworking-plugins iptables libseccomp-dev protobuf-compiler hyperfine strace
-      iproute2 procps libprotobuf-dev openssl)
+      iproute2 procps libprotobuf-dev openssl docker.io)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -13,5 +13,7 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# Debian's containerd and docker-registry packages start services; tests start their own.
-systemctl disable --now containerd docker-registry >/dev/null 2>&1 || true
+# Debian's containerd, docker-registry and docker.io packages start services; tests start their
+# own (docker.io is here for its CLI only: dockermindd is the daemon it talks to).
+systemctl disable --now containerd docker-registry docker.service docker.socket >/dev/null 2>&1 || true
+if [ -r /var/run/docker.pid ]; then kill "$(cat /var/run/docker.pid)" 2>/dev/null || true; fi

@@ -4,7 +4,7 @@
 //! Everything a harness object starts or mounts is stopped, unmounted and removed on Drop, so
 //! tests stay parallel-safe and leave nothing behind.
 
-mod cleanup;
+pub mod cleanup;
 mod containerd;
 pub mod cri;
 mod ctr;

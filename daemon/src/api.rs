@@ -1,0 +1,169 @@
+//! The router: API versions, paths and methods to handlers; errors in docker's shape.
+
+use crate::daemon::Daemon;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{self, Body, Query};
+use crate::{containers, exec, images, system};
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::{Method, Request, Response};
+use std::sync::Arc;
+
+/// Newest API version served.
+pub const MAX_API: (u32, u32) = (1, 45);
+/// Oldest API version served.
+pub const MIN_API: (u32, u32) = (1, 24);
+
+/// An API version as text.
+pub fn version_text(v: (u32, u32)) -> String {
+    format!("{}.{}", v.0, v.1)
+}
+
+/// Answers one request.
+pub async fn handle(d: Arc<Daemon>, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    let mut resp = match split_version(&path) {
+        Err(e) => http::error(&e),
+        Ok((version, rest)) => {
+            let rest = rest.to_owned();
+            match route(&d, req, &rest, version).await {
+                Ok(r) => r,
+                Err(e) => http::error(&e),
+            }
+        }
+    };
+    let h = resp.headers_mut();
+    h.insert("Api-Version", HeaderValue::from_static("1.45"));
+    h.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    h.insert("Ostype", HeaderValue::from_static("linux"));
+    h.insert(
+        "Server",
+        HeaderValue::from_static(concat!(
+            "Docker/",
+            env!("CARGO_PKG_VERSION"),
+            "-dockermind (linux)"
+        )),
+    );
+    resp
+}
+
+/// Splits `/v1.41/containers/json` into the version and `/containers/json`; unversioned paths
+/// get the newest version. Versions outside what we serve are a 400, as dockerd answers.
+fn split_version(path: &str) -> ApiResult<((u32, u32), &str)> {
+    let Some(rest) = path.strip_prefix("/v") else {
+        return Ok((MAX_API, path));
+    };
+    let (ver, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let parsed = ver
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+    let Some(v) = parsed else {
+        return Ok((MAX_API, path));
+    };
+    if v > MAX_API {
+        return Err(ApiError::bad(format!(
+            "client version {ver} is too new. Maximum supported API version is {}",
+            version_text(MAX_API)
+        )));
+    }
+    if v < MIN_API {
+        return Err(ApiError::bad(format!(
+            "client version {ver} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
+            version_text(MIN_API)
+        )));
+    }
+    Ok((v, tail))
+}
+
+async fn route(
+    d: &Arc<Daemon>,
+    req: Request<Incoming>,
+    path: &str,
+    version: (u32, u32),
+) -> ApiResult<Response<Body>> {
+    let q = Query::parse(req.uri().query());
+    let method = req.method().clone();
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (&method, segs.as_slice()) {
+        (&Method::GET | &Method::HEAD, ["_ping"]) => Ok(system::ping(&method)),
+        (&Method::GET, ["version"]) => Ok(system::version()),
+        (&Method::GET, ["info"]) => Ok(system::info(d)),
+        (&Method::POST, ["images", "create"]) => images::create(d, &q).await,
+        (&Method::GET, ["images", "json"]) => images::list(d),
+        (_, ["images", ..]) => image_object(d, &method, path, &q),
+        (&Method::POST, ["containers", "create"]) => containers::create(d, &q, req).await,
+        (&Method::GET, ["containers", "json"]) => containers::list(d, &q),
+        (&Method::GET, ["containers", id, "json"]) => containers::inspect(d, id),
+        (&Method::POST, ["containers", id, "start"]) => containers::start(d, id).await,
+        (&Method::POST, ["containers", id, "stop"]) => containers::stop(d, id, &q).await,
+        (&Method::POST, ["containers", id, "restart"]) => containers::restart(d, id, &q).await,
+        (&Method::POST, ["containers", id, "kill"]) => containers::kill(d, id, &q).await,
+        (&Method::POST, ["containers", id, "wait"]) => containers::wait(d, id, &q).await,
+        (&Method::POST, ["containers", id, "attach"]) => {
+            containers::attach(d, id, &q, req, version).await
+        }
+        (&Method::GET, ["containers", id, "logs"]) => containers::logs(d, id, &q, version).await,
+        (&Method::POST, ["containers", id, "resize"]) => {
+            d.find(id)?;
+            Ok(http::empty(hyper::StatusCode::OK))
+        }
+        (&Method::DELETE, ["containers", id]) => containers::remove(d, id, &q).await,
+        (&Method::POST, ["containers", id, "exec"]) => exec::create(d, id, req).await,
+        (&Method::POST, ["exec", id, "start"]) => exec::start(d, id, req, version).await,
+        (&Method::GET, ["exec", id, "json"]) => exec::inspect(d, id),
+        (&Method::POST, ["exec", _, "resize"]) => Ok(http::empty(hyper::StatusCode::OK)),
+        _ => Err(ApiError::not_found(format!(
+            "page not found: {method} {path}"
+        ))),
+    }
+}
+
+/// `/images/{name}[/json|/tag]`: names hold slashes, so the action is the last segment.
+fn image_object(
+    d: &Arc<Daemon>,
+    method: &Method,
+    path: &str,
+    q: &Query,
+) -> ApiResult<Response<Body>> {
+    let rest = path
+        .trim_matches('/')
+        .strip_prefix("images/")
+        .unwrap_or_default();
+    match *method {
+        Method::GET => match rest.strip_suffix("/json") {
+            Some(name) => images::inspect(d, name),
+            None => Err(ApiError::not_found(format!("page not found: GET {path}"))),
+        },
+        Method::POST => match rest.strip_suffix("/tag") {
+            Some(name) => images::tag(d, name, q),
+            None => Err(ApiError::not_found(format!("page not found: POST {path}"))),
+        },
+        Method::DELETE => images::remove(d, rest, q),
+        _ => Err(ApiError::not_found(format!(
+            "page not found: {method} {path}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_stripped_and_bounded() {
+        assert_eq!(split_version("/v1.41/info").unwrap(), ((1, 41), "/info"));
+        assert_eq!(split_version("/info").unwrap(), (MAX_API, "/info"));
+        assert_eq!(split_version("/v1.45/_ping").unwrap(), ((1, 45), "/_ping"));
+        let e = split_version("/v1.50/info").unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(
+            e.message.contains("Maximum supported API version is 1.45"),
+            "{}",
+            e.message
+        );
+        assert!(split_version("/v1.12/info")
+            .unwrap_err()
+            .message
+            .contains("too old"));
+    }
+}

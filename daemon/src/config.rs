@@ -1,0 +1,67 @@
+//! The daemon's flags.
+
+use anyhow::{bail, Result};
+use std::path::PathBuf;
+
+/// dockermindd's command line.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "dockermindd",
+    version,
+    about = "dockermind's daemon: the Docker Engine API on a unix socket"
+)]
+pub struct Config {
+    /// Where to listen (only unix:// sockets).
+    #[arg(
+        short = 'H',
+        long,
+        default_value = "unix:///run/dockermind/dockermind.sock"
+    )]
+    pub host: String,
+    /// Persistent state: images, content, snapshots, container records and logs.
+    #[arg(long, default_value = dm_image::DEFAULT_ROOT)]
+    pub root: PathBuf,
+    /// Run state: bundles, fifos, the shim event socket, the runtime's state.
+    #[arg(long, default_value = "/run/dockermind")]
+    pub exec_root: PathBuf,
+    /// A registry to talk to without TLS verification (loopback ones always are).
+    #[arg(long = "insecure-registry")]
+    pub insecure_registries: Vec<String>,
+    /// Registry settings (mirrors, plain HTTP, CAs) as dm-image reads them.
+    #[arg(long, default_value = "/etc/dockermind/registries.json")]
+    pub registry_config: PathBuf,
+    /// Cgroup parent of every container (absolute: from each hierarchy's root).
+    #[arg(long, default_value = "/dockermind")]
+    pub cgroup_parent: String,
+    /// The shim binary (default: containerd-shim-dockermind-v2 next to this binary, else PATH).
+    #[arg(long)]
+    pub shim: Option<PathBuf>,
+}
+
+impl Config {
+    /// The unix socket path from `--host`.
+    pub fn socket_path(&self) -> Result<PathBuf> {
+        match self.host.strip_prefix("unix://") {
+            Some(p) if p.starts_with('/') => Ok(PathBuf::from(p)),
+            _ => bail!(
+                "--host {:?}: only unix:///absolute/path is supported (TCP needs TLS client certificates, not implemented yet)",
+                self.host
+            ),
+        }
+    }
+
+    /// The shim binary to launch.
+    pub fn shim_binary(&self) -> PathBuf {
+        if let Some(p) = &self.shim {
+            return p.clone();
+        }
+        const NAME: &str = "containerd-shim-dockermind-v2";
+        if let Ok(exe) = std::env::current_exe() {
+            let p = exe.with_file_name(NAME);
+            if p.is_file() {
+                return p;
+            }
+        }
+        PathBuf::from(NAME)
+    }
+}

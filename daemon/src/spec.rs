@@ -1,0 +1,293 @@
+//! A container's config.json: `dm-runc spec`'s default, changed as docker changes it (docker's
+//! capability set, writable root, no rlimits or no_new_privs) and filled from the record.
+
+use crate::error::{ApiError, ApiResult};
+use crate::record::Record;
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// The capabilities docker gives a container by default.
+const CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Whether `mode` is a network mode we run (bridge and default get a private network
+/// namespace with loopback only until dm-network lands).
+pub fn network_mode_ok(mode: &str) -> bool {
+    matches!(mode, "" | "default" | "bridge" | "none" | "host")
+}
+
+/// Checks a bind (`src:dst[:opts]`) and returns (source, destination, read-only).
+pub fn parse_bind(b: &str) -> ApiResult<(String, String, bool)> {
+    let parts: Vec<&str> = b.split(':').collect();
+    let (src, dst, opts) = match parts.as_slice() {
+        [s, d] => (*s, *d, ""),
+        [s, d, o] => (*s, *d, *o),
+        _ => {
+            return Err(ApiError::bad(format!(
+                "invalid volume specification: {b:?}"
+            )))
+        }
+    };
+    if !src.starts_with('/') {
+        return Err(ApiError::bad(format!(
+            "invalid volume specification: {b:?}: named volumes are not supported yet (the source must be an absolute host path)"
+        )));
+    }
+    if !dst.starts_with('/') {
+        return Err(ApiError::bad(format!(
+            "invalid volume specification: {b:?}: the destination must be an absolute path"
+        )));
+    }
+    let mut ro = false;
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" => ro = true,
+            "rw" | "z" | "Z" | "rprivate" | "private" => {}
+            other => {
+                return Err(ApiError::bad(format!(
+                    "invalid volume specification: {b:?}: unknown mode {other:?}"
+                )))
+            }
+        }
+    }
+    Ok((src.to_owned(), dst.to_owned(), ro))
+}
+
+/// `uid[:gid]` from the config's User, names looked up in the rootfs's passwd and group files.
+pub fn resolve_user(user: &str, rootfs: &Path) -> ApiResult<(u32, u32)> {
+    if user.is_empty() {
+        return Ok((0, 0));
+    }
+    let (u, g) = user
+        .split_once(':')
+        .map_or((user, None), |(u, g)| (u, Some(g)));
+    let lookup = |file: &str, name: &str| -> Option<(u32, u32)> {
+        let text = std::fs::read_to_string(rootfs.join(file)).ok()?;
+        text.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.first() == Some(&name) && f.len() > 3)
+                .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
+                .flatten()
+        })
+    };
+    let (uid, mut gid) = match u.parse::<u32>() {
+        Ok(uid) => (uid, lookup_uid_gid(rootfs, uid).unwrap_or(0)),
+        Err(_) => lookup("etc/passwd", u).ok_or_else(|| {
+            ApiError::bad(format!(
+                "unable to find user {u}: no matching entries in passwd file"
+            ))
+        })?,
+    };
+    if let Some(g) = g {
+        gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => lookup_gid(rootfs, g).ok_or_else(|| {
+                ApiError::bad(format!(
+                    "unable to find group {g}: no matching entries in group file"
+                ))
+            })?,
+        };
+    }
+    Ok((uid, gid))
+}
+
+fn lookup_gid(rootfs: &Path, name: &str) -> Option<u32> {
+    let text = std::fs::read_to_string(rootfs.join("etc/group")).ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 2 && f[0] == name)
+            .then(|| f[2].parse().ok())
+            .flatten()
+    })
+}
+
+fn lookup_uid_gid(rootfs: &Path, uid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(rootfs.join("etc/passwd")).ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 3 && f[2].parse() == Ok(uid))
+            .then(|| f[3].parse().ok())
+            .flatten()
+    })
+}
+
+/// The config.json for `rec` with its rootfs mounted at `rootfs`.
+pub fn build(rec: &Record, rootfs: &Path, cgroup_parent: &str) -> ApiResult<Value> {
+    let c = &rec.config;
+    let h = &rec.host_config;
+    let mut v = dm_runtime::spec::default_spec(false);
+    let hostname = if c.hostname.is_empty() {
+        rec.id[..12].to_owned()
+    } else {
+        c.hostname.clone()
+    };
+    let mut env: Vec<String> = c.env.clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
+    }
+    env.push(format!("HOSTNAME={hostname}"));
+    if c.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    let (uid, gid) = resolve_user(&c.user, rootfs)?;
+    let args: Vec<&str> = std::iter::once(rec.path.as_str())
+        .chain(rec.args.iter().map(String::as_str))
+        .collect();
+    let cwd = if c.working_dir.is_empty() {
+        "/"
+    } else {
+        &c.working_dir
+    };
+    v["process"] = json!({
+        "terminal": c.tty,
+        "user": {"uid": uid, "gid": gid},
+        "args": args,
+        "env": env,
+        "cwd": cwd,
+        "capabilities": {"bounding": CAPS, "effective": CAPS, "permitted": CAPS},
+        "noNewPrivileges": false
+    });
+    v["root"] = json!({"path": "rootfs", "readonly": false});
+    v["hostname"] = json!(hostname);
+    let mounts = v["mounts"].as_array_mut().expect("default spec has mounts");
+    for b in h.binds.iter().flatten() {
+        let (src, dst, ro) = parse_bind(b)?;
+        let mut opts = vec!["rbind", "rprivate"];
+        if ro {
+            opts.push("ro");
+        }
+        mounts.push(json!({"destination": dst, "type": "bind", "source": src, "options": opts}));
+    }
+    let linux = &mut v["linux"];
+    if h.network_mode == "host" {
+        if let Some(ns) = linux["namespaces"].as_array_mut() {
+            ns.retain(|n| n["type"] != "network" && n["type"] != "uts");
+        }
+        v["hostname"] = Value::Null;
+    }
+    let linux = &mut v["linux"];
+    let res = &mut linux["resources"];
+    if h.memory > 0 {
+        res["memory"] = json!({"limit": h.memory});
+    }
+    if h.nano_cpus > 0 {
+        let period: i64 = 100_000;
+        res["cpu"] = json!({"quota": h.nano_cpus * period / 1_000_000_000, "period": period});
+    }
+    if let Some(p) = h.pids_limit.filter(|p| *p > 0) {
+        res["pids"] = json!({"limit": p});
+    }
+    linux["cgroupsPath"] = json!(format!(
+        "{}/{}",
+        cgroup_parent.trim_end_matches('/'),
+        rec.id
+    ));
+    if let Some(o) = v.as_object_mut() {
+        o.retain(|_, x| !x.is_null());
+    }
+    // What dm-runc will read: a typed parse catches a malformed document here, not there.
+    serde_json::from_value::<oci_spec::runtime::Spec>(v.clone())
+        .map_err(|e| ApiError::internal(format!("generated config.json is invalid: {e}")))?;
+    Ok(v)
+}
+
+/// An OCI process for an exec in `rec`.
+pub fn exec_process(
+    rec: &Record,
+    cmd: &[String],
+    env: &[String],
+    user: &str,
+    cwd: &str,
+    tty: bool,
+    rootfs: &Path,
+) -> ApiResult<Value> {
+    let mut all_env = rec.config.env.clone().unwrap_or_default();
+    all_env.extend(env.iter().cloned());
+    let (uid, gid) = resolve_user(
+        if user.is_empty() {
+            &rec.config.user
+        } else {
+            user
+        },
+        rootfs,
+    )?;
+    let cwd = match (cwd, rec.config.working_dir.as_str()) {
+        ("", "") => "/",
+        ("", w) => w,
+        (c, _) => c,
+    };
+    Ok(json!({
+        "terminal": tty,
+        "user": {"uid": uid, "gid": gid},
+        "args": cmd,
+        "env": all_env,
+        "cwd": cwd,
+        "capabilities": {"bounding": CAPS, "effective": CAPS, "permitted": CAPS},
+        "noNewPrivileges": false
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binds_need_absolute_paths_and_known_modes() {
+        assert_eq!(
+            parse_bind("/a:/b:ro").unwrap(),
+            ("/a".into(), "/b".into(), true)
+        );
+        assert!(parse_bind("vol:/b")
+            .unwrap_err()
+            .message
+            .contains("named volumes"));
+        assert!(parse_bind("/a:b")
+            .unwrap_err()
+            .message
+            .contains("destination"));
+        assert!(parse_bind("/a:/b:weird")
+            .unwrap_err()
+            .message
+            .contains("weird"));
+    }
+
+    #[test]
+    fn users_resolve_from_the_rootfs() {
+        let dir = std::env::temp_dir().join(format!("dmd-spec-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        std::fs::write(
+            dir.join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nnobody:x:65534:65533::/:/bin/false\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
+        let r = (
+            resolve_user("nobody", &dir).unwrap(),
+            resolve_user("1000:staff", &dir).unwrap(),
+            resolve_user("65534", &dir).unwrap(),
+            resolve_user("ghost", &dir).unwrap_err().message,
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(r.0, (65534, 65533));
+        assert_eq!(r.1, (1000, 50));
+        assert_eq!(r.2, (65534, 65533));
+        assert!(r.3.contains("unable to find user ghost"), "{}", r.3);
+    }
+}
