@@ -320,6 +320,7 @@ impl Builder<'_> {
         let extra = json!({"args": args, "env": env, "cwd": cwd, "user": user});
         let (line, text) = (step.line, step.text.clone());
         let runtime = self.opts.runtime.clone();
+        let mut output = String::new();
         let ran = self.layer_step(st, step, &extra, &mut |rootfs, scratch| {
             let ids = if user.is_empty() {
                 Ids { uid: 0, gid: 0 }
@@ -341,8 +342,12 @@ impl Builder<'_> {
                 cwd: &cwd,
                 user: ids,
             };
-            run(&p, scratch, line, &text).map(|_| ())
+            output = run(&p, scratch, line, &text)?;
+            Ok(())
         })?;
+        for l in output.lines() {
+            (self.log)(l);
+        }
         if ran {
             self.stats.2 += 1;
         }
