@@ -322,14 +322,15 @@ impl Builder<'_> {
         let runtime = self.opts.runtime.clone();
         let mut output = String::new();
         let ran = self.layer_step(st, step, &extra, &mut |rootfs, scratch| {
-            let ids = if user.is_empty() {
-                Ids { uid: 0, gid: 0 }
+            let (ids, groups) = if user.is_empty() {
+                (Ids { uid: 0, gid: 0 }, Vec::new())
             } else {
-                users::resolve(rootfs, &user).map_err(|m| BuildError::Step {
+                let ids = users::resolve(rootfs, &user).map_err(|m| BuildError::Step {
                     line,
                     instruction: text.clone(),
                     message: m,
-                })?
+                })?;
+                (ids, users::supplementary(rootfs, &user))
             };
             let dir =
                 copy::resolve_in(rootfs, &cwd).map_err(|e| BuildError::io("resolve", rootfs, e))?;
@@ -341,6 +342,7 @@ impl Builder<'_> {
                 env: &env,
                 cwd: &cwd,
                 user: ids,
+                groups,
             };
             output = run(&p, scratch, line, &text)?;
             Ok(())

@@ -27,6 +27,8 @@ pub struct Process<'a> {
     pub cwd: &'a str,
     /// The user.
     pub user: Ids,
+    /// Its supplementary groups.
+    pub groups: Vec<u32>,
 }
 
 /// Runs `p` in `scratch` (a fresh directory for the bundle); returns its output, or the
@@ -56,7 +58,8 @@ pub fn run(p: &Process, scratch: &Path, line: usize, text: &str) -> Result<Strin
     proc_["args"] = serde_json::json!(p.args);
     proc_["env"] = serde_json::json!(p.env);
     proc_["cwd"] = p.cwd.into();
-    proc_["user"] = serde_json::json!({"uid": p.user.uid, "gid": p.user.gid});
+    proc_["user"] =
+        serde_json::json!({"uid": p.user.uid, "gid": p.user.gid, "additionalGids": p.groups});
     std::fs::write(&cfg_path, serde_json::to_vec(&spec).unwrap_or_default())
         .map_err(io("write", &cfg_path))?;
     let id = format!(

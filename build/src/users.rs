@@ -52,6 +52,27 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<Ids, String> {
     Ok(Ids { uid, gid })
 }
 
+/// The supplementary groups of the user `spec` names (its user part): the groups in the
+/// image's /etc/group that list the user's name, as docker gives RUN and the container.
+pub fn supplementary(rootfs: &Path, spec: &str) -> Vec<u32> {
+    let user = spec.split(':').next().unwrap_or(spec);
+    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+    let name = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 2 && (f[0] == user || f[2] == user))
+        .map_or(user.to_owned(), |f| f[0].to_owned());
+    let groups = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+    groups
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            let member = f.len() > 3 && f[3].split(',').any(|m| m == name);
+            member.then(|| f[2].parse().ok()).flatten()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,7 +86,11 @@ mod tests {
             "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/:/bin/sh\n",
         )
         .unwrap();
-        std::fs::write(dir.path().join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
+        std::fs::write(
+            dir.path().join("etc/group"),
+            "root:x:0:\nstaff:x:50:\nx:x:7:a,app\n",
+        )
+        .unwrap();
         let r = |s| resolve(dir.path(), s);
         assert_eq!(
             r("app"),
@@ -84,6 +109,8 @@ mod tests {
         );
         assert_eq!(r("42:7"), Ok(Ids { uid: 42, gid: 7 }));
         assert!(r("nobody").unwrap_err().contains("\"nobody\""));
+        assert_eq!(supplementary(dir.path(), "1000:50"), [7]);
+        assert_eq!(supplementary(dir.path(), "root"), Vec::<u32>::new());
         assert!(r("app:nogroup").unwrap_err().contains("\"nogroup\""));
     }
 }

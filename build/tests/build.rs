@@ -16,7 +16,8 @@ WORKDIR /app
 COPY --chown=user:extra data/ /data/
 COPY hello.txt ./
 RUN cat /proc/sys/kernel/random/uuid > /app/stamp && id -u > /app/uid
-USER 1000
+USER user
+RUN id -u > /data/run-as && id -G >> /data/run-as
 CMD ["sh", "-c", "echo $GREETING; pwd; cat /app/hello.txt; id -u"]
 "#;
 
@@ -71,8 +72,11 @@ fn run_image(images: &Images, name: &str, work: &Path) -> String {
     spec["process"]["args"] = cfg["Cmd"].clone();
     spec["process"]["env"] = cfg["Env"].clone();
     spec["process"]["cwd"] = cfg["WorkingDir"].clone();
-    let uid: u32 = cfg["User"].as_str().unwrap().parse().unwrap();
-    spec["process"]["user"] = serde_json::json!({"uid": uid, "gid": uid});
+    assert_eq!(
+        cfg["User"], "user",
+        "the user in the busybox test image's /etc/passwd"
+    );
+    spec["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
     std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
     let out = Command::new(&runtime)
         .arg("--root")
@@ -104,14 +108,14 @@ fn builds_runs_and_caches_a_busybox_image() {
     std::fs::write(ctx.join(".dockerignore"), "**/*.key\n").unwrap();
 
     let first = run_build(&images, &opts(&ctx));
-    assert_eq!((first.ran, first.cached, first.containers), (4, 0, 2));
+    assert_eq!((first.ran, first.cached, first.containers), (5, 0, 3));
 
     // The result, from outside: its config, and its files through a fresh snapshot.
     let details = images.inspect("dm/built:v1").unwrap();
     assert_eq!(details.record.config, first.id);
     let cfg = &details.config["config"];
     assert_eq!(cfg["WorkingDir"], "/app");
-    assert_eq!(cfg["User"], "1000");
+    assert_eq!(cfg["User"], "user");
     assert!(cfg["Env"]
         .as_array()
         .unwrap()
@@ -126,7 +130,7 @@ fn builds_runs_and_caches_a_busybox_image() {
             .as_array()
             .unwrap()
             .len(),
-        5
+        6
     );
     let work = TempDir::new("dm-build-run");
     let out = run_image(&images, "dm/built:v1", work.path());
@@ -139,6 +143,7 @@ fn builds_runs_and_caches_a_busybox_image() {
     dm_image::rootfs::mount(&mounts, &root).unwrap();
     let by_run = std::fs::read_to_string(root.join("made/by-run"));
     let uid = std::fs::read_to_string(root.join("app/uid"));
+    let run_as = std::fs::read_to_string(root.join("data/run-as"));
     let yes_gone = root.join("bin/yes").symlink_metadata().is_err();
     let data = root
         .join("data/sub/file")
@@ -153,13 +158,18 @@ fn builds_runs_and_caches_a_busybox_image() {
         "ENV and --build-arg reach RUN"
     );
     assert_eq!(uid.unwrap(), "0\n", "RUN before USER runs as root");
+    assert_eq!(
+        run_as.unwrap(),
+        "1000\n1000 2000\n",
+        "USER by name, with /etc/group's groups"
+    );
     assert!(yes_gone, "a deleted file is a whiteout in the layer");
     assert_eq!(data.unwrap(), (1000, 2000), "--chown=user:extra by name");
     assert!(!ignored, ".dockerignore keeps files out of COPY");
 
     // Nothing changed: every step from the cache, no container, the same image.
     let again = run_build(&images, &opts(&ctx));
-    assert_eq!((again.ran, again.cached, again.containers), (0, 4, 0));
+    assert_eq!((again.ran, again.cached, again.containers), (0, 5, 0));
     assert_eq!(again.id, first.id);
 
     // A new mtime alone is no change.
@@ -174,7 +184,7 @@ fn builds_runs_and_caches_a_busybox_image() {
     // hello.txt changed: its COPY and the RUN after it run again, nothing before them.
     std::fs::write(ctx.join("hello.txt"), "v2\n").unwrap();
     let changed = run_build(&images, &opts(&ctx));
-    assert_eq!((changed.ran, changed.cached, changed.containers), (2, 2, 1));
+    assert_eq!((changed.ran, changed.cached, changed.containers), (3, 2, 2));
     assert_ne!(changed.id, first.id);
     let work = TempDir::new("dm-build-run");
     assert_eq!(
@@ -188,7 +198,7 @@ fn builds_runs_and_caches_a_busybox_image() {
         ..opts(&ctx)
     };
     let fresh = run_build(&images, &o);
-    assert_eq!((fresh.ran, fresh.containers), (4, 2));
+    assert_eq!((fresh.ran, fresh.containers), (5, 3));
 }
 
 #[test]
