@@ -3,16 +3,19 @@
 //! stored in dm-content.
 
 use crate::error::{BuildError, Result};
-use dm_content::{Digest, Store};
+use dm_content::{Digest, Hasher, Store};
 use flate2::write::GzEncoder;
 use std::ffi::CString;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The OCI media type of the layers written.
 pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// A stored layer.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -25,21 +28,73 @@ pub struct Layer {
     pub size: u64,
 }
 
-/// Tars `upper` (an overlay upper dir or a base snapshot's dir), gzips it and stores it.
+/// Tars `upper` (an overlay upper dir or a base snapshot's dir), gzips it and stores it,
+/// streaming: a layer is never held in memory whole.
 pub fn commit_dir(store: &Store, upper: &Path) -> Result<Layer> {
-    let tar = tar_changes(upper).map_err(|e| BuildError::io("tar", upper, e))?;
-    let diff_id = Digest::of(&tar);
-    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&tar)
-        .map_err(|e| BuildError::io("gzip", upper, e))?;
-    let blob = gz.finish().map_err(|e| BuildError::io("gzip", upper, e))?;
-    let digest = Digest::of(&blob);
-    put(store, &digest, &blob)?;
+    let reference = format!(
+        "dm-build-layer-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    );
+    let writer = store.writer(&reference, None, None)?;
+    let gz = GzEncoder::new(Ingest(writer), flate2::Compression::fast());
+    let made = (|| {
+        let mut tar = Hashing {
+            inner: gz,
+            hasher: Hasher::new(),
+        };
+        tar_changes(upper, &mut tar)?;
+        let diff_id = tar.hasher.digest();
+        let Ingest(w) = tar.inner.finish()?;
+        Ok::<_, std::io::Error>((diff_id, w))
+    })();
+    let (diff_id, w) = match made {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = store.abort(&reference);
+            return Err(BuildError::io("tar", upper, e));
+        }
+    };
+    let committed = w.commit(None, None, &Default::default()).inspect_err(|_| {
+        let _ = store.abort(&reference);
+    })?;
     Ok(Layer {
-        digest: digest.to_string(),
+        digest: committed.digest.to_string(),
         diff_id: diff_id.to_string(),
-        size: blob.len() as u64,
+        size: committed.size,
     })
+}
+
+/// A content-store ingest as a `Write`.
+struct Ingest(dm_content::Writer);
+
+impl Write for Ingest {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(std::io::Error::other)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Hashes what passes through (the uncompressed tar: the diff ID).
+struct Hashing<W> {
+    inner: W,
+    hasher: Hasher,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Stores `bytes` under `digest` unless present.
@@ -63,8 +118,8 @@ pub fn put(store: &Store, digest: &Digest, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn tar_changes(upper: &Path) -> std::io::Result<Vec<u8>> {
-    let mut b = tar::Builder::new(Vec::new());
+fn tar_changes(upper: &Path, out: &mut impl Write) -> std::io::Result<()> {
+    let mut b = tar::Builder::new(out);
     b.follow_symlinks(false);
     let walk = walkdir::WalkDir::new(upper)
         .min_depth(1)
@@ -91,11 +146,11 @@ fn tar_changes(upper: &Path) -> std::io::Result<Vec<u8>> {
             empty_file(&mut b, &rel.join(".wh..wh..opq"), &meta)?;
         }
     }
-    b.into_inner()
+    b.finish()
 }
 
-fn empty_file(
-    b: &mut tar::Builder<Vec<u8>>,
+fn empty_file<W: Write>(
+    b: &mut tar::Builder<W>,
     path: &Path,
     meta: &std::fs::Metadata,
 ) -> std::io::Result<()> {
