@@ -236,7 +236,15 @@ impl Builder<'_> {
                 let cur = st.config["WorkingDir"].as_str().unwrap_or("/").to_owned();
                 let new = Path::new(if cur.is_empty() { "/" } else { &cur }).join(w);
                 st.config["WorkingDir"] = new.to_string_lossy().into();
-                self.meta(st, step, &st.config["WorkingDir"].clone())
+                // As docker does, the directory is made (a layer only if it was missing).
+                let dir = st.workdir();
+                let extra = json!({"workdir": dir});
+                self.layer_step(st, step, &extra, true, &mut |rootfs, _| {
+                    let d = copy::resolve_in(rootfs, &dir)
+                        .map_err(|e| BuildError::io("resolve", rootfs, e))?;
+                    std::fs::create_dir_all(&d).map_err(|e| BuildError::io("create", &d, e))
+                })
+                .map(|_| ())
             }
             Instruction::User(u) => {
                 st.config["User"] = x(u).into();
@@ -321,7 +329,7 @@ impl Builder<'_> {
         let (line, text) = (step.line, step.text.clone());
         let runtime = self.opts.runtime.clone();
         let mut output = String::new();
-        let ran = self.layer_step(st, step, &extra, &mut |rootfs, scratch| {
+        let ran = self.layer_step(st, step, &extra, false, &mut |rootfs, scratch| {
             let (ids, groups) = if user.is_empty() {
                 (Ids { uid: 0, gid: 0 }, Vec::new())
             } else {
@@ -420,7 +428,7 @@ impl Builder<'_> {
         };
         let extra =
             json!({"sources": hash, "dest": dest, "chown": chown, "chmod": chmod, "add": add});
-        let result = self.layer_step(st, step, &extra, &mut |rootfs, _| {
+        let result = self.layer_step(st, step, &extra, false, &mut |rootfs, _| {
             let owner = match &chown {
                 Some(c) => users::resolve(rootfs, c).map_err(|m| step_err(step, &m))?,
                 None => Ids { uid: 0, gid: 0 },
@@ -471,18 +479,27 @@ impl Builder<'_> {
     }
 
     /// A step that makes a layer: from the cache, or by `work(rootfs, scratch)` in a fresh
-    /// snapshot of the parent. Returns whether `work` ran.
+    /// snapshot of the parent. With `optional`, a step that changed nothing adds no layer.
+    /// Returns whether `work` ran.
     fn layer_step(
         &mut self,
         st: &mut State,
         step: &Step,
         extra: &Value,
+        optional: bool,
         work: &mut dyn FnMut(&Path, &Path) -> Result<()>,
     ) -> Result<bool> {
         let key = st.next_key(&step.text, extra);
         let snaps = self.images.snapshotter();
         if !self.opts.no_cache {
             if let Some(e) = self.cache.get(&key) {
+                if e.layer.is_none() && optional {
+                    (self.log)(" ---> Using cache");
+                    st.push_history(step, &e, true);
+                    st.key = key;
+                    self.stats.1 += 1;
+                    return Ok(false);
+                }
                 if let Some(l) = &e.layer {
                     let chain = st.chain_after(&l.diff_id);
                     let have_blob = l
@@ -506,7 +523,7 @@ impl Builder<'_> {
         let rootfs = scratch.join("rootfs");
         let parent = st.chain_id().unwrap_or_default();
         let mounts = snaps.prepare(&skey, &parent, HashMap::new())?;
-        let made = (|| -> Result<crate::layer::Layer> {
+        let made = (|| -> Result<Option<crate::layer::Layer>> {
             std::fs::create_dir_all(&rootfs).map_err(|e| BuildError::io("create", &rootfs, e))?;
             dm_image::rootfs::mount(&mounts, &rootfs)?;
             let worked = work(&rootfs, &scratch.join("bundle"));
@@ -514,23 +531,32 @@ impl Builder<'_> {
             worked?;
             let upper =
                 upper_dir(&mounts).ok_or_else(|| step_err(step, "snapshot has no upper dir"))?;
+            let unchanged = std::fs::read_dir(&upper)
+                .map_err(|e| BuildError::io("read", &upper, e))?
+                .next()
+                .is_none();
+            if optional && unchanged {
+                return Ok(None);
+            }
             let layer = commit_dir(self.images.content(), &upper)?;
             let chain = st.chain_after(&layer.diff_id);
             match snaps.commit(&chain, &skey, HashMap::new()) {
                 Ok(()) | Err(dm_snapshotter::Error::AlreadyExists(_)) => {}
                 Err(e) => return Err(e.into()),
             }
-            Ok(layer)
+            Ok(Some(layer))
         })();
         if snaps.stat(&skey).is_ok() {
             let _ = snaps.remove(&skey);
         }
         let _ = std::fs::remove_dir_all(&scratch);
         let layer = made?;
-        let e = Entry::now(Some(layer.clone()));
+        let e = Entry::now(layer.clone());
         self.cache.put(&key, &e)?;
-        st.push_layer(layer);
-        st.push_history(step, &e, false);
+        st.push_history(step, &e, layer.is_none());
+        if let Some(l) = layer {
+            st.push_layer(l);
+        }
         st.key = key;
         self.stats.0 += 1;
         Ok(true)

@@ -108,7 +108,7 @@ fn builds_runs_and_caches_a_busybox_image() {
     std::fs::write(ctx.join(".dockerignore"), "**/*.key\n").unwrap();
 
     let first = run_build(&images, &opts(&ctx));
-    assert_eq!((first.ran, first.cached, first.containers), (5, 0, 3));
+    assert_eq!((first.ran, first.cached, first.containers), (6, 0, 3));
 
     // The result, from outside: its config, and its files through a fresh snapshot.
     let details = images.inspect("dm/built:v1").unwrap();
@@ -130,7 +130,7 @@ fn builds_runs_and_caches_a_busybox_image() {
             .as_array()
             .unwrap()
             .len(),
-        6
+        7
     );
     let work = TempDir::new("dm-build-run");
     let out = run_image(&images, "dm/built:v1", work.path());
@@ -169,7 +169,7 @@ fn builds_runs_and_caches_a_busybox_image() {
 
     // Nothing changed: every step from the cache, no container, the same image.
     let again = run_build(&images, &opts(&ctx));
-    assert_eq!((again.ran, again.cached, again.containers), (0, 5, 0));
+    assert_eq!((again.ran, again.cached, again.containers), (0, 6, 0));
     assert_eq!(again.id, first.id);
 
     // A new mtime alone is no change.
@@ -184,7 +184,7 @@ fn builds_runs_and_caches_a_busybox_image() {
     // hello.txt changed: its COPY and the RUN after it run again, nothing before them.
     std::fs::write(ctx.join("hello.txt"), "v2\n").unwrap();
     let changed = run_build(&images, &opts(&ctx));
-    assert_eq!((changed.ran, changed.cached, changed.containers), (3, 2, 2));
+    assert_eq!((changed.ran, changed.cached, changed.containers), (3, 3, 2));
     assert_ne!(changed.id, first.id);
     let work = TempDir::new("dm-build-run");
     assert_eq!(
@@ -198,7 +198,7 @@ fn builds_runs_and_caches_a_busybox_image() {
         ..opts(&ctx)
     };
     let fresh = run_build(&images, &o);
-    assert_eq!((fresh.ran, fresh.containers), (5, 3));
+    assert_eq!((fresh.ran, fresh.containers), (6, 3));
 }
 
 #[test]

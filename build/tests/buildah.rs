@@ -14,6 +14,8 @@ FROM BASE
 ARG WHO
 ENV GREETING=hello PATH=/usr/local/bin:/bin
 RUN mkdir -p /made && echo "$GREETING $WHO" > /made/by-run && rm /bin/yes && chmod 750 /made
+WORKDIR /empty/dir
+WORKDIR /bin
 WORKDIR /app
 COPY --chown=user:extra data/ /data/
 COPY hello.txt ./
