@@ -404,7 +404,7 @@ impl Builder<'_> {
         let chown = a.chown.as_ref().map(|c| x(c));
         // Another stage's (or image's) root, mounted read-only for the copy.
         let from_view = match &a.from {
-            Some(f) => Some(self.view_of(step, f)?),
+            Some(f) => Some(self.view_of(step, &x(f))?),
             None => None,
         };
         let empty = Ignore::default();

@@ -245,9 +245,12 @@ fn rel_str(root: &Path, p: &Path) -> String {
 
 /// A tar, plain or gzipped, by its first bytes.
 fn is_tar(p: &Path) -> bool {
-    let Ok(data) = std::fs::read(p) else {
+    let mut data = Vec::new();
+    let read = std::fs::File::open(p)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 512), &mut data));
+    if read.is_err() {
         return false;
-    };
+    }
     data.starts_with(&[0x1f, 0x8b]) || data.get(257..262) == Some(b"ustar")
 }
 

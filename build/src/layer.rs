@@ -125,6 +125,8 @@ fn tar_changes(upper: &Path, out: &mut impl Write) -> std::io::Result<()> {
         .min_depth(1)
         .sort_by_file_name()
         .follow_links(false);
+    let mut links: std::collections::HashMap<(u64, u64), std::path::PathBuf> =
+        std::collections::HashMap::new();
     for entry in walk {
         let entry = entry.map_err(std::io::Error::other)?;
         let rel = entry
@@ -140,6 +142,23 @@ fn tar_changes(upper: &Path, out: &mut impl Write) -> std::io::Result<()> {
             let path = rel.with_file_name(std::ffi::OsStr::from_bytes(&wh));
             empty_file(&mut b, &path, &meta)?;
             continue;
+        }
+        if ft.is_file() && meta.nlink() > 1 {
+            // A hard link to a file already in this layer stays a link.
+            match links.entry((meta.dev(), meta.ino())) {
+                std::collections::hash_map::Entry::Occupied(first) => {
+                    let mut h = tar::Header::new_gnu();
+                    h.set_entry_type(tar::EntryType::Link);
+                    h.set_size(0);
+                    h.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+                    h.set_size(0);
+                    b.append_link(&mut h, rel, first.get())?;
+                    continue;
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(rel.to_path_buf());
+                }
+            }
         }
         b.append_path_with_name(entry.path(), rel)?;
         if ft.is_dir() && opaque(entry.path()) {

@@ -11,7 +11,7 @@ use std::process::Command;
 const DOCKERFILE: &str = r#"FROM dm/busybox:latest
 ARG WHO=nobody
 ENV GREETING=hello
-RUN mkdir /made && echo "$GREETING $WHO" > /made/by-run && rm /bin/yes
+RUN mkdir /made && echo "$GREETING $WHO" > /made/by-run && ln /made/by-run /made/link && rm /bin/yes
 WORKDIR /app
 COPY --chown=user:extra data/ /data/
 COPY hello.txt ./
@@ -144,6 +144,10 @@ fn builds_runs_and_caches_a_busybox_image() {
     let by_run = std::fs::read_to_string(root.join("made/by-run"));
     let uid = std::fs::read_to_string(root.join("app/uid"));
     let run_as = std::fs::read_to_string(root.join("data/run-as"));
+    let linked = (
+        root.join("made/by-run").metadata().unwrap().ino(),
+        root.join("made/link").metadata().unwrap().ino(),
+    );
     let yes_gone = root.join("bin/yes").symlink_metadata().is_err();
     let data = root
         .join("data/sub/file")
@@ -163,6 +167,7 @@ fn builds_runs_and_caches_a_busybox_image() {
         "1000\n1000 2000\n",
         "USER by name, with /etc/group's groups"
     );
+    assert_eq!(linked.0, linked.1, "a hard link stays one");
     assert!(yes_gone, "a deleted file is a whiteout in the layer");
     assert_eq!(data.unwrap(), (1000, 2000), "--chown=user:extra by name");
     assert!(!ignored, ".dockerignore keeps files out of COPY");
@@ -253,7 +258,8 @@ fn multi_stage_builds_only_what_the_target_needs() {
         ctx.join("Dockerfile"),
         "ARG BASE=dm/busybox:latest\nFROM ${BASE} AS unused\nRUN exit 1\n\
          FROM ${BASE} AS builder\nRUN echo built > /out\n\
-         FROM scratch\nCOPY --from=builder /out /result\nCOPY --from=builder /bin/busybox /bin/\n\
+         FROM scratch\nARG BASE\nCOPY --from=builder /out /result\nCOPY --from=builder /bin/busybox /bin/\n\
+         COPY --from=${BASE} /etc/passwd /etc/\n\
          ENTRYPOINT [\"/bin/busybox\", \"cat\"]\nCMD [\"/result\"]\n",
     )
     .unwrap();
@@ -269,7 +275,7 @@ fn multi_stage_builds_only_what_the_target_needs() {
             .as_array()
             .unwrap()
             .len(),
-        2
+        3
     );
     let key = unique_id("dm-build-look");
     let mounts = images.prepare("dm/built:v1", &key).unwrap();
@@ -281,10 +287,17 @@ fn multi_stage_builds_only_what_the_target_needs() {
         .join("bin/busybox")
         .metadata()
         .map(|m| m.mode() & 0o111 != 0);
-    let no_etc = !root.join("etc").exists();
+    let etc: Vec<_> = std::fs::read_dir(root.join("etc"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     dm_image::rootfs::unmount(&root).unwrap();
     images.snapshotter().remove(&key).unwrap();
     assert_eq!(result.unwrap(), "built\n");
     assert!(busybox.unwrap());
-    assert!(no_etc, "scratch holds only what was copied");
+    assert_eq!(
+        etc,
+        ["passwd"],
+        "scratch holds only what was copied (--from an image)"
+    );
 }
