@@ -293,6 +293,45 @@ impl Builder<'_> {
                 st.config["Shell"] = json!(sh);
                 self.meta(st, step, &Value::Null)
             }
+            Instruction::Healthcheck(h) => {
+                st.config["Healthcheck"] = match h {
+                    None => json!({"Test": ["NONE"]}),
+                    Some(h) => {
+                        let test = match &h.test {
+                            Some(Command::Exec(v)) => {
+                                let mut t = vec!["CMD".to_owned()];
+                                t.extend(v.iter().cloned());
+                                t
+                            }
+                            Some(Command::Shell(s)) => vec!["CMD-SHELL".to_owned(), s.clone()],
+                            None => Vec::new(),
+                        };
+                        let mut v = json!({"Test": test});
+                        let fields = [
+                            ("Interval", h.interval),
+                            ("Timeout", h.timeout),
+                            ("StartPeriod", h.start_period),
+                            ("StartInterval", h.start_interval),
+                        ];
+                        for (k, d) in fields {
+                            if let Some(d) = d {
+                                v[k] = d.into();
+                            }
+                        }
+                        if let Some(r) = h.retries {
+                            v["Retries"] = r.into();
+                        }
+                        v
+                    }
+                };
+                self.meta(st, step, &Value::Null)
+            }
+            Instruction::Onbuild(t) => {
+                let mut triggers = st.config["OnBuild"].as_array().cloned().unwrap_or_default();
+                triggers.push(t.clone().into());
+                st.config["OnBuild"] = triggers.into();
+                self.meta(st, step, &Value::Null)
+            }
             Instruction::Run(c) => self.run_step(st, step, c),
             Instruction::Copy(a) => self.copy_step(st, step, a, false, &x),
             Instruction::Add(a) => self.copy_step(st, step, a, true, &x),

@@ -70,6 +70,27 @@ pub enum Instruction {
     StopSignal(String),
     /// SHELL (exec form only).
     Shell(Vec<String>),
+    /// HEALTHCHECK; `None` for `HEALTHCHECK NONE`.
+    Healthcheck(Option<Healthcheck>),
+    /// ONBUILD: a trigger recorded in the image for builds FROM it.
+    Onbuild(String),
+}
+
+/// A HEALTHCHECK's command and timings (durations in nanoseconds, as the image config has them).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Healthcheck {
+    /// The probe.
+    pub test: Option<Command>,
+    /// `--interval`.
+    pub interval: Option<u64>,
+    /// `--timeout`.
+    pub timeout: Option<u64>,
+    /// `--start-period`.
+    pub start_period: Option<u64>,
+    /// `--start-interval`.
+    pub start_interval: Option<u64>,
+    /// `--retries`.
+    pub retries: Option<u32>,
 }
 
 /// An instruction and where it was written.
@@ -188,6 +209,17 @@ pub fn parse(text: &str) -> Result<Dockerfile, SyntaxError> {
                 json_array(rest)
                     .ok_or_else(|| err(arg_col, "SHELL requires the JSON array form".to_owned()))?,
             ),
+            "HEALTHCHECK" => {
+                Instruction::Healthcheck(healthcheck(rest).map_err(|m| err(arg_col, m))?)
+            }
+            "ONBUILD" => {
+                let inner = rest.split_whitespace().next().unwrap_or("");
+                if ["ONBUILD", "FROM", "MAINTAINER"].contains(&inner.to_ascii_uppercase().as_str())
+                {
+                    return Err(err(arg_col, format!("ONBUILD cannot trigger {inner}")));
+                }
+                Instruction::Onbuild(rest.to_owned())
+            }
             _ => return Err(err(indent + 1, format!("unknown instruction {word:?}"))),
         };
         if let Instruction::Arg(args) = &instruction {
@@ -345,6 +377,38 @@ fn parse_copy(keyword: &str, rest: &str, escape: char) -> Result<CopyArgs, Strin
     args.dest = all.pop().unwrap_or_default();
     args.sources = all;
     Ok(args)
+}
+
+fn healthcheck(rest: &str) -> Result<Option<Healthcheck>, String> {
+    if rest.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let (flags, rest) = take_flags(rest);
+    let mut h = Healthcheck::default();
+    for f in flags {
+        let (k, v) = f.split_once('=').unwrap_or((&f, ""));
+        let dur = || {
+            humantime::parse_duration(v)
+                .map(|d| d.as_nanos() as u64)
+                .map_err(|e| format!("{k}={v}: {e}"))
+        };
+        match k {
+            "--interval" => h.interval = Some(dur()?),
+            "--timeout" => h.timeout = Some(dur()?),
+            "--start-period" => h.start_period = Some(dur()?),
+            "--start-interval" => h.start_interval = Some(dur()?),
+            "--retries" => {
+                h.retries = Some(v.parse().map_err(|_| format!("{k}={v}: not a count"))?)
+            }
+            _ => return Err(format!("HEALTHCHECK flag {f} is not supported")),
+        }
+    }
+    let (cmd, probe) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    if !cmd.eq_ignore_ascii_case("cmd") || probe.trim().is_empty() {
+        return Err("HEALTHCHECK wants NONE or [flags] CMD command".into());
+    }
+    h.test = Some(command(probe.trim()));
+    Ok(Some(h))
 }
 
 /// Exec form when the arguments are a JSON array of strings, else shell form.
@@ -545,6 +609,26 @@ mod tests {
             (a.chown.as_deref(), a.chmod.as_deref()),
             (Some("1:2"), Some("600"))
         );
+    }
+
+    #[test]
+    fn healthcheck_and_onbuild() {
+        let got = steps(
+            "FROM x\nHEALTHCHECK --interval=1m30s --retries=3 CMD wget -q localhost\n\
+             HEALTHCHECK NONE\nONBUILD COPY . /src\n",
+        );
+        let Instruction::Healthcheck(Some(h)) = &got[0] else {
+            panic!("{got:?}")
+        };
+        assert_eq!(h.interval, Some(90_000_000_000));
+        assert_eq!(h.retries, Some(3));
+        assert_eq!(h.test, Some(Command::Shell("wget -q localhost".into())));
+        assert_eq!(got[1], Instruction::Healthcheck(None));
+        assert_eq!(got[2], Instruction::Onbuild("COPY . /src".into()));
+        let e = parse("FROM x\nHEALTHCHECK --interval=soon CMD true\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 13), "{e}");
+        assert!(e.message.contains("--interval=soon"), "{e}");
+        assert!(parse("FROM x\nONBUILD FROM y\n").is_err());
     }
 
     #[test]

@@ -260,6 +260,7 @@ fn multi_stage_builds_only_what_the_target_needs() {
          FROM ${BASE} AS builder\nRUN echo built > /out\n\
          FROM scratch\nARG BASE\nCOPY --from=builder /out /result\nCOPY --from=builder /bin/busybox /bin/\n\
          COPY --from=${BASE} /etc/passwd /etc/\n\
+         HEALTHCHECK --interval=30s --retries=2 CMD [\"/bin/busybox\", \"true\"]\n\
          ENTRYPOINT [\"/bin/busybox\", \"cat\"]\nCMD [\"/result\"]\n",
     )
     .unwrap();
@@ -270,6 +271,10 @@ fn multi_stage_builds_only_what_the_target_needs() {
     );
     let details = images.inspect("dm/built:v1").unwrap();
     assert_eq!(details.config["config"]["Entrypoint"][1], "cat");
+    assert_eq!(
+        details.config["config"]["Healthcheck"],
+        serde_json::json!({"Test": ["CMD", "/bin/busybox", "true"], "Interval": 30_000_000_000u64, "Retries": 2})
+    );
     assert_eq!(
         details.config["rootfs"]["diff_ids"]
             .as_array()
