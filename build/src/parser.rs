@@ -174,7 +174,10 @@ pub fn parse(text: &str) -> Result<Dockerfile, SyntaxError> {
                 if let Some(f) = flags.iter().find(|f| !f.starts_with("--network=none")) {
                     return Err(err(arg_col, format!("RUN flag {f} is not supported")));
                 }
-                Instruction::Run(command(rest))
+                Instruction::Run(match heredoc_body(rest) {
+                    Some(script) => Command::Shell(script),
+                    None => command(rest),
+                })
             }
             "COPY" | "ADD" => {
                 let args = parse_copy(&keyword, rest, escape).map_err(|m| err(arg_col, m))?;
@@ -256,6 +259,7 @@ fn logical_lines(text: &str) -> Result<(char, Vec<Logical>), SyntaxError> {
     let mut directives_open = true;
     let mut out = Vec::new();
     let mut current: Option<Logical> = None;
+    let mut heredoc: Option<(String, bool, Logical)> = None;
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let trimmed = raw.trim_start();
@@ -283,6 +287,21 @@ fn logical_lines(text: &str) -> Result<(char, Vec<Logical>), SyntaxError> {
             }
             directives_open = false;
         }
+        if let Some((word, strip, mut cur)) = heredoc.take() {
+            cur.text.push('\n');
+            cur.text.push_str(raw);
+            let end = if strip {
+                raw.trim_start_matches('\t')
+            } else {
+                raw
+            };
+            if end == word {
+                out.push(cur);
+            } else {
+                heredoc = Some((word, strip, cur));
+            }
+            continue;
+        }
         if trimmed.starts_with('#') || (trimmed.is_empty() && current.is_none()) {
             continue;
         }
@@ -298,12 +317,44 @@ fn logical_lines(text: &str) -> Result<(char, Vec<Logical>), SyntaxError> {
         cur.text.push_str(part);
         if !continues {
             if let Some(done) = current.take() {
-                out.push(done);
+                match heredoc_start(&done.text) {
+                    Some((word, strip)) => heredoc = Some((word, strip, done)),
+                    None => out.push(done),
+                }
             }
         }
     }
+    if let Some((word, _, cur)) = heredoc {
+        return Err(SyntaxError {
+            line: cur.line,
+            column: 1,
+            message: format!("heredoc <<{word} is never closed"),
+        });
+    }
     out.extend(current.filter(|c| !c.text.trim().is_empty()));
     Ok((escape, out))
+}
+
+/// The terminator of a RUN line's heredoc (`<<EOF`, `<<-EOF`, `<<"EOF"`) and whether leading
+/// tabs are stripped before comparing.
+fn heredoc_start(line: &str) -> Option<(String, bool)> {
+    let t = line.trim_start();
+    let first = t.split_whitespace().next()?;
+    if !first.eq_ignore_ascii_case("RUN") {
+        return None;
+    }
+    let at = t.find("<<")?;
+    let rest = &t[at + 2..];
+    let (strip, rest) = match rest.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, rest),
+    };
+    let rest = rest.trim_start_matches(['"', '\'']);
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    (!word.is_empty()).then_some((word, strip))
 }
 
 fn parse_from(rest: &str, line: usize, col: usize) -> Result<Stage, SyntaxError> {
@@ -409,6 +460,20 @@ fn healthcheck(rest: &str) -> Result<Option<Healthcheck>, String> {
     }
     h.test = Some(command(probe.trim()));
     Ok(Some(h))
+}
+
+/// `RUN <<EOF ... EOF` (the heredoc is the command): its body, a script for the shell. A
+/// heredoc fed to a command (`RUN sh <<EOF`) stays in the shell text, which the shell reads.
+fn heredoc_body(rest: &str) -> Option<String> {
+    if !rest.starts_with("<<") {
+        return None;
+    }
+    let (first, body) = rest.split_once('\n')?;
+    if first.split_whitespace().count() > 1 {
+        return None;
+    }
+    let body = body.rsplit_once('\n').map_or("", |(b, _)| b);
+    Some(body.to_owned())
 }
 
 /// Exec form when the arguments are a JSON array of strings, else shell form.
@@ -609,6 +674,30 @@ mod tests {
             (a.chown.as_deref(), a.chmod.as_deref()),
             (Some("1:2"), Some("600"))
         );
+    }
+
+    #[test]
+    fn heredocs() {
+        let got = steps(
+            "FROM x\nRUN <<EOF\necho a\n# not a comment here\necho b\nEOF\n\
+             RUN cat <<-\"END\" > /f\n\tline $HOME\n\tEND\nCMD x\n",
+        );
+        assert_eq!(
+            got[0],
+            Instruction::Run(Command::Shell(
+                "echo a\n# not a comment here\necho b".into()
+            ))
+        );
+        assert_eq!(
+            got[1],
+            Instruction::Run(Command::Shell(
+                "cat <<-\"END\" > /f\n\tline $HOME\n\tEND".into()
+            ))
+        );
+        assert_eq!(got[2], Instruction::Cmd(Command::Shell("x".into())));
+        let e = parse("FROM x\nRUN <<EOF\necho\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.message.contains("never closed"), "{e}");
     }
 
     #[test]

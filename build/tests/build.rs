@@ -257,7 +257,7 @@ fn multi_stage_builds_only_what_the_target_needs() {
     std::fs::write(
         ctx.join("Dockerfile"),
         "ARG BASE=dm/busybox:latest\nFROM ${BASE} AS unused\nRUN exit 1\n\
-         FROM ${BASE} AS builder\nRUN echo built > /out\n\
+         FROM ${BASE} AS builder\nRUN <<EOF\necho built > /out\ncat >> /out <<INNER\nheredoc\nINNER\nEOF\n\
          FROM scratch\nARG BASE\nCOPY --from=builder /out /result\nCOPY --from=builder /bin/busybox /bin/\n\
          COPY --from=${BASE} /etc/passwd /etc/\n\
          HEALTHCHECK --interval=30s --retries=2 CMD [\"/bin/busybox\", \"true\"]\n\
@@ -298,7 +298,7 @@ fn multi_stage_builds_only_what_the_target_needs() {
         .collect();
     dm_image::rootfs::unmount(&root).unwrap();
     images.snapshotter().remove(&key).unwrap();
-    assert_eq!(result.unwrap(), "built\n");
+    assert_eq!(result.unwrap(), "built\nheredoc\n");
     assert!(busybox.unwrap());
     assert_eq!(
         etc,
