@@ -9,7 +9,7 @@ use crate::expand::expand;
 use crate::ignore::Ignore;
 use crate::image::{self, State};
 use crate::layer::commit_dir;
-use crate::parser::{Command, CopyArgs, Dockerfile, Instruction, Step};
+use crate::parser::{Command, CopyArgs, Dockerfile, Instruction, RunMount, Step};
 use crate::run::{run, Process};
 use crate::users::{self, Ids};
 use dm_content::Digest;
@@ -332,7 +332,7 @@ impl Builder<'_> {
                 st.config["OnBuild"] = triggers.into();
                 self.meta(st, step, &Value::Null)
             }
-            Instruction::Run(c) => self.run_step(st, step, c),
+            Instruction::Run(c, mounts) => self.run_step(st, step, c, mounts),
             Instruction::Copy(a) => self.copy_step(st, step, a, false, &x),
             Instruction::Add(a) => self.copy_step(st, step, a, true, &x),
         }
@@ -354,7 +354,13 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn run_step(&mut self, st: &mut State, step: &Step, c: &Command) -> Result<()> {
+    fn run_step(
+        &mut self,
+        st: &mut State,
+        step: &Step,
+        c: &Command,
+        mounts: &[RunMount],
+    ) -> Result<()> {
         let args = st.argv(c);
         let mut env = st.env();
         for (k, v) in &st.args {
@@ -364,11 +370,106 @@ impl Builder<'_> {
         }
         let cwd = st.workdir();
         let user = st.config["User"].as_str().unwrap_or("").to_owned();
-        let extra = json!({"args": args, "env": env, "cwd": cwd, "user": user});
+        let mut views = Vec::new();
+        let made = self.run_mounts(step, mounts, &mut views);
+        let result = match made {
+            Ok((specs, keys)) => {
+                let extra =
+                    json!({"args": args, "env": env, "cwd": cwd, "user": user, "mounts": keys});
+                self.run_in(st, step, &extra, args, env, cwd, user, specs)
+            }
+            Err(e) => Err(e),
+        };
+        for v in views {
+            v.release(self.images);
+        }
+        result
+    }
+
+    /// The OCI mounts of a RUN's `--mount`s, and what each contributes to the step's key.
+    fn run_mounts(
+        &mut self,
+        step: &Step,
+        mounts: &[RunMount],
+        views: &mut Vec<View>,
+    ) -> Result<(Vec<Value>, Vec<String>)> {
+        let (mut specs, mut keys) = (Vec::new(), Vec::new());
+        for m in mounts {
+            match m {
+                RunMount::Cache { target, id } => {
+                    let name = Digest::of(id.as_deref().unwrap_or(target).as_bytes());
+                    let dir = self
+                        .images
+                        .root()
+                        .join("build-cache-mounts")
+                        .join(name.hex());
+                    std::fs::create_dir_all(&dir).map_err(|e| BuildError::io("create", &dir, e))?;
+                    specs.push(json!({"destination": target, "type": "bind", "source": dir,
+                        "options": ["rbind", "rw"]}));
+                    keys.push(format!("cache:{target}"));
+                }
+                RunMount::Tmpfs { target } => {
+                    specs.push(
+                        json!({"destination": target, "type": "tmpfs", "source": "tmpfs",
+                        "options": ["nosuid", "nodev"]}),
+                    );
+                    keys.push(format!("tmpfs:{target}"));
+                }
+                RunMount::Bind {
+                    target,
+                    source,
+                    from,
+                } => {
+                    let rel = crate::ignore::parts(source).join("/");
+                    let (root, key) = match from {
+                        Some(f) => {
+                            let v = self.view_of(step, f)?;
+                            let out = (v.dir.clone(), format!("{}:{rel}", v.key));
+                            views.push(v);
+                            out
+                        }
+                        None => {
+                            let src = Source {
+                                root: &self.opts.context,
+                                ignore: &self.ignore,
+                            };
+                            let found = src
+                                .resolve(std::slice::from_ref(source))
+                                .map_err(|m| step_err(step, &m))?;
+                            let hash = src
+                                .hash(&found)
+                                .map_err(|e| BuildError::io("read", &self.opts.context, e))?;
+                            (self.opts.context.clone(), hash)
+                        }
+                    };
+                    let path = root.join(&rel);
+                    specs.push(
+                        json!({"destination": target, "type": "bind", "source": path,
+                        "options": ["rbind", "ro"]}),
+                    );
+                    keys.push(format!("bind:{target}:{key}"));
+                }
+            }
+        }
+        Ok((specs, keys))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_in(
+        &mut self,
+        st: &mut State,
+        step: &Step,
+        extra: &Value,
+        args: Vec<String>,
+        env: Vec<String>,
+        cwd: String,
+        user: String,
+        mounts: Vec<Value>,
+    ) -> Result<()> {
         let (line, text) = (step.line, step.text.clone());
         let runtime = self.opts.runtime.clone();
         let mut output = String::new();
-        let ran = self.layer_step(st, step, &extra, false, &mut |rootfs, scratch| {
+        let ran = self.layer_step(st, step, extra, false, &mut |rootfs, scratch| {
             let (ids, groups) = if user.is_empty() {
                 (Ids { uid: 0, gid: 0 }, Vec::new())
             } else {
@@ -382,6 +483,16 @@ impl Builder<'_> {
             let dir =
                 copy::resolve_in(rootfs, &cwd).map_err(|e| BuildError::io("resolve", rootfs, e))?;
             std::fs::create_dir_all(&dir).map_err(|e| BuildError::io("create", &dir, e))?;
+            // Mount points the runtime makes are not part of the layer (as in BuildKit).
+            let mut made_points = Vec::new();
+            for m in &mounts {
+                let t = m["destination"].as_str().unwrap_or("/");
+                let p = copy::resolve_in(rootfs, t)
+                    .map_err(|e| BuildError::io("resolve", rootfs, e))?;
+                if p.symlink_metadata().is_err() {
+                    made_points.push(p);
+                }
+            }
             let p = Process {
                 runtime: &runtime,
                 rootfs,
@@ -390,8 +501,13 @@ impl Builder<'_> {
                 cwd: &cwd,
                 user: ids,
                 groups,
+                mounts: &mounts,
             };
-            output = run(&p, scratch, line, &text)?;
+            let ran = run(&p, scratch, line, &text);
+            for p in made_points.iter().rev() {
+                let _ = std::fs::remove_dir(p).or_else(|_| std::fs::remove_file(p));
+            }
+            output = ran?;
             Ok(())
         })?;
         for l in output.lines() {

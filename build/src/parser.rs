@@ -42,8 +42,8 @@ pub struct CopyArgs {
 /// One instruction, with variables not yet expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Instruction {
-    /// RUN.
-    Run(Command),
+    /// RUN with its `--mount`s.
+    Run(Command, Vec<RunMount>),
     /// COPY.
     Copy(CopyArgs),
     /// ADD.
@@ -74,6 +74,32 @@ pub enum Instruction {
     Healthcheck(Option<Healthcheck>),
     /// ONBUILD: a trigger recorded in the image for builds FROM it.
     Onbuild(String),
+}
+
+/// A `RUN --mount`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunMount {
+    /// A directory kept across builds (by `id`, default the target), not part of the layer.
+    Cache {
+        /// Where in the container.
+        target: String,
+        /// Which cache.
+        id: Option<String>,
+    },
+    /// A read-only view of the context (or a stage's root) at `target`.
+    Bind {
+        /// Where in the container.
+        target: String,
+        /// The path in the context or stage (default its root).
+        source: String,
+        /// A stage or image instead of the context.
+        from: Option<String>,
+    },
+    /// An empty tmpfs.
+    Tmpfs {
+        /// Where in the container.
+        target: String,
+    },
 }
 
 /// A HEALTHCHECK's command and timings (durations in nanoseconds, as the image config has them).
@@ -171,13 +197,21 @@ pub fn parse(text: &str) -> Result<Dockerfile, SyntaxError> {
         let instruction = match keyword.as_str() {
             "RUN" => {
                 let (flags, rest) = take_flags(rest);
-                if let Some(f) = flags.iter().find(|f| !f.starts_with("--network=none")) {
-                    return Err(err(arg_col, format!("RUN flag {f} is not supported")));
+                let mut mounts = Vec::new();
+                for f in flags {
+                    match f.split_once('=') {
+                        Some(("--mount", m)) => {
+                            mounts.push(run_mount(m).map_err(|m| err(arg_col, m))?)
+                        }
+                        Some(("--network", "none")) => {}
+                        _ => return Err(err(arg_col, format!("RUN flag {f} is not supported"))),
+                    }
                 }
-                Instruction::Run(match heredoc_body(rest) {
+                let c = match heredoc_body(rest) {
                     Some(script) => Command::Shell(script),
                     None => command(rest),
-                })
+                };
+                Instruction::Run(c, mounts)
             }
             "COPY" | "ADD" => {
                 let args = parse_copy(&keyword, rest, escape).map_err(|m| err(arg_col, m))?;
@@ -462,6 +496,45 @@ fn healthcheck(rest: &str) -> Result<Option<Healthcheck>, String> {
     Ok(Some(h))
 }
 
+/// `type=cache|bind|tmpfs,target=...,...` (docker's `--mount` keys and their aliases).
+fn run_mount(spec: &str) -> Result<RunMount, String> {
+    let mut kv = std::collections::BTreeMap::new();
+    for part in spec.split(',') {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        let k = match k {
+            "dst" | "destination" => "target",
+            "src" => "source",
+            k => k,
+        };
+        kv.insert(k, v);
+    }
+    let target = kv
+        .get("target")
+        .filter(|t| !t.is_empty())
+        .map(|t| t.to_string())
+        .ok_or_else(|| format!("--mount={spec}: no target"));
+    let ro = kv.get("readonly").or(kv.get("ro"));
+    match kv.get("type").copied().unwrap_or("bind") {
+        "cache" => Ok(RunMount::Cache {
+            target: target?,
+            id: kv.get("id").map(|s| s.to_string()),
+        }),
+        "bind" if kv.contains_key("rw") || kv.contains_key("readwrite") => {
+            Err(format!("--mount={spec}: rw bind mounts are not supported"))
+        }
+        "bind" if ro.is_some_and(|v| *v == "false") => {
+            Err(format!("--mount={spec}: rw bind mounts are not supported"))
+        }
+        "bind" => Ok(RunMount::Bind {
+            target: target?,
+            source: kv.get("source").copied().unwrap_or("").to_owned(),
+            from: kv.get("from").map(|s| s.to_string()),
+        }),
+        "tmpfs" => Ok(RunMount::Tmpfs { target: target? }),
+        other => Err(format!("--mount type={other} is not supported")),
+    }
+}
+
 /// `RUN <<EOF ... EOF` (the heredoc is the command): its body, a script for the shell. A
 /// heredoc fed to a command (`RUN sh <<EOF`) stays in the shell text, which the shell reads.
 fn heredoc_body(rest: &str) -> Option<String> {
@@ -564,6 +637,10 @@ fn pairs(rest: &str, escape: char, legacy: bool) -> Result<Vec<(String, String)>
 mod tests {
     use super::*;
 
+    fn run(c: Command) -> Instruction {
+        Instruction::Run(c, Vec::new())
+    }
+
     fn steps(text: &str) -> Vec<Instruction> {
         let df = parse(text).unwrap();
         df.stages
@@ -605,13 +682,13 @@ mod tests {
         assert_eq!(
             got,
             [
-                Instruction::Run(Command::Shell("echo a   && echo b".into())),
-                Instruction::Run(Command::Exec(vec![
+                run(Command::Shell("echo a   && echo b".into())),
+                run(Command::Exec(vec![
                     "sh".into(),
                     "-c".into(),
                     "echo hi".into()
                 ])),
-                Instruction::Run(Command::Shell("[not json".into())),
+                run(Command::Shell("[not json".into())),
                 Instruction::Cmd(Command::Exec(vec!["sh".into()])),
                 Instruction::Entrypoint(Command::Shell("top -b".into())),
             ]
@@ -621,10 +698,7 @@ mod tests {
     #[test]
     fn escape_directive_changes_the_continuation_character() {
         let got = steps("# escape=`\nFROM x\nRUN dir c:\\ `\n  && echo ok\nCOPY a\\b c:\\dest\n");
-        assert_eq!(
-            got[0],
-            Instruction::Run(Command::Shell("dir c:\\   && echo ok".into()))
-        );
+        assert_eq!(got[0], run(Command::Shell("dir c:\\   && echo ok".into())));
         let Instruction::Copy(c) = &got[1] else {
             panic!()
         };
@@ -677,6 +751,40 @@ mod tests {
     }
 
     #[test]
+    fn run_mounts() {
+        let got = steps(
+            "FROM x\nRUN --mount=type=cache,target=/root/.cache,id=pip \\\n  --mount=type=bind,source=src,target=/src,from=build \\\n  --mount=type=tmpfs,dst=/t --network=none make\n",
+        );
+        let Instruction::Run(c, m) = &got[0] else {
+            panic!("{got:?}")
+        };
+        assert_eq!(c, &Command::Shell("make".into()));
+        assert_eq!(
+            m,
+            &[
+                RunMount::Cache {
+                    target: "/root/.cache".into(),
+                    id: Some("pip".into())
+                },
+                RunMount::Bind {
+                    target: "/src".into(),
+                    source: "src".into(),
+                    from: Some("build".into())
+                },
+                RunMount::Tmpfs {
+                    target: "/t".into()
+                },
+            ]
+        );
+        let e = parse("FROM x\nRUN --mount=type=ssh make\n").unwrap_err();
+        assert!(e.message.contains("type=ssh"), "{e}");
+        let e = parse("FROM x\nRUN --mount=type=cache make\n").unwrap_err();
+        assert!(e.message.contains("target"), "{e}");
+        let e = parse("FROM x\nRUN --network=host make\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 5), "{e}");
+    }
+
+    #[test]
     fn heredocs() {
         let got = steps(
             "FROM x\nRUN <<EOF\necho a\n# not a comment here\necho b\nEOF\n\
@@ -684,13 +792,13 @@ mod tests {
         );
         assert_eq!(
             got[0],
-            Instruction::Run(Command::Shell(
+            run(Command::Shell(
                 "echo a\n# not a comment here\necho b".into()
             ))
         );
         assert_eq!(
             got[1],
-            Instruction::Run(Command::Shell(
+            run(Command::Shell(
                 "cat <<-\"END\" > /f\n\tline $HOME\n\tEND".into()
             ))
         );

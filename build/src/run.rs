@@ -29,6 +29,8 @@ pub struct Process<'a> {
     pub user: Ids,
     /// Its supplementary groups.
     pub groups: Vec<u32>,
+    /// Extra OCI mounts (RUN --mount).
+    pub mounts: &'a [serde_json::Value],
 }
 
 /// Runs `p` in `scratch` (a fresh directory for the bundle); returns its output, or the
@@ -53,6 +55,9 @@ pub fn run(p: &Process, scratch: &Path, line: usize, text: &str) -> Result<Strin
     let mut spec: serde_json::Value = serde_json::from_slice(&text_cfg)
         .map_err(|e| BuildError::io("parse", &cfg_path, std::io::Error::other(e)))?;
     spec["root"] = serde_json::json!({"path": p.rootfs, "readonly": false});
+    if let Some(list) = spec["mounts"].as_array_mut() {
+        list.extend(p.mounts.iter().cloned());
+    }
     let proc_ = &mut spec["process"];
     proc_["terminal"] = false.into();
     proc_["args"] = serde_json::json!(p.args);

@@ -306,3 +306,61 @@ fn multi_stage_builds_only_what_the_target_needs() {
         "scratch holds only what was copied (--from an image)"
     );
 }
+
+#[test]
+fn run_mounts_cache_bind_and_tmpfs() {
+    if !require_root("run_mounts_cache_bind_and_tmpfs") {
+        return;
+    }
+    let dir = TempDir::new("dm-build-mounts");
+    let images = store(dir.path());
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(ctx.join("data")).unwrap();
+    std::fs::write(ctx.join("data/in.txt"), "one\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM dm/busybox:latest\n\
+         RUN --mount=type=cache,target=/cache echo x >> /cache/count && wc -l < /cache/count > /runs\n\
+         RUN --mount=type=bind,source=data,target=/ctx cat /ctx/in.txt > /from-bind\n\
+         RUN --mount=type=tmpfs,target=/scratch touch /scratch/junk && ls /scratch > /tmpfs-ls\n",
+    )
+    .unwrap();
+    let look = |name: &str| {
+        let key = unique_id("dm-build-look");
+        let mounts = images.prepare(name, &key).unwrap();
+        let root = dir.path().join(&key);
+        std::fs::create_dir_all(&root).unwrap();
+        dm_image::rootfs::mount(&mounts, &root).unwrap();
+        let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_default();
+        let got = (
+            read("runs"),
+            read("from-bind"),
+            read("tmpfs-ls"),
+            ["cache", "ctx", "scratch"].map(|p| root.join(p).exists()),
+        );
+        dm_image::rootfs::unmount(&root).unwrap();
+        images.snapshotter().remove(&key).unwrap();
+        got
+    };
+    let first = run_build(&images, &opts(&ctx));
+    assert_eq!(first.containers, 3);
+    let none = [false; 3];
+    assert_eq!(
+        look("dm/built:v1"),
+        ("1\n".into(), "one\n".into(), "junk\n".into(), none),
+        "mount points and mounted contents stay out of the layers"
+    );
+
+    // The bound file changed: that RUN and the one after it run again.
+    std::fs::write(ctx.join("data/in.txt"), "two\n").unwrap();
+    assert_eq!(run_build(&images, &opts(&ctx)).containers, 2);
+    assert_eq!(look("dm/built:v1").1, "two\n");
+
+    // The cache mount keeps its contents across builds.
+    let o = Options {
+        no_cache: true,
+        ..opts(&ctx)
+    };
+    run_build(&images, &o);
+    assert_eq!(look("dm/built:v1").0, "2\n");
+}
