@@ -54,3 +54,42 @@ fn syntax_errors_and_remote_sources_fail_clearly() {
         "{err}"
     );
 }
+
+#[test]
+fn output_writes_an_archive_skopeo_reads() {
+    let test = "output_writes_an_archive_skopeo_reads";
+    if !require_root(test) || !dm_testkit::require_cmd("skopeo") {
+        return;
+    }
+    let dir = TempDir::new("dm-build-out");
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("hi.txt"), "hi\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM scratch\nCOPY hi.txt /\nCMD [\"/hi\"]\n",
+    )
+    .unwrap();
+    let tar = dir.path().join("out.tar");
+    let out = Command::new(workspace_bin("dm-build"))
+        .arg("--root")
+        .arg(dir.path().join("store"))
+        .args(["-q", "-t", "dm/out:v1", "-o"])
+        .arg(&tar)
+        .arg(&ctx)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    for transport in ["oci-archive", "docker-archive"] {
+        let out = Command::new("skopeo")
+            .args(["inspect", "--config"])
+            .arg(format!("{transport}:{}", tar.display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{transport}: {out:?}");
+        let cfg: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(cfg["config"]["Cmd"][0], "/hi", "{transport}");
+    }
+    assert!(id.starts_with("sha256:"), "{id}");
+}

@@ -30,6 +30,10 @@ struct Cli {
     /// The dm-runc binary (default: next to dm-build, else on PATH).
     #[arg(long)]
     runtime: Option<PathBuf>,
+    /// Also write the result to FILE: one tar that is an OCI image layout and a `docker save`
+    /// archive (needs -t: the archive names the image).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
     /// Print only the image id.
     #[arg(short, long)]
     quiet: bool,
@@ -64,6 +68,9 @@ fn main() -> anyhow::Result<()> {
         no_cache: cli.no_cache,
         runtime,
     };
+    if cli.output.is_some() && cli.tags.is_empty() {
+        anyhow::bail!("--output needs a name for the image: add -t NAME");
+    }
     let quiet = cli.quiet;
     let built = dm_build::build(&images, &opts, &mut |line| {
         if !quiet {
@@ -78,6 +85,16 @@ fn main() -> anyhow::Result<()> {
         for t in &built.tags {
             println!("Successfully tagged {t}");
         }
+    }
+    if let Some(path) = &cli.output {
+        let tmp = path.with_extension("partial");
+        let f = std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+        let saved = images.save(&built.tags, std::io::BufWriter::new(f));
+        if let Err(e) = saved {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e).with_context(|| format!("write {}", path.display()));
+        }
+        std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
     }
     println!("{}", built.id);
     Ok(())
