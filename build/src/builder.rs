@@ -191,7 +191,11 @@ impl Builder<'_> {
         let mut st = match self.stage_index(&base).filter(|d| *d < i) {
             Some(d) => self.states.get(&d).cloned().unwrap_or_default(),
             None if base == "scratch" => State::scratch(),
-            None => image::base(self.images, &base)?,
+            None => {
+                let mut st = image::base(self.images, &base)?;
+                self.onbuild_triggers(&mut st, stage.line)?;
+                st
+            }
         };
         st.args.clear();
         let n = stage.steps.len();
@@ -200,6 +204,30 @@ impl Builder<'_> {
             self.step(&mut st, step)?;
         }
         self.states.insert(i, st);
+        Ok(())
+    }
+
+    /// Runs the base image's ONBUILD triggers right after FROM (at its line), as docker does;
+    /// they are not passed on to this image.
+    fn onbuild_triggers(&mut self, st: &mut State, line: usize) -> Result<()> {
+        let triggers = match st.config.get_mut("OnBuild").map(Value::take) {
+            Some(Value::Array(t)) => t,
+            _ => return Ok(()),
+        };
+        for t in triggers.iter().filter_map(Value::as_str) {
+            let df = crate::parser::parse(&format!("FROM scratch\n{t}\n")).map_err(|e| {
+                BuildError::Step {
+                    line,
+                    instruction: format!("ONBUILD {t}"),
+                    message: e.message,
+                }
+            })?;
+            for mut step in df.stages.into_iter().flat_map(|s| s.steps) {
+                step.line = line;
+                (self.log)(&format!("ONBUILD {}", step.text));
+                self.step(st, &step)?;
+            }
+        }
         Ok(())
     }
 

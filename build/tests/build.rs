@@ -364,3 +364,57 @@ fn run_mounts_cache_bind_and_tmpfs() {
     run_build(&images, &o);
     assert_eq!(look("dm/built:v1").0, "2\n");
 }
+
+#[test]
+fn onbuild_triggers_run_in_the_child_build_only() {
+    if !require_root("onbuild_triggers_run_in_the_child_build_only") {
+        return;
+    }
+    let dir = TempDir::new("dm-build-onbuild");
+    let images = store(dir.path());
+    let parent = dir.path().join("parent");
+    std::fs::create_dir_all(&parent).unwrap();
+    std::fs::write(
+        parent.join("Dockerfile"),
+        "FROM dm/busybox:latest\nONBUILD COPY marker.txt /marker\nONBUILD RUN cat /marker > /seen\n",
+    )
+    .unwrap();
+    let o = Options {
+        tags: vec!["dm/parent:v1".into()],
+        ..opts(&parent)
+    };
+    assert_eq!(
+        run_build(&images, &o).containers,
+        0,
+        "triggers do not run in the parent"
+    );
+    let cfg = images.inspect("dm/parent:v1").unwrap().config["config"].clone();
+    assert_eq!(cfg["OnBuild"].as_array().unwrap().len(), 2, "{cfg}");
+
+    let child = dir.path().join("child");
+    std::fs::create_dir_all(&child).unwrap();
+    std::fs::write(child.join("marker.txt"), "from the child context\n").unwrap();
+    std::fs::write(
+        child.join("Dockerfile"),
+        "FROM dm/parent:v1\nCMD [\"cat\", \"/seen\"]\n",
+    )
+    .unwrap();
+    assert_eq!(run_build(&images, &opts(&child)).containers, 1);
+    let details = images.inspect("dm/built:v1").unwrap();
+    assert!(
+        details.config["config"]
+            .get("OnBuild")
+            .is_none_or(|v| v.is_null()),
+        "{}",
+        details.config
+    );
+    let key = unique_id("dm-build-look");
+    let mounts = images.prepare("dm/built:v1", &key).unwrap();
+    let root = dir.path().join("look");
+    std::fs::create_dir_all(&root).unwrap();
+    dm_image::rootfs::mount(&mounts, &root).unwrap();
+    let seen = std::fs::read_to_string(root.join("seen"));
+    dm_image::rootfs::unmount(&root).unwrap();
+    images.snapshotter().remove(&key).unwrap();
+    assert_eq!(seen.unwrap(), "from the child context\n");
+}
