@@ -192,7 +192,22 @@ impl Builder<'_> {
             Some(d) => self.states.get(&d).cloned().unwrap_or_default(),
             None if base == "scratch" => State::scratch(),
             None => {
-                let mut st = image::base(self.images, &base)?;
+                let platform = match &stage.platform {
+                    Some(p) => {
+                        let args = self.global_args();
+                        let p = expand(p, self.escape, &|n| args.get(n).cloned());
+                        Some(
+                            p.parse::<dm_image::Platform>()
+                                .map_err(|e| BuildError::Step {
+                                    line: stage.line,
+                                    instruction: format!("FROM --platform={p}"),
+                                    message: e.to_string(),
+                                })?,
+                        )
+                    }
+                    None => None,
+                };
+                let mut st = image::base(self.images, &base, platform.as_ref())?;
                 self.onbuild_triggers(&mut st, stage.line)?;
                 st
             }
@@ -638,7 +653,7 @@ impl Builder<'_> {
                 .get(&i)
                 .cloned()
                 .ok_or_else(|| step_err(step, "stage not built"))?,
-            None => image::base(self.images, from)?,
+            None => image::base(self.images, from, None)?,
         };
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let key = format!("dm-build-view-{}-{n}", std::process::id());

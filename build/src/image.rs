@@ -8,7 +8,7 @@ use crate::parser::{Command, Step};
 use dm_content::Digest;
 use dm_image::records::{ImageRecord, Records};
 use dm_image::unpack::read_blob;
-use dm_image::{Images, Progress, PullOptions, Reference};
+use dm_image::{Images, Platform, Progress, PullOptions, Reference};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -153,8 +153,8 @@ impl State {
     }
 }
 
-/// The state of an image in the store, pulled first if missing.
-pub fn base(images: &Images, name: &str) -> Result<State> {
+/// The state of an image in the store, pulled first (for `platform`) if missing.
+pub fn base(images: &Images, name: &str, platform: Option<&Platform>) -> Result<State> {
     let rec = match images.resolve(name) {
         Ok(r) => r,
         Err(dm_image::ImageError::NotFound(_)) => {
@@ -164,7 +164,11 @@ pub fn base(images: &Images, name: &str) -> Result<State> {
                 .enable_all()
                 .build()
                 .map_err(|e| BuildError::io("start", std::path::Path::new("tokio runtime"), e))?;
-            rt.block_on(images.pull(&reference, &PullOptions::default(), &Progress::default()))?
+            let opts = PullOptions {
+                platform: platform.cloned().unwrap_or_default(),
+                ..Default::default()
+            };
+            rt.block_on(images.pull(&reference, &opts, &Progress::default()))?
         }
         Err(e) => return Err(e.into()),
     };

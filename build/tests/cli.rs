@@ -44,6 +44,11 @@ fn syntax_errors_and_remote_sources_fail_clearly() {
         "nothing is named"
     );
 
+    let out = dm_build(&dir, "ARG P=a/b/c/d\nFROM --platform=$P busybox\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("line 2: FROM --platform=a/b/c/d"), "{err}");
+
     let out = Command::new(workspace_bin("dm-build"))
         .args(["--build-arg", "NOEQUALS", "."])
         .output()
