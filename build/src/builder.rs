@@ -79,6 +79,9 @@ pub fn build(images: &Images, opts: &Options, log: &mut dyn FnMut(&str)) -> Resu
     } else {
         '\\'
     };
+    for key in crate::stale::clean(images) {
+        log(&format!("removed {key}, left by a build that died"));
+    }
     let mut b = Builder {
         images,
         opts,

@@ -12,6 +12,7 @@ mod image;
 pub mod layer;
 pub mod parser;
 mod run;
+pub mod stale;
 pub mod users;
 
 pub use builder::{build, Built, Options};

@@ -220,7 +220,17 @@ fn a_failing_run_names_the_command_and_leaves_no_image_or_snapshot() {
         "FROM dm/busybox:latest\nRUN echo first-line; echo boom-output >&2; exit 3\n",
     )
     .unwrap();
-    let before = images.snapshotter().list::<&str>(&[]).unwrap().len();
+    // What a killed build (a pid that is gone) left: a mounted snapshot and its scratch dir.
+    let stale = format!("dm-build-{}-0", i32::MAX);
+    let parent = images.resolve("dm/busybox:latest").unwrap().chain_ids[0].clone();
+    let mounts = images
+        .snapshotter()
+        .prepare(&stale, &parent, Default::default())
+        .unwrap();
+    let stale_root = images.root().join("build-tmp").join(&stale).join("rootfs");
+    std::fs::create_dir_all(&stale_root).unwrap();
+    dm_image::rootfs::mount(&mounts, &stale_root).unwrap();
+    let before = images.snapshotter().list::<&str>(&[]).unwrap().len() - 1;
     let err = build(&images, &opts(&ctx), &mut |_| {})
         .unwrap_err()
         .to_string();
@@ -242,6 +252,10 @@ fn a_failing_run_names_the_command_and_leaves_no_image_or_snapshot() {
         std::fs::read_dir(&tmp).unwrap().count(),
         0,
         "scratch dirs left"
+    );
+    assert!(
+        images.snapshotter().stat(&stale).is_err(),
+        "the dead build's snapshot is gone"
     );
 }
 
