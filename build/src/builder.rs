@@ -126,7 +126,18 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn global_args(&self) -> BTreeMap<String, String> {
-        let mut out = BTreeMap::new();
+        // BuildKit's automatic platform ARGs: this builder builds for, and on, linux/amd64.
+        let mut out: BTreeMap<String, String> = ["TARGET", "BUILD"]
+            .into_iter()
+            .flat_map(|p| {
+                [
+                    (format!("{p}PLATFORM"), "linux/amd64"),
+                    (format!("{p}OS"), "linux"),
+                    (format!("{p}ARCH"), "amd64"),
+                ]
+            })
+            .map(|(k, v)| (k, v.to_owned()))
+            .collect();
         for (k, v) in &self.df.global_args {
             if let Some(v) = self.opts.build_args.get(k).or(v.as_ref()) {
                 out.insert(k.clone(), v.clone());

@@ -5,6 +5,8 @@
 use crate::ignore::{has_glob, match_parts, parts, Ignore};
 use crate::users::Ids;
 use dm_content::Hasher;
+use nix::sys::stat::{utimensat, UtimensatFlags};
+use nix::sys::time::TimeSpec;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
@@ -175,6 +177,12 @@ fn finish(to: &Path, meta: &std::fs::Metadata, opts: &Options) -> std::io::Resul
     if !meta.file_type().is_symlink() {
         let mode = opts.chmod.unwrap_or(meta.mode() & 0o7777);
         std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))?;
+    }
+    if !meta.is_dir() {
+        // COPY keeps the source's modification time, as docker's does.
+        let mtime = TimeSpec::new(meta.mtime(), meta.mtime_nsec());
+        utimensat(None, to, &mtime, &mtime, UtimensatFlags::NoFollowSymlink)
+            .map_err(std::io::Error::from)?;
     }
     Ok(())
 }

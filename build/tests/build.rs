@@ -103,6 +103,12 @@ fn builds_runs_and_caches_a_busybox_image() {
     std::fs::create_dir_all(ctx.join("data/sub")).unwrap();
     std::fs::write(ctx.join("Dockerfile"), DOCKERFILE).unwrap();
     std::fs::write(ctx.join("hello.txt"), "v1\n").unwrap();
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    let f = std::fs::File::options()
+        .append(true)
+        .open(ctx.join("hello.txt"))
+        .unwrap();
+    f.set_modified(old).unwrap();
     std::fs::write(ctx.join("data/sub/file"), "data\n").unwrap();
     std::fs::write(ctx.join("data/secret.key"), "no\n").unwrap();
     std::fs::write(ctx.join(".dockerignore"), "**/*.key\n").unwrap();
@@ -144,6 +150,7 @@ fn builds_runs_and_caches_a_busybox_image() {
     let by_run = std::fs::read_to_string(root.join("made/by-run"));
     let uid = std::fs::read_to_string(root.join("app/uid"));
     let run_as = std::fs::read_to_string(root.join("data/run-as"));
+    let mtime = root.join("app/hello.txt").metadata().unwrap().mtime();
     let linked = (
         root.join("made/by-run").metadata().unwrap().ino(),
         root.join("made/link").metadata().unwrap().ino(),
@@ -168,6 +175,7 @@ fn builds_runs_and_caches_a_busybox_image() {
         "USER by name, with /etc/group's groups"
     );
     assert_eq!(linked.0, linked.1, "a hard link stays one");
+    assert_eq!(mtime, 1_600_000_000, "COPY keeps the source's mtime");
     assert!(yes_gone, "a deleted file is a whiteout in the layer");
     assert_eq!(data.unwrap(), (1000, 2000), "--chown=user:extra by name");
     assert!(!ignored, ".dockerignore keeps files out of COPY");
@@ -271,7 +279,7 @@ fn multi_stage_builds_only_what_the_target_needs() {
     std::fs::write(
         ctx.join("Dockerfile"),
         "ARG BASE=dm/busybox:latest\nFROM ${BASE} AS unused\nRUN exit 1\n\
-         FROM ${BASE} AS builder\nRUN <<EOF\necho built > /out\ncat >> /out <<INNER\nheredoc\nINNER\nEOF\n\
+         FROM ${BASE} AS builder\nARG TARGETARCH\nRUN <<EOF\necho built $TARGETARCH > /out\ncat >> /out <<INNER\nheredoc\nINNER\nEOF\n\
          FROM scratch\nARG BASE\nCOPY --from=builder /out /result\nCOPY --from=builder /bin/busybox /bin/\n\
          COPY --from=${BASE} /etc/passwd /etc/\n\
          HEALTHCHECK --interval=30s --retries=2 CMD [\"/bin/busybox\", \"true\"]\n\
@@ -312,7 +320,7 @@ fn multi_stage_builds_only_what_the_target_needs() {
         .collect();
     dm_image::rootfs::unmount(&root).unwrap();
     images.snapshotter().remove(&key).unwrap();
-    assert_eq!(result.unwrap(), "built\nheredoc\n");
+    assert_eq!(result.unwrap(), "built amd64\nheredoc\n");
     assert!(busybox.unwrap());
     assert_eq!(
         etc,
