@@ -34,7 +34,12 @@ fn load(images: &Images, tar: &Path, name: &str) {
 }
 
 /// Every entry of the image's root: path to (mode, uid, gid, content or link target).
-fn tree(images: &Images, name: &str, at: &Path) -> BTreeMap<String, (u32, u32, u32, String)> {
+fn tree(
+    images: &Images,
+    name: &str,
+    at: &Path,
+    start: i64,
+) -> BTreeMap<String, (u32, u32, u32, String, i64)> {
     let key = unique_id("dm-build-cmp");
     let mounts = images.prepare(name, &key).unwrap();
     std::fs::create_dir_all(at).unwrap();
@@ -51,7 +56,14 @@ fn tree(images: &Images, name: &str, at: &Path) -> BTreeMap<String, (u32, u32, u
             String::new()
         };
         let rel = e.path().strip_prefix(at).unwrap().display().to_string();
-        out.insert(rel, (m.mode(), m.uid(), m.gid(), what));
+        // Files from the context and the base keep their times; what RUN made, and directories
+        // (which take the time of their last change), have build-time mtimes that differ.
+        let mtime = if m.is_dir() || m.mtime() >= start {
+            0
+        } else {
+            m.mtime()
+        };
+        out.insert(rel, (m.mode(), m.uid(), m.gid(), what, mtime));
     }
     dm_image::rootfs::unmount(at).unwrap();
     images.snapshotter().remove(&key).unwrap();
@@ -74,6 +86,14 @@ fn dm_build_matches_buildah_bud() {
     std::fs::create_dir_all(ctx.join("data/sub")).unwrap();
     std::fs::write(ctx.join("hello.txt"), "hello\n").unwrap();
     std::fs::write(ctx.join("data/sub/file"), "data\n").unwrap();
+    for f in ["hello.txt", "data/sub/file"] {
+        let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+        let file = std::fs::File::options()
+            .append(true)
+            .open(ctx.join(f))
+            .unwrap();
+        file.set_modified(old).unwrap();
+    }
     std::fs::set_permissions(
         ctx.join("data/sub/file"),
         std::os::unix::fs::PermissionsExt::from_mode(0o640),
@@ -101,6 +121,11 @@ fn dm_build_matches_buildah_bud() {
     let bh_from = format!("oci-archive:{}", busybox.display());
     std::fs::write(&bh_file, DOCKERFILE.replace("BASE", &bh_from)).unwrap();
 
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - 1;
     let opts = Options {
         context: ctx.clone(),
         tags: vec!["dm/ours:v1".into()],
@@ -155,8 +180,13 @@ fn dm_build_matches_buildah_bud() {
     for k in ["Env", "Entrypoint", "Cmd", "WorkingDir", "User"] {
         assert_eq!(ours[k], theirs[k], "config {k}");
     }
-    let a = tree(&images, "dm/ours:v1", &dir.path().join("mnt-ours"));
-    let b = tree(&images, "dm/theirs:v1", &dir.path().join("mnt-theirs"));
+    let a = tree(&images, "dm/ours:v1", &dir.path().join("mnt-ours"), start);
+    let b = tree(
+        &images,
+        "dm/theirs:v1",
+        &dir.path().join("mnt-theirs"),
+        start,
+    );
     // buildah leaves behind the mount points of what it binds into RUN containers (an empty
     // /etc/hostname, /run for .containerenv); docker's builder does not, nor do we.
     let buildah_mountpoints = ["etc/hostname", "run"];
