@@ -94,11 +94,22 @@ pub fn build(images: &Images, opts: &Options, log: &mut dyn FnMut(&str)) -> Resu
         log,
     };
     let target = b.target_index()?;
-    let needed = b.needed(target)?;
-    for i in 0..=target {
-        if needed.contains(&i) {
-            b.build_stage(i)?;
+    let mut pending: Vec<usize> = b.needed(target)?.into_iter().collect();
+    pending.sort();
+    // In waves: every stage whose dependencies are built; several at once run concurrently.
+    while !pending.is_empty() {
+        let mut ready = Vec::new();
+        for &i in &pending {
+            if b.deps(i)?.iter().all(|d| b.states.contains_key(d)) {
+                ready.push(i);
+            }
         }
+        match ready.as_slice() {
+            [] => unreachable!("stage dependencies only point to earlier stages"),
+            [one] => b.build_stage(*one)?,
+            many => b.build_concurrently(many)?,
+        }
+        pending.retain(|i| !ready.contains(i));
     }
     let state = b.states.remove(&target).unwrap_or_default();
     let (id, tags) = image::write(images, &state, &opts.tags)?;
@@ -174,28 +185,101 @@ impl Builder<'_> {
     }
 
     /// The stages `target` depends on (through FROM and COPY --from), itself included.
-    fn needed(&self, target: usize) -> Result<HashSet<usize>> {
-        let mut out = HashSet::new();
-        let mut todo = vec![target];
-        while let Some(i) = todo.pop() {
-            if !out.insert(i) {
-                continue;
-            }
-            if let Some(dep) = self.stage_index(&self.base_of(i)).filter(|d| *d < i) {
-                todo.push(dep);
-            }
-            for s in &self.df.stages[i].steps {
-                if let Instruction::Copy(CopyArgs { from: Some(f), .. }) = &s.instruction {
-                    if let Some(dep) = self.stage_index(f) {
-                        if dep >= i {
-                            return Err(step_err(s, "--from names this or a later stage"));
-                        }
-                        todo.push(dep);
+    /// The stages stage `i` uses: its base, COPY --from and RUN --mount from=.
+    fn deps(&self, i: usize) -> Result<Vec<usize>> {
+        let mut out = Vec::new();
+        if let Some(dep) = self.stage_index(&self.base_of(i)).filter(|d| *d < i) {
+            out.push(dep);
+        }
+        for s in &self.df.stages[i].steps {
+            let froms: Vec<&String> = match &s.instruction {
+                Instruction::Copy(CopyArgs { from: Some(f), .. }) => vec![f],
+                Instruction::Run(_, mounts) => mounts
+                    .iter()
+                    .filter_map(|m| match m {
+                        RunMount::Bind { from: Some(f), .. } => Some(f),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for f in froms {
+                if let Some(dep) = self.stage_index(f) {
+                    if dep >= i {
+                        return Err(step_err(s, "from= names this or a later stage"));
                     }
+                    out.push(dep);
                 }
             }
         }
         Ok(out)
+    }
+
+    /// The stages `target` depends on, itself included.
+    fn needed(&self, target: usize) -> Result<HashSet<usize>> {
+        let mut out = HashSet::new();
+        let mut todo = vec![target];
+        while let Some(i) = todo.pop() {
+            if out.insert(i) {
+                todo.extend(self.deps(i)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Builds independent stages on threads of their own; their logs follow in stage order.
+    fn build_concurrently(&mut self, stages: &[usize]) -> Result<()> {
+        let (images, opts, df, escape) = (self.images, self.opts, self.df, self.escape);
+        let results: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = stages
+                .iter()
+                .map(|&i| {
+                    let (states, ignore) = (self.states.clone(), self.ignore.clone());
+                    scope.spawn(move || {
+                        let mut lines = Vec::new();
+                        let built = (|| {
+                            let mut log = |l: &str| lines.push(l.to_owned());
+                            let mut b = Builder {
+                                images,
+                                opts,
+                                df,
+                                ignore,
+                                escape,
+                                cache: Cache::open(&images.root().join("build-cache"))?,
+                                states,
+                                stats: (0, 0, 0),
+                                log: &mut log,
+                            };
+                            b.build_stage(i)?;
+                            Ok((b.states.remove(&i).unwrap_or_default(), b.stats))
+                        })();
+                        (i, built, lines)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a stage's build thread panicked"))
+                .collect()
+        });
+        let mut first_err = None;
+        for (i, built, lines) in results {
+            for l in lines {
+                (self.log)(&l);
+            }
+            match built {
+                Ok((st, (ran, cached, containers))) => {
+                    self.states.insert(i, st);
+                    self.stats.0 += ran;
+                    self.stats.1 += cached;
+                    self.stats.2 += containers;
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 
     fn build_stage(&mut self, i: usize) -> Result<()> {

@@ -53,7 +53,12 @@ impl Cache {
     /// Records `e` for `key` (temp file and rename: a crash leaves no torn entry).
     pub fn put(&self, key: &str, e: &Entry) -> Result<()> {
         let path = self.path(key);
-        let tmp = path.with_extension("tmp");
+        // Two stages may make the same step at once: each writes its own temp file.
+        let tmp = path.with_extension(format!(
+            "tmp-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         let data = serde_json::to_vec(e).unwrap_or_default();
         std::fs::write(&tmp, data).map_err(|e| BuildError::io("write", &tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| BuildError::io("rename", &path, e))

@@ -440,3 +440,32 @@ fn onbuild_triggers_run_in_the_child_build_only() {
     images.snapshotter().remove(&key).unwrap();
     assert_eq!(seen.unwrap(), "from the child context\n");
 }
+
+#[test]
+fn independent_stages_run_concurrently() {
+    if !require_root("independent_stages_run_concurrently") {
+        return;
+    }
+    let dir = TempDir::new("dm-build-concurrent");
+    let images = store(dir.path());
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    // Each stage marks a shared cache dir, then waits (bounded) for the other's mark: this
+    // only succeeds when both RUNs are up at the same time.
+    let stage = |me: &str, other: &str| {
+        format!(
+            "FROM dm/busybox:latest AS {me}\n\
+             RUN --mount=type=cache,id=rendezvous,target=/r touch /r/{me} && i=0 && \
+             while [ ! -e /r/{other} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done && \
+             test -e /r/{other} && echo {me} > /{me}\n"
+        )
+    };
+    let dockerfile = format!(
+        "{}{}FROM scratch\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+        stage("a", "b"),
+        stage("b", "a")
+    );
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    let built = run_build(&images, &opts(&ctx));
+    assert_eq!((built.containers, built.ran), (2, 4));
+}
