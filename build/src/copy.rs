@@ -80,7 +80,16 @@ impl Source<'_> {
                 if m.file_type().is_symlink() {
                     h.update(std::fs::read_link(e.path())?.as_os_str().as_bytes());
                 } else if m.is_file() {
-                    h.update(&std::fs::read(e.path())?);
+                    // Streamed: a context may hold files larger than memory.
+                    let mut f = std::fs::File::open(e.path())?;
+                    let mut buf = vec![0u8; 1 << 16];
+                    loop {
+                        let n = std::io::Read::read(&mut f, &mut buf)?;
+                        if n == 0 {
+                            break;
+                        }
+                        h.update(&buf[..n]);
+                    }
                 }
                 h.update(b"\n");
             }
