@@ -1,0 +1,471 @@
+//! Builds FROM the busybox test image with dm-runc, runs the result, and checks the cache:
+//! an unchanged rebuild starts no container, a changed COPY re-runs only what follows it.
+
+use dm_build::{build, Built, Options};
+use dm_image::{Images, Platform, Progress};
+use dm_testkit::{require_root, unique_id, workspace_bin, TempDir};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+
+const DOCKERFILE: &str = r#"FROM dm/busybox:latest
+ARG WHO=nobody
+ENV GREETING=hello
+RUN mkdir /made && echo "$GREETING $WHO" > /made/by-run && ln /made/by-run /made/link && rm /bin/yes
+WORKDIR /app
+COPY --chown=user:extra data/ /data/
+COPY hello.txt ./
+RUN cat /proc/sys/kernel/random/uuid > /app/stamp && id -u > /app/uid
+USER user
+RUN id -u > /data/run-as && id -G >> /data/run-as
+CMD ["sh", "-c", "echo $GREETING; pwd; cat /app/hello.txt; id -u"]
+"#;
+
+/// A store holding the busybox test image as dm/busybox:latest.
+fn store(dir: &Path) -> Images {
+    let images = Images::open(&dir.join("store"), Default::default()).unwrap();
+    let tar = dir.join("busybox.tar");
+    dm_integration::write_busybox_image_tar(&tar, &dir.join("busybox-work"));
+    let name = "dm/busybox".parse().unwrap();
+    let f = std::fs::File::open(&tar).unwrap();
+    images
+        .load(f, Some(&name), &Platform::default(), &Progress::default())
+        .unwrap();
+    images
+}
+
+fn opts(context: &Path) -> Options {
+    Options {
+        context: context.to_owned(),
+        tags: vec!["dm/built:v1".into()],
+        build_args: [("WHO".to_owned(), "world".to_owned())].into(),
+        runtime: workspace_bin("dm-runc"),
+        ..Default::default()
+    }
+}
+
+fn run_build(images: &Images, o: &Options) -> Built {
+    build(images, o, &mut |l| eprintln!("{l}")).unwrap()
+}
+
+/// Runs the image's Cmd with its Env, WorkingDir and User in dm-runc; returns stdout.
+fn run_image(images: &Images, name: &str, work: &Path) -> String {
+    let details = images.inspect(name).unwrap();
+    let cfg = &details.config["config"];
+    let key = unique_id("dm-build-test");
+    let mounts = images.prepare(name, &key).unwrap();
+    let rootfs = work.join("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    dm_image::rootfs::mount(&mounts, &rootfs).unwrap();
+    let runtime = workspace_bin("dm-runc");
+    let st = Command::new(&runtime)
+        .arg("spec")
+        .current_dir(work)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let spec_path = work.join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&spec_path).unwrap()).unwrap();
+    spec["root"] = serde_json::json!({"path": rootfs, "readonly": false});
+    spec["process"]["terminal"] = false.into();
+    spec["process"]["args"] = cfg["Cmd"].clone();
+    spec["process"]["env"] = cfg["Env"].clone();
+    spec["process"]["cwd"] = cfg["WorkingDir"].clone();
+    assert_eq!(
+        cfg["User"], "user",
+        "the user in the busybox test image's /etc/passwd"
+    );
+    spec["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
+    std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let out = Command::new(&runtime)
+        .arg("--root")
+        .arg(work.join("state"))
+        .args(["run", "--bundle"])
+        .arg(work)
+        .arg(unique_id("ct"))
+        .output()
+        .unwrap();
+    dm_image::rootfs::unmount(&rootfs).unwrap();
+    images.snapshotter().remove(&key).unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn builds_runs_and_caches_a_busybox_image() {
+    if !require_root("builds_runs_and_caches_a_busybox_image") {
+        return;
+    }
+    let dir = TempDir::new("dm-build");
+    let images = store(dir.path());
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(ctx.join("data/sub")).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), DOCKERFILE).unwrap();
+    std::fs::write(ctx.join("hello.txt"), "v1\n").unwrap();
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    let f = std::fs::File::options()
+        .append(true)
+        .open(ctx.join("hello.txt"))
+        .unwrap();
+    f.set_modified(old).unwrap();
+    std::fs::write(ctx.join("data/sub/file"), "data\n").unwrap();
+    std::fs::write(ctx.join("data/secret.key"), "no\n").unwrap();
+    std::fs::write(ctx.join(".dockerignore"), "**/*.key\n").unwrap();
+
+    let first = run_build(&images, &opts(&ctx));
+    assert_eq!((first.ran, first.cached, first.containers), (6, 0, 3));
+
+    // The result, from outside: its config, and its files through a fresh snapshot.
+    let details = images.inspect("dm/built:v1").unwrap();
+    assert_eq!(details.record.config, first.id);
+    let cfg = &details.config["config"];
+    assert_eq!(cfg["WorkingDir"], "/app");
+    assert_eq!(cfg["User"], "user");
+    assert!(cfg["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e == "GREETING=hello"));
+    assert!(
+        !cfg["Env"].to_string().contains("WHO"),
+        "ARGs are not kept: {cfg}"
+    );
+    assert_eq!(
+        details.config["rootfs"]["diff_ids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        7
+    );
+    let work = TempDir::new("dm-build-run");
+    let out = run_image(&images, "dm/built:v1", work.path());
+    assert_eq!(out, "hello\n/app\nv1\n1000\n");
+
+    let key = unique_id("dm-build-look");
+    let mounts = images.prepare("dm/built:v1", &key).unwrap();
+    let root = dir.path().join("look");
+    std::fs::create_dir_all(&root).unwrap();
+    dm_image::rootfs::mount(&mounts, &root).unwrap();
+    let by_run = std::fs::read_to_string(root.join("made/by-run"));
+    let uid = std::fs::read_to_string(root.join("app/uid"));
+    let run_as = std::fs::read_to_string(root.join("data/run-as"));
+    let mtime = root.join("app/hello.txt").metadata().unwrap().mtime();
+    let linked = (
+        root.join("made/by-run").metadata().unwrap().ino(),
+        root.join("made/link").metadata().unwrap().ino(),
+    );
+    let yes_gone = root.join("bin/yes").symlink_metadata().is_err();
+    let data = root
+        .join("data/sub/file")
+        .metadata()
+        .map(|m| (m.uid(), m.gid()));
+    let ignored = root.join("data/secret.key").exists();
+    dm_image::rootfs::unmount(&root).unwrap();
+    images.snapshotter().remove(&key).unwrap();
+    assert_eq!(
+        by_run.unwrap(),
+        "hello world\n",
+        "ENV and --build-arg reach RUN"
+    );
+    assert_eq!(uid.unwrap(), "0\n", "RUN before USER runs as root");
+    assert_eq!(
+        run_as.unwrap(),
+        "1000\n1000 2000\n",
+        "USER by name, with /etc/group's groups"
+    );
+    assert_eq!(linked.0, linked.1, "a hard link stays one");
+    assert_eq!(mtime, 1_600_000_000, "COPY keeps the source's mtime");
+    assert!(yes_gone, "a deleted file is a whiteout in the layer");
+    assert_eq!(data.unwrap(), (1000, 2000), "--chown=user:extra by name");
+    assert!(!ignored, ".dockerignore keeps files out of COPY");
+
+    // Nothing changed: every step from the cache, no container, the same image.
+    let again = run_build(&images, &opts(&ctx));
+    assert_eq!((again.ran, again.cached, again.containers), (0, 6, 0));
+    assert_eq!(again.id, first.id);
+
+    // A new mtime alone is no change.
+    let f = std::fs::File::options()
+        .append(true)
+        .open(ctx.join("hello.txt"))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(run_build(&images, &opts(&ctx)).containers, 0);
+
+    // hello.txt changed: its COPY and the RUN after it run again, nothing before them.
+    std::fs::write(ctx.join("hello.txt"), "v2\n").unwrap();
+    let changed = run_build(&images, &opts(&ctx));
+    assert_eq!((changed.ran, changed.cached, changed.containers), (3, 3, 2));
+    assert_ne!(changed.id, first.id);
+    let work = TempDir::new("dm-build-run");
+    assert_eq!(
+        run_image(&images, "dm/built:v1", work.path()),
+        "hello\n/app\nv2\n1000\n"
+    );
+
+    // --no-cache runs everything again.
+    let o = Options {
+        no_cache: true,
+        ..opts(&ctx)
+    };
+    let fresh = run_build(&images, &o);
+    assert_eq!((fresh.ran, fresh.containers), (6, 3));
+}
+
+#[test]
+fn a_failing_run_names_the_command_and_leaves_no_image_or_snapshot() {
+    if !require_root("a_failing_run_names_the_command_and_leaves_no_image_or_snapshot") {
+        return;
+    }
+    let dir = TempDir::new("dm-build-fail");
+    let images = store(dir.path());
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM dm/busybox:latest\nRUN echo first-line; echo boom-output >&2; exit 3\n",
+    )
+    .unwrap();
+    // What a killed build (a pid that is gone) left: a mounted snapshot and its scratch dir.
+    let stale = format!("dm-build-{}-0", i32::MAX);
+    let parent = images.resolve("dm/busybox:latest").unwrap().chain_ids[0].clone();
+    let mounts = images
+        .snapshotter()
+        .prepare(&stale, &parent, Default::default())
+        .unwrap();
+    let stale_root = images.root().join("build-tmp").join(&stale).join("rootfs");
+    std::fs::create_dir_all(&stale_root).unwrap();
+    dm_image::rootfs::mount(&mounts, &stale_root).unwrap();
+    let before = images.snapshotter().list::<&str>(&[]).unwrap().len() - 1;
+    let err = build(&images, &opts(&ctx), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 2") && err.contains("exit code 3"),
+        "{err}"
+    );
+    assert!(
+        err.contains("boom-output") && err.contains("echo first-line"),
+        "{err}"
+    );
+    assert!(images.resolve("dm/built:v1").is_err());
+    assert_eq!(
+        images.snapshotter().list::<&str>(&[]).unwrap().len(),
+        before
+    );
+    let tmp = images.root().join("build-tmp");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "scratch dirs left"
+    );
+    assert!(
+        images.snapshotter().stat(&stale).is_err(),
+        "the dead build's snapshot is gone"
+    );
+}
+
+#[test]
+fn multi_stage_builds_only_what_the_target_needs() {
+    if !require_root("multi_stage_builds_only_what_the_target_needs") {
+        return;
+    }
+    let dir = TempDir::new("dm-build-multi");
+    let images = store(dir.path());
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "ARG BASE=dm/busybox:latest\nFROM ${BASE} AS unused\nRUN exit 1\n\
+         FROM ${BASE} AS builder\nARG TARGETARCH\nRUN <<EOF\necho built $TARGETARCH > /out\ncat >> /out <<INNER\nheredoc\nINNER\nEOF\n\
+         FROM scratch\nARG BASE\nCOPY --from=builder /out /result\nCOPY --from=builder /bin/busybox /bin/\n\
+         COPY --from=${BASE} /etc/passwd /etc/\n\
+         HEALTHCHECK --interval=30s --retries=2 CMD [\"/bin/busybox\", \"true\"]\n\
+         ENTRYPOINT [\"/bin/busybox\", \"cat\"]\nCMD [\"/result\"]\n",
+    )
+    .unwrap();
+    let built = run_build(&images, &opts(&ctx));
+    assert_eq!(
+        built.containers, 1,
+        "the unused stage's failing RUN never ran"
+    );
+    let details = images.inspect("dm/built:v1").unwrap();
+    assert_eq!(details.config["config"]["Entrypoint"][1], "cat");
+    assert_eq!(
+        details.config["config"]["Healthcheck"],
+        serde_json::json!({"Test": ["CMD", "/bin/busybox", "true"], "Interval": 30_000_000_000u64, "Retries": 2})
+    );
+    assert_eq!(
+        details.config["rootfs"]["diff_ids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let key = unique_id("dm-build-look");
+    let mounts = images.prepare("dm/built:v1", &key).unwrap();
+    let root = dir.path().join("look");
+    std::fs::create_dir_all(&root).unwrap();
+    dm_image::rootfs::mount(&mounts, &root).unwrap();
+    let result = std::fs::read_to_string(root.join("result"));
+    let busybox = root
+        .join("bin/busybox")
+        .metadata()
+        .map(|m| m.mode() & 0o111 != 0);
+    let etc: Vec<_> = std::fs::read_dir(root.join("etc"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    dm_image::rootfs::unmount(&root).unwrap();
+    images.snapshotter().remove(&key).unwrap();
+    assert_eq!(result.unwrap(), "built amd64\nheredoc\n");
+    assert!(busybox.unwrap());
+    assert_eq!(
+        etc,
+        ["passwd"],
+        "scratch holds only what was copied (--from an image)"
+    );
+}
+
+#[test]
+fn run_mounts_cache_bind_and_tmpfs() {
+    if !require_root("run_mounts_cache_bind_and_tmpfs") {
+        return;
+    }
+    let dir = TempDir::new("dm-build-mounts");
+    let images = store(dir.path());
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(ctx.join("data")).unwrap();
+    std::fs::write(ctx.join("data/in.txt"), "one\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM dm/busybox:latest\n\
+         RUN --mount=type=cache,target=/cache echo x >> /cache/count && wc -l < /cache/count > /runs\n\
+         RUN --mount=type=bind,source=data,target=/ctx cat /ctx/in.txt > /from-bind\n\
+         RUN --mount=type=tmpfs,target=/scratch touch /scratch/junk && ls /scratch > /tmpfs-ls\n",
+    )
+    .unwrap();
+    let look = |name: &str| {
+        let key = unique_id("dm-build-look");
+        let mounts = images.prepare(name, &key).unwrap();
+        let root = dir.path().join(&key);
+        std::fs::create_dir_all(&root).unwrap();
+        dm_image::rootfs::mount(&mounts, &root).unwrap();
+        let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_default();
+        let got = (
+            read("runs"),
+            read("from-bind"),
+            read("tmpfs-ls"),
+            ["cache", "ctx", "scratch"].map(|p| root.join(p).exists()),
+        );
+        dm_image::rootfs::unmount(&root).unwrap();
+        images.snapshotter().remove(&key).unwrap();
+        got
+    };
+    let first = run_build(&images, &opts(&ctx));
+    assert_eq!(first.containers, 3);
+    let none = [false; 3];
+    assert_eq!(
+        look("dm/built:v1"),
+        ("1\n".into(), "one\n".into(), "junk\n".into(), none),
+        "mount points and mounted contents stay out of the layers"
+    );
+
+    // The bound file changed: that RUN and the one after it run again.
+    std::fs::write(ctx.join("data/in.txt"), "two\n").unwrap();
+    assert_eq!(run_build(&images, &opts(&ctx)).containers, 2);
+    assert_eq!(look("dm/built:v1").1, "two\n");
+
+    // The cache mount keeps its contents across builds.
+    let o = Options {
+        no_cache: true,
+        ..opts(&ctx)
+    };
+    run_build(&images, &o);
+    assert_eq!(look("dm/built:v1").0, "2\n");
+}
+
+#[test]
+fn onbuild_triggers_run_in_the_child_build_only() {
+    if !require_root("onbuild_triggers_run_in_the_child_build_only") {
+        return;
+    }
+    let dir = TempDir::new("dm-build-onbuild");
+    let images = store(dir.path());
+    let parent = dir.path().join("parent");
+    std::fs::create_dir_all(&parent).unwrap();
+    std::fs::write(
+        parent.join("Dockerfile"),
+        "FROM dm/busybox:latest\nONBUILD COPY marker.txt /marker\nONBUILD RUN cat /marker > /seen\n",
+    )
+    .unwrap();
+    let o = Options {
+        tags: vec!["dm/parent:v1".into()],
+        ..opts(&parent)
+    };
+    assert_eq!(
+        run_build(&images, &o).containers,
+        0,
+        "triggers do not run in the parent"
+    );
+    let cfg = images.inspect("dm/parent:v1").unwrap().config["config"].clone();
+    assert_eq!(cfg["OnBuild"].as_array().unwrap().len(), 2, "{cfg}");
+
+    let child = dir.path().join("child");
+    std::fs::create_dir_all(&child).unwrap();
+    std::fs::write(child.join("marker.txt"), "from the child context\n").unwrap();
+    std::fs::write(
+        child.join("Dockerfile"),
+        "FROM dm/parent:v1\nCMD [\"cat\", \"/seen\"]\n",
+    )
+    .unwrap();
+    assert_eq!(run_build(&images, &opts(&child)).containers, 1);
+    let details = images.inspect("dm/built:v1").unwrap();
+    assert!(
+        details.config["config"]
+            .get("OnBuild")
+            .is_none_or(|v| v.is_null()),
+        "{}",
+        details.config
+    );
+    let key = unique_id("dm-build-look");
+    let mounts = images.prepare("dm/built:v1", &key).unwrap();
+    let root = dir.path().join("look");
+    std::fs::create_dir_all(&root).unwrap();
+    dm_image::rootfs::mount(&mounts, &root).unwrap();
+    let seen = std::fs::read_to_string(root.join("seen"));
+    dm_image::rootfs::unmount(&root).unwrap();
+    images.snapshotter().remove(&key).unwrap();
+    assert_eq!(seen.unwrap(), "from the child context\n");
+}
+
+#[test]
+fn independent_stages_run_concurrently() {
+    if !require_root("independent_stages_run_concurrently") {
+        return;
+    }
+    let dir = TempDir::new("dm-build-concurrent");
+    let images = store(dir.path());
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    // Each stage marks a shared cache dir, then waits (bounded) for the other's mark: this
+    // only succeeds when both RUNs are up at the same time.
+    let stage = |me: &str, other: &str| {
+        format!(
+            "FROM dm/busybox:latest AS {me}\n\
+             RUN --mount=type=cache,id=rendezvous,target=/r touch /r/{me} && i=0 && \
+             while [ ! -e /r/{other} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done && \
+             test -e /r/{other} && echo {me} > /{me}\n"
+        )
+    };
+    let dockerfile = format!(
+        "{}{}FROM scratch\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+        stage("a", "b"),
+        stage("b", "a")
+    );
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    let built = run_build(&images, &opts(&ctx));
+    assert_eq!((built.containers, built.ran), (2, 4));
+}
