@@ -14,7 +14,6 @@ use crate::run::{run, Process};
 use crate::users::{self, Ids};
 use dm_content::Digest;
 use dm_image::Images;
-use dm_snapshotter::Mount;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -825,8 +824,8 @@ impl Builder<'_> {
             let worked = work(&rootfs, &scratch.join("bundle"));
             dm_image::rootfs::unmount(&rootfs)?;
             worked?;
-            let upper =
-                upper_dir(&mounts).ok_or_else(|| step_err(step, "snapshot has no upper dir"))?;
+            let upper = dm_snapshotter::upper_dir(&mounts)
+                .ok_or_else(|| step_err(step, "snapshot has no upper dir"))?;
             let unchanged = std::fs::read_dir(&upper)
                 .map_err(|e| BuildError::io("read", &upper, e))?
                 .next()
@@ -888,16 +887,4 @@ fn step_err(step: &Step, message: &str) -> BuildError {
         instruction: step.text.clone(),
         message: message.to_owned(),
     }
-}
-
-/// Where a snapshot's changes land: an overlay's upper dir, or a bind's source.
-fn upper_dir(mounts: &[Mount]) -> Option<PathBuf> {
-    let m = mounts.first()?;
-    if m.kind == "bind" {
-        return Some(PathBuf::from(&m.source));
-    }
-    m.options
-        .iter()
-        .find_map(|o| o.strip_prefix("upperdir="))
-        .map(PathBuf::from)
 }

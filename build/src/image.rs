@@ -3,7 +3,7 @@
 
 use crate::cache::Entry;
 use crate::error::{BuildError, Result};
-use crate::layer::{put, Layer, LAYER_GZIP};
+use crate::layer::{Layer, LAYER_GZIP};
 use crate::parser::{Command, Step};
 use dm_content::Digest;
 use dm_image::records::{ImageRecord, Records};
@@ -245,7 +245,9 @@ pub fn write(images: &Images, st: &State, tags: &[String]) -> Result<(String, Ve
     });
     let config_bytes = serde_json::to_vec(&config).unwrap_or_default();
     let config_digest = Digest::of(&config_bytes);
-    put(images.content(), &config_digest, &config_bytes)?;
+    images
+        .content()
+        .put("dm-build", &config_digest, &config_bytes)?;
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -254,7 +256,9 @@ pub fn write(images: &Images, st: &State, tags: &[String]) -> Result<(String, Ve
     });
     let manifest_bytes = serde_json::to_vec(&manifest).unwrap_or_default();
     let manifest_digest = Digest::of(&manifest_bytes);
-    put(images.content(), &manifest_digest, &manifest_bytes)?;
+    images
+        .content()
+        .put("dm-build", &manifest_digest, &manifest_bytes)?;
     let records = Records::open(&images.root().join("images"))?;
     let mut all = records.load()?;
     let mut names = Vec::new();

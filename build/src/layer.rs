@@ -3,7 +3,7 @@
 //! stored in dm-content.
 
 use crate::error::{BuildError, Result};
-use dm_content::{Digest, Hasher, Store};
+use dm_content::{Hasher, Store};
 use flate2::write::GzEncoder;
 use std::ffi::CString;
 use std::io::Write;
@@ -95,27 +95,6 @@ impl<W: Write> Write for Hashing<W> {
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
-}
-
-/// Stores `bytes` under `digest` unless present.
-pub fn put(store: &Store, digest: &Digest, bytes: &[u8]) -> Result<()> {
-    if store.size(digest).is_ok() {
-        return Ok(());
-    }
-    let reference = format!("dm-build-{digest}");
-    let mut w = match store.writer(&reference, Some(bytes.len() as u64), Some(digest.clone())) {
-        Ok(w) => w,
-        Err(dm_content::Error::AlreadyExists(_)) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    let done = w
-        .write(bytes)
-        .and_then(|()| w.commit(None, None, &Default::default()));
-    if let Err(e) = done {
-        let _ = store.abort(&reference);
-        return Err(e.into());
-    }
-    Ok(())
 }
 
 fn tar_changes(upper: &Path, out: &mut impl Write) -> std::io::Result<()> {

@@ -421,6 +421,27 @@ impl Store {
         Writer::open(self.clone(), reference, total, expected)
     }
 
+    /// Stores `bytes` as blob `digest` (checked on commit) unless it is present already, for
+    /// small documents held in memory (manifests, image configs); `owner` names the ingest.
+    pub fn put(&self, owner: &str, digest: &Digest, bytes: &[u8]) -> Result<()> {
+        if self.size(digest).is_ok() {
+            return Ok(());
+        }
+        let reference = format!("{owner}-put-{digest}");
+        let mut w = match self.writer(&reference, Some(bytes.len() as u64), Some(digest.clone())) {
+            Ok(w) => w,
+            Err(Error::AlreadyExists(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let done = w
+            .write(bytes)
+            .and_then(|()| w.commit(None, None, &Default::default()));
+        if done.is_err() {
+            let _ = self.abort(&reference);
+        }
+        done.map(drop)
+    }
+
     /// Progress of the ingest on `reference`.
     pub fn status(&self, reference: &str) -> Result<IngestStatus> {
         ingest::status(&self.ingest_dir(reference))?

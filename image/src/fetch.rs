@@ -148,21 +148,5 @@ async fn copy_body(
 
 /// Stores `bytes` (already verified to be `digest`) as a blob, unless present.
 pub fn put_bytes(store: &Store, digest: &Digest, bytes: &[u8]) -> Result<()> {
-    if store.size(digest).is_ok() {
-        return Ok(());
-    }
-    let reference = format!("dm-image-put-{digest}");
-    let mut w = match store.writer(&reference, Some(bytes.len() as u64), Some(digest.clone())) {
-        Ok(w) => w,
-        Err(dm_content::Error::AlreadyExists(_)) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    let done = w
-        .write(bytes)
-        .and_then(|()| w.commit(None, None, &Default::default()));
-    if let Err(e) = done {
-        let _ = store.abort(&reference);
-        return Err(e.into());
-    }
-    Ok(())
+    Ok(store.put("dm-image", digest, bytes)?)
 }

@@ -6,9 +6,8 @@ use crate::progress::{Event, Progress};
 use crate::pull::Blob;
 use dm_content::{Digest, Store};
 use dm_snapshotter::layer::{apply_layer, ApplyOptions};
-use dm_snapshotter::{Mount, Snapshotter};
+use dm_snapshotter::Snapshotter;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Errors of unpacking.
@@ -175,7 +174,7 @@ fn apply_one(
         .prepare(&key, parent, HashMap::new())
         .map_err(snap_err)?;
     let result = (|| {
-        let upper = upper_dir(&mounts).ok_or_else(|| {
+        let upper = dm_snapshotter::upper_dir(&mounts).ok_or_else(|| {
             snap_err(dm_snapshotter::Error::invalid(
                 "mounts",
                 format!("no upper dir in {mounts:?}"),
@@ -212,18 +211,6 @@ fn apply_one(
         let _ = snaps.remove(&key);
     }
     result
-}
-
-/// The directory a layer is applied into: the upper dir of an overlay, or a bind's source.
-fn upper_dir(mounts: &[Mount]) -> Option<PathBuf> {
-    let m = mounts.first()?;
-    if m.kind == "bind" {
-        return Some(PathBuf::from(&m.source));
-    }
-    m.options
-        .iter()
-        .find_map(|o| o.strip_prefix("upperdir="))
-        .map(PathBuf::from)
 }
 
 #[cfg(test)]

@@ -19,5 +19,5 @@ mod usage;
 pub use dm_filters::Filter;
 pub use error::{Error, Result};
 pub use info::{Info, Kind, Usage, MAX_LABEL_BYTES};
-pub use mounts::Mount;
+pub use mounts::{upper_dir, Mount};
 pub use snapshots::Snapshotter;

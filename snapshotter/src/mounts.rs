@@ -15,6 +15,19 @@ pub struct Mount {
     pub options: Vec<String>,
 }
 
+/// The directory a snapshot's changes land in, from the mounts that `prepare` returned: the
+/// overlay's upper dir, or the bind's source when the snapshot has no parent.
+pub fn upper_dir(mounts: &[Mount]) -> Option<std::path::PathBuf> {
+    let m = mounts.first()?;
+    if m.kind == "bind" {
+        return Some(std::path::PathBuf::from(&m.source));
+    }
+    m.options
+        .iter()
+        .find_map(|o| o.strip_prefix("upperdir="))
+        .map(std::path::PathBuf::from)
+}
+
 /// Where snapshot `id` keeps its files (an overlay upper dir, or the whole tree without parents).
 pub fn fs_dir(snapshots: &Path, id: u64) -> std::path::PathBuf {
     snapshots.join(id.to_string()).join("fs")
