@@ -34,7 +34,9 @@ fn main() {
     let code = match dispatch(&cli, protected) {
         Ok(code) => code,
         Err(e) => {
-            let msg = format!("{e:#}");
+            // Every error of the crate already says its cause; the alternate form would
+            // repeat it ("...: EPERM: Operation not permitted: EPERM: Operation not permitted").
+            let msg = format!("{e}");
             log::error(&msg);
             if log::has_file() {
                 eprintln!("{msg}");

@@ -19,6 +19,13 @@ fn fails_cleanly(b: &Bundle, out: Output, needle: &str) {
         "expected {needle:?} in {out:?}"
     );
     assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {out:?}");
+    // The cause is said once (the alternate error format used to repeat it).
+    for cause in ["(os error", "EPERM", "ENOENT", "EACCES", "EINVAL", "EBUSY"] {
+        assert!(
+            out.stderr.matches(cause).count() <= 1,
+            "{cause} repeated: {out:?}"
+        );
+    }
     assert_nothing_left(b);
     assert_no_cgroup(&b.id);
 }
