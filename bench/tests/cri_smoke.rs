@@ -2,7 +2,7 @@
 //! through containerd's CRI plugin, every row gets a figure, and nothing is left behind.
 
 mod common;
-use common::clean_report;
+use common::{clean_report, measured};
 
 #[test]
 fn cri_smoke_reports_both_handlers_and_leaves_nothing_behind() {
@@ -19,13 +19,7 @@ fn cri_smoke_reports_both_handlers_and_leaves_nothing_behind() {
             "runc handler (Go shim + runc)",
             "dockermind handler (our shim + dm-runc)",
         ] {
-            let row = report
-                .rows
-                .iter()
-                .find(|r| r.scenario == scenario && r.runtime == name)
-                .unwrap_or_else(|| panic!("no row for {scenario} / {name}: {:#?}", report.rows));
-            assert!(row.error.is_none(), "{scenario} / {name}: {row:?}");
-            assert!(row.median.is_some_and(|m| m > 0.0), "{row:?}");
+            let row = measured(&report, scenario, name);
             assert_eq!(row.family, "cri");
         }
     }

@@ -2,7 +2,7 @@
 //! installed, and the run's cleanup check finds nothing left.
 
 mod common;
-use common::clean_report;
+use common::{clean_report, measured};
 
 const PULLERS: &[&str] = &[
     "ctr image pull (containerd 1.6, overlayfs)",
@@ -34,16 +34,7 @@ fn image_smoke_reports_every_row_and_leaves_nothing_behind() {
     ];
     for (scenario, names) in rows {
         for name in names {
-            let row = report
-                .rows
-                .iter()
-                .find(|r| r.scenario == scenario && r.runtime == *name)
-                .unwrap_or_else(|| panic!("no row for {scenario} / {name}: {:#?}", report.rows));
-            assert!(row.error.is_none(), "{scenario} / {name}: {row:?}");
-            assert!(
-                row.median.is_some_and(|m| m > 0.0),
-                "{scenario} / {name}: {row:?}"
-            );
+            measured(&report, scenario, name);
         }
     }
 }

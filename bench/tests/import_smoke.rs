@@ -2,7 +2,7 @@
 //! sides, and the run's cleanup check finds nothing left.
 
 mod common;
-use common::clean_report;
+use common::{clean_report, measured, row};
 
 /// (scenario, implementations) the family must report.
 const ROWS: &[(&str, &[&str])] = &[
@@ -44,27 +44,13 @@ fn import_smoke_reports_every_row_and_leaves_nothing_behind() {
     let report = clean_report(&["--smoke", "--json", "--only", "runc", "--family", "import"]);
     for (scenario, names) in ROWS {
         for name in *names {
-            let row = report
-                .rows
-                .iter()
-                .find(|r| r.scenario == *scenario && r.runtime == *name)
-                .unwrap_or_else(|| panic!("no row for {scenario} / {name}: {:#?}", report.rows));
-            assert!(row.error.is_none(), "{scenario} / {name}: {row:?}");
-            assert!(
-                row.median.is_some_and(|m| m > 0.0),
-                "{scenario} / {name}: {row:?}"
-            );
+            measured(&report, scenario, name);
         }
     }
     // CPU time is counted in clock ticks: a 4 MB import may take none on one side.
     for scenario in ["ctr-import-1x4MB-cpu", "ctr-import-1x4MB-containerd-cpu"] {
         for name in SIDES {
-            let row = report
-                .rows
-                .iter()
-                .find(|r| r.scenario == scenario && r.runtime == *name)
-                .unwrap_or_else(|| panic!("no row for {scenario} / {name}: {:#?}", report.rows));
-            assert!(row.error.is_none(), "{scenario} / {name}: {row:?}");
+            let row = row(&report, scenario, name);
             assert!(
                 row.median.is_some_and(|m| m >= 0.0),
                 "{scenario} / {name}: {row:?}"

@@ -2,7 +2,7 @@
 //! run's cleanup check finds nothing left.
 
 mod common;
-use common::clean_report;
+use common::{clean_report, measured};
 
 const SIDES: &[&str] = &["docker-registry (distribution)", "dm-registry"];
 
@@ -26,16 +26,7 @@ fn registry_smoke_reports_every_row_for_both_registries() {
         "idle-rss",
     ] {
         for name in SIDES {
-            let row = report
-                .rows
-                .iter()
-                .find(|r| r.scenario == scenario && r.runtime == *name)
-                .unwrap_or_else(|| panic!("no row for {scenario} / {name}: {:#?}", report.rows));
-            assert!(row.error.is_none(), "{scenario} / {name}: {row:?}");
-            assert!(
-                row.median.is_some_and(|m| m > 0.0),
-                "{scenario} / {name}: {row:?}"
-            );
+            measured(&report, scenario, name);
         }
     }
 }

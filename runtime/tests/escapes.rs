@@ -223,21 +223,49 @@ fn exploit_exec(test: &str, victim: impl FnOnce(&mut Command)) -> Option<(String
     let exited = attacker.line();
     let result = attacker.strike();
     exe_race::force_delete(&runc(), &a);
-    assert!(held.starts_with("held "), "{held}");
-    assert!(
-        log.contains("none"),
-        "the script did not run the runtime: {log:?} {out:?}"
-    );
-    assert!(exited.starts_with("exited "), "{exited}");
-    assert_ne!(
-        result, "write-ok",
-        "{held}: the container overwrote the runtime binary"
-    );
-    assert!(
-        copy.bytes() == before,
-        "runtime binary changed ({held}, {result})"
-    );
-    Some((held, result))
+    let race = Race {
+        held,
+        log: format!("{log:?} {out:?}"),
+        exited,
+        result,
+    };
+    race.assert_resisted(&copy, &before);
+    Some((race.held, race.result))
+}
+
+/// One run of the exploit, as the attacker and the planted script saw it.
+struct Race {
+    held: String,
+    log: String,
+    exited: String,
+    result: String,
+}
+
+impl Race {
+    /// The race was set up and ran (the script ran the runtime, the attacker held its binary
+    /// and saw it exit), and the binary survived it unchanged.
+    fn assert_resisted(&self, copy: &RuntimeCopy, before: &[u8]) {
+        let Race {
+            held,
+            log,
+            exited,
+            result,
+        } = self;
+        assert!(held.starts_with("held "), "{held}");
+        assert!(
+            log.contains("none"),
+            "the script did not run the runtime: {log}"
+        );
+        assert!(exited.starts_with("exited "), "{exited}");
+        assert_ne!(
+            result, "write-ok",
+            "{held}: the container overwrote the runtime binary"
+        );
+        assert!(
+            copy.bytes() == before,
+            "runtime binary changed ({held}, {result})"
+        );
+    }
 }
 
 #[test]
@@ -304,20 +332,13 @@ fn interpreter_line_cannot_overwrite_runtime_through_init() {
     let result = attacker.strike();
     exe_race::force_delete(&runc(), &b);
     exe_race::force_delete(&runc(), &a);
-    assert!(held.starts_with("held "), "{held}");
-    assert!(
-        log.contains("none"),
-        "the script did not run the runtime: {log:?}"
-    );
-    assert!(exited.starts_with("exited "), "{exited}");
-    assert_ne!(
-        result, "write-ok",
-        "{held}: the container overwrote the runtime binary"
-    );
-    assert!(
-        copy.bytes() == before,
-        "runtime binary changed ({held}, {result})"
-    );
+    Race {
+        held,
+        log: format!("{log:?}"),
+        exited,
+        result,
+    }
+    .assert_resisted(&copy, &before);
 }
 
 #[test]
