@@ -1,11 +1,13 @@
 //! Registry credentials from a docker-style `config.json` (`auths.<host>.auth` =
-//! base64 of `user:password`, or `username`/`password`), and the `WWW-Authenticate`
+//! base64 of `user:password`, or `username`/`password`, or an `identitytoken`; or a
+//! credential helper named by `credHelpers`/`credsStore`), and the `WWW-Authenticate`
 //! challenges a registry answers a 401 with (RFC 7235; distribution's token auth).
 
 use base64::Engine;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// A credentials file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -34,15 +36,29 @@ pub enum AuthError {
         /// The entry's key.
         host: String,
     },
+    /// A credential helper named in the file could not give an answer.
+    #[error("credential helper docker-credential-{helper} for {host}: {message}")]
+    Helper {
+        /// The helper's suffix (`credsStore` or `credHelpers.<host>`).
+        helper: String,
+        /// The registry asked for.
+        host: String,
+        /// What went wrong (the helper's own output when it ran).
+        message: String,
+    },
 }
 
-/// A user name and password for one registry.
-#[derive(Clone, PartialEq, Eq)]
+/// A user name and password for one registry, or an OAuth2 refresh token (docker's
+/// `identitytoken`) that the token server exchanges for access tokens.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct Credentials {
     /// User name.
     pub username: String,
     /// Password (or token used as one).
     pub password: String,
+    /// A refresh token for distribution's OAuth2 token endpoint, used instead of the password
+    /// when present.
+    pub identity_token: Option<String>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -70,18 +86,30 @@ struct FileEntry {
     username: Option<String>,
     #[serde(default)]
     password: Option<String>,
+    #[serde(default)]
+    identitytoken: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct File {
     #[serde(default)]
     auths: BTreeMap<String, FileEntry>,
+    #[serde(default, rename = "credsStore")]
+    creds_store: Option<String>,
+    #[serde(default, rename = "credHelpers")]
+    cred_helpers: BTreeMap<String, String>,
 }
 
 /// Credentials by registry host.
 #[derive(Debug, Clone, Default)]
 pub struct AuthFile {
     by_host: BTreeMap<String, Credentials>,
+    /// The helper for every host without its own (`credsStore`).
+    creds_store: Option<String>,
+    /// Helpers by host (`credHelpers`).
+    cred_helpers: BTreeMap<String, String>,
+    /// Helper answers by host: a pull asks once per challenge, a helper may be slow.
+    asked: Arc<Mutex<BTreeMap<String, Option<Credentials>>>>,
 }
 
 /// The names docker.io's credentials may be stored under.
@@ -120,7 +148,12 @@ impl AuthFile {
                 path: path.to_owned(),
                 host: key.clone(),
             };
+            let token = e.identitytoken.filter(|t| !t.is_empty());
             let creds = match (e.auth.filter(|a| !a.is_empty()), e.username, e.password) {
+                _ if token.is_some() => Credentials {
+                    identity_token: token,
+                    ..Credentials::default()
+                },
                 (Some(a), _, _) => {
                     let raw = base64::engine::general_purpose::STANDARD
                         .decode(a.trim())
@@ -130,32 +163,77 @@ impl AuthFile {
                     Credentials {
                         username: u.to_owned(),
                         password: p.to_owned(),
+                        identity_token: None,
                     }
                 }
-                (None, Some(username), Some(password)) => Credentials { username, password },
+                (None, Some(username), Some(password)) => Credentials {
+                    username,
+                    password,
+                    identity_token: None,
+                },
                 _ => continue,
             };
             by_host.insert(host_of(&key), creds);
         }
-        Ok(AuthFile { by_host })
+        let cred_helpers = file
+            .cred_helpers
+            .into_iter()
+            .map(|(k, v)| (host_of(&k), v))
+            .collect();
+        Ok(AuthFile {
+            by_host,
+            creds_store: file.creds_store.filter(|s| !s.is_empty()),
+            cred_helpers,
+            asked: Arc::default(),
+        })
     }
 
     /// An auth file holding `creds` for `host` only (for library users and tests).
     pub fn single(host: &str, creds: Credentials) -> AuthFile {
         AuthFile {
             by_host: BTreeMap::from([(host.to_owned(), creds)]),
+            ..AuthFile::default()
         }
     }
 
-    /// The credentials for registry `domain`, if any.
-    pub fn get(&self, domain: &str) -> Option<&Credentials> {
+    /// The credentials for registry `domain`, if any: from its credential helper when the
+    /// file names one (as docker does, the file's own entry is the fallback when the helper
+    /// has none), else from the file.
+    pub fn get(&self, domain: &str) -> Result<Option<Credentials>, AuthError> {
+        let hub = domain == crate::reference::DEFAULT_DOMAIN;
+        let helper = self
+            .cred_helpers
+            .get(domain)
+            .or_else(|| {
+                hub.then(|| {
+                    DOCKER_HUB_KEYS
+                        .iter()
+                        .find_map(|k| self.cred_helpers.get(*k))
+                })
+                .flatten()
+            })
+            .or(self.creds_store.as_ref());
+        if let Some(helper) = helper {
+            let mut asked = self.asked.lock().unwrap_or_else(|p| p.into_inner());
+            let answer = match asked.get(domain) {
+                Some(a) => a.clone(),
+                None => {
+                    let a = crate::credhelper::get(helper, domain, hub)?;
+                    asked.insert(domain.to_owned(), a.clone());
+                    a
+                }
+            };
+            if answer.is_some() {
+                return Ok(answer);
+            }
+        }
         if let Some(c) = self.by_host.get(domain) {
-            return Some(c);
+            return Ok(Some(c.clone()));
         }
-        if domain == crate::reference::DEFAULT_DOMAIN {
-            return DOCKER_HUB_KEYS.iter().find_map(|k| self.by_host.get(*k));
-        }
-        None
+        Ok(hub
+            .then(|| DOCKER_HUB_KEYS.iter().find_map(|k| self.by_host.get(*k)))
+            .flatten()
+            .cloned())
     }
 }
 
@@ -242,25 +320,32 @@ mod tests {
     fn config_json_entries_by_host_and_docker_hub_aliases() {
         let dir = dm_testkit::TempDir::new("dm-image-auth");
         let p = dir.path().join("config.json");
-        assert!(AuthFile::load(&p, true).unwrap().get("x").is_none());
+        assert!(AuthFile::load(&p, true)
+            .unwrap()
+            .get("x")
+            .unwrap()
+            .is_none());
         let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3:cret");
         std::fs::write(
             &p,
             format!(
                 r#"{{"auths": {{"https://index.docker.io/v1/": {{"auth": "{auth}"}},
                    "127.0.0.1:5000": {{"username": "bob", "password": "pw"}},
-                   "empty.io": {{}}}}, "credsStore": "desktop"}}"#
+                   "tok.io": {{"identitytoken": "rt-1"}},
+                   "empty.io": {{}}}}}}"#
             ),
         )
         .unwrap();
         let f = AuthFile::load(&p, false).unwrap();
-        let hub = f.get("docker.io").unwrap();
+        let hub = f.get("docker.io").unwrap().unwrap();
         assert_eq!(
             (hub.username.as_str(), hub.password.as_str()),
             ("alice", "s3:cret")
         );
-        assert_eq!(f.get("127.0.0.1:5000").unwrap().username, "bob");
-        assert!(f.get("empty.io").is_none());
+        assert_eq!(f.get("127.0.0.1:5000").unwrap().unwrap().username, "bob");
+        assert!(f.get("empty.io").unwrap().is_none());
+        let tok = f.get("tok.io").unwrap().unwrap();
+        assert_eq!(tok.identity_token.as_deref(), Some("rt-1"));
         assert!(
             !format!("{hub:?}").contains("s3:cret"),
             "passwords stay out of logs"

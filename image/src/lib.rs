@@ -4,6 +4,7 @@
 pub mod auth;
 mod client;
 pub mod config;
+mod credhelper;
 mod error;
 mod fetch;
 pub mod images;

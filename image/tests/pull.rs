@@ -374,6 +374,7 @@ fn bearer_tokens_are_fetched_with_the_scope_and_credentials() {
         guard(&format!("t/app/blobs/{}", b.digest()), b);
     }
     let creds = dm_image::Credentials {
+        identity_token: None,
         username: "u".into(),
         password: "p".into(),
     };
@@ -415,12 +416,82 @@ fn bearer_tokens_are_fetched_with_the_scope_and_credentials() {
 }
 
 #[test]
+fn an_identity_token_from_the_auth_file_is_exchanged_by_oauth2_post() {
+    let dir = TempDir::new("dm-image-pull");
+    let store = Store::open(dir.path().join("content")).unwrap();
+    let fake = Fake::start();
+    let img = three_layers();
+    let challenge = format!(
+        r#"Bearer realm="http://{}/token",service="fake",scope="repository:t/app:pull""#,
+        fake.addr
+    );
+    let guard = |path: &str, b: &common::Blob| {
+        fake.route(
+            path,
+            Route {
+                content_type: b.media_type.clone(),
+                body: b.bytes.clone(),
+                auth: Some(("Bearer access-1".into(), challenge.clone())),
+                ..Default::default()
+            },
+        )
+    };
+    guard("t/app/manifests/v1", &img.manifest);
+    for b in std::iter::once(&img.config).chain(&img.layers) {
+        guard(&format!("t/app/blobs/{}", b.digest()), b);
+    }
+    fake.route_abs(
+        "/token",
+        Route {
+            content_type: "application/json".into(),
+            body: br#"{"access_token":"access-1","expires_in":300}"#.to_vec(),
+            form: Some("grant_type=refresh_token&client_id=dockermind&refresh_token=rt-1".into()),
+            ..Default::default()
+        },
+    );
+    let auth_file = dir.path().join("config.json");
+    std::fs::write(
+        &auth_file,
+        format!(
+            r#"{{"auths":{{"{}":{{"identitytoken":"rt-1"}}}}}}"#,
+            fake.addr
+        ),
+    )
+    .unwrap();
+    let opts = dm_image::ClientOptions {
+        auth: dm_image::AuthFile::load(&auth_file, false).unwrap(),
+        ..Default::default()
+    };
+    let r: Reference = format!("{}/t/app:v1", fake.addr).parse().unwrap();
+    rt().block_on(pull(
+        &dm_image::Client::new(opts),
+        &store,
+        &r,
+        &PullOptions::default(),
+        &Progress::default(),
+    ))
+    .unwrap();
+    let log = fake.log();
+    let tokens: Vec<&String> = log.iter().filter(|l| l.contains("/token")).collect();
+    assert_eq!(tokens.len(), 1, "{log:#?}");
+    assert!(
+        tokens[0].starts_with("POST /token ")
+            && tokens[0].contains("service=fake")
+            && tokens[0].contains("scope=repository%3At%2Fapp%3Apull")
+            && tokens[0].ends_with("None body=grant_type=refresh_token&client_id=dockermind&refresh_token=rt-1&service=fake&scope=repository%3At%2Fapp%3Apull"),
+        "the refresh token goes in the form, never in a header: {tokens:?}"
+    );
+    assert_eq!(store.list::<&str>(&[]).unwrap().len(), 5);
+}
+
+#[test]
 fn blob_redirects_are_followed_without_the_registry_credentials() {
     let dir = TempDir::new("dm-image-pull");
     let store = Store::open(dir.path().join("content")).unwrap();
     let (registry, storage) = (Fake::start(), Fake::start());
     let img = three_layers();
     let creds = dm_image::Credentials {
+        identity_token: None,
         username: "u".into(),
         password: "p".into(),
     };

@@ -612,3 +612,77 @@ fn a_pull_on_a_terminal_draws_a_bar_per_blob() {
     );
     assert!(out.stdout.contains('='), "a bar: {out:?}");
 }
+
+/// Writes `docker-credential-<name>` into `bin`: it answers `get` for `host` with `answer`
+/// and exit status `code`, and with docker-credential-helpers' "not found" for other hosts.
+fn cred_helper(bin: &Path, name: &str, host: &str, answer: &str, code: i32) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = bin.join(format!("docker-credential-{name}"));
+    let script = format!(
+        "#!/bin/sh\n[ \"$1\" = get ] || exit 9\nread url\nif [ \"$url\" = '{host}' ]; then\n  echo '{answer}'; exit {code}\nfi\necho 'credentials not found in native keychain'; exit 1\n"
+    );
+    std::fs::write(&p, script).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn credentials_come_from_creds_store_and_cred_helpers() {
+    let test = "credentials_come_from_creds_store_and_cred_helpers";
+    if !required(test) {
+        return;
+    }
+    let work = TempDir::new("dm-image-credhelper");
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let registry = Registry::start_htpasswd(work.path(), &format!("alice:{hash}"));
+    let tar = work.path().join("busybox.tar");
+    write_busybox_image_tar(&tar, &work.path().join("build"));
+    let image = registry.push_oci_archive_as(&tar, "private/busybox:v1", Some("alice:s3cret"));
+    let bin = work.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let ok = r#"{"ServerURL":"x","Username":"alice","Secret":"s3cret"}"#;
+    cred_helper(&bin, "dmtest", &registry.addr, ok, 0);
+    cred_helper(&bin, "locked", &registry.addr, "the keyring is locked", 3);
+    let root = work.path().join("root");
+    let auth_file = root.with_extension("auth.json");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let pull = |auth: &str| {
+        std::fs::write(&auth_file, auth).unwrap();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_dm-image"));
+        c.env("PATH", &path).arg("--root").arg(&root);
+        c.arg("--auth-file").arg(&auth_file).args(["pull", &image]);
+        output(c)
+    };
+
+    // A helper that fails stops the pull with its own words; nothing is stored.
+    let out = pull(&format!(
+        r#"{{"credsStore":"dmtest","credHelpers":{{"{}":"locked"}}}}"#,
+        registry.addr
+    ));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("docker-credential-locked") && out.stderr.contains("keyring is locked"),
+        "{out:?}"
+    );
+    let out = pull(r#"{"credsStore":"absent"}"#);
+    assert!(
+        out.code == 1 && out.stderr.contains("cannot run docker-credential-absent"),
+        "{out:?}"
+    );
+    assert_eq!(dm_image(&root, &["images", "-q"]).ok().stdout, "");
+
+    // credsStore answers for every host; a per-host credHelpers entry wins over it.
+    let out = pull(r#"{"credsStore":"dmtest"}"#);
+    assert_eq!(out.code, 0, "{out:?}");
+    let digest = registry_digest(&image, Some("alice:s3cret"));
+    assert!(out.stdout.contains(&format!("Digest: {digest}")), "{out:?}");
+    dm_image(&root, &["rm", &image]).ok();
+    let out = pull(&format!(
+        r#"{{"credsStore":"locked","credHelpers":{{"{}":"dmtest"}}}}"#,
+        registry.addr
+    ));
+    assert_eq!(out.code, 0, "{out:?}");
+}

@@ -13,7 +13,13 @@ impl Repository {
     /// The `Authorization` value answering `c`: Basic from the credentials, or a Bearer token
     /// from the realm the registry names (asked with the credentials if there are any).
     pub(super) async fn answer(&self, ep: &Endpoint, c: &Challenge) -> Result<String> {
-        let creds = self.0.client.opts.auth.get(&self.0.domain);
+        let creds = self
+            .0
+            .client
+            .opts
+            .auth
+            .get(&self.0.domain)
+            .map_err(|e| self.unauthorized(&e.to_string()))?;
         let no_creds = || {
             self.unauthorized(&format!(
                 "authentication required and the auth file has no credentials for {}",
@@ -21,7 +27,10 @@ impl Repository {
             ))
         };
         match c.scheme.as_str() {
-            "basic" => creds.map(|c| c.basic_header()).ok_or_else(no_creds),
+            "basic" => creds
+                .filter(|c| c.identity_token.is_none())
+                .map(|c| c.basic_header())
+                .ok_or_else(no_creds),
             "bearer" => {
                 let realm = c
                     .params
@@ -29,30 +38,70 @@ impl Repository {
                     .ok_or_else(|| self.unauthorized("Bearer challenge without a realm"))?;
                 let mut url = reqwest::Url::parse(realm)
                     .map_err(|e| self.unauthorized(&format!("token realm {realm:?}: {e}")))?;
+                let scope = c
+                    .params
+                    .get("scope")
+                    .cloned()
+                    .unwrap_or_else(|| format!("repository:{}:pull", self.0.path));
+                let mut scopes = vec![scope.clone()];
                 {
-                    let mut q = url.query_pairs_mut();
-                    if let Some(s) = c.params.get("service") {
-                        q.append_pair("service", s);
-                    }
-                    let scope = c
-                        .params
-                        .get("scope")
-                        .cloned()
-                        .unwrap_or_else(|| format!("repository:{}:pull", self.0.path));
-                    q.append_pair("scope", &scope);
                     let extra = self
                         .0
                         .extra_scopes
                         .lock()
                         .unwrap_or_else(|p| p.into_inner());
-                    for x in extra.iter().filter(|x| **x != scope) {
-                        q.append_pair("scope", x);
+                    scopes.extend(extra.iter().filter(|x| **x != scope).cloned());
+                }
+                let service = c.params.get("service");
+                let http = self.0.client.http(ep)?;
+                let rb = match creds.as_ref().and_then(|c| c.identity_token.as_deref()) {
+                    // docker's identity token is an OAuth2 refresh token: it is exchanged
+                    // with a form POST, never sent as a password.
+                    Some(refresh) => {
+                        let mut form = vec![
+                            ("grant_type", "refresh_token"),
+                            ("client_id", "dockermind"),
+                            ("refresh_token", refresh),
+                        ];
+                        if let Some(s) = service {
+                            form.push(("service", s));
+                        }
+                        let joined = scopes.join(" ");
+                        form.push(("scope", &joined));
+                        let body = form
+                            .iter()
+                            .fold(
+                                form_urlencoded::Serializer::new(String::new()),
+                                |mut s, (k, v)| {
+                                    s.append_pair(k, v);
+                                    s
+                                },
+                            )
+                            .finish();
+                        http.post(url.clone())
+                            .header(
+                                reqwest::header::CONTENT_TYPE,
+                                "application/x-www-form-urlencoded",
+                            )
+                            .body(body)
                     }
-                }
-                let mut rb = self.0.client.http(ep)?.get(url.clone());
-                if let Some(cr) = creds {
-                    rb = rb.header(AUTHORIZATION, cr.basic_header());
-                }
+                    None => {
+                        {
+                            let mut q = url.query_pairs_mut();
+                            if let Some(s) = service {
+                                q.append_pair("service", s);
+                            }
+                            for s in &scopes {
+                                q.append_pair("scope", s);
+                            }
+                        }
+                        let rb = http.get(url.clone());
+                        match &creds {
+                            Some(cr) => rb.header(AUTHORIZATION, cr.basic_header()),
+                            None => rb,
+                        }
+                    }
+                };
                 let resp = rb
                     .send()
                     .await

@@ -23,6 +23,8 @@ pub struct Route {
     pub auth: Option<(String, String)>,
     /// Answer 307 to this URL (blobs served from object storage elsewhere).
     pub redirect: Option<String>,
+    /// Answer 401 unless the request is a POST whose body contains this (an OAuth2 form).
+    pub form: Option<String>,
 }
 
 #[derive(Default)]
@@ -99,10 +101,14 @@ fn serve(c: TcpStream, state: &Mutex<State>) {
     }
     let mut range = None;
     let mut authorization = None;
+    let mut length = 0;
     loop {
         let mut h = String::new();
         if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
             break;
+        }
+        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse::<usize>().unwrap_or(0);
         }
         if h.to_ascii_lowercase().starts_with("authorization:") {
             authorization = Some(h["authorization:".len()..].trim().to_owned());
@@ -111,12 +117,20 @@ fn serve(c: TcpStream, state: &Mutex<State>) {
             range = v.trim().trim_end_matches('-').parse::<usize>().ok();
         }
     }
+    let mut body = vec![0; length];
+    if std::io::Read::read_exact(&mut r, &mut body).is_err() {
+        return;
+    }
+    let body = String::from_utf8_lossy(&body).into_owned();
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (route, cut) = {
         let mut s = state.lock().unwrap();
-        s.log
-            .push(format!("{method} {path} {range:?} {authorization:?}"));
+        let mut entry = format!("{method} {path} {range:?} {authorization:?}");
+        if !body.is_empty() {
+            entry.push_str(&format!(" body={body}"));
+        }
+        s.log.push(entry);
         let route = s
             .routes
             .get(path.split('?').next().unwrap_or(path))
@@ -145,6 +159,17 @@ fn serve(c: TcpStream, state: &Mutex<State>) {
         .auth
         .as_ref()
         .filter(|(want, _)| authorization.as_ref() != Some(want));
+    let bad_form = route
+        .form
+        .as_ref()
+        .is_some_and(|want| method != "POST" || !body.contains(want.as_str()));
+    if bad_form {
+        let _ = write!(
+            w,
+            "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        return;
+    }
     if let Some((_, challenge)) = denied {
         let _ = write!(w, "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {challenge}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         return;
