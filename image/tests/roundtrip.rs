@@ -686,3 +686,98 @@ fn credentials_come_from_creds_store_and_cred_helpers() {
     ));
     assert_eq!(out.code, 0, "{out:?}");
 }
+
+#[test]
+fn docker_save_archives_load_and_our_archives_load_into_docker() {
+    let test = "docker_save_archives_load_and_our_archives_load_into_docker";
+    if !required(test) || !require_cmd("dockerd") || !Path::new(dm_integration::DOCKER).is_file() {
+        return;
+    }
+    let work = TempDir::new("dm-image-dockerd");
+    let p = |n: &str| work.path().join(n);
+    let rootfs = p("rootfs");
+    dm_testkit::build_busybox_rootfs(&rootfs);
+    let mut c = Command::new("tar");
+    c.arg("-cf")
+        .arg(p("rootfs.tar"))
+        .arg("-C")
+        .arg(&rootfs)
+        .arg(".");
+    output(c).ok();
+    std::fs::create_dir(p("dockerd")).unwrap();
+    let dockerd = dm_integration::Dockerd::start(&p("dockerd"));
+    dockerd
+        .docker(&["import", p("rootfs.tar").to_str().unwrap(), "dm/base:v1"])
+        .ok();
+    // A second layer and a Cmd, made by docker itself.
+    dockerd
+        .docker(&[
+            "run",
+            "--network",
+            "none",
+            "--name",
+            "layer2",
+            "dm/base:v1",
+            "sh",
+            "-c",
+            "echo made by docker > /greeting",
+        ])
+        .ok();
+    dockerd
+        .docker(&[
+            "commit",
+            "-c",
+            r#"CMD ["cat", "/greeting"]"#,
+            "layer2",
+            "dm/two:v1",
+        ])
+        .ok();
+    let saved = p("docker-saved.tar");
+    dockerd
+        .docker(&["save", "-o", saved.to_str().unwrap(), "dm/two:v1"])
+        .ok();
+
+    let root = p("root");
+    let out = dm_image(&root, &["load", "-i", saved.to_str().unwrap()]).ok();
+    let name = "docker.io/dm/two:v1";
+    assert!(
+        out.stdout.contains(&format!("Loaded image: {name}")),
+        "{out:?}"
+    );
+    let loaded = inspect(&root, name);
+    assert_eq!(
+        loaded["config"]["config"]["Cmd"],
+        serde_json::json!(["cat", "/greeting"]),
+        "{loaded:#}"
+    );
+    let docker_id = dockerd
+        .docker(&["inspect", "-f", "{{.Id}}", "dm/two:v1"])
+        .ok()
+        .stdout;
+    assert_eq!(
+        loaded["record"]["config"],
+        docker_id.trim(),
+        "same config digest"
+    );
+    let mnt = p("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    dm_image(&root, &["mount", name, "ctr", mnt.to_str().unwrap()]).ok();
+    let mut bundle = Bundle::new(&workspace_bin("dm-runc"));
+    bundle.spec["root"]["path"] = serde_json::json!(mnt);
+    bundle.args(&["cat", "/greeting"]);
+    let run = bundle.run_container();
+    dm_image(&root, &["unmount", mnt.to_str().unwrap(), "ctr"]).ok();
+    assert_eq!(run.ok().stdout, "made by docker\n");
+
+    // Back the other way: docker forgets the image, loads our archive and runs it.
+    let ours = p("ours.tar");
+    dm_image(&root, &["save", "-o", ours.to_str().unwrap(), name]).ok();
+    dockerd.docker(&["rm", "layer2"]).ok();
+    dockerd.docker(&["rmi", "dm/two:v1", "dm/base:v1"]).ok();
+    let out = dockerd.docker(&["load", "-i", ours.to_str().unwrap()]).ok();
+    assert!(out.stdout.contains("Loaded image: dm/two:v1"), "{out:?}");
+    let out = dockerd
+        .docker(&["run", "--rm", "--network", "none", "dm/two:v1"])
+        .ok();
+    assert_eq!(out.stdout, "made by docker\n");
+}

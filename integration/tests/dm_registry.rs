@@ -1,7 +1,9 @@
 //! dm-registry with real clients: skopeo pushes the busybox image and pulls it back
 //! bit-identical, containerd (`ctr --plain-http`) and podman pull it and run it, podman pushes.
 
-use dm_integration::{write_busybox_image_tar, Containerd, ContainerdOptions, DmRegistry, Podman};
+use dm_integration::{
+    write_busybox_image_tar, Containerd, ContainerdOptions, DmRegistry, Dockerd, Podman,
+};
 use dm_testkit::{output, require_cmd, require_root, unique_id, which, TempDir};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -341,89 +343,6 @@ fn https_with_token_auth_for_skopeo_ctr_and_podman_and_anonymous_pull() {
     let log = reg.log();
     assert!(log.contains("user=\"alice\""), "{log}");
     assert_no_server_errors(&reg);
-}
-
-/// A private dockerd (data root, exec root, socket, trust key under `dir`; no bridge, no
-/// iptables), stopped on drop; `/run/docker/plugins`, which dockerd always makes, is removed
-/// again if it was not there before.
-struct Dockerd {
-    child: std::process::Child,
-    sock: String,
-    run_docker_existed: bool,
-}
-
-impl Dockerd {
-    fn start(dir: &Path) -> Dockerd {
-        let run_docker_existed = Path::new("/run/docker").exists();
-        std::fs::write(
-            dir.join("daemon.json"),
-            format!(
-                "{{\"deprecated-key-path\": \"{}\"}}",
-                dir.join("key.json").display()
-            ),
-        )
-        .unwrap();
-        let sock = dir.join("docker.sock");
-        let child = Command::new("dockerd")
-            .arg("--config-file")
-            .arg(dir.join("daemon.json"))
-            .arg("--data-root")
-            .arg(dir.join("data"))
-            .arg("--exec-root")
-            .arg(dir.join("exec"))
-            .arg("--pidfile")
-            .arg(dir.join("dockerd.pid"))
-            .arg("--host")
-            .arg(format!("unix://{}", sock.display()))
-            .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
-            // dockerd turns on the host's ip_forward unless told not to.
-            .args(["--ip-masq=false", "--ip-forward=false"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(dir.join("dockerd.log")).unwrap())
-            .spawn()
-            .expect("spawn dockerd");
-        let d = Dockerd {
-            child,
-            sock: format!("unix://{}", sock.display()),
-            run_docker_existed,
-        };
-        dm_integration::poll(
-            "dockerd to answer",
-            std::time::Duration::from_secs(60),
-            || (d.docker(&["version"]).code == 0).then_some(()),
-        );
-        d
-    }
-
-    fn docker(&self, args: &[&str]) -> dm_testkit::Output {
-        output({
-            let mut c = Command::new("docker");
-            c.args(["-H", &self.sock]).args(args);
-            c
-        })
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on the pid of our own unreaped child; SIGTERM lets dockerd stop the
-        // containerd it manages.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !self.run_docker_existed {
-            let _ = std::fs::remove_dir("/run/docker/plugins");
-            let _ = std::fs::remove_dir("/run/docker");
-        }
-    }
 }
 
 #[test]
