@@ -5,6 +5,7 @@ pub mod auth;
 mod client;
 pub mod config;
 mod credhelper;
+mod deepmount;
 mod error;
 mod fetch;
 pub mod images;

@@ -16,6 +16,10 @@ pub struct MountError {
     pub source: nix::Error,
 }
 
+/// The kernel copies at most one page of mount(2)'s data; longer overlay options (an image
+/// of ~90 layers or more) take the relative-path route of [`crate::deepmount`].
+const PAGE_LIMIT: usize = 4096;
+
 /// Mounts `mounts` (as a snapshotter returns them: one bind or overlay) at `target`.
 pub fn mount(mounts: &[Mount], target: &Path) -> Result<(), MountError> {
     let err = |source| MountError {
@@ -39,14 +43,18 @@ pub fn mount(mounts: &[Mount], target: &Path) -> Result<(), MountError> {
             }
         } else {
             let data = m.options.join(",");
-            sys_mount(
-                Some(m.source.as_str()),
-                target,
-                Some(m.kind.as_str()),
-                MsFlags::empty(),
-                Some(data.as_str()),
-            )
-            .map_err(err)?;
+            if data.len() < PAGE_LIMIT || m.kind != "overlay" {
+                sys_mount(
+                    Some(m.source.as_str()),
+                    target,
+                    Some(m.kind.as_str()),
+                    MsFlags::empty(),
+                    Some(data.as_str()),
+                )
+                .map_err(err)?;
+            } else {
+                crate::deepmount::mount_overlay(&m.options, target).map_err(err)?;
+            }
         }
     }
     Ok(())

@@ -301,3 +301,46 @@ fn list_inspect_tag_and_rm_count_references() {
         "every snapshot gone"
     );
 }
+
+#[test]
+fn an_image_of_125_layers_mounts_past_the_page_limit_of_mount_options() {
+    if !require_root("an_image_of_125_layers_mounts_past_the_page_limit_of_mount_options") {
+        return;
+    }
+    let dir = TempDir::new("dm-image-deep");
+    let images = open(&dir);
+    let fake = Fake::start();
+    // docker's maximum depth; every layer adds a file, the last replaces the first's.
+    let mut layers: Vec<_> = (0..125)
+        .map(|i| {
+            let name = format!("l{i}");
+            plain(OCI_TAR, layer_tar(&[(name.as_str(), name.as_bytes())]))
+        })
+        .collect();
+    layers.push(plain(OCI_TAR, layer_tar(&[("l0", b"replaced")])));
+    serve(&fake, "t/deep", "v1", &image(layers));
+    pull(&images, &fake, "t/deep:v1").unwrap();
+    let name = format!("{}/t/deep:v1", fake.addr);
+    let mounts = images.prepare(&name, "ctr-deep").unwrap();
+    assert!(
+        mounts[0].options.join(",").len() > 4096,
+        "the test must exceed a page: {}",
+        mounts[0].options.join(",").len()
+    );
+    let root = dir.path().join("mnt");
+    std::fs::create_dir(&root).unwrap();
+    dm_image::rootfs::mount(&mounts, &root).unwrap();
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).ok();
+    let seen = (read("l0"), read("l1"), read("l124"));
+    std::fs::write(root.join("new"), "upper").unwrap();
+    dm_image::rootfs::unmount(&root).unwrap();
+    assert_eq!(
+        seen,
+        (
+            Some("replaced".into()),
+            Some("l1".into()),
+            Some("l124".into())
+        )
+    );
+    images.snapshotter().remove("ctr-deep").unwrap();
+}
