@@ -5,7 +5,7 @@
 use crate::progress::{Event, Progress};
 use crate::pull::Blob;
 use dm_content::{Digest, Store};
-use dm_snapshotter::layer::{apply_layer, ApplyOptions};
+use dm_snapshotter::layer::{apply_layer, ApplyOptions, DevicePolicy};
 use dm_snapshotter::Snapshotter;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -188,8 +188,17 @@ fn apply_one(
                 source: e,
             })
         })?;
+        // Device nodes are made as docker and containerd make them: a container reaches one
+        // only if its device cgroup allows it. Without root mknod would fail, so they are left
+        // out there, as rootless podman does.
+        let devices = if nix::unistd::geteuid().is_root() {
+            DevicePolicy::Create
+        } else {
+            DevicePolicy::Skip
+        };
         let opts = ApplyOptions {
             diff_id: true,
+            devices,
             ..Default::default()
         };
         let stats = apply_layer(file, &upper, &opts).map_err(snap_err)?;

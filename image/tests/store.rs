@@ -344,3 +344,54 @@ fn an_image_of_125_layers_mounts_past_the_page_limit_of_mount_options() {
     );
     images.snapshotter().remove("ctr-deep").unwrap();
 }
+
+#[test]
+fn device_nodes_in_layers_are_made_as_docker_makes_them() {
+    if !require_root("device_nodes_in_layers_are_made_as_docker_makes_them") {
+        return;
+    }
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let dir = TempDir::new("dm-image-dev");
+    let images = open(&dir);
+    let fake = Fake::start();
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, kind, major, minor) in [
+        ("dev/console", tar::EntryType::Char, 5, 1),
+        ("dev/sda", tar::EntryType::Block, 8, 0),
+        ("run/pipe", tar::EntryType::Fifo, 0, 0),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(kind);
+        h.set_mode(0o620);
+        h.set_size(0);
+        h.set_uid(0);
+        h.set_gid(5);
+        h.set_mtime(1_600_000_000);
+        h.set_device_major(major).unwrap();
+        h.set_device_minor(minor).unwrap();
+        b.append_data(&mut h, path, std::io::empty()).unwrap();
+    }
+    let layer = b.into_inner().unwrap();
+    serve(
+        &fake,
+        "t/dev",
+        "v1",
+        &image(vec![base(), plain(OCI_TAR, layer)]),
+    );
+    pull(&images, &fake, "t/dev:v1").unwrap();
+    let name = format!("{}/t/dev:v1", fake.addr);
+    let mounts = images.prepare(&name, "ctr-dev").unwrap();
+    let root = dir.path().join("mnt");
+    std::fs::create_dir(&root).unwrap();
+    dm_image::rootfs::mount(&mounts, &root).unwrap();
+    let meta = |p: &str| std::fs::symlink_metadata(root.join(p)).unwrap();
+    let (console, sda, pipe) = (meta("dev/console"), meta("dev/sda"), meta("run/pipe"));
+    dm_image::rootfs::unmount(&root).unwrap();
+    images.snapshotter().remove("ctr-dev").unwrap();
+    assert!(console.file_type().is_char_device());
+    assert_eq!(console.rdev(), libc::makedev(5, 1));
+    assert!(sda.file_type().is_block_device());
+    assert_eq!(sda.rdev(), libc::makedev(8, 0));
+    assert!(pipe.file_type().is_fifo());
+    assert_eq!((console.mode() & 0o777, console.gid()), (0o620, 5));
+}
