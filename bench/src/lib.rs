@@ -3,6 +3,7 @@
 //! Every runtime runs the same bundle from a private `--root`, in rounds where the runtimes
 //! alternate, inside one private mount namespace that gives them a pure cgroup v1 view.
 
+pub mod build;
 pub mod bundle;
 pub mod cleanup;
 pub mod containerd;
@@ -43,6 +44,7 @@ pub fn families() -> Vec<Box<dyn Family>> {
         Box::new(cri::CriFamily),
         Box::new(image::ImageFamily),
         Box::new(registry::RegistryFamily),
+        Box::new(build::BuildFamily),
     ]
 }
 
