@@ -697,32 +697,28 @@ impl Builder<'_> {
             None => None,
         };
         let chown = a.chown.as_ref().map(|c| x(c));
-        // Another stage's (or image's) root, mounted read-only for the copy.
-        let from_view = match &a.from {
-            Some(f) => Some(self.view_of(step, &x(f))?),
+        // Another stage's (or image's) root: its key and the patterns decide the result, so
+        // the key needs no mount; the root is mounted read-only only when the step runs.
+        let from_state = match &a.from {
+            Some(f) => Some(self.state_of(step, &x(f))?),
             None => None,
         };
-        let empty = Ignore::default();
         let (context, ignore) = (self.opts.context.clone(), self.ignore.clone());
-        let src = match &from_view {
-            Some(v) => Source {
-                root: &v.dir,
-                ignore: &empty,
-            },
-            None => Source {
-                root: &context,
-                ignore: &ignore,
-            },
-        };
-        let resolved = src.resolve(&sources).map_err(|m| step_err(step, &m))?;
-        let hash = match &from_view {
-            Some(v) => format!("{}:{}", v.key, resolved.join("\0")),
-            None => src
-                .hash(&resolved)
-                .map_err(|e| BuildError::io("read", &context, e))?,
+        let hash = match &from_state {
+            Some(fs) => format!("{}:{}", fs.key, sources.join("\0")),
+            None => {
+                let src = Source {
+                    root: &context,
+                    ignore: &ignore,
+                };
+                let resolved = src.resolve(&sources).map_err(|m| step_err(step, &m))?;
+                src.hash(&resolved)
+                    .map_err(|e| BuildError::io("read", &context, e))?
+            }
         };
         let extra =
             json!({"sources": hash, "dest": dest, "chown": chown, "chmod": chmod, "add": add});
+        let images = self.images;
         let result = self.layer_step(st, step, &extra, false, &mut |rootfs, _| {
             let owner = match &chown {
                 Some(c) => users::resolve(rootfs, c).map_err(|m| step_err(step, &m))?,
@@ -733,44 +729,52 @@ impl Builder<'_> {
                 chmod,
                 extract: add,
             };
-            src.copy(&resolved, rootfs, &dest, &opts)
-                .map_err(|e| step_err(step, &e.to_string()))
+            let view = match &from_state {
+                Some(fs) => Some(View::mount(images, fs)?),
+                None => None,
+            };
+            let empty = Ignore::default();
+            let src = match &view {
+                Some(v) => Source {
+                    root: &v.dir,
+                    ignore: &empty,
+                },
+                None => Source {
+                    root: &context,
+                    ignore: &ignore,
+                },
+            };
+            let copied = src
+                .resolve(&sources)
+                .map_err(|m| step_err(step, &m))
+                .and_then(|resolved| {
+                    src.copy(&resolved, rootfs, &dest, &opts)
+                        .map_err(|e| step_err(step, &e.to_string()))
+                });
+            if let Some(v) = view {
+                v.release(images);
+            }
+            copied
         });
-        if let Some(v) = from_view {
-            v.release(self.images);
-        }
         result.map(|_| ())
     }
 
-    /// A read-only mount of a stage's or an image's root.
-    fn view_of(&mut self, step: &Step, from: &str) -> Result<View> {
-        let st = match self.stage_index(from) {
+    /// The state of a stage of this build, or of an image (`COPY --from`, `RUN --mount=from=`).
+    fn state_of(&mut self, step: &Step, from: &str) -> Result<State> {
+        match self.stage_index(from) {
             Some(i) => self
                 .states
                 .get(&i)
                 .cloned()
-                .ok_or_else(|| step_err(step, "stage not built"))?,
-            None => image::base(self.images, from, None)?,
-        };
-        let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let key = format!("dm-build-view-{}-{n}", std::process::id());
-        let dir = scratch_dir(self.images, &key).join("rootfs");
-        std::fs::create_dir_all(&dir).map_err(|e| BuildError::io("create", &dir, e))?;
-        let chain = st.chain_id();
-        let mut v = View {
-            key: st.key.clone(),
-            snap: None,
-            dir,
-        };
-        if let Some(chain) = chain {
-            let mounts = self
-                .images
-                .snapshotter()
-                .view(&key, &chain, HashMap::new())?;
-            v.snap = Some(key);
-            dm_image::rootfs::mount(&mounts, &v.dir)?;
+                .ok_or_else(|| step_err(step, "stage not built")),
+            None => image::base(self.images, from, None),
         }
-        Ok(v)
+    }
+
+    /// A read-only mount of a stage's or an image's root.
+    fn view_of(&mut self, step: &Step, from: &str) -> Result<View> {
+        let st = self.state_of(step, from)?;
+        View::mount(self.images, &st)
     }
 
     /// A step that makes a layer: from the cache, or by `work(rootfs, scratch)` in a fresh
@@ -866,6 +870,28 @@ struct View {
 }
 
 impl View {
+    /// Mounts `st`'s root read-only in a scratch dir of its own.
+    fn mount(images: &Images, st: &State) -> Result<View> {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let key = format!("dm-build-view-{}-{n}", std::process::id());
+        let dir = scratch_dir(images, &key).join("rootfs");
+        std::fs::create_dir_all(&dir).map_err(|e| BuildError::io("create", &dir, e))?;
+        let mut v = View {
+            key: st.key.clone(),
+            snap: None,
+            dir,
+        };
+        if let Some(chain) = st.chain_id() {
+            let mounts = images.snapshotter().view(&key, &chain, HashMap::new())?;
+            v.snap = Some(key);
+            if let Err(e) = dm_image::rootfs::mount(&mounts, &v.dir) {
+                v.release(images);
+                return Err(e.into());
+            }
+        }
+        Ok(v)
+    }
+
     fn release(self, images: &Images) {
         if let Some(s) = &self.snap {
             let _ = dm_image::rootfs::unmount(&self.dir);

@@ -266,11 +266,21 @@ pub fn write(images: &Images, st: &State, tags: &[String]) -> Result<(String, Ve
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let chain = dm_image::chain_ids(&st.diff_ids());
+    let mut changed = false;
     for t in tags {
         let name = t
             .parse::<Reference>()
             .map_err(dm_image::ImageError::from)?
             .to_string();
+        names.push(name.clone());
+        // An unchanged rebuild keeps the record (and its time) as it is, writing nothing.
+        if all
+            .get(&name)
+            .is_some_and(|r| r.manifest == manifest_digest.to_string())
+        {
+            continue;
+        }
+        changed = true;
         all.insert(
             name.clone(),
             ImageRecord {
@@ -284,9 +294,8 @@ pub fn write(images: &Images, st: &State, tags: &[String]) -> Result<(String, Ve
                 created: now,
             },
         );
-        names.push(name);
     }
-    if !names.is_empty() {
+    if changed {
         records.save(&all)?;
     }
     Ok((config_digest.to_string(), names))

@@ -180,10 +180,17 @@ fn builds_runs_and_caches_a_busybox_image() {
     assert_eq!(data.unwrap(), (1000, 2000), "--chown=user:extra by name");
     assert!(!ignored, ".dockerignore keeps files out of COPY");
 
-    // Nothing changed: every step from the cache, no container, the same image.
+    // Nothing changed: every step from the cache, no container, the same image, and the
+    // image records are not even rewritten.
+    let records = images.root().join("images/images.json");
+    let written = std::fs::metadata(&records).unwrap().modified().unwrap();
     let again = run_build(&images, &opts(&ctx));
     assert_eq!((again.ran, again.cached, again.containers), (0, 6, 0));
     assert_eq!(again.id, first.id);
+    assert_eq!(
+        std::fs::metadata(&records).unwrap().modified().unwrap(),
+        written
+    );
 
     // A new mtime alone is no change.
     let f = std::fs::File::options()

@@ -72,11 +72,21 @@ impl Store {
             },
             e => Error::Store(format!("open {}: {e}", path.display())),
         })?;
-        let tx = db.begin_write()?;
-        tx.open_table(SNAPSHOTS)?;
-        tx.open_table(CHILDREN)?;
-        tx.open_table(META)?;
-        tx.commit()?;
+        // Only a new file needs its tables made: a write transaction costs two fdatasyncs,
+        // paid by every short-lived `dm-image` or `dm-build` run otherwise.
+        let ready = {
+            let r = db.begin_read()?;
+            r.open_table(SNAPSHOTS).is_ok()
+                && r.open_table(CHILDREN).is_ok()
+                && r.open_table(META).is_ok()
+        };
+        if !ready {
+            let tx = db.begin_write()?;
+            tx.open_table(SNAPSHOTS)?;
+            tx.open_table(CHILDREN)?;
+            tx.open_table(META)?;
+            tx.commit()?;
+        }
         Ok(Store { db })
     }
 

@@ -380,6 +380,13 @@ fn bad_roots_are_refused_with_the_reason() {
         &["-t", "overlay", "overlay", "-o", &opts],
         &t.path().join("m"),
     );
+    // A marker of a passed probe copied from another filesystem does not skip the probe.
+    let good = t.path().join("good");
+    Snapshotter::open(&good).unwrap();
+    let proven = std::fs::read_to_string(good.join(".overlay-proven")).unwrap();
+    assert!(proven.starts_with("boot "), "{proven}");
+    std::fs::create_dir(t.path().join("m/root")).unwrap();
+    std::fs::write(t.path().join("m/root/.overlay-proven"), &proven).unwrap();
     let e = err(&t.path().join("m/root"));
     std::process::Command::new("umount")
         .arg(t.path().join("m"))
