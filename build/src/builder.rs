@@ -38,6 +38,8 @@ pub struct Options {
     pub no_cache: bool,
     /// The dm-runc binary.
     pub runtime: PathBuf,
+    /// How new layers are compressed.
+    pub compression: crate::layer::Compression,
 }
 
 /// What a build made.
@@ -788,7 +790,14 @@ impl Builder<'_> {
         optional: bool,
         work: &mut dyn FnMut(&Path, &Path) -> Result<()>,
     ) -> Result<bool> {
-        let key = st.next_key(&step.text, extra);
+        // A zstd build keys apart: its layers are other blobs than a gzip build's.
+        let key = match self.opts.compression {
+            crate::layer::Compression::Gzip => st.next_key(&step.text, extra),
+            c => st.next_key(
+                &step.text,
+                &json!({"step": extra, "compression": c.media_type()}),
+            ),
+        };
         let snaps = self.images.snapshotter();
         if !self.opts.no_cache {
             if let Some(e) = self.cache.get(&key) {
@@ -837,7 +846,7 @@ impl Builder<'_> {
             if optional && unchanged {
                 return Ok(None);
             }
-            let layer = commit_dir(self.images.content(), &upper)?;
+            let layer = commit_dir(self.images.content(), &upper, self.opts.compression)?;
             let chain = st.chain_after(&layer.diff_id);
             match snaps.commit(&chain, &skey, HashMap::new()) {
                 Ok(()) | Err(dm_snapshotter::Error::AlreadyExists(_)) => {}

@@ -140,7 +140,8 @@ impl State {
 
     /// Adds a layer made by the build.
     pub fn push_layer(&mut self, l: Layer) {
-        self.layers.push((l, LAYER_GZIP.into()));
+        let media_type = l.media_type.clone();
+        self.layers.push((l, media_type));
     }
 
     /// Adds the history entry of `step`.
@@ -199,6 +200,7 @@ pub fn base(images: &Images, name: &str, platform: Option<&Platform>) -> Result<
                 digest: d["digest"].as_str().unwrap_or_default().to_owned(),
                 diff_id: id.as_str().unwrap_or_default().to_owned(),
                 size: d["size"].as_u64().unwrap_or(0),
+                media_type: d["mediaType"].as_str().unwrap_or(LAYER_GZIP).to_owned(),
             };
             (l, d["mediaType"].as_str().unwrap_or(LAYER_GZIP).to_owned())
         })

@@ -18,4 +18,5 @@ pub mod users;
 pub use builder::{build, Built, Options};
 pub use error::BuildError;
 pub use ignore::Ignore;
+pub use layer::Compression;
 pub use parser::{parse, Dockerfile, Instruction, Stage, Step, SyntaxError};

@@ -476,3 +476,67 @@ fn independent_stages_run_concurrently() {
     let built = run_build(&images, &opts(&ctx));
     assert_eq!((built.containers, built.ran), (2, 4));
 }
+
+#[test]
+fn zstd_layers_carry_xattrs_set_by_run_through_save_and_load() {
+    let test = "zstd_layers_carry_xattrs_set_by_run_through_save_and_load";
+    if !require_root(test) {
+        return;
+    }
+    let dir = TempDir::new("dm-build-zstd");
+    let images = store(dir.path());
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::copy(workspace_bin("dm-probe"), ctx.join("dm-probe")).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM dm/busybox:latest\n\
+         RUN --mount=type=bind,source=dm-probe,target=/probe \
+         echo tagged > /tagged && /probe setxattr /tagged user.origin dm-build-run\n",
+    )
+    .unwrap();
+    let o = Options {
+        context: ctx.clone(),
+        tags: vec!["dm/zstd:v1".into()],
+        runtime: workspace_bin("dm-runc"),
+        compression: dm_build::Compression::Zstd,
+        ..Default::default()
+    };
+    run_build(&images, &o);
+    let details = images.inspect("dm/zstd:v1").unwrap();
+    let media: Vec<String> = details
+        .layers
+        .iter()
+        .map(|l| l["mediaType"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        media.last().map(String::as_str),
+        Some("application/vnd.oci.image.layer.v1.tar+zstd"),
+        "{media:?}"
+    );
+
+    // Into another store through an archive: the zstd layer is unpacked by dm-image.
+    let archive = dir.path().join("zstd.tar");
+    let f = std::fs::File::create(&archive).unwrap();
+    images.save(&["dm/zstd:v1".into()], f).unwrap();
+    let other = Images::open(&dir.path().join("other"), Default::default()).unwrap();
+    other
+        .load(
+            std::fs::File::open(&archive).unwrap(),
+            None,
+            &Platform::default(),
+            &Progress::default(),
+        )
+        .unwrap();
+    let key = unique_id("dm-build-zstd");
+    let mounts = other.prepare("dm/zstd:v1", &key).unwrap();
+    let root = dir.path().join("mnt");
+    std::fs::create_dir_all(&root).unwrap();
+    dm_image::rootfs::mount(&mounts, &root).unwrap();
+    let content = std::fs::read_to_string(root.join("tagged"));
+    let origin = xattr::get(root.join("tagged"), "user.origin");
+    dm_image::rootfs::unmount(&root).unwrap();
+    other.snapshotter().remove(&key).unwrap();
+    assert_eq!(content.unwrap(), "tagged\n");
+    assert_eq!(origin.unwrap().as_deref(), Some(&b"dm-build-run"[..]));
+}

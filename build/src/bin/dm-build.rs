@@ -37,6 +37,10 @@ struct Cli {
     /// Print only the image id.
     #[arg(short, long)]
     quiet: bool,
+    /// Compression of new layers: gzip, or zstd (smaller and faster; needs containerd 1.5+,
+    /// docker 23+ or podman to pull).
+    #[arg(long, default_value = "gzip")]
+    compression: dm_build::Compression,
     /// The build context directory.
     context: PathBuf,
 }
@@ -67,6 +71,7 @@ fn main() -> anyhow::Result<()> {
         target: cli.target.clone(),
         no_cache: cli.no_cache,
         runtime,
+        compression: cli.compression,
     };
     if cli.output.is_some() && cli.tags.is_empty() {
         anyhow::bail!("--output needs a name for the image: add -t NAME");

@@ -2,6 +2,7 @@
 //!
 //! `dm-probe keyring DESC`: prints `session=<description of the session keyring or none>` and
 //! `secret=<found|absent>` for a "user" key named DESC searched from the session keyring.
+//! `dm-probe setxattr PATH NAME VALUE`: sets an extended attribute (busybox has no setfattr).
 
 mod exe_race;
 
@@ -15,8 +16,11 @@ fn main() {
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["keyring", desc] => keyring(desc),
         ["exe-race", ref ignore @ ..] => exe_race::run(ignore),
+        ["setxattr", path, name, value] => setxattr(path, name, value),
         _ => {
-            eprintln!("usage: dm-probe keyring DESC | exe-race [IGNORE...]");
+            eprintln!(
+                "usage: dm-probe keyring DESC | exe-race [IGNORE...] | setxattr PATH NAME VALUE"
+            );
             std::process::exit(2)
         }
     }
@@ -72,4 +76,26 @@ fn describe(id: libc::c_long) -> Option<String> {
     }
     let s = String::from_utf8_lossy(&buf[..(n as usize).min(buf.len())]);
     Some(s.trim_end_matches('\0').rsplit(';').next()?.to_string())
+}
+
+fn setxattr(path: &str, name: &str, value: &str) {
+    let c = |s: &str| std::ffi::CString::new(s).expect("no NUL in arguments");
+    let (p, n) = (c(path), c(name));
+    // SAFETY: NUL-terminated strings and a buffer with its length, all alive across the call.
+    let r = unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r != 0 {
+        eprintln!(
+            "setxattr {path} {name}: {}",
+            std::io::Error::last_os_error()
+        );
+        std::process::exit(1);
+    }
 }
