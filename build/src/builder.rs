@@ -40,6 +40,10 @@ pub struct Options {
     pub runtime: PathBuf,
     /// How new layers are compressed.
     pub compression: crate::layer::Compression,
+    /// Export the cache entries this build used, with their layers (`--cache-to`).
+    pub cache_to: Option<crate::cache_io::CacheRef>,
+    /// Import exported caches before building (`--cache-from`).
+    pub cache_from: Vec<crate::cache_io::CacheRef>,
 }
 
 /// What a build made.
@@ -83,13 +87,22 @@ pub fn build(images: &Images, opts: &Options, log: &mut dyn FnMut(&str)) -> Resu
     for key in crate::stale::clean(images) {
         log(&format!("removed {key}, left by a build that died"));
     }
+    let cache = Cache::open(&images.root().join("build-cache"))?;
+    for from in &opts.cache_from {
+        let crate::cache_io::CacheRef::Local(dir) = from;
+        let added = crate::cache_io::import(&cache, images.content(), dir)?;
+        log(&format!(
+            "imported {added} cache entries from {}",
+            dir.display()
+        ));
+    }
     let mut b = Builder {
         images,
         opts,
         df: &df,
         ignore,
         escape,
-        cache: Cache::open(&images.root().join("build-cache"))?,
+        cache: cache.clone(),
         states: HashMap::new(),
         stats: (0, 0, 0),
         log,
@@ -114,6 +127,9 @@ pub fn build(images: &Images, opts: &Options, log: &mut dyn FnMut(&str)) -> Resu
     }
     let state = b.states.remove(&target).unwrap_or_default();
     let (id, tags) = image::write(images, &state, &opts.tags)?;
+    if let Some(crate::cache_io::CacheRef::Local(dir)) = &opts.cache_to {
+        crate::cache_io::export(&cache, &cache.used(), images.content(), dir)?;
+    }
     Ok(Built {
         id,
         tags,
@@ -236,6 +252,7 @@ impl Builder<'_> {
                 .iter()
                 .map(|&i| {
                     let (states, ignore) = (self.states.clone(), self.ignore.clone());
+                    let cache = self.cache.clone();
                     scope.spawn(move || {
                         let mut lines = Vec::new();
                         let built = (|| {
@@ -246,7 +263,7 @@ impl Builder<'_> {
                                 df,
                                 ignore,
                                 escape,
-                                cache: Cache::open(&images.root().join("build-cache"))?,
+                                cache: cache.clone(),
                                 states,
                                 stats: (0, 0, 0),
                                 log: &mut log,
@@ -483,6 +500,7 @@ impl Builder<'_> {
     /// A step that only changes the config: its key and history entry.
     fn meta(&mut self, st: &mut State, step: &Step, extra: &Value) -> Result<()> {
         let key = st.next_key(&step.text, extra);
+        self.cache.mark_used(&key);
         let entry = match self.cache.get(&key).filter(|_| !self.opts.no_cache) {
             Some(e) => e,
             None => {
@@ -798,6 +816,7 @@ impl Builder<'_> {
                 &json!({"step": extra, "compression": c.media_type()}),
             ),
         };
+        self.cache.mark_used(&key);
         let snaps = self.images.snapshotter();
         if !self.opts.no_cache {
             if let Some(e) = self.cache.get(&key) {
@@ -814,7 +833,12 @@ impl Builder<'_> {
                         .digest
                         .parse::<Digest>()
                         .is_ok_and(|d| self.images.content().size(&d).is_ok());
-                    if have_blob && snaps.stat(&chain).is_ok() {
+                    // An imported (or pruned) step has its blob but no snapshot: unpacking
+                    // it is still cheaper than running the step.
+                    let unpacked = have_blob
+                        && (snaps.stat(&chain).is_ok()
+                            || self.unpack_cached(st, l, &chain).is_ok());
+                    if unpacked {
                         (self.log)(" ---> Using cache");
                         st.push_layer(l.clone());
                         st.push_history(step, &e, false);
@@ -868,6 +892,34 @@ impl Builder<'_> {
         st.key = key;
         self.stats.0 += 1;
         Ok(true)
+    }
+}
+
+impl Builder<'_> {
+    /// Makes the snapshot `chain` of a cached layer whose blob is present, on top of `st`.
+    fn unpack_cached(&self, st: &State, l: &crate::layer::Layer, chain: &str) -> Result<()> {
+        let blob = dm_image::Blob {
+            digest: l
+                .digest
+                .parse()
+                .map_err(|_| BuildError::Cache(format!("bad layer digest {}", l.digest)))?,
+            size: l.size,
+            media_type: l.media_type.clone(),
+        };
+        let diff_id = l
+            .diff_id
+            .parse()
+            .map_err(|_| BuildError::Cache(format!("bad diff id {}", l.diff_id)))?;
+        let parent = st.chain_id().unwrap_or_default();
+        dm_image::unpack::apply_blob(
+            self.images.content(),
+            self.images.snapshotter(),
+            &blob,
+            &diff_id,
+            chain,
+            &parent,
+        )?;
+        Ok(())
     }
 }
 

@@ -5,7 +5,9 @@
 use crate::error::{BuildError, Result};
 use crate::layer::Layer;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// What a step made.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,9 +28,11 @@ impl Entry {
     }
 }
 
-/// The cache directory.
+/// The cache directory. Clones share the record of keys a build used (for export).
+#[derive(Clone)]
 pub struct Cache {
     dir: PathBuf,
+    used: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Cache {
@@ -37,7 +41,22 @@ impl Cache {
         std::fs::create_dir_all(dir).map_err(|e| BuildError::io("create", dir, e))?;
         Ok(Cache {
             dir: dir.to_owned(),
+            used: Arc::default(),
         })
+    }
+
+    /// Notes that the build's result depends on `key`'s entry.
+    pub fn mark_used(&self, key: &str) {
+        self.used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_owned());
+    }
+
+    /// The keys marked so far.
+    pub fn used(&self) -> Vec<String> {
+        let used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        used.iter().cloned().collect()
     }
 
     fn path(&self, key: &str) -> PathBuf {

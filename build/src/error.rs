@@ -55,6 +55,12 @@ pub enum BuildError {
     /// The image records failed.
     #[error(transparent)]
     Records(#[from] dm_image::records::RecordsError),
+    /// An exported build cache cannot be used.
+    #[error("build cache: {0}")]
+    Cache(String),
+    /// Unpacking an imported layer failed.
+    #[error(transparent)]
+    Unpack(#[from] dm_image::UnpackError),
 }
 
 impl BuildError {

@@ -4,6 +4,7 @@
 
 pub mod builder;
 mod cache;
+pub mod cache_io;
 pub mod copy;
 pub mod error;
 pub mod expand;
@@ -16,6 +17,7 @@ pub mod stale;
 pub mod users;
 
 pub use builder::{build, Built, Options};
+pub use cache_io::CacheRef;
 pub use error::BuildError;
 pub use ignore::Ignore;
 pub use layer::Compression;

@@ -23,11 +23,16 @@ CMD ["sh", "-c", "echo $GREETING; pwd; cat /app/hello.txt; id -u"]
 
 /// A store holding the busybox test image as dm/busybox:latest.
 fn store(dir: &Path) -> Images {
-    let images = Images::open(&dir.join("store"), Default::default()).unwrap();
     let tar = dir.join("busybox.tar");
     dm_integration::write_busybox_image_tar(&tar, &dir.join("busybox-work"));
+    store_with(dir, &tar)
+}
+
+/// A store holding the busybox image archive `tar` as dm/busybox:latest.
+fn store_with(dir: &Path, tar: &Path) -> Images {
+    let images = Images::open(&dir.join("store"), Default::default()).unwrap();
     let name = "dm/busybox".parse().unwrap();
-    let f = std::fs::File::open(&tar).unwrap();
+    let f = std::fs::File::open(tar).unwrap();
     images
         .load(f, Some(&name), &Platform::default(), &Progress::default())
         .unwrap();
@@ -539,4 +544,103 @@ fn zstd_layers_carry_xattrs_set_by_run_through_save_and_load() {
     other.snapshotter().remove(&key).unwrap();
     assert_eq!(content.unwrap(), "tagged\n");
     assert_eq!(origin.unwrap().as_deref(), Some(&b"dm-build-run"[..]));
+}
+
+/// The contents of `path` in image `name`.
+fn read_in_image(images: &Images, name: &str, path: &str, at: &Path) -> String {
+    let key = unique_id("dm-build-read");
+    let mounts = images.prepare(name, &key).unwrap();
+    std::fs::create_dir_all(at).unwrap();
+    dm_image::rootfs::mount(&mounts, at).unwrap();
+    let data = std::fs::read_to_string(at.join(path));
+    dm_image::rootfs::unmount(at).unwrap();
+    images.snapshotter().remove(&key).unwrap();
+    data.unwrap()
+}
+
+#[test]
+fn an_exported_cache_lets_a_fresh_store_build_without_running_anything() {
+    let test = "an_exported_cache_lets_a_fresh_store_build_without_running_anything";
+    if !require_root(test) {
+        return;
+    }
+    let dir = TempDir::new("dm-build-cache-io");
+    // One base image for every store, as machines pulling the same base have.
+    let a = store(&dir.path().join("a"));
+    let base = dir.path().join("a/busybox.tar");
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("hello.txt"), "hello\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM dm/busybox:latest\n\
+         RUN cat /proc/sys/kernel/random/uuid > /uuid\n\
+         COPY hello.txt /hello.txt\n\
+         RUN cat /hello.txt /uuid > /both\n\
+         CMD [\"cat\", \"/both\"]\n",
+    )
+    .unwrap();
+    let exported = dir.path().join("exported");
+    let o = |cache_to, cache_from| Options {
+        context: ctx.clone(),
+        tags: vec!["dm/cached:v1".into()],
+        runtime: workspace_bin("dm-runc"),
+        cache_to,
+        cache_from,
+        ..Default::default()
+    };
+    let first = run_build(
+        &a,
+        &o(Some(dm_build::CacheRef::Local(exported.clone())), vec![]),
+    );
+    assert_eq!(first.containers, 2);
+    let made = read_in_image(&a, "dm/cached:v1", "both", &dir.path().join("mnt-a"));
+
+    // Another machine: a fresh store with only the base image, and the exported dir.
+    let b = store_with(&dir.path().join("b"), &base);
+    let from = vec![dm_build::CacheRef::Local(exported.clone())];
+    let second = run_build(&b, &o(None, from.clone()));
+    assert_eq!((second.ran, second.containers), (0, 0), "{second:?}");
+    assert_eq!(second.id, first.id, "the same image, layer for layer");
+    let seen = read_in_image(&b, "dm/cached:v1", "both", &dir.path().join("mnt-b"));
+    assert_eq!(
+        seen, made,
+        "the RUN's output came from the cache, not a new run"
+    );
+
+    // A changed file: the cache still serves what comes before the COPY.
+    std::fs::write(ctx.join("hello.txt"), "changed\n").unwrap();
+    let c = store_with(&dir.path().join("c"), &base);
+    let third = run_build(&c, &o(None, from.clone()));
+    assert_eq!(
+        third.containers, 1,
+        "only the RUN after the COPY: {third:?}"
+    );
+
+    // A tampered blob is refused by name and nothing of it is stored.
+    let blobs = exported.join("blobs/sha256");
+    let layer = first_layer_blob(&exported);
+    std::fs::write(blobs.join(&layer), b"not the layer").unwrap();
+    let d = store_with(&dir.path().join("d"), &base);
+    let e = build(&d, &o(None, from), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("digest") || e.contains("size"), "{e}");
+    assert!(!dir
+        .path()
+        .join("d/store/content/blobs/sha256")
+        .join(&layer)
+        .exists());
+}
+
+/// The hex name of the first layer the exported cache's manifest lists.
+fn first_layer_blob(exported: &Path) -> String {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(exported.join("index.json")).unwrap()).unwrap();
+    let m = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(exported.join("blobs/sha256").join(&m[7..])).unwrap(),
+    )
+    .unwrap();
+    manifest["layers"][0]["digest"].as_str().unwrap()[7..].to_owned()
 }

@@ -49,6 +49,22 @@ fn syntax_errors_and_remote_sources_fail_clearly() {
     assert!(!out.status.success());
     assert!(err.contains("line 2: FROM --platform=a/b/c/d"), "{err}");
 
+    for (flag, value, says) in [
+        ("--cache-to", "type=registry,ref=r/x", "not supported"),
+        ("--cache-from", "src=/x", "missing type="),
+        ("--cache-to", "type=local", "needs dest="),
+    ] {
+        let out = Command::new(workspace_bin("dm-build"))
+            .args([flag, value, "."])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(flag) && err.contains(says),
+            "{err}"
+        );
+    }
+
     let out = Command::new(workspace_bin("dm-build"))
         .args(["--build-arg", "NOEQUALS", "."])
         .output()

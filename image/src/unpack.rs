@@ -153,6 +153,19 @@ pub fn unpack_when(
     Ok(chain)
 }
 
+/// Applies one layer blob as snapshot `name` on `parent`, checking its diff ID (for callers
+/// that know a layer without its image: a build cache).
+pub fn apply_blob(
+    store: &Store,
+    snaps: &Snapshotter,
+    layer: &Blob,
+    diff_id: &Digest,
+    name: &str,
+    parent: &str,
+) -> Result<(), UnpackError> {
+    apply_one(store, snaps, layer, diff_id, name, parent)
+}
+
 fn apply_one(
     store: &Store,
     snaps: &Snapshotter,

@@ -41,6 +41,12 @@ struct Cli {
     /// docker 23+ or podman to pull).
     #[arg(long, default_value = "gzip")]
     compression: dm_build::Compression,
+    /// Export the build cache: `type=local,dest=DIR`.
+    #[arg(long = "cache-to", value_parser = |v: &str| dm_build::CacheRef::parse("--cache-to", v))]
+    cache_to: Option<dm_build::CacheRef>,
+    /// Import a build cache first: `type=local,src=DIR`; repeatable.
+    #[arg(long = "cache-from", value_parser = |v: &str| dm_build::CacheRef::parse("--cache-from", v))]
+    cache_from: Vec<dm_build::CacheRef>,
     /// The build context directory.
     context: PathBuf,
 }
@@ -72,6 +78,8 @@ fn main() -> anyhow::Result<()> {
         no_cache: cli.no_cache,
         runtime,
         compression: cli.compression,
+        cache_to: cli.cache_to.clone(),
+        cache_from: cli.cache_from.clone(),
     };
     if cli.output.is_some() && cli.tags.is_empty() {
         anyhow::bail!("--output needs a name for the image: add -t NAME");
