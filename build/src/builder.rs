@@ -89,12 +89,8 @@ pub fn build(images: &Images, opts: &Options, log: &mut dyn FnMut(&str)) -> Resu
     }
     let cache = Cache::open(&images.root().join("build-cache"))?;
     for from in &opts.cache_from {
-        let crate::cache_io::CacheRef::Local(dir) = from;
-        let added = crate::cache_io::import(&cache, images.content(), dir)?;
-        log(&format!(
-            "imported {added} cache entries from {}",
-            dir.display()
-        ));
+        let added = crate::cache_io::import(images, &cache, from)?;
+        log(&format!("imported {added} cache entries from {from}"));
     }
     let mut b = Builder {
         images,
@@ -127,8 +123,9 @@ pub fn build(images: &Images, opts: &Options, log: &mut dyn FnMut(&str)) -> Resu
     }
     let state = b.states.remove(&target).unwrap_or_default();
     let (id, tags) = image::write(images, &state, &opts.tags)?;
-    if let Some(crate::cache_io::CacheRef::Local(dir)) = &opts.cache_to {
-        crate::cache_io::export(&cache, &cache.used(), images.content(), dir)?;
+    if let Some(to) = &opts.cache_to {
+        crate::cache_io::export(images, &cache, &cache.used(), to)?;
+        (b.log)(&format!("exported the build cache to {to}"));
     }
     Ok(Built {
         id,

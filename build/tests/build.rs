@@ -644,3 +644,46 @@ fn first_layer_blob(exported: &Path) -> String {
     .unwrap();
     manifest["layers"][0]["digest"].as_str().unwrap()[7..].to_owned()
 }
+
+#[test]
+fn a_cache_pushed_to_a_registry_serves_a_fresh_store() {
+    let test = "a_cache_pushed_to_a_registry_serves_a_fresh_store";
+    if !require_root(test) || !dm_testkit::require_cmd("docker-registry") {
+        return;
+    }
+    let dir = TempDir::new("dm-build-cache-reg");
+    let registry = dm_integration::Registry::start(dir.path());
+    let a = store(&dir.path().join("a"));
+    let base = dir.path().join("a/busybox.tar");
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM dm/busybox:latest\nRUN cat /proc/sys/kernel/random/uuid > /uuid\n",
+    )
+    .unwrap();
+    let cache: dm_build::CacheRef = dm_build::CacheRef::parse(
+        "--cache-to",
+        &format!("type=registry,ref={}/cache/app:build", registry.addr),
+    )
+    .unwrap();
+    let o = |cache_to, cache_from| Options {
+        context: ctx.clone(),
+        tags: vec!["dm/reg:v1".into()],
+        runtime: workspace_bin("dm-runc"),
+        cache_to,
+        cache_from,
+        ..Default::default()
+    };
+    let first = run_build(&a, &o(Some(cache.clone()), vec![]));
+    assert_eq!(first.containers, 1);
+    let made = read_in_image(&a, "dm/reg:v1", "uuid", &dir.path().join("mnt-a"));
+    let b = store_with(&dir.path().join("b"), &base);
+    let second = run_build(&b, &o(None, vec![cache]));
+    assert_eq!(
+        (second.containers, second.id.as_str()),
+        (0, first.id.as_str())
+    );
+    let seen = read_in_image(&b, "dm/reg:v1", "uuid", &dir.path().join("mnt-b"));
+    assert_eq!(seen, made);
+}

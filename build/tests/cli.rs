@@ -50,7 +50,8 @@ fn syntax_errors_and_remote_sources_fail_clearly() {
     assert!(err.contains("line 2: FROM --platform=a/b/c/d"), "{err}");
 
     for (flag, value, says) in [
-        ("--cache-to", "type=registry,ref=r/x", "not supported"),
+        ("--cache-to", "type=s3,bucket=b", "not supported"),
+        ("--cache-from", "type=registry", "needs ref="),
         ("--cache-from", "src=/x", "missing type="),
         ("--cache-to", "type=local", "needs dest="),
     ] {

@@ -126,6 +126,11 @@ impl Images {
         &self.root
     }
 
+    /// The registry client (credentials and registry settings of this store's user).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// The content store.
     pub fn content(&self) -> &Store {
         &self.content
