@@ -8,10 +8,11 @@ mod common;
 mod fake_systemd;
 
 use common::*;
-use dm_cgroups::driver::systemd::dbus::Value;
+use dm_cgroups::driver::systemd::dbus::{Conn, Message, Value};
 use fake_systemd::{props, scope_dir, FakeSystemd};
 use serde_json::json;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// A fake systemd and a bundle whose dm-runc talks to it; None (loud skip) without root or
 /// dbus-daemon outside CI. The bundle is returned last so it drops (delete -f) first.
@@ -169,4 +170,42 @@ fn failed_create_stops_the_scope() {
         assert!(!d.parent().unwrap().exists(), "slice of {d:?} left behind");
     }
     assert_nothing_left(&b);
+}
+
+/// systemd re-realises a scope's cgroup from its properties (daemon-reload, a sibling unit's
+/// change): the container's device rules must be among them, or the reload opens every device.
+#[test]
+fn device_rules_survive_a_systemd_reload() {
+    let Some((fake, mut b, _unit, rel)) = setup("systemd_device_reload") else {
+        return;
+    };
+    b.args(&["sleep", "1000"]);
+    let bp = b.path().to_str().unwrap().to_owned();
+    sd(&b, &["create", "--bundle", &bp, &b.id]).ok();
+    sd(&b, &["start", &b.id]).ok();
+    let list = scope_dir("devices", &rel).join("devices.list");
+    let before = read(&list);
+    assert!(!before.contains("a *:* rwm"), "{before}");
+    assert!(before.contains("c 1:3 rwm"), "/dev/null allowed: {before}");
+
+    let mut conn =
+        Conn::connect(&fake.address, Duration::from_secs(10)).expect("connect to the bus");
+    let reload = Message::call(
+        "org.freedesktop.systemd1",
+        "/org/freedesktop/systemd1",
+        "org.freedesktop.systemd1.Manager",
+        "Reload",
+        vec![],
+    );
+    conn.call(reload, Duration::from_secs(10)).unwrap();
+    let after = read(&list);
+    assert!(
+        !after.contains("a *:* rwm"),
+        "the reload allowed every device: {after}"
+    );
+    assert_eq!(
+        after.lines().collect::<std::collections::BTreeSet<_>>(),
+        before.lines().collect::<std::collections::BTreeSet<_>>()
+    );
+    b.run(&["delete", "--force", &b.id]).ok();
 }

@@ -5,7 +5,9 @@
 //! made below the manager's own cgroup (here, the test process's) in the slice's nested path
 //! in every hierarchy systemd manages on a v1/hybrid host, the PIDs are moved in, the resource
 //! properties are written to the matching files, and every job ends with a JobRemoved signal.
-//! Everything it made is removed when it stops.
+//! `Reload` re-realises every scope from its properties as systemd's daemon-reload does (a
+//! devices controller without DevicePolicy/DeviceAllow gets "allow all"). Everything it made
+//! is removed when it stops.
 
 use dm_cgroups::driver::systemd::dbus::{Conn, Kind, Message, Value};
 use dm_cgroups::driver::systemd::{unit, MANAGER, MANAGER_PATH, SERVICE};
@@ -46,6 +48,8 @@ struct Scope {
     leaves: Vec<(Vec<String>, PathBuf)>,
     /// Every directory made for it (slices included), parents first.
     made: Vec<PathBuf>,
+    /// Its properties as last set.
+    props: HashMap<String, Value>,
 }
 
 impl FakeSystemd {
@@ -259,6 +263,7 @@ fn serve(mut conn: Conn, log: Arc<Mutex<Vec<Call>>>) {
                 let mut scope = Scope {
                     leaves: vec![],
                     made: vec![],
+                    props: HashMap::new(),
                 };
                 job_done(&mut conn, &m, &mut || {
                     for (ctrls, root) in roots() {
@@ -274,16 +279,19 @@ fn serve(mut conn: Conn, log: Arc<Mutex<Vec<Call>>>) {
                         }
                         scope.leaves.push((ctrls, cur));
                     }
-                    write_props(&scope, &p);
+                    write_props(&scope, &p, false);
                 });
+                scope.props = p;
                 units.insert(name.clone(), scope);
             }
             "SetUnitProperties" => {
-                let Some(scope) = units.get(&name) else {
+                let Some(scope) = units.get_mut(&name) else {
                     conn.send(no_unit()).unwrap();
                     continue;
                 };
-                write_props(scope, &m.body.get(2).map(props).unwrap_or_default());
+                let p = m.body.get(2).map(props).unwrap_or_default();
+                write_props(scope, &p, false);
+                scope.props.extend(p);
                 conn.send(Message::reply(&m, None, vec![])).unwrap();
             }
             "StopUnit" => {
@@ -292,6 +300,12 @@ fn serve(mut conn: Conn, log: Arc<Mutex<Vec<Call>>>) {
                     continue;
                 };
                 job_done(&mut conn, &m, &mut || remove(&scope));
+            }
+            "Reload" => {
+                for scope in units.values() {
+                    write_props(scope, &scope.props, true);
+                }
+                conn.send(Message::reply(&m, None, vec![])).unwrap();
             }
             "ResetFailedUnit" => {
                 // Stopped scopes are gone at once here, as when systemd collects them.
@@ -310,8 +324,9 @@ fn serve(mut conn: Conn, log: Arc<Mutex<Vec<Call>>>) {
 }
 
 /// Writes the resource properties systemd manages to the scope's files (v1 names first: this
-/// is a v1/hybrid host's systemd).
-fn write_props(scope: &Scope, p: &HashMap<String, Value>) {
+/// is a v1/hybrid host's systemd). `reload`: realise everything, devices included, as a
+/// daemon-reload does.
+fn write_props(scope: &Scope, p: &HashMap<String, Value>, reload: bool) {
     let leaf = |ctrl: &str| {
         scope
             .leaves
@@ -346,6 +361,51 @@ fn write_props(scope: &Scope, p: &HashMap<String, Value>) {
             _ => {}
         }
     }
+    let strict = p.get("DevicePolicy").and_then(Value::as_str) == Some("strict");
+    let allows = match p.get("DeviceAllow") {
+        Some(Value::Array(_, a)) => a.clone(),
+        _ => vec![],
+    };
+    if strict || !allows.is_empty() {
+        put("devices", "devices.deny", "a".into());
+        for a in allows {
+            let Value::Struct(f) = a else { continue };
+            let (Some(path), Some(acc)) = (f[0].as_str(), f[1].as_str()) else {
+                continue;
+            };
+            if let Some(rule) = device_rule(path, acc) {
+                put("devices", "devices.allow", rule);
+            }
+        }
+    } else if reload {
+        put("devices", "devices.allow", "a".into());
+    }
+}
+
+/// A DeviceAllow entry as a v1 devices.allow line (`/dev/char/1:3`, `char-pts`, `block-*`).
+fn device_rule(path: &str, acc: &str) -> Option<String> {
+    for (word, t, section) in [("char", 'c', "Character"), ("block", 'b', "Block")] {
+        if let Some(mm) = path.strip_prefix(&format!("/dev/{word}/")) {
+            return Some(format!("{t} {mm} {acc}"));
+        }
+        if let Some(group) = path.strip_prefix(&format!("{word}-")) {
+            if group == "*" {
+                return Some(format!("{t} *:* {acc}"));
+            }
+            let text = std::fs::read_to_string("/proc/devices").ok()?;
+            let major = text
+                .lines()
+                .skip_while(|l| !l.starts_with(section))
+                .skip(1)
+                .take_while(|l| !l.trim().is_empty())
+                .find_map(|l| {
+                    let (n, name) = l.trim().split_once(' ')?;
+                    (name == group).then(|| n.to_string())
+                })?;
+            return Some(format!("{t} {major}:* {acc}"));
+        }
+    }
+    None
 }
 
 /// Stops a scope as systemd does: kills what is left, then removes its cgroups and the slices

@@ -77,8 +77,8 @@ impl Cgroup {
     pub fn systemd(cgroups_path: Option<&Path>, id: &str, rootless: bool) -> Result<Cgroup> {
         let raw = cgroups_path.map(|p| p.to_string_lossy().into_owned());
         let raw = raw.as_deref().filter(|s| !s.is_empty());
-        // As runc: no path means the default slice and a scope named after the container.
-        let u = unit::parse(raw.unwrap_or("::"), id, rootless)?;
+        // As runc: no path means the default slice and `runc-<id>.scope`.
+        let u = unit::parse(raw.unwrap_or(":runc:"), id, rootless)?;
         let bus = if rootless {
             dbus::session_bus_address()
         } else {

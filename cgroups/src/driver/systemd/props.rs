@@ -4,6 +4,7 @@
 //! written to the files afterwards by the cgroupfs code, as runc does.
 
 use super::dbus::{prop, Value};
+use crate::devices::{self, Kind, Rule};
 use crate::v2::{blkio_to_io_weight, shares_to_weight};
 use oci_spec::runtime::LinuxResources;
 
@@ -64,6 +65,13 @@ pub fn resources(res: &LinuxResources, unified: bool) -> Vec<Value> {
     if let Some(pids) = res.pids() {
         p.push(prop("TasksMax", Value::U64(limit(pids.limit()))));
     }
+    if let Some(rules) = res.devices().as_deref() {
+        // Already checked by validate; a rule that does not parse leaves systemd's alone.
+        if let Ok(rules) = devices::rules(rules) {
+            let text = std::fs::read_to_string("/proc/devices").unwrap_or_default();
+            p.extend(device_props(&rules, &|k, m| major_name(&text, k, m)));
+        }
+    }
     if let Some(w) = res
         .block_io()
         .as_ref()
@@ -77,6 +85,71 @@ pub fn resources(res: &LinuxResources, unified: bool) -> Vec<Value> {
         }
     }
     p
+}
+
+/// DevicePolicy and DeviceAllow for the device rules (applied in order from "deny all", as
+/// the cgroupfs code applies them). Without them systemd, re-realising the scope (e.g. on
+/// daemon-reload), would write "allow all" over the container's device cgroup. systemd has no
+/// deny entries: a deny-all rule restarts the allow list, other denies remove the allows they
+/// repeat; rules allowing everything leave the policy `auto` with no list (all devices).
+/// `name(kind, major)` is the major's group in /proc/devices, for rules on every minor.
+pub fn device_props(rules: &[Rule], name: &dyn Fn(Kind, u32) -> Option<String>) -> Vec<Value> {
+    let mut allow_all = false;
+    let mut allows: Vec<Rule> = Vec::new();
+    for r in rules {
+        if r.matches_all() {
+            allow_all = r.allow;
+            allows.clear();
+        } else if r.allow && !allow_all {
+            allows.push(*r);
+        } else if !r.allow {
+            allows.retain(|a| (a.kind, a.major, a.minor) != (r.kind, r.major, r.minor));
+        }
+    }
+    if allow_all {
+        return vec![prop("DevicePolicy", Value::Str("auto".into()))];
+    }
+    let mut entries = Vec::new();
+    for r in &allows {
+        let kinds: &[(Kind, &str)] = match r.kind {
+            Kind::Char => &[(Kind::Char, "char")],
+            Kind::Block => &[(Kind::Block, "block")],
+            Kind::All => &[(Kind::Char, "char"), (Kind::Block, "block")],
+        };
+        for (k, word) in kinds {
+            let path = match (r.major, r.minor) {
+                (Some(ma), Some(mi)) => Some(format!("/dev/{word}/{ma}:{mi}")),
+                (Some(ma), None) => name(*k, ma).map(|n| format!("{word}-{n}")),
+                (None, _) => Some(format!("{word}-*")),
+            };
+            if let Some(path) = path {
+                let access = Value::Str(r.access_str());
+                entries.push(Value::Struct(vec![Value::Str(path), access]));
+            }
+        }
+    }
+    vec![
+        prop("DevicePolicy", Value::Str("strict".into())),
+        prop("DeviceAllow", Value::Array("(ss)".into(), entries)),
+    ]
+}
+
+/// The group name of `major` in /proc/devices' `kind` section.
+fn major_name(proc_devices: &str, kind: Kind, major: u32) -> Option<String> {
+    let section = if kind == Kind::Block {
+        "Block devices:"
+    } else {
+        "Character devices:"
+    };
+    proc_devices
+        .lines()
+        .skip_while(|l| l.trim() != section)
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .find_map(|l| {
+            let (n, name) = l.trim().split_once(' ')?;
+            (n.parse::<u32>().ok()? == major).then(|| name.trim().to_string())
+        })
 }
 
 /// CPUQuotaPerSecUSec for a CFS quota per period (default period 100 ms); systemd keeps it in
@@ -168,6 +241,50 @@ mod tests {
                 Value::Array("y".into(), vec![Value::Byte(7), Value::Byte(2)])
             )
         );
+    }
+
+    #[test]
+    fn device_rules_become_a_strict_allow_list() {
+        let dev =
+            |j: &str| -> oci_spec::runtime::LinuxDeviceCgroup { serde_json::from_str(j).unwrap() };
+        let rules = devices::rules(&[
+            dev(r#"{"allow":false,"access":"rwm"}"#),
+            dev(r#"{"allow":true,"type":"c","major":1,"minor":3,"access":"rw"}"#),
+            dev(r#"{"allow":true,"type":"c","major":136,"access":"rwm"}"#),
+            dev(r#"{"allow":true,"type":"b","access":"m"}"#),
+            dev(r#"{"allow":true,"type":"c","major":10,"minor":200,"access":"rwm"}"#),
+            dev(r#"{"allow":false,"type":"c","major":10,"minor":200,"access":"rwm"}"#),
+        ])
+        .unwrap();
+        let name = |k: Kind, m: u32| (k == Kind::Char && m == 136).then(|| "pts".to_string());
+        let p = names(&device_props(&rules, &name));
+        assert_eq!(p[0], ("DevicePolicy".into(), Value::Str("strict".into())));
+        let entry =
+            |p: &str, a: &str| Value::Struct(vec![Value::Str(p.into()), Value::Str(a.into())]);
+        assert_eq!(
+            p[1].1,
+            Value::Array(
+                "(ss)".into(),
+                vec![
+                    entry("/dev/char/1:3", "rw"),
+                    entry("char-pts", "rwm"),
+                    entry("block-*", "m")
+                ]
+            )
+        );
+        let all = devices::rules(&[dev(r#"{"allow":true,"access":"rwm"}"#)]).unwrap();
+        assert_eq!(
+            names(&device_props(&all, &name)),
+            vec![("DevicePolicy".into(), Value::Str("auto".into()))]
+        );
+    }
+
+    #[test]
+    fn major_names_come_from_their_section() {
+        let text = "Character devices:\n  1 mem\n136 pts\n\nBlock devices:\n  8 sd\n";
+        assert_eq!(major_name(text, Kind::Char, 136).as_deref(), Some("pts"));
+        assert_eq!(major_name(text, Kind::Block, 8).as_deref(), Some("sd"));
+        assert_eq!(major_name(text, Kind::Char, 8), None);
     }
 
     #[test]
