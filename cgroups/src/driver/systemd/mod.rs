@@ -13,7 +13,7 @@ pub mod dbus;
 pub mod props;
 pub mod unit;
 
-use super::Driver;
+use super::{Driver, DriverKind};
 use crate::error::{io, Error, Result};
 use crate::host::{join_rel, Host};
 use crate::sys::{CgroupFs, HostFs};
@@ -90,23 +90,28 @@ impl Cgroup {
         let cg = crate::sys::read_to_string(&cg_file).map_err(|e| io(&cg_file, e))?;
         let mi_file = Path::new("/proc/self/mountinfo");
         let mi = crate::sys::read_to_string(mi_file).map_err(|e| io(mi_file, e))?;
-        let host = Host::parse(&mi, &cg)?;
-        let mut out = Cgroup::with_dirs(&host, |h| {
-            let root = h.own.strip_prefix(&h.mount_root).unwrap_or(&h.own);
-            let root = if root.ends_with("init.scope") {
-                root.parent().unwrap_or(Path::new(""))
-            } else {
-                root
-            };
-            join_rel(&h.mountpoint, &root.join(&u.slice_dir).join(&u.unit))
-        });
-        out.driver = super::DriverKind::Systemd(Unit {
-            unit: u.unit,
-            slice: u.slice,
-            bus,
-        });
-        Ok(out)
+        Ok(scope_cgroup(&Host::parse(&mi, &cg)?, u, bus))
     }
+}
+
+/// The scope's cgroup on `host`, whose hierarchies' own cgroups are the manager's: below the
+/// manager's cgroup in each (pid 1 sits in `init.scope`, which is not the root of its units).
+fn scope_cgroup(host: &Host, u: unit::UnitPath, bus: String) -> Cgroup {
+    let mut out = Cgroup::with_dirs(host, |h| {
+        let root = h.own.strip_prefix(&h.mount_root).unwrap_or(&h.own);
+        let root = if root.ends_with("init.scope") {
+            root.parent().unwrap_or(Path::new(""))
+        } else {
+            root
+        };
+        join_rel(&h.mountpoint, &root.join(&u.slice_dir).join(&u.unit))
+    });
+    out.driver = DriverKind::Systemd(Unit {
+        unit: u.unit,
+        slice: u.slice,
+        bus,
+    });
+    out
 }
 
 /// The pid of the process owning systemd's name on the bus.
@@ -302,5 +307,49 @@ impl Driver for Systemd<'_> {
             TIMEOUT,
         );
         cg.remove_created()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_go_below_the_managers_cgroup_in_each_hierarchy() {
+        let mi = "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n\
+35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+37 31 0:34 / /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer\n\
+40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n\
+41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+        // systemd as pid 1: in init.scope where it tracks processes, at the root elsewhere;
+        // a manager below the root (a nested one) keeps its own cgroup as the root.
+        let pid1 = "9:name=systemd:/init.scope\n6:freezer:/\n4:memory:/nested\n0::/init.scope\n";
+        let u = unit::parse("k-p1.slice:cri:c1", "c1", false).unwrap();
+        let cg = scope_cgroup(&Host::parse(mi, pid1).unwrap(), u, "unix:path=/b".into());
+        let dirs: Vec<PathBuf> = cg.hierarchies().into_iter().map(|(_, d)| d).collect();
+        assert_eq!(
+            dirs,
+            [
+                "/sys/fs/cgroup/systemd/k.slice/k-p1.slice/cri-c1.scope",
+                "/sys/fs/cgroup/freezer/k.slice/k-p1.slice/cri-c1.scope",
+                "/sys/fs/cgroup/memory/nested/k.slice/k-p1.slice/cri-c1.scope",
+                "/sys/fs/cgroup/unified/k.slice/k-p1.slice/cri-c1.scope",
+            ]
+            .map(PathBuf::from)
+        );
+        assert!(cg.created.is_empty());
+        assert_eq!(
+            cg.clone_into_dir(),
+            None,
+            "the scope is made with the init in it"
+        );
+        let DriverKind::Systemd(unit) = &cg.driver else {
+            panic!("{:?}", cg.driver)
+        };
+        assert_eq!(
+            (unit.unit.as_str(), unit.slice.as_str()),
+            ("cri-c1.scope", "k-p1.slice")
+        );
+        assert!(managed(&["name=systemd".into()]) && managed(&[]) && !managed(&["freezer".into()]));
     }
 }
