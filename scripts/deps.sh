@@ -3,7 +3,8 @@
 set -euo pipefail
 PKGS=(busybox-static runc crun containerd podman conmon skopeo umoci docker-registry
       containernetworking-plugins iptables libseccomp-dev protobuf-compiler hyperfine strace
-      iproute2 procps libprotobuf-dev openssl docker.io buildah)
+      iproute2 procps libprotobuf-dev openssl docker.io buildah
+      dbus-daemon)  # dbus-daemon: the private bus of the systemd cgroup driver tests
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,7 @@
 //! `Cgroup`: one container's cgroup on this host, whatever the mode, and the operations
 //! dm-runc calls on it.
 
+use crate::driver::{self, DriverKind};
 use crate::error::{io, Error, Result};
 use crate::host::{Hierarchy, Host, Mode};
 use crate::oom::OomWatcher;
@@ -28,6 +29,9 @@ pub struct Cgroup {
     pub v2_mountpoint: Option<PathBuf>,
     /// Directories `create` made, parents before children.
     pub created: Vec<PathBuf>,
+    /// The driver that makes and removes it (cgroupfs in state files written before drivers).
+    #[serde(default)]
+    pub driver: DriverKind,
 }
 
 /// The name [`Cgroup::hierarchies`] gives the cgroup2 hierarchy.
@@ -66,7 +70,7 @@ impl Cgroup {
     }
 
     /// A cgroup whose directory in each of `host`'s hierarchies is `dir(hierarchy)`.
-    fn with_dirs(host: &Host, dir: impl Fn(&Hierarchy) -> PathBuf) -> Cgroup {
+    pub(crate) fn with_dirs(host: &Host, dir: impl Fn(&Hierarchy) -> PathBuf) -> Cgroup {
         Cgroup {
             mode: host.mode,
             v1: host
@@ -81,28 +85,47 @@ impl Cgroup {
             v2: host.v2.as_ref().map(&dir),
             v2_mountpoint: host.v2.as_ref().map(|h| h.mountpoint.clone()),
             created: Vec::new(),
+            driver: DriverKind::Cgroupfs,
         }
     }
 
     /// Every container directory with its hierarchy's mountpoint.
     fn all_dirs(&self) -> Vec<(&Path, &Path)> {
+        self.dirs_where(|_| true)
+    }
+
+    /// The container directories (with mountpoints) of the hierarchies whose controllers
+    /// (empty for cgroup2) satisfy `pick`.
+    pub(crate) fn dirs_where(&self, pick: impl Fn(&[String]) -> bool) -> Vec<(&Path, &Path)> {
         let mut v: Vec<(&Path, &Path)> = self
             .v1
             .iter()
+            .filter(|d| pick(&d.controllers))
             .map(|d| (d.mountpoint.as_path(), d.dir.as_path()))
             .collect();
         if let (Some(d), Some(mp)) = (&self.v2, &self.v2_mountpoint) {
-            v.push((mp.as_path(), d.as_path()));
+            if pick(&[]) {
+                v.push((mp.as_path(), d.as_path()));
+            }
         }
         v
     }
 
-    /// Makes the cgroup directories, remembering which ones it made. v1 cpuset directories get
-    /// their parent's cpus and mems (an empty cpuset cannot take tasks); on unified hosts the
-    /// available controllers are enabled down to the new directory.
+    /// Makes what the driver needs before the init exists (cgroupfs: every directory;
+    /// systemd: those of the hierarchies systemd leaves alone), remembering what it made.
     pub fn create(&mut self) -> Result<()> {
+        let kind = self.driver.clone();
+        let res = driver::of(&kind).create(self);
+        res
+    }
+
+    /// Makes the directories of the hierarchies whose controllers satisfy `pick`, remembering
+    /// which ones it made. v1 cpuset directories get their parent's cpus and mems (an empty
+    /// cpuset cannot take tasks); on unified hosts the available controllers are enabled down
+    /// to the new directory.
+    pub(crate) fn make_dirs_where(&mut self, pick: impl Fn(&[String]) -> bool) -> Result<()> {
         let mut made = Vec::new();
-        let res = self.make_dirs(&mut made);
+        let res = self.make_dirs(&mut made, pick);
         self.created.extend(made.iter().cloned());
         if let Err(e) = res {
             let _ = self.remove(&made);
@@ -112,9 +135,9 @@ impl Cgroup {
         Ok(())
     }
 
-    fn make_dirs(&self, made: &mut Vec<PathBuf>) -> Result<()> {
+    fn make_dirs(&self, made: &mut Vec<PathBuf>, pick: impl Fn(&[String]) -> bool) -> Result<()> {
         let targets: Vec<(PathBuf, PathBuf)> = self
-            .all_dirs()
+            .dirs_where(&pick)
             .into_iter()
             .map(|(m, d)| (m.to_path_buf(), d.to_path_buf()))
             .collect();
@@ -137,7 +160,11 @@ impl Cgroup {
                 }
             }
         }
-        if let Some(d) = v1::dir(&self.v1, "cpuset") {
+        let cpuset = self
+            .v1
+            .iter()
+            .find(|d| d.controllers.iter().any(|c| c == "cpuset"));
+        if let Some(d) = cpuset.filter(|d| pick(&d.controllers)).map(|d| &d.dir) {
             // Parents first (the order they were made), then the target even if it existed.
             for p in made.iter().filter(|p| d.starts_with(p)) {
                 init_cpuset(p)?;
@@ -147,7 +174,13 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Moves `pid` into the container's cgroup in every hierarchy.
+    /// Puts the just-cloned init `pid` into the cgroup (cgroupfs: writes it everywhere unless
+    /// it was cloned in; systemd: starts the scope unit with it, telling systemd `res`).
+    pub fn place_init(&self, pid: i32, res: Option<&LinuxResources>) -> Result<()> {
+        driver::of(&self.driver).place_init(self, pid, res)
+    }
+
+    /// Moves `pid` into the container's cgroup in every hierarchy (`exec` joining it).
     pub fn add_task(&self, pid: i32) -> Result<()> {
         for (_, d) in self.all_dirs() {
             let f = d.join("cgroup.procs");
@@ -163,17 +196,14 @@ impl Cgroup {
             v1: Vec::new(),
             v2: None,
             created: Vec::new(),
+            driver: DriverKind::Cgroupfs,
             ..self.clone()
         }
     }
 
     /// The cgroup2 directory to clone the init into (CLONE_INTO_CGROUP), on unified hosts.
     pub fn clone_into_dir(&self) -> Option<PathBuf> {
-        if self.mode == Mode::Unified {
-            self.v2.clone()
-        } else {
-            None
-        }
+        driver::of(&self.driver).clone_into_dir(self)
     }
 
     /// The directory whose cgroup.procs lists the container's processes.
@@ -197,9 +227,15 @@ impl Cgroup {
         Ok(out)
     }
 
-    /// Removes what `create` made, deepest first, retrying while the kernel reports a
-    /// directory busy. Directories it did not make are never touched.
+    /// Removes what `create` made (and, with systemd, stops the scope), deepest first,
+    /// retrying while the kernel reports a directory busy. Directories it did not make are
+    /// never touched.
     pub fn destroy(&self) -> Result<()> {
+        driver::of(&self.driver).destroy(self)
+    }
+
+    /// Removes the directories `create` made.
+    pub(crate) fn remove_created(&self) -> Result<()> {
         self.remove(&self.created)
     }
 
@@ -239,7 +275,7 @@ impl Cgroup {
         first_err.map_or(Ok(()), Err)
     }
 
-    fn driver(&self) -> Driver {
+    fn layout(&self) -> Driver {
         if self.mode == Mode::Unified {
             Driver::V2
         } else {
@@ -258,7 +294,7 @@ impl Cgroup {
     /// enabled controllers, no realtime/net_cls/leaf weights).
     pub fn check(&self, res: &LinuxResources) -> Result<()> {
         let ctrls: Vec<String> = self.v1.iter().flat_map(|d| d.controllers.clone()).collect();
-        match self.driver() {
+        match self.layout() {
             Driver::V1 => validate::validate(res, Some(Driver::V1), Some(&ctrls)),
             Driver::V2 => {
                 let avail = self
@@ -272,10 +308,15 @@ impl Cgroup {
         }
     }
 
-    /// Checks `res` ([`Cgroup::check`]), then writes it: at create time and for `update`.
+    /// Checks `res` ([`Cgroup::check`]), then sets it through the driver (systemd: unit
+    /// properties, then the files): at create time and for `update`.
     pub fn apply(&self, res: &LinuxResources) -> Result<()> {
-        self.check(res)?;
-        match self.driver() {
+        driver::of(&self.driver).apply(self, res)
+    }
+
+    /// Writes `res` (already checked) to the cgroup files.
+    pub(crate) fn write_resources(&self, res: &LinuxResources) -> Result<()> {
+        match self.layout() {
             Driver::V2 => {
                 let d = self.v2_dir()?;
                 v2::precheck(&HostFs, d, res)?;
@@ -366,7 +407,7 @@ impl Cgroup {
 
     /// Statistics in runc's `events --stats` shape.
     pub fn stats(&self) -> Result<Stats> {
-        Ok(match self.driver() {
+        Ok(match self.layout() {
             Driver::V2 => v2::stats(&HostFs, self.v2_dir()?),
             Driver::V1 => v1::stats(&HostFs, &self.v1),
         })
@@ -374,7 +415,7 @@ impl Cgroup {
 
     /// A watcher for OOM kills in the container (see [`OomWatcher`]).
     pub fn oom_watcher(&self) -> Result<OomWatcher> {
-        match self.driver() {
+        match self.layout() {
             Driver::V2 => OomWatcher::v2(self.v2_dir()?),
             Driver::V1 => match v1::dir(&self.v1, "memory") {
                 Some(d) => OomWatcher::v1(d),

@@ -36,6 +36,9 @@ pub enum Error {
     /// The host's cgroup setup cannot do what was asked.
     #[error("{0}")]
     Unsupported(String),
+    /// systemd (over D-Bus) refused, failed or did not answer in time.
+    #[error("{0}")]
+    Systemd(String),
     /// An operation did not finish in time (e.g. freezing).
     #[error("{0}")]
     Timeout(String),

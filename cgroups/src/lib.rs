@@ -4,8 +4,8 @@
 //! synchronous and starts no thread, so single-threaded dm-runc can use all of it:
 //! - `Cgroup::new(cgroups_path, id)` resolves `linux.cgroupsPath` for every hierarchy without
 //!   creating anything: absolute = from each hierarchy's root; relative = under the caller's
-//!   own cgroup (/proc/self/cgroup); empty = `<own cgroup>/<id>`. `slice:prefix:name` (systemd)
-//!   is rejected. On hybrid hosts the cgroup2 mount (e.g. /sys/fs/cgroup/unified) gets a
+//!   own cgroup (/proc/self/cgroup); empty = `<own cgroup>/<id>`. `slice:prefix:name` is
+//!   rejected there; `Cgroup::systemd` takes it (the systemd driver, see [`driver`]). On hybrid hosts the cgroup2 mount (e.g. /sys/fs/cgroup/unified) gets a
 //!   directory too, as runc 1.1 does.
 //! - `create` makes the directories (remembering which it made in `created`), `add_task` moves
 //!   a pid in everywhere, `clone_into_dir` gives the CLONE_INTO_CGROUP target on unified hosts,
@@ -22,6 +22,10 @@
 //! - `Cgroup` is serde-serializable: dm-runc stores it in its state.json and reloads it for
 //!   kill/delete/pause/ps/update/events.
 //!
+//! - The driver ([`DriverKind`], stored with the cgroup) decides how `create`, `place_init`,
+//!   `apply` and `destroy` happen: cgroupfs writes the tree itself; systemd asks for a transient
+//!   scope over D-Bus (a blocking, thread-free client in `driver::systemd::dbus`).
+//!
 //! Layout: `host` detects mounts and mode, `placement` resolves paths, `validate` checks
 //! resources, `v1`/`v2` are the drivers, `sys` holds every file operation and system call
 //! (behind [`sys::CgroupFs`] so drivers run against a fake tree in tests).
@@ -30,6 +34,7 @@
 
 mod cgroup;
 pub mod devices;
+pub mod driver;
 mod error;
 pub mod host;
 mod oom;
@@ -42,6 +47,7 @@ mod validate;
 mod write;
 
 pub use cgroup::{Cgroup, V2_MARKER};
+pub use driver::DriverKind;
 pub use error::{Error, Result};
 pub use host::{Host, Mode};
 pub use oom::OomWatcher;

@@ -39,8 +39,8 @@ pub fn inner_path(cgroups_path: Option<&Path>, id: &str) -> Result<Inner> {
         return Err(invalid(
             FIELD,
             format!(
-                "{raw:?} is a systemd-style path (slice:prefix:name), but only the cgroupfs \
-                 driver is available (no systemd cgroup manager); use a filesystem path"
+                "{raw:?} is a systemd-style path (slice:prefix:name), but the cgroupfs driver \
+                 is in use; use a filesystem path, or the systemd driver (--systemd-cgroup)"
             ),
         ));
     }

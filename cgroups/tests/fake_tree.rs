@@ -398,6 +398,7 @@ fn v2_stats_are_read_into_runc_shape() {
         v2: Some(d.clone()),
         v2_mountpoint: Some(t.path().to_path_buf()),
         created: vec![],
+        driver: Default::default(),
     };
     let v = serde_json::to_value(cg.stats().unwrap()).unwrap();
     let max = u64::MAX;

@@ -23,6 +23,9 @@ pub struct ContainerdOptions {
     pub extra_toml: String,
     /// Directories put first on containerd's PATH (where it finds `containerd-shim-*-v2`).
     pub path_dirs: Vec<PathBuf>,
+    /// Extra environment for containerd, which its shims and their runtime inherit (e.g. a
+    /// private `DBUS_SYSTEM_BUS_ADDRESS`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for ContainerdOptions {
@@ -31,6 +34,7 @@ impl Default for ContainerdOptions {
             disabled_plugins: vec!["io.containerd.grpc.v1.cri".into()],
             extra_toml: String::new(),
             path_dirs: Vec::new(),
+            env: Vec::new(),
         }
     }
 }
@@ -58,6 +62,7 @@ pub struct Containerd {
     child: Option<Child>,
     config: PathBuf,
     path_env: String,
+    env: Vec<(String, String)>,
     namespaces: Mutex<Vec<String>>,
     shared_namespaces: Mutex<Vec<String>>,
     image_tar: OnceLock<PathBuf>,
@@ -89,6 +94,7 @@ impl Containerd {
             child: None,
             config,
             path_env,
+            env: opts.env.clone(),
             namespaces: Mutex::new(Vec::new()),
             shared_namespaces: Mutex::new(Vec::new()),
             image_tar: OnceLock::new(),
@@ -107,6 +113,7 @@ impl Containerd {
         cmd.arg("--config")
             .arg(&self.config)
             .env("PATH", &self.path_env)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);

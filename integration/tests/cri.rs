@@ -9,6 +9,11 @@ use k8s_cri::v1 as cri;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+// The systemd double dm-runc's own tests use (one copy, shared by path).
+#[path = "../../runtime/tests/fake_systemd/mod.rs"]
+mod fake_systemd;
+use fake_systemd::{scope_dir, FakeSystemd};
+
 /// The handler name a RuntimeClass would carry.
 const HANDLER: &str = "dockermind";
 /// The pod sandbox ("pause") image: busybox sleeping, imported before CRI needs it.
@@ -58,6 +63,17 @@ impl Node {
 
     /// With `conflist`, pods get their own network namespace from Debian's CNI plugins.
     fn start_with_cni(test: &str, conflist: Option<&str>) -> Option<Node> {
+        Node::start_with(test, conflist, "", vec![])
+    }
+
+    /// As [`Node::start_with_cni`], with `extra` TOML appended to the config and `env` given
+    /// to containerd (and so to the shims and dm-runc).
+    fn start_with(
+        test: &str,
+        conflist: Option<&str>,
+        extra: &str,
+        env: Vec<(String, String)>,
+    ) -> Option<Node> {
         if !require_root(test) || !require_cmd("containerd") || !require_cmd("ctr") {
             return None;
         }
@@ -71,8 +87,11 @@ impl Node {
             cni_bin = CNI_BIN.into();
         }
         let cfg = cri_config(dirs.path(), &cni_bin);
-        let mut opts = ContainerdOptions::with_workspace_bins().extra(&cfg);
+        let mut opts = ContainerdOptions::with_workspace_bins()
+            .extra(&cfg)
+            .extra(extra);
         opts.disabled_plugins.clear();
+        opts.env = env;
         let ctd = Containerd::start(opts);
         // CRI keeps its images in the k8s.io namespace; ctr puts them there as a node image
         // preloader would.
@@ -346,6 +365,86 @@ fn pod_cgroups_limits_updates_and_stats() {
             .unwrap_or_default();
         assert!(left.is_empty(), "left in {}: {left:?}", dir.display());
     }
+}
+
+/// kubeadm's node: kubelet and containerd with `SystemdCgroup = true`. The kubelet names the
+/// pod's slice as its cgroup parent, containerd turns that into `slice:cri-containerd:<id>`,
+/// our shim passes `--systemd-cgroup` and dm-runc asks systemd (here a double on a private
+/// bus, reached through containerd's environment) for a scope per container.
+#[test]
+fn systemd_cgroup_pods_run_in_transient_scopes() {
+    if !require_root("CRI with SystemdCgroup") || !require_cmd("dbus-daemon") {
+        return;
+    }
+    // Declared first so it outlives the node: containerd's cleanup still reaches it.
+    let fake = FakeSystemd::start();
+    let dirs = TempDir::new("dm-cri-sd");
+    let opts_file = dirs.path().join("dockermind.toml");
+    std::fs::write(&opts_file, "SystemdCgroup = true\n").unwrap();
+    let extra = format!(
+        "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.{HANDLER}.options]\n  \
+         ConfigPath = \"{}\"\n",
+        opts_file.display()
+    );
+    let env = vec![("DBUS_SYSTEM_BUS_ADDRESS".to_string(), fake.address.clone())];
+    let Some(mut node) = Node::start_with("CRI with SystemdCgroup", None, &extra, env) else {
+        return;
+    };
+    // The kubelet's pod slice (no dash: its own top-level slice, nothing shared).
+    let slice = format!("{}.slice", unique_id("dmk").replace('-', "x"));
+    let pod_cfg = host_network_pod(&unique_id("pod"), &node.logs(), &slice);
+    let pod = node
+        .cri
+        .run_pod(&pod_cfg, HANDLER)
+        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", node.ctd.log()));
+    let mut cfg = container("long", &node.busybox, &["sleep", "1000"], "long.log");
+    cfg.linux = Some(cri::LinuxContainerConfig {
+        resources: Some(cri::LinuxContainerResources {
+            memory_limit_in_bytes: 64 << 20,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let id = node.run_container(&pod, cfg, &pod_cfg);
+
+    let scope = |c: &str| Path::new(&slice).join(format!("cri-containerd-{c}.scope"));
+    let pid = node.k8s.task_pid(&id);
+    let procs = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for ctl in ["name=systemd", "memory", "pids", "freezer"] {
+        let line = procs
+            .lines()
+            .find(|l| l.split(':').nth(1) == Some(ctl))
+            .unwrap_or_else(|| panic!("{ctl}: {procs}"));
+        assert!(
+            line.ends_with(&*scope(&id).to_string_lossy()),
+            "{ctl}: {line}"
+        );
+    }
+    let started: Vec<String> = fake
+        .calls_to("StartTransientUnit")
+        .iter()
+        .filter_map(|a| a[0].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        started.contains(&format!("cri-containerd-{pod}.scope")),
+        "{started:?}"
+    );
+    assert!(
+        started.contains(&format!("cri-containerd-{id}.scope")),
+        "{started:?}"
+    );
+    let limit = scope_dir("memory", &scope(&id)).join("memory.limit_in_bytes");
+    assert_eq!(std::fs::read_to_string(&limit).unwrap().trim(), "67108864");
+
+    node.cri.stop_container(&id, 0).unwrap();
+    node.cri.wait_exited(&id, WAIT);
+    node.cri.remove_container(&id).unwrap();
+    node.cri.remove_pod(&pod).unwrap();
+    for ctl in ["name=systemd", "memory", "pids", "freezer", ""] {
+        let d = scope_dir(ctl, Path::new(&slice));
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+    assert!(fake.calls_to("StopUnit").len() >= 2);
 }
 
 /// A kubelet's pod cgroup path, removed (with its parent) from every v1 hierarchy on drop.

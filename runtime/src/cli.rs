@@ -20,7 +20,8 @@ pub struct Cli {
     /// Enable debug logging.
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Use the systemd cgroup driver (not available in this build).
+    /// Use the systemd cgroup driver: cgroupsPath is `slice:prefix:name`, the cgroup a transient
+    /// scope made over D-Bus ($DBUS_SYSTEM_BUS_ADDRESS or /run/dbus/system_bus_socket).
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
     /// Print the version.

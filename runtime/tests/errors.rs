@@ -154,13 +154,33 @@ fn start_of_a_running_container_fails() {
 }
 
 #[test]
-fn systemd_cgroup_driver_is_a_clear_error() {
-    let Some(b) = bundle("systemd_driver") else {
+fn systemd_cgroup_path_not_slice_prefix_name_is_a_clear_error() {
+    let Some(mut b) = bundle("systemd_bad_path") else {
         return;
     };
+    let path = format!("/dm-test/{}", b.id);
+    set(&mut b, "/linux/cgroupsPath", json!(path));
     let bp = b.path().to_str().unwrap().to_owned();
     let out = b.run_detached(&["--systemd-cgroup", "create", "--bundle", &bp, &b.id]);
-    fails_cleanly(&b, out, "systemd");
+    assert!(out.stderr.contains("slice:prefix:name"), "{out:?}");
+    fails_cleanly(&b, out, "linux.cgroupsPath");
+}
+
+#[test]
+fn systemd_cgroup_without_a_bus_is_a_clear_error() {
+    let Some(mut b) = bundle("systemd_no_bus") else {
+        return;
+    };
+    let sock = b.path().join("no-bus.sock");
+    b.env.push((
+        "DBUS_SYSTEM_BUS_ADDRESS".into(),
+        format!("unix:path={}", sock.display()),
+    ));
+    let path = format!("system.slice:dmtest:{}", b.id);
+    set(&mut b, "/linux/cgroupsPath", json!(path));
+    let bp = b.path().to_str().unwrap().to_owned();
+    let out = b.run_detached(&["--systemd-cgroup", "create", "--bundle", &bp, &b.id]);
+    fails_cleanly(&b, out, &sock.display().to_string());
 }
 
 #[test]

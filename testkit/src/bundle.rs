@@ -34,6 +34,8 @@ pub struct Bundle {
     pub id: String,
     /// config.json as JSON; edit it, then call [`Bundle::write`].
     pub spec: Value,
+    /// Extra environment for every runtime command (e.g. a private D-Bus address).
+    pub env: Vec<(String, String)>,
 }
 
 impl Bundle {
@@ -58,6 +60,7 @@ impl Bundle {
             runtime: runtime.to_owned(),
             id: unique_id("ct"),
             spec,
+            env: Vec::new(),
         };
         b.write();
         b
@@ -110,6 +113,7 @@ impl Bundle {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.runtime);
         c.arg("--root").arg(self.state_root.path()).args(args);
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c.stdin(Stdio::null());
         c
     }

@@ -72,9 +72,6 @@ pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Resu
     state::validate_id(&a.id)?;
     let bundle = bundle_path(&a.bundle)?;
     let spec = config::load(&bundle)?;
-    if systemd {
-        return Err(Error::Arg("--systemd-cgroup: the systemd cgroup driver is not available in this build; use the cgroupfs driver".into()));
-    }
     let process = spec.process().as_ref().expect("validated");
     crate::process::lsm::check_spec(&spec)?;
     let terminal = process.terminal().unwrap_or(false);
@@ -98,7 +95,12 @@ pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Resu
         None => None,
     };
     let linux = spec.linux().as_ref().expect("validated");
-    let mut cgroup = dm_cgroups::Cgroup::new(linux.cgroups_path().as_deref(), &a.id)?;
+    let rootless = !nix::unistd::geteuid().is_root();
+    let mut cgroup = if systemd {
+        dm_cgroups::Cgroup::systemd(linux.cgroups_path().as_deref(), &a.id, rootless)?
+    } else {
+        dm_cgroups::Cgroup::new(linux.cgroups_path().as_deref(), &a.id)?
+    };
     let resources = cgroup_resources(&spec)?;
     if let Some(r) = &resources {
         cgroup.check(r)?;
@@ -148,7 +150,6 @@ pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Resu
             .sys(|| "chown exec fifo".into())?;
     }
     let fifo = open_opath(&fifo_path)?;
-    let rootless = !nix::unistd::geteuid().is_root();
     match cgroup.create() {
         Ok(()) => {}
         // As runc: an unprivileged caller that may not write the cgroup tree runs without one.
@@ -205,7 +206,7 @@ pub fn create(root: &Path, a: &CreateArgs, own_pty: bool, systemd: bool) -> Resu
     drop(idmapped);
     unwind.pid = Some(pid);
     if cg_dir.is_none() {
-        cgroup.add_task(pid)?;
+        cgroup.place_init(pid, resources.as_ref())?;
     }
     if has_new_namespace(&spec, LinuxNamespaceType::User) {
         write_id_maps(pid, &spec)?;
