@@ -167,12 +167,19 @@ impl Daemon {
                 .flatten()
                 .map(|(k, _)| k.clone()),
         );
-        let plan = crate::mounts::plan(
+        let mut plan = crate::mounts::plan(
             host.binds.as_deref().unwrap_or_default(),
             host.mounts.as_deref().unwrap_or_default(),
             &host.tmpfs.clone().unwrap_or_default(),
             &volumes,
         )?;
+        for m in plan.points.iter_mut().filter(|m| m.kind == "volume") {
+            m.source = self
+                .volumes
+                .data_dir(&m.name)
+                .to_string_lossy()
+                .into_owned();
+        }
 
         let id = random_id();
         let name = match name.filter(|n| !n.is_empty()) {

@@ -114,6 +114,11 @@ impl VolumeStore {
         })
     }
 
+    /// Where the data of volume `name` is (or will be).
+    pub fn data_dir(&self, name: &str) -> PathBuf {
+        self.dir.join(name).join("_data")
+    }
+
     /// The volume `name`.
     pub fn get(&self, name: &str) -> ApiResult<Volume> {
         self.map
@@ -151,7 +156,7 @@ impl VolumeStore {
             return Ok((v.clone(), false));
         }
         let base = self.dir.join(&name);
-        let data = base.join("_data");
+        let data = self.data_dir(&name);
         std::fs::create_dir_all(&data).map_err(|e| io("create", &data, e))?;
         let v = Volume {
             name: name.clone(),

@@ -222,6 +222,41 @@ impl Drop for Dmd {
     }
 }
 
+/// Asserts nothing of the daemon's containers is left: shims, mounts, cgroups, bundles.
+pub fn assert_clean(d: &mut Dmd) {
+    d.stop();
+    assert_eq!(d.shims(), Vec::<i32>::new(), "shims left running");
+    assert_eq!(d.mounts_left(), Vec::<String>::new(), "mounts left");
+    assert_eq!(
+        d.cgroups_left(),
+        Vec::<std::path::PathBuf>::new(),
+        "cgroups left"
+    );
+    let bundles = d.exec_root().join("containers");
+    let left: Vec<_> = std::fs::read_dir(&bundles)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "bundles left: {left:?}");
+    let runc: Vec<_> = std::fs::read_dir(d.exec_root().join("runc"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(runc.is_empty(), "runtime state left: {runc:?}");
+    let recs = d.root().join("containers");
+    let left: Vec<_> = std::fs::read_dir(&recs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "container records left: {left:?}");
+}
+
 /// A docker-registry serving the busybox test image as `<addr>/busybox:latest`.
 pub struct TestRegistry {
     _dir: TempDir,
@@ -234,11 +269,17 @@ pub struct TestRegistry {
 impl TestRegistry {
     /// Starts a registry and pushes the busybox image to it.
     pub fn with_busybox() -> TestRegistry {
+        TestRegistry::with_image(|tar, work| dm_integration::write_busybox_image_tar(tar, work))
+    }
+
+    /// Starts a registry and pushes, as `busybox:latest`, the image tar `write(tar, work)`
+    /// makes (`work` is a scratch dir).
+    pub fn with_image(write: impl FnOnce(&Path, &Path)) -> TestRegistry {
         let dir = TempDir::new("dmd-reg");
         let tar = dir.path().join("busybox.tar");
         let work = dir.path().join("work");
         std::fs::create_dir_all(&work).unwrap();
-        dm_integration::write_busybox_image_tar(&tar, &work);
+        write(&tar, &work);
         let registry = Registry::start(dir.path());
         let image = registry.push_oci_archive(&tar, "busybox:latest");
         let image = image.trim_end_matches(":latest").to_owned();
