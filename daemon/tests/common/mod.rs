@@ -269,7 +269,7 @@ pub struct TestRegistry {
 impl TestRegistry {
     /// Starts a registry and pushes the busybox image to it.
     pub fn with_busybox() -> TestRegistry {
-        TestRegistry::with_image(|tar, work| dm_integration::write_busybox_image_tar(tar, work))
+        TestRegistry::with_image(dm_integration::write_busybox_image_tar)
     }
 
     /// Starts a registry and pushes, as `busybox:latest`, the image tar `write(tar, work)`
