@@ -142,7 +142,7 @@ pub fn matches(m: &Message, f: &Filters) -> bool {
             } else {
                 attr("image")
             };
-            img.is_some_and(|x| x == i || x.split(':').next() == Some(i))
+            img.is_some_and(|x| x == i || strip_tag(x) == i)
                 || attr("name") == Some(i) && is("image")
         })
         && f.any("volume", |v| is("volume") && m.actor.id == v)
@@ -155,6 +155,14 @@ pub fn matches(m: &Message, f: &Filters) -> bool {
                 .map_or((l.as_str(), None), |(a, b)| (a, Some(b)));
             attr(k).is_some_and(|x| v.is_none_or(|v| v == x))
         })
+}
+
+/// `host:5000/repo:tag` -> `host:5000/repo`.
+fn strip_tag(r: &str) -> &str {
+    match r.rfind(':') {
+        Some(i) if !r[i..].contains('/') => &r[..i],
+        _ => r,
+    }
 }
 
 fn nanos(secs: f64) -> i64 {
@@ -300,5 +308,13 @@ mod tests {
             &f(r#"{"label":["exitCode=3"],"event":["die"]}"#)
         ));
         assert!(!matches(&past[0], &f(r#"{"event":["start"]}"#)));
+        assert_eq!(
+            strip_tag("127.0.0.1:5000/busybox:latest"),
+            "127.0.0.1:5000/busybox"
+        );
+        assert_eq!(
+            strip_tag("127.0.0.1:5000/busybox"),
+            "127.0.0.1:5000/busybox"
+        );
     }
 }
