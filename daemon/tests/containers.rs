@@ -137,8 +137,8 @@ fn docker_run_logs_stop_rm_workflow() {
         .fails(&["rm", "nosuch"])
         .contains("No such container: nosuch"));
     assert!(d.fails(&["logs", "nosuch"]).contains("No such container"));
-    let err = d.fails(&["run", "--rm", "-v", "relative:/x", image, "true"]);
-    assert!(err.contains("named volumes are not supported"), "{err}");
+    let err = d.fails(&["run", "--rm", "-v", "/tmp:relative", image, "true"]);
+    assert!(err.contains("mount path must be absolute"), "{err}");
     // docker's name pattern needs two characters at least.
     let err = d.fails(&["create", "--name", "x", image]);
     assert!(err.contains("Invalid container name"), "{err}");
