@@ -42,8 +42,10 @@ pub async fn start(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
 pub async fn stop(d: &Arc<Daemon>, id: &str, q: &Query) -> ApiResult<Response<Body>> {
     let id = d.find(id)?;
     let t = q.int("t")?.or(q.int("timeout")?);
+    // Read first: a --rm container is gone once stopped.
+    let rec = d.record(&id)?;
     Ok(http::empty(if d.stop(&id, t).await? {
-        d.emit_container(&d.record(&id)?, "stop", &[]);
+        d.emit_container(&rec, "stop", &[]);
         StatusCode::NO_CONTENT
     } else {
         StatusCode::NOT_MODIFIED
@@ -53,11 +55,12 @@ pub async fn stop(d: &Arc<Daemon>, id: &str, q: &Query) -> ApiResult<Response<Bo
 /// `POST /containers/{id}/restart?t=`.
 pub async fn restart(d: &Arc<Daemon>, id: &str, q: &Query) -> ApiResult<Response<Body>> {
     let id = d.find(id)?;
+    let rec = d.record(&id)?;
     if d.stop(&id, q.int("t")?).await? {
-        d.emit_container(&d.record(&id)?, "stop", &[]);
+        d.emit_container(&rec, "stop", &[]);
     }
     d.start(&id).await?;
-    d.emit_container(&d.record(&id)?, "restart", &[]);
+    d.emit_container(&rec, "restart", &[]);
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 

@@ -94,6 +94,8 @@ pub struct MountPoint {
     pub copy: bool,
     /// A `-v /host:/path` bind: the host directory is made when missing, as docker does.
     pub create_source: bool,
+    /// A `HostConfig.Tmpfs` entry, which docker leaves out of inspect's Mounts.
+    pub hidden: bool,
 }
 
 /// A volume a create needs (made if missing, before the container exists).
@@ -348,6 +350,7 @@ pub fn parse_tmpfs(dst: &str, opts: &str) -> ApiResult<MountPoint> {
         destination: dst,
         rw: !options.iter().any(|o| o == "ro"),
         options,
+        hidden: true,
         ..Default::default()
     })
 }
@@ -454,6 +457,7 @@ pub fn oci(points: &[MountPoint]) -> Vec<Value> {
 pub fn inspect(points: &[MountPoint]) -> Vec<Value> {
     points
         .iter()
+        .filter(|m| !m.hidden)
         .map(|m| {
             let mut v = json!({
                 "Type": m.kind, "Source": m.source, "Destination": m.destination,
@@ -603,6 +607,10 @@ mod tests {
             .unwrap_err()
             .message
             .contains("Duplicate mount point: /d"));
+        // --tmpfs entries stay out of inspect's Mounts, as docker leaves them out.
+        let shown: Vec<Value> = inspect(&p.points);
+        assert_eq!(shown.len(), 3);
+        assert!(shown.iter().all(|m| m["Destination"] != "/run"));
         let o = oci(&p.points);
         assert_eq!(o[0]["type"], "bind");
         assert!(o.iter().any(|m| m["type"] == "tmpfs"

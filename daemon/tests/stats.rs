@@ -22,6 +22,41 @@ fn bytes(s: &str) -> f64 {
     n.parse::<f64>().unwrap() * mult as f64
 }
 
+/// A GET over the daemon's socket; the body as text (HTTP/1.0: no chunking, closed at the end).
+fn get(d: &Dmd, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(d.socket()).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+    body.to_owned()
+}
+
+/// The first `n` lines of a streamed GET (the connection is dropped after).
+fn stream_lines(d: &Dmd, path: &str, n: usize) -> Vec<String> {
+    use std::io::{BufRead, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(d.socket()).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut r = std::io::BufReader::new(s);
+    let mut lines = vec![];
+    let mut in_body = false;
+    while lines.len() < n {
+        let mut l = String::new();
+        assert!(
+            r.read_line(&mut l).unwrap() > 0,
+            "stream ended after {lines:?}"
+        );
+        if in_body {
+            lines.push(l.trim_end().to_owned());
+        } else if l == "\r\n" {
+            in_body = true;
+        }
+    }
+    lines
+}
+
 #[test]
 fn docker_stats_shows_cgroup_memory_and_cpu_and_top_lists_the_container() {
     if !prerequisites("docker_stats_shows_cgroup_memory_and_cpu_and_top_lists_the_container") {
@@ -96,6 +131,26 @@ fn docker_stats_shows_cgroup_memory_and_cpu_and_top_lists_the_container() {
     assert_eq!(rows.len(), 1, "{top}");
     assert_eq!(rows[0].split_whitespace().nth(1), Some(pid.trim()), "{top}");
     assert!(rows[0].contains("while :"), "{top}");
+    // The API itself: one-shot has no previous sample; a stream keeps sending.
+    let one = get(&d, "/v1.41/containers/st/stats?stream=false&one-shot=true");
+    let v: serde_json::Value = serde_json::from_str(one.lines().next().unwrap()).unwrap();
+    assert_eq!(v["id"], id.as_str());
+    assert_eq!(v["name"], "/st");
+    assert!(
+        v["memory_stats"]["usage"].as_u64().unwrap() >= 40 << 20,
+        "{v}"
+    );
+    assert_eq!(v["memory_stats"]["limit"], 256u64 << 20);
+    assert_eq!(v["preread"], "0001-01-01T00:00:00Z");
+    assert!(v["pids_stats"]["current"].as_u64().unwrap() >= 1, "{v}");
+    let two = stream_lines(&d, "/v1.41/containers/st/stats", 2);
+    let second: serde_json::Value = serde_json::from_str(&two[1]).unwrap();
+    assert!(
+        second["cpu_stats"]["cpu_usage"]["total_usage"].as_u64()
+            > second["precpu_stats"]["cpu_usage"]["total_usage"].as_u64(),
+        "{second}"
+    );
+
     let e = d.fails(&["top", "nope"]);
     assert!(e.contains("No such container: nope"), "{e}");
 
