@@ -318,6 +318,8 @@ impl Daemon {
                     finished_at: en.rec.state.finished_at.clone(),
                 };
                 self.save(&en.rec);
+                // Before the process runs: a quick exit's die cannot come first.
+                self.emit_container(&en.rec, "start", &[]);
             }
         }
         let (s, i) = (shim.clone(), id.to_owned());
@@ -327,7 +329,6 @@ impl Daemon {
                 if let Some(en) = ctrs.get_mut(id).filter(|en| en.rec.state.running) {
                     en.rec.state.pid = pid;
                     self.save(&en.rec);
-                    self.emit_container(&en.rec, "start", &[]);
                 }
                 Ok(true)
             }

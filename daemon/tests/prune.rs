@@ -76,7 +76,7 @@ fn system_df_and_prunes_count_and_remove_what_is_unused() {
     assert!(out.contains("deleted: sha256:"), "{out}");
     assert_eq!(d.ok(&["images", "-q"]), "");
 
-    let out = d.ok(&["volume", "prune", "-f"]);
+    let out = d.prune_all_volumes();
     assert!(out.contains("vv") && out.contains("spare"), "{out}");
     assert_clean(&mut d);
 }

@@ -167,6 +167,31 @@ impl Dmd {
         String::from_utf8_lossy(&o.stderr).into_owned()
     }
 
+    /// Whether the client talks API 1.42 or newer (where `volume prune` spares named volumes
+    /// unless asked for all).
+    pub fn api_1_42(&self) -> bool {
+        let v = self.ok(&["version", "--format", "{{.Client.APIVersion}}"]);
+        let minor = v
+            .trim()
+            .strip_prefix("1.")
+            .and_then(|m| m.parse::<u32>().ok());
+        minor.is_some_and(|m| m >= 42)
+    }
+
+    /// `docker volume prune` of every unused volume, whatever the client's API version.
+    pub fn prune_all_volumes(&self) -> String {
+        if self.api_1_42() {
+            let named_spared = self.ok(&["volume", "prune", "-f"]);
+            assert!(
+                !named_spared.contains("Deleted Volumes"),
+                "API 1.42+ prune took named volumes: {named_spared}"
+            );
+            self.ok(&["volume", "prune", "-a", "-f"])
+        } else {
+            self.ok(&["volume", "prune", "-f"])
+        }
+    }
+
     /// Pids of shims this daemon launched.
     pub fn shims(&self) -> Vec<i32> {
         cleanup::shims_of(&self.exec_root().join("shim.address"))
