@@ -230,6 +230,19 @@ fn named_volumes_binds_and_tmpfs_behave_like_docker() {
     assert_eq!(d.ok(&["ps", "-aq"]), "");
     assert_eq!(volumes(&d, &[]), ["data", "fly", "tv"]);
 
+    // Volumes are on disk: a daemon killed and started again has them with their data.
+    d.kill9();
+    d.spawn();
+    assert_eq!(volumes(&d, &[]), ["data", "fly", "tv"]);
+    assert_eq!(
+        d.ok(&["volume", "inspect", "--format", "{{.Labels.team}}", "data"]),
+        "a\n"
+    );
+    assert_eq!(
+        d.ok(&["run", "--rm", "-v", "data:/data", image, "cat", "/data/f"]),
+        "hello\n"
+    );
+
     // Removal and prune (every unused volume; from API 1.42 only with -a).
     d.ok(&["volume", "rm", "fly"]);
     assert!(d
