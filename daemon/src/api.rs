@@ -3,7 +3,9 @@
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Query};
-use crate::{containers, df, events, exec, images, prune, rename, stats, system, top, volumes};
+use crate::{
+    containers, df, events, exec, images, pause, prune, rename, stats, system, top, volumes,
+};
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response};
@@ -123,6 +125,8 @@ async fn route(
         (&Method::GET, ["containers", id, "stats"]) => stats::get(d, id, &q).await,
         (&Method::GET, ["containers", id, "top"]) => top::top(d, id, &q).await,
         (&Method::POST, ["containers", id, "rename"]) => rename::rename(d, id, &q),
+        (&Method::POST, ["containers", id, "pause"]) => pause::handle(d, id, true).await,
+        (&Method::POST, ["containers", id, "unpause"]) => pause::handle(d, id, false).await,
         (&Method::POST, ["containers", "prune"]) => prune::containers(d, &q).await,
         (&Method::GET, ["system", "df"]) => df::get(d, &q).await,
         _ => Err(ApiError::not_found(format!(

@@ -321,6 +321,7 @@ fn ago(rfc3339: &str) -> String {
 fn status_text(r: &Record) -> String {
     match r.state.status.as_str() {
         "running" => format!("Up {}", ago(&r.state.started_at)),
+        "paused" => format!("Up {} (Paused)", ago(&r.state.started_at)),
         "exited" => format!(
             "Exited ({}) {} ago",
             r.state.exit_code,
@@ -436,7 +437,7 @@ pub fn inspect(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
         "Path": r.path,
         "Args": r.args,
         "State": {
-            "Status": s.status, "Running": s.running, "Paused": false, "Restarting": false,
+            "Status": s.status, "Running": s.running, "Paused": s.status == "paused", "Restarting": false,
             "OOMKilled": false, "Dead": false, "Pid": s.pid, "ExitCode": s.exit_code,
             "Error": s.error, "StartedAt": s.started_at, "FinishedAt": s.finished_at
         },

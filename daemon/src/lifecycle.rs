@@ -504,6 +504,8 @@ impl Daemon {
 
     /// Sends `signal` to the init (all processes with `all`).
     pub async fn kill(self: &Arc<Self>, id: &str, signal: u32, all: bool) -> ApiResult<()> {
+        // Frozen processes cannot act on a signal (or die of SIGKILL on cgroup v1).
+        self.thaw_for_signal(id).await;
         let shim = {
             let ctrs = self.ctrs();
             let en = ctrs

@@ -16,6 +16,7 @@ mod http;
 mod images;
 mod lifecycle;
 mod mounts;
+mod pause;
 mod prune;
 mod record;
 mod rename;

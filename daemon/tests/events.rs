@@ -45,6 +45,37 @@ fn docker_events_sees_the_lifecycle_in_order_and_filters() {
     let id = id.trim();
     d.ok(&["start", "ev"]);
     d.ok(&["rename", "ev", "ev2"]);
+    // Paused: frozen in the cgroup, shown as docker shows it, no exec; unpause thaws.
+    d.ok(&["pause", "ev2"]);
+    let freezer = std::path::Path::new("/sys/fs/cgroup/freezer")
+        .join(d.cgroup_parent.trim_start_matches('/'))
+        .join(id)
+        .join("freezer.state");
+    assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), "FROZEN");
+    assert_eq!(
+        d.ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.Paused}} {{.State.Running}}",
+            "ev2"
+        ]),
+        "paused true true\n"
+    );
+    assert!(d
+        .ok(&["ps", "--format", "{{.Status}}"])
+        .trim()
+        .ends_with("(Paused)"));
+    let e = d.fails(&["exec", "ev2", "true"]);
+    assert!(
+        e.contains("is paused, unpause the container before exec"),
+        "{e}"
+    );
+    assert!(d.fails(&["pause", "ev2"]).contains("is already paused"));
+    d.ok(&["unpause", "ev2"]);
+    assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), "THAWED");
+    assert!(d.fails(&["unpause", "ev2"]).contains("is not paused"));
+    // A paused container still stops: it is thawed for the signal.
+    d.ok(&["pause", "ev2"]);
     d.ok(&["stop", "ev2"]);
     d.ok(&["rm", "ev2"]);
     d.ok(&["volume", "create", "evv"]);
@@ -68,7 +99,10 @@ fn docker_events_sees_the_lifecycle_in_order_and_filters() {
     );
     assert_eq!(
         actions,
-        ["create", "start", "rename", "kill", "die", "stop", "destroy"]
+        [
+            "create", "start", "rename", "pause", "unpause", "pause", "unpause", "kill", "die",
+            "stop", "destroy"
+        ]
     );
     let die = events(&d, &t0, &t1, &[
         "--filter", "event=die", "--filter", "container=ev2",
