@@ -671,6 +671,9 @@ impl Daemon {
                 Ok((s, st)) if st.status.enum_value_or_default() != TaskStatus::STOPPED => {
                     if let Some(en) = self.ctrs().get_mut(&id) {
                         en.shim = Some(s);
+                        if st.status.enum_value_or_default() == TaskStatus::PAUSED {
+                            en.rec.state.status = "paused".into();
+                        }
                     }
                     let rec = match self.record(&id) {
                         Ok(r) => r,

@@ -188,6 +188,13 @@ impl VolumeStore {
         if mounted(&v.mountpoint) {
             let _ = nix::mount::umount2(&v.mountpoint, nix::mount::MntFlags::MNT_DETACH);
         }
+        // Never delete through a mount: a `o=bind` volume's data is the user's host directory.
+        if mounted(&v.mountpoint) {
+            return Err(ApiError::internal(format!(
+                "remove {name}: {} is still mounted",
+                v.mountpoint.display()
+            )));
+        }
         let base = self.dir.join(name);
         std::fs::remove_dir_all(&base)
             .map_err(|e| ApiError::internal(format!("remove {name}: {}: {e}", base.display())))?;

@@ -180,6 +180,43 @@ fn named_volumes_binds_and_tmpfs_behave_like_docker() {
         "the tmpfs volume stayed mounted"
     );
 
+    // `type=none,o=bind` makes a volume of a host directory; removing the volume keeps it.
+    let hostvol = TempDir::new("dmd-hostvol");
+    std::fs::write(hostvol.path().join("kept"), "host data").unwrap();
+    d.ok(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=none",
+        "--opt",
+        "o=bind",
+        "--opt",
+        &format!("device={}", hostvol.path().display()),
+        "hv",
+    ]);
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "-v",
+            "hv:/hv",
+            image,
+            "sh",
+            "-c",
+            "cat /hv/kept; echo new > /hv/new"
+        ]),
+        "host data"
+    );
+    assert_eq!(
+        std::fs::read_to_string(hostvol.path().join("new")).unwrap(),
+        "new\n"
+    );
+    d.ok(&["volume", "rm", "hv"]);
+    assert!(
+        hostvol.path().join("kept").is_file(),
+        "volume rm deleted the host directory"
+    );
+
     // In use: inspect lists the mount, removal is docker's 409.
     d.ok(&[
         "create",
