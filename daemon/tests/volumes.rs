@@ -390,7 +390,18 @@ fn image_volumes_are_copied_up_with_owners_and_anonymous_ones_go_with_rm_v() {
     assert_eq!(before.len(), 3, "{before:?}");
     d.ok(&["rm", "-v", "anon"]);
     assert_eq!(volumes(&d, &[]), ["empty", "named"]);
-    d.ok(&["run", "--rm", image, "true"]);
+    // `-v /path` is one more anonymous volume; --rm takes both.
+    let seen = d.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "/extra",
+        image,
+        "sh",
+        "-c",
+        "grep -c ' /extra ' /proc/mounts; ls /srv/sub",
+    ]);
+    assert_eq!(seen, "1\nhello\n");
     assert_eq!(volumes(&d, &[]), ["empty", "named"]);
     d.ok(&["volume", "rm", "empty", "named"]);
     assert_clean(&mut d);
