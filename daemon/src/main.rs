@@ -6,6 +6,7 @@
 mod api;
 mod config;
 mod containers;
+mod copyup;
 mod daemon;
 mod df;
 mod error;

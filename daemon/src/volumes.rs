@@ -115,7 +115,7 @@ impl Daemon {
             "volume" => {
                 let data = self.volumes.mount(&m.name)?;
                 if m.copy {
-                    crate::mounts::copy_up(rootfs, &m.destination, &data).map_err(|e| {
+                    crate::copyup::copy_up(rootfs, &m.destination, &data).map_err(|e| {
                         ApiError::internal(format!(
                             "copy image content into volume {}: {e}",
                             m.name
