@@ -22,18 +22,6 @@ fn bytes(s: &str) -> f64 {
     n.parse::<f64>().unwrap() * mult as f64
 }
 
-/// A GET over the daemon's socket; the body as text (HTTP/1.0: no chunking, closed at the end).
-fn get(d: &Dmd, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(d.socket()).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.0 200"), "{head}");
-    body.to_owned()
-}
-
 /// The first `n` lines of a streamed GET (the connection is dropped after).
 fn stream_lines(d: &Dmd, path: &str, n: usize) -> Vec<String> {
     use std::io::{BufRead, Write};
@@ -132,7 +120,12 @@ fn docker_stats_shows_cgroup_memory_and_cpu_and_top_lists_the_container() {
     assert_eq!(rows[0].split_whitespace().nth(1), Some(pid.trim()), "{top}");
     assert!(rows[0].contains("while :"), "{top}");
     // The API itself: one-shot has no previous sample; a stream keeps sending.
-    let one = get(&d, "/v1.41/containers/st/stats?stream=false&one-shot=true");
+    let (code, one) = d.request(
+        "GET",
+        "/v1.41/containers/st/stats?stream=false&one-shot=true",
+        "",
+    );
+    assert_eq!(code, 200, "{one}");
     let v: serde_json::Value = serde_json::from_str(one.lines().next().unwrap()).unwrap();
     assert_eq!(v["id"], id.as_str());
     assert_eq!(v["name"], "/st");

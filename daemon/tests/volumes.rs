@@ -264,6 +264,50 @@ fn named_volumes_binds_and_tmpfs_behave_like_docker() {
         "run", "--rm", "-v", "fresh:/a", "-v", "/tmp:/a", image, "true",
     ]);
     assert!(e.contains("Duplicate mount point: /a"), "{e}");
+    // The API's status codes for bad mounts and volumes: 400, and 404 for an unknown driver.
+    let bad = [
+        (
+            "/v1.41/containers/create",
+            r#"{"Image":"IMG","HostConfig":{"Binds":["fresh:rel"]}}"#,
+            400,
+        ),
+        (
+            "/v1.41/containers/create",
+            r#"{"Image":"IMG","HostConfig":{"Mounts":[{"Type":"bind","Source":"/no/such","Target":"/x"}]}}"#,
+            400,
+        ),
+        (
+            "/v1.41/containers/create",
+            r#"{"Image":"IMG","HostConfig":{"Mounts":[{"Type":"tmpfs","Source":"x","Target":"/x"}]}}"#,
+            400,
+        ),
+        (
+            "/v1.41/containers/create",
+            r#"{"Image":"IMG","HostConfig":{"Mounts":[{"Type":"nfs","Target":"/x"}]}}"#,
+            400,
+        ),
+        ("/v1.41/volumes/create", r#"{"Name":"a/b"}"#, 400),
+        (
+            "/v1.41/volumes/create",
+            r#"{"Name":"fresh","DriverOpts":{"size":"1"}}"#,
+            400,
+        ),
+        (
+            "/v1.41/volumes/create",
+            r#"{"Name":"fresh","Driver":"nfs"}"#,
+            404,
+        ),
+        (
+            "/v1.41/volumes/create",
+            r#"{"Name":"fresh","Labels":"x"}"#,
+            400,
+        ),
+    ];
+    for (path, body, want) in bad {
+        let (code, msg) = d.request("POST", path, &body.replace("IMG", image));
+        assert_eq!(code, want, "{body}: {msg}");
+        assert!(msg.starts_with(r#"{"message":"#), "{msg}");
+    }
     assert_eq!(d.ok(&["ps", "-aq"]), "");
     assert_eq!(volumes(&d, &[]), ["data", "fly", "tv"]);
 

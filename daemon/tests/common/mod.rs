@@ -167,6 +167,28 @@ impl Dmd {
         String::from_utf8_lossy(&o.stderr).into_owned()
     }
 
+    /// One HTTP/1.0 request on the API socket (no chunking; the daemon closes at the end):
+    /// the status code and the body.
+    pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(self.socket()).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+        let code = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (code, body.to_owned())
+    }
+
     /// Whether the client talks API 1.42 or newer (where `volume prune` spares named volumes
     /// unless asked for all).
     pub fn api_1_42(&self) -> bool {
