@@ -38,6 +38,8 @@ pub struct Volume {
 pub struct VolumeStore {
     dir: PathBuf,
     map: Mutex<BTreeMap<String, Volume>>,
+    /// Held across "is it mounted? then mount/unmount": two starts must not stack two mounts.
+    mounting: Mutex<()>,
 }
 
 /// Docker's rule for local volume names.
@@ -111,6 +113,7 @@ impl VolumeStore {
         Ok(VolumeStore {
             dir,
             map: Mutex::new(map),
+            mounting: Mutex::new(()),
         })
     }
 
@@ -209,6 +212,7 @@ impl VolumeStore {
         let Some(fstype) = v.options.get("type") else {
             return Ok(v.mountpoint);
         };
+        let _guard = self.mounting.lock().unwrap();
         if mounted(&v.mountpoint) {
             return Ok(v.mountpoint);
         }
@@ -246,6 +250,7 @@ impl VolumeStore {
     /// Undoes [`VolumeStore::mount`] once the last container using it stopped.
     pub fn unmount(&self, name: &str) {
         if let Ok(v) = self.get(name) {
+            let _guard = self.mounting.lock().unwrap();
             if v.options.contains_key("type") && mounted(&v.mountpoint) {
                 if let Err(e) = nix::mount::umount2(&v.mountpoint, nix::mount::MntFlags::MNT_DETACH)
                 {

@@ -144,8 +144,11 @@ impl Daemon {
     /// After an exit: volumes no other running container uses are unmounted (DriverOpts ones).
     pub fn release_volumes(&self, id: &str, points: &[MountPoint], announce: bool) {
         for m in points.iter().filter(|m| m.kind == "volume") {
+            // A starting container has mounted its volumes before it counts as running.
             let busy = self.ctrs().values().any(|e| {
-                e.rec.id != id && e.rec.state.running && uses(&e.rec.mount_points, &m.name)
+                e.rec.id != id
+                    && (e.rec.state.running || e.rec.state.status == "starting")
+                    && uses(&e.rec.mount_points, &m.name)
             });
             if !busy {
                 self.volumes.unmount(&m.name);
