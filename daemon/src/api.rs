@@ -3,7 +3,9 @@
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Query};
-use crate::{containers, exec, images, system};
+use crate::{
+    containers, df, events, exec, images, pause, prune, rename, stats, system, top, volumes,
+};
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response};
@@ -90,6 +92,7 @@ async fn route(
         (&Method::GET, ["info"]) => Ok(system::info(d)),
         (&Method::POST, ["images", "create"]) => images::create(d, &q).await,
         (&Method::GET, ["images", "json"]) => images::list(d),
+        (&Method::POST, ["images", "prune"]) => prune::images(d, &q).await,
         (_, ["images", ..]) => image_object(d, &method, path, &q),
         (&Method::POST, ["containers", "create"]) => containers::create(d, &q, req).await,
         (&Method::GET, ["containers", "json"]) => containers::list(d, &q),
@@ -112,6 +115,20 @@ async fn route(
         (&Method::POST, ["exec", id, "start"]) => exec::start(d, id, req, version).await,
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(d, id),
         (&Method::POST, ["exec", _, "resize"]) => Ok(http::empty(hyper::StatusCode::OK)),
+        // Volumes, events, stats, prune, df, rename, top.
+        (&Method::POST, ["volumes", "create"]) => volumes::create(d, req).await,
+        (&Method::GET, ["volumes"]) => volumes::list(d, &q),
+        (&Method::POST, ["volumes", "prune"]) => volumes::prune(d, &q, version),
+        (&Method::GET, ["volumes", name]) => volumes::inspect(d, name),
+        (&Method::DELETE, ["volumes", name]) => volumes::remove(d, name, &q),
+        (&Method::GET, ["events"]) => events::stream(d, &q).await,
+        (&Method::GET, ["containers", id, "stats"]) => stats::get(d, id, &q).await,
+        (&Method::GET, ["containers", id, "top"]) => top::top(d, id, &q).await,
+        (&Method::POST, ["containers", id, "rename"]) => rename::rename(d, id, &q),
+        (&Method::POST, ["containers", id, "pause"]) => pause::handle(d, id, true).await,
+        (&Method::POST, ["containers", id, "unpause"]) => pause::handle(d, id, false).await,
+        (&Method::POST, ["containers", "prune"]) => prune::containers(d, &q).await,
+        (&Method::GET, ["system", "df"]) => df::get(d, &q).await,
         _ => Err(ApiError::not_found(format!(
             "page not found: {method} {path}"
         ))),

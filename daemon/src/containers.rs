@@ -42,7 +42,10 @@ pub async fn start(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
 pub async fn stop(d: &Arc<Daemon>, id: &str, q: &Query) -> ApiResult<Response<Body>> {
     let id = d.find(id)?;
     let t = q.int("t")?.or(q.int("timeout")?);
+    // Read first: a --rm container is gone once stopped.
+    let rec = d.record(&id)?;
     Ok(http::empty(if d.stop(&id, t).await? {
+        d.emit_container(&rec, "stop", &[]);
         StatusCode::NO_CONTENT
     } else {
         StatusCode::NOT_MODIFIED
@@ -52,8 +55,12 @@ pub async fn stop(d: &Arc<Daemon>, id: &str, q: &Query) -> ApiResult<Response<Bo
 /// `POST /containers/{id}/restart?t=`.
 pub async fn restart(d: &Arc<Daemon>, id: &str, q: &Query) -> ApiResult<Response<Body>> {
     let id = d.find(id)?;
-    d.stop(&id, q.int("t")?).await?;
+    let rec = d.record(&id)?;
+    if d.stop(&id, q.int("t")?).await? {
+        d.emit_container(&rec, "stop", &[]);
+    }
     d.start(&id).await?;
+    d.emit_container(&rec, "restart", &[]);
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 
@@ -75,7 +82,11 @@ pub async fn remove(d: &Arc<Daemon>, id: &str, q: &Query) -> ApiResult<Response<
     if q.flag("link") {
         return Err(ApiError::bad("links are not supported"));
     }
+    let points = d.record(&id)?.mount_points;
     d.remove(&id, q.flag("force")).await?;
+    if q.flag("v") {
+        d.drop_anonymous_volumes(&points);
+    }
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 
@@ -310,6 +321,7 @@ fn ago(rfc3339: &str) -> String {
 fn status_text(r: &Record) -> String {
     match r.state.status.as_str() {
         "running" => format!("Up {}", ago(&r.state.started_at)),
+        "paused" => format!("Up {} (Paused)", ago(&r.state.started_at)),
         "exited" => format!(
             "Exited ({}) {} ago",
             r.state.exit_code,
@@ -404,7 +416,7 @@ pub fn list(d: &Arc<Daemon>, q: &Query) -> ApiResult<Response<Body>> {
             "Status": status_text(&r),
             "HostConfig": {"NetworkMode": if r.host_config.network_mode.is_empty() { "default" } else { &r.host_config.network_mode }},
             "NetworkSettings": {"Networks": {}},
-            "Mounts": []
+            "Mounts": crate::mounts::inspect(&r.mount_points)
         }));
     }
     if let Some(n) = q.int("limit")?.filter(|n| *n > 0) {
@@ -417,14 +429,7 @@ pub fn list(d: &Arc<Daemon>, q: &Query) -> ApiResult<Response<Body>> {
 pub fn inspect(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
     let id = d.find(id)?;
     let r = d.record(&id)?;
-    let mounts: Vec<Value> = r
-        .host_config
-        .binds
-        .iter()
-        .flatten()
-        .filter_map(|b| crate::spec::parse_bind(b).ok())
-        .map(|(src, dst, ro)| json!({"Type": "bind", "Source": src, "Destination": dst, "Mode": if ro { "ro" } else { "" }, "RW": !ro, "Propagation": "rprivate"}))
-        .collect();
+    let mounts = crate::mounts::inspect(&r.mount_points);
     let s = &r.state;
     let v = json!({
         "Id": r.id,
@@ -432,7 +437,7 @@ pub fn inspect(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
         "Path": r.path,
         "Args": r.args,
         "State": {
-            "Status": s.status, "Running": s.running, "Paused": false, "Restarting": false,
+            "Status": s.status, "Running": s.running, "Paused": s.status == "paused", "Restarting": false,
             "OOMKilled": false, "Dead": false, "Pid": s.pid, "ExitCode": s.exit_code,
             "Error": s.error, "StartedAt": s.started_at, "FinishedAt": s.finished_at
         },
@@ -451,6 +456,8 @@ pub fn inspect(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
         "ExecIDs": null,
         "HostConfig": {
             "Binds": r.host_config.binds,
+            "Mounts": r.host_config.mounts,
+            "Tmpfs": r.host_config.tmpfs,
             "NetworkMode": if r.host_config.network_mode.is_empty() { "default" } else { &r.host_config.network_mode },
             "AutoRemove": r.host_config.auto_remove,
             "Memory": r.host_config.memory,

@@ -50,7 +50,11 @@ pub struct Daemon {
     pub images: Arc<Images>,
     id: String,
     ctrs: Mutex<HashMap<String, Entry>>,
-    events: Mutex<Option<containerd_shim_protos::ttrpc::Server>>,
+    shim_events: Mutex<Option<containerd_shim_protos::ttrpc::Server>>,
+    /// The event bus (`GET /events`).
+    pub events: crate::events::Events,
+    /// Named and anonymous volumes.
+    pub volumes: crate::volume_store::VolumeStore,
     /// Exec processes by exec id.
     pub execs: Mutex<HashMap<String, crate::exec::ExecEntry>>,
 }
@@ -79,6 +83,8 @@ impl Daemon {
         let images = Images::open(&cfg.root, opts)
             .with_context(|| format!("open image store at --root {}", cfg.root.display()))?;
         let id = daemon_id(&cfg.root)?;
+        let volumes = crate::volume_store::VolumeStore::open(&cfg.root)
+            .with_context(|| format!("open volumes under {}", cfg.root.display()))?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Exit>();
         let server = crate::shim::serve_events(&cfg.exec_root, tx)
             .map_err(|e| anyhow::anyhow!("serve shim events: {e}"))?;
@@ -87,7 +93,9 @@ impl Daemon {
             images: Arc::new(images),
             id,
             ctrs: Mutex::new(HashMap::new()),
-            events: Mutex::new(Some(server)),
+            shim_events: Mutex::new(Some(server)),
+            events: crate::events::Events::default(),
+            volumes,
             execs: Mutex::new(HashMap::new()),
         });
         let dd = d.clone();
@@ -109,7 +117,7 @@ impl Daemon {
 
     /// Stops serving shim events (before exit).
     pub fn close(&self) {
-        if let Some(s) = self.events.lock().unwrap().take() {
+        if let Some(s) = self.shim_events.lock().unwrap().take() {
             s.shutdown();
         }
     }

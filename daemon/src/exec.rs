@@ -74,9 +74,15 @@ pub async fn create(
     if config.privileged {
         return Err(ApiError::bad("privileged exec is not supported"));
     }
-    if !d.record(&cid)?.state.running {
+    let state = d.record(&cid)?.state;
+    if !state.running {
         return Err(ApiError::conflict(format!(
             "Container {cid} is not running"
+        )));
+    }
+    if state.status == "paused" {
+        return Err(ApiError::conflict(format!(
+            "Container {cid} is paused, unpause the container before exec"
         )));
     }
     let eid = random_id();

@@ -115,6 +115,13 @@ pub async fn create(d: &Arc<Daemon>, q: &Query) -> ApiResult<Response<Body>> {
             .await;
         let msgs = match result {
             Ok(rec) => {
+                let familiar = reference.familiar();
+                d.events.emit(
+                    "image",
+                    "pull",
+                    &familiar,
+                    &[("name", familiar_repo(&reference).as_str())],
+                );
                 let done = if fetched.load(Ordering::Relaxed) {
                     "Downloaded newer image for"
                 } else {
@@ -215,7 +222,12 @@ pub fn tag(d: &Arc<Daemon>, name: &str, q: &Query) -> ApiResult<Response<Body>> 
     target
         .parse::<Reference>()
         .map_err(|e| ApiError::bad(format!("invalid reference format: {e}")))?;
-    d.images.tag(name, &target)?;
+    let rec = d.images.tag(name, &target)?;
+    let familiar = target
+        .parse::<Reference>()
+        .map_or(target.clone(), |r| r.familiar());
+    d.events
+        .emit("image", "tag", &rec.config, &[("name", familiar.as_str())]);
     Ok(http::empty(StatusCode::CREATED))
 }
 
@@ -263,10 +275,17 @@ pub fn remove(d: &Arc<Daemon>, name: &str, q: &Query) -> ApiResult<Response<Body
                 .untagged
                 .parse::<Reference>()
                 .map_or(removed.untagged.clone(), |r| r.familiar());
+            d.events.emit(
+                "image",
+                "untag",
+                &rec.config,
+                &[("name", familiar.as_str())],
+            );
             out.push(json!({"Untagged": familiar}));
         }
     }
     if last {
+        d.events.emit("image", "delete", &rec.config, &[]);
         out.push(json!({"Deleted": rec.config}));
     }
     Ok(http::json(StatusCode::OK, &out))

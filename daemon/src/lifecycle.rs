@@ -22,7 +22,8 @@ const NAMES: &[&str] = &[
     "noether", "curie", "shannon", "torvalds", "liskov", "kay", "lamport", "wirth",
 ];
 
-fn valid_name(n: &str) -> bool {
+/// Docker's rule for container names.
+pub(crate) fn valid_name(n: &str) -> bool {
     let b = n.as_bytes();
     b.len() >= 2
         && b[0].is_ascii_alphanumeric()
@@ -77,9 +78,6 @@ impl Daemon {
                 "HostConfig.NetworkMode {:?} is not supported (none, host, bridge/default)",
                 host.network_mode
             )));
-        }
-        for b in host.binds.iter().flatten() {
-            spec::parse_bind(b)?;
         }
         if host.memory < 0 || host.nano_cpus < 0 {
             return Err(ApiError::bad(
@@ -156,6 +154,32 @@ impl Daemon {
             .unwrap_or_default();
         labels.extend(config.labels.take().unwrap_or_default());
         config.labels = Some(labels);
+        let mut volumes: Vec<String> = config
+            .volumes
+            .iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .collect();
+        volumes.extend(
+            img.get("Volumes")
+                .and_then(|v| v.as_object())
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k.clone()),
+        );
+        let mut plan = crate::mounts::plan(
+            host.binds.as_deref().unwrap_or_default(),
+            host.mounts.as_deref().unwrap_or_default(),
+            &host.tmpfs.clone().unwrap_or_default(),
+            &volumes,
+        )?;
+        for m in plan.points.iter_mut().filter(|m| m.kind == "volume") {
+            m.source = self
+                .volumes
+                .data_dir(&m.name)
+                .to_string_lossy()
+                .into_owned();
+        }
 
         let id = random_id();
         let name = match name.filter(|n| !n.is_empty()) {
@@ -173,6 +197,7 @@ impl Daemon {
             args: argv,
             state: State::default(),
             shim_address: String::new(),
+            mount_points: plan.points,
         };
         {
             // Claims the name before the slow part; a concurrent create with it fails here.
@@ -194,8 +219,16 @@ impl Daemon {
                 },
             );
         }
+        let new_volumes = match self.ensure_volumes(&plan.needed) {
+            Ok(v) => v,
+            Err(e) => {
+                self.ctrs().remove(&id);
+                return Err(e);
+            }
+        };
         let d = self.clone();
         let (image_id, key) = (rec.image_id.clone(), id.clone());
+        let created = rec.clone();
         let made = blocking(move || -> ApiResult<()> {
             d.images.prepare(&image_id, &key)?;
             rec.save(&d.container_dir(&key)).map_err(|e| {
@@ -207,8 +240,10 @@ impl Daemon {
         if let Err(e) = made {
             self.ctrs().remove(&id);
             let _ = std::fs::remove_dir_all(self.container_dir(&id));
+            self.drop_volumes(&new_volumes);
             return Err(e);
         }
+        self.emit_container(&created, "create", &[]);
         Ok(id)
     }
 
@@ -283,6 +318,8 @@ impl Daemon {
                     finished_at: en.rec.state.finished_at.clone(),
                 };
                 self.save(&en.rec);
+                // Before the process runs: a quick exit's die cannot come first.
+                self.emit_container(&en.rec, "start", &[]);
             }
         }
         let (s, i) = (shim.clone(), id.to_owned());
@@ -318,6 +355,7 @@ impl Daemon {
         std::fs::create_dir_all(&rootfs)
             .map_err(|e| internal(format!("create {}: {e}", rootfs.display())))?;
         let undo = |d: &Daemon| {
+            d.release_volumes(id, &rec.mount_points, false);
             let _ = dm_image::rootfs::unmount(&rootfs);
             let _ = std::fs::remove_dir_all(d.bundle(id));
         };
@@ -334,6 +372,7 @@ impl Daemon {
             return Err(e);
         }
         let result = (|| {
+            self.mount_volumes(id, &rec.mount_points, &rootfs)?;
             let spec = spec::build(rec, &rootfs, &self.cfg.cgroup_parent)?;
             std::fs::write(
                 bundle.join("config.json"),
@@ -433,6 +472,9 @@ impl Daemon {
             }
             let _ = dm_image::rootfs::unmount(&d.bundle(&i).join("rootfs"));
             let _ = std::fs::remove_dir_all(d.bundle(&i));
+            if let Ok(rec) = d.record(&i) {
+                d.release_volumes(&i, &rec.mount_points, true);
+            }
         })
         .await;
         let auto_remove = {
@@ -452,6 +494,7 @@ impl Daemon {
                 p.exits += 1;
                 p.code = code;
             });
+            self.emit_container(&en.rec, "die", &[("exitCode", &code.to_string())]);
             en.rec.host_config.auto_remove
         };
         if auto_remove {
@@ -461,6 +504,8 @@ impl Daemon {
 
     /// Sends `signal` to the init (all processes with `all`).
     pub async fn kill(self: &Arc<Self>, id: &str, signal: u32, all: bool) -> ApiResult<()> {
+        // Frozen processes cannot act on a signal (or die of SIGKILL on cgroup v1).
+        self.thaw_for_signal(id).await;
         let shim = {
             let ctrs = self.ctrs();
             let en = ctrs
@@ -474,7 +519,11 @@ impl Daemon {
         let i = id.to_owned();
         blocking(move || shim.kill(&i, "", signal, all))
             .await
-            .map_err(|e| ApiError::internal(format!("kill container {id}: {}", e.message())))
+            .map_err(|e| ApiError::internal(format!("kill container {id}: {}", e.message())))?;
+        if let Ok(rec) = self.record(id) {
+            self.emit_container(&rec, "kill", &[("signal", &signal.to_string())]);
+        }
+        Ok(())
     }
 
     /// Waits until the container's exit count passes `seen` (bounded by `limit`).
@@ -578,6 +627,11 @@ impl Daemon {
             let _ = std::fs::remove_dir_all(d.bundle(&i));
         })
         .await;
+        // As dockerd: --rm takes the container's anonymous volumes with it.
+        if en.rec.host_config.auto_remove {
+            self.drop_anonymous_volumes(&en.rec.mount_points);
+        }
+        self.emit_container(&en.rec, "destroy", &[]);
         en.phase.send_modify(|p| p.removed = true);
     }
 
@@ -617,6 +671,9 @@ impl Daemon {
                 Ok((s, st)) if st.status.enum_value_or_default() != TaskStatus::STOPPED => {
                     if let Some(en) = self.ctrs().get_mut(&id) {
                         en.shim = Some(s);
+                        if st.status.enum_value_or_default() == TaskStatus::PAUSED {
+                            en.rec.state.status = "paused".into();
+                        }
                     }
                     let rec = match self.record(&id) {
                         Ok(r) => r,

@@ -43,6 +43,8 @@ pub struct ContainerConfig {
     pub stop_signal: Option<String>,
     /// Seconds stop waits before SIGKILL (default 10).
     pub stop_timeout: Option<i64>,
+    /// Anonymous volume paths (`-v /path`).
+    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// The `HostConfig` part of a create request.
@@ -61,6 +63,10 @@ pub struct HostConfig {
     pub nano_cpus: i64,
     /// Most processes (0 or negative: none).
     pub pids_limit: Option<i64>,
+    /// `--mount` entries.
+    pub mounts: Option<Vec<crate::mounts::MountSpec>>,
+    /// `--tmpfs` entries: path to options.
+    pub tmpfs: Option<BTreeMap<String, String>>,
 }
 
 /// The create request body: Config fields plus HostConfig.
@@ -135,6 +141,9 @@ pub struct Record {
     /// The serving shim's ttrpc address while running.
     #[serde(default)]
     pub shim_address: String,
+    /// Binds, mounts, tmpfs and volumes, resolved at create.
+    #[serde(default)]
+    pub mount_points: Vec<crate::mounts::MountPoint>,
 }
 
 /// Errors of the record files.

@@ -3,8 +3,8 @@
 //! the task API. Exits come back as TaskExit events on the events socket we serve.
 
 use containerd_shim_protos::api::{
-    CreateTaskRequest, DeleteRequest, ExecProcessRequest, KillRequest, ShutdownRequest,
-    StartRequest, StateRequest, StateResponse,
+    CreateTaskRequest, DeleteRequest, ExecProcessRequest, KillRequest, PauseRequest, ResumeRequest,
+    ShutdownRequest, StartRequest, StateRequest, StateResponse,
 };
 use containerd_shim_protos::events::task::TaskExit;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
@@ -179,6 +179,26 @@ impl Shim {
             ..Default::default()
         };
         self.task.kill(ctx(), &req).map_err(rpc("kill")).map(drop)
+    }
+
+    /// Freezes (`pause`) or thaws the container's processes.
+    pub fn set_paused(&self, id: &str, pause: bool) -> Result<()> {
+        if pause {
+            let req = PauseRequest {
+                id: id.into(),
+                ..Default::default()
+            };
+            self.task.pause(ctx(), &req).map_err(rpc("pause")).map(drop)
+        } else {
+            let req = ResumeRequest {
+                id: id.into(),
+                ..Default::default()
+            };
+            self.task
+                .resume(ctx(), &req)
+                .map_err(rpc("resume"))
+                .map(drop)
+        }
     }
 
     /// The task's state.

@@ -30,43 +30,6 @@ pub fn network_mode_ok(mode: &str) -> bool {
     matches!(mode, "" | "default" | "bridge" | "none" | "host")
 }
 
-/// Checks a bind (`src:dst[:opts]`) and returns (source, destination, read-only).
-pub fn parse_bind(b: &str) -> ApiResult<(String, String, bool)> {
-    let parts: Vec<&str> = b.split(':').collect();
-    let (src, dst, opts) = match parts.as_slice() {
-        [s, d] => (*s, *d, ""),
-        [s, d, o] => (*s, *d, *o),
-        _ => {
-            return Err(ApiError::bad(format!(
-                "invalid volume specification: {b:?}"
-            )))
-        }
-    };
-    if !src.starts_with('/') {
-        return Err(ApiError::bad(format!(
-            "invalid volume specification: {b:?}: named volumes are not supported yet (the source must be an absolute host path)"
-        )));
-    }
-    if !dst.starts_with('/') {
-        return Err(ApiError::bad(format!(
-            "invalid volume specification: {b:?}: the destination must be an absolute path"
-        )));
-    }
-    let mut ro = false;
-    for o in opts.split(',').filter(|o| !o.is_empty()) {
-        match o {
-            "ro" => ro = true,
-            "rw" | "z" | "Z" | "rprivate" | "private" => {}
-            other => {
-                return Err(ApiError::bad(format!(
-                    "invalid volume specification: {b:?}: unknown mode {other:?}"
-                )))
-            }
-        }
-    }
-    Ok((src.to_owned(), dst.to_owned(), ro))
-}
-
 /// `uid[:gid]` from the config's User, names looked up in the rootfs's passwd and group files.
 pub fn resolve_user(user: &str, rootfs: &Path) -> ApiResult<(u32, u32)> {
     if user.is_empty() {
@@ -167,14 +130,10 @@ pub fn build(rec: &Record, rootfs: &Path, cgroup_parent: &str) -> ApiResult<Valu
     v["root"] = json!({"path": "rootfs", "readonly": false});
     v["hostname"] = json!(hostname);
     let mounts = v["mounts"].as_array_mut().expect("default spec has mounts");
-    for b in h.binds.iter().flatten() {
-        let (src, dst, ro) = parse_bind(b)?;
-        let mut opts = vec!["rbind", "rprivate"];
-        if ro {
-            opts.push("ro");
-        }
-        mounts.push(json!({"destination": dst, "type": "bind", "source": src, "options": opts}));
-    }
+    // Docker's: a user mount replaces a default one at the same place (a tmpfs on /dev/shm).
+    let user = crate::mounts::oci(&rec.mount_points);
+    mounts.retain(|m| !user.iter().any(|u| u["destination"] == m["destination"]));
+    mounts.extend(user);
     let linux = &mut v["linux"];
     if h.network_mode == "host" {
         if let Some(ns) = linux["namespaces"].as_array_mut() {
@@ -247,26 +206,6 @@ pub fn exec_process(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn binds_need_absolute_paths_and_known_modes() {
-        assert_eq!(
-            parse_bind("/a:/b:ro").unwrap(),
-            ("/a".into(), "/b".into(), true)
-        );
-        assert!(parse_bind("vol:/b")
-            .unwrap_err()
-            .message
-            .contains("named volumes"));
-        assert!(parse_bind("/a:b")
-            .unwrap_err()
-            .message
-            .contains("destination"));
-        assert!(parse_bind("/a:/b:weird")
-            .unwrap_err()
-            .message
-            .contains("weird"));
-    }
 
     #[test]
     fn users_resolve_from_the_rootfs() {

@@ -16,6 +16,19 @@ pub fn write_busybox_image_tar(out: &Path, work: &Path) {
 
 /// [`write_busybox_image_tar`] with the image config's Cmd set to `cmd`.
 pub fn write_busybox_image_tar_with_cmd(out: &Path, work: &Path, cmd: &[&str]) {
+    write_busybox_image_tar_with(out, work, cmd, &[], None);
+}
+
+/// [`write_busybox_image_tar_with_cmd`] with VOLUMEs in the config and, when `extra` is given,
+/// a second layer made of that directory's contents with their owners kept (the first layer
+/// is all root's).
+pub fn write_busybox_image_tar_with(
+    out: &Path,
+    work: &Path,
+    cmd: &[&str],
+    volumes: &[&str],
+    extra: Option<&Path>,
+) {
     let rootfs = work.join("rootfs");
     let layout = work.join("layout");
     let blobs = layout.join("blobs/sha256");
@@ -27,8 +40,28 @@ pub fn write_busybox_image_tar_with_cmd(out: &Path, work: &Path, cmd: &[&str]) {
     let layer = std::fs::read(&layer_tmp).unwrap();
     let layer_desc = put_blob(&blobs, &layer, LAYER);
     std::fs::remove_file(&layer_tmp).unwrap();
+    let mut layers = vec![layer_desc];
+    if let Some(dir) = extra {
+        let st = Command::new("tar")
+            .arg("--numeric-owner")
+            .arg("-C")
+            .arg(dir)
+            .arg("-cf")
+            .arg(&layer_tmp)
+            .arg(".")
+            .status()
+            .expect("run tar");
+        assert!(st.success(), "tar of {} failed", dir.display());
+        let layer = std::fs::read(&layer_tmp).unwrap();
+        layers.push(put_blob(&blobs, &layer, LAYER));
+        std::fs::remove_file(&layer_tmp).unwrap();
+    }
+    let vols: serde_json::Map<String, serde_json::Value> = volumes
+        .iter()
+        .map(|v| ((*v).to_owned(), serde_json::json!({})))
+        .collect();
 
-    let config = serde_json::json!({
+    let mut config = serde_json::json!({
         "architecture": "amd64",
         "os": "linux",
         "config": {
@@ -36,15 +69,18 @@ pub fn write_busybox_image_tar_with_cmd(out: &Path, work: &Path, cmd: &[&str]) {
             "Cmd": cmd,
             "WorkingDir": "/"
         },
-        "rootfs": {"type": "layers", "diff_ids": [layer_desc["digest"]]},
+        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l["digest"].clone()).collect::<Vec<_>>()},
         "history": [{"created_by": "dm-integration busybox rootfs"}]
     });
+    if !vols.is_empty() {
+        config["config"]["Volumes"] = serde_json::Value::Object(vols);
+    }
     let config_desc = put_blob(&blobs, &serde_json::to_vec(&config).unwrap(), CONFIG);
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST,
         "config": config_desc,
-        "layers": [layer_desc],
+        "layers": layers,
     });
     let mut manifest_desc = put_blob(&blobs, &serde_json::to_vec(&manifest).unwrap(), MANIFEST);
     manifest_desc["platform"] = serde_json::json!({"architecture": "amd64", "os": "linux"});

@@ -21,7 +21,9 @@ pub use containerd::{Containerd, ContainerdOptions};
 pub use ctr::Ctr;
 pub use dm_registry::DmRegistry;
 pub use dockerd::{Dockerd, DOCKER};
-pub use image::{write_busybox_image_tar, write_busybox_image_tar_with_cmd};
+pub use image::{
+    write_busybox_image_tar, write_busybox_image_tar_with, write_busybox_image_tar_with_cmd,
+};
 pub use memory::rss_pss_kib;
 pub use podman::Podman;
 pub use proxy::ProxyPlugin;

@@ -167,6 +167,53 @@ impl Dmd {
         String::from_utf8_lossy(&o.stderr).into_owned()
     }
 
+    /// One HTTP/1.0 request on the API socket (no chunking; the daemon closes at the end):
+    /// the status code and the body.
+    pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(self.socket()).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+        let code = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (code, body.to_owned())
+    }
+
+    /// Whether the client talks API 1.42 or newer (where `volume prune` spares named volumes
+    /// unless asked for all).
+    pub fn api_1_42(&self) -> bool {
+        let v = self.ok(&["version", "--format", "{{.Client.APIVersion}}"]);
+        let minor = v
+            .trim()
+            .strip_prefix("1.")
+            .and_then(|m| m.parse::<u32>().ok());
+        minor.is_some_and(|m| m >= 42)
+    }
+
+    /// `docker volume prune` of every unused volume, whatever the client's API version.
+    pub fn prune_all_volumes(&self) -> String {
+        if self.api_1_42() {
+            let named_spared = self.ok(&["volume", "prune", "-f"]);
+            assert!(
+                !named_spared.contains("Deleted Volumes"),
+                "API 1.42+ prune took named volumes: {named_spared}"
+            );
+            self.ok(&["volume", "prune", "-a", "-f"])
+        } else {
+            self.ok(&["volume", "prune", "-f"])
+        }
+    }
+
     /// Pids of shims this daemon launched.
     pub fn shims(&self) -> Vec<i32> {
         cleanup::shims_of(&self.exec_root().join("shim.address"))
@@ -222,6 +269,41 @@ impl Drop for Dmd {
     }
 }
 
+/// Asserts nothing of the daemon's containers is left: shims, mounts, cgroups, bundles.
+pub fn assert_clean(d: &mut Dmd) {
+    d.stop();
+    assert_eq!(d.shims(), Vec::<i32>::new(), "shims left running");
+    assert_eq!(d.mounts_left(), Vec::<String>::new(), "mounts left");
+    assert_eq!(
+        d.cgroups_left(),
+        Vec::<std::path::PathBuf>::new(),
+        "cgroups left"
+    );
+    let bundles = d.exec_root().join("containers");
+    let left: Vec<_> = std::fs::read_dir(&bundles)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "bundles left: {left:?}");
+    let runc: Vec<_> = std::fs::read_dir(d.exec_root().join("runc"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(runc.is_empty(), "runtime state left: {runc:?}");
+    let recs = d.root().join("containers");
+    let left: Vec<_> = std::fs::read_dir(&recs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "container records left: {left:?}");
+}
+
 /// A docker-registry serving the busybox test image as `<addr>/busybox:latest`.
 pub struct TestRegistry {
     _dir: TempDir,
@@ -234,11 +316,17 @@ pub struct TestRegistry {
 impl TestRegistry {
     /// Starts a registry and pushes the busybox image to it.
     pub fn with_busybox() -> TestRegistry {
+        TestRegistry::with_image(dm_integration::write_busybox_image_tar)
+    }
+
+    /// Starts a registry and pushes, as `busybox:latest`, the image tar `write(tar, work)`
+    /// makes (`work` is a scratch dir).
+    pub fn with_image(write: impl FnOnce(&Path, &Path)) -> TestRegistry {
         let dir = TempDir::new("dmd-reg");
         let tar = dir.path().join("busybox.tar");
         let work = dir.path().join("work");
         std::fs::create_dir_all(&work).unwrap();
-        dm_integration::write_busybox_image_tar(&tar, &work);
+        write(&tar, &work);
         let registry = Registry::start(dir.path());
         let image = registry.push_oci_archive(&tar, "busybox:latest");
         let image = image.trim_end_matches(":latest").to_owned();
