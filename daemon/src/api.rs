@@ -3,7 +3,7 @@
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Query};
-use crate::{containers, exec, images, system};
+use crate::{containers, exec, images, networks, system};
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response};
@@ -112,6 +112,16 @@ async fn route(
         (&Method::POST, ["exec", id, "start"]) => exec::start(d, id, req, version).await,
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(d, id),
         (&Method::POST, ["exec", _, "resize"]) => Ok(http::empty(hyper::StatusCode::OK)),
+        // Networks (daemon/src/networks.rs).
+        (&Method::GET, ["networks"]) => networks::list(d, &q),
+        (&Method::POST, ["networks", "create"]) => networks::create(d, req).await,
+        (&Method::POST, ["networks", "prune"]) => networks::prune(d, &q).await,
+        (&Method::GET, ["networks", id]) => networks::inspect(d, id),
+        (&Method::DELETE, ["networks", id]) => networks::remove(d, id).await,
+        (&Method::POST, ["networks", id, "connect"]) => networks::connect(d, id, req, true).await,
+        (&Method::POST, ["networks", id, "disconnect"]) => {
+            networks::connect(d, id, req, false).await
+        }
         _ => Err(ApiError::not_found(format!(
             "page not found: {method} {path}"
         ))),

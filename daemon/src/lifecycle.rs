@@ -72,12 +72,6 @@ impl Daemon {
         if config.image.is_empty() {
             return Err(ApiError::bad("Config.Image is required"));
         }
-        if !spec::network_mode_ok(&host.network_mode) {
-            return Err(ApiError::bad(format!(
-                "HostConfig.NetworkMode {:?} is not supported (none, host, bridge/default)",
-                host.network_mode
-            )));
-        }
         for b in host.binds.iter().flatten() {
             spec::parse_bind(b)?;
         }
@@ -156,6 +150,8 @@ impl Daemon {
             .unwrap_or_default();
         labels.extend(config.labels.take().unwrap_or_default());
         config.labels = Some(labels);
+        let networks =
+            self.net_create_check(&host, req.networking_config.as_ref(), &mut config, &img)?;
 
         let id = random_id();
         let name = match name.filter(|n| !n.is_empty()) {
@@ -173,6 +169,7 @@ impl Daemon {
             args: argv,
             state: State::default(),
             shim_address: String::new(),
+            networks,
         };
         {
             // Claims the name before the slow part; a concurrent create with it fails here.
@@ -334,7 +331,8 @@ impl Daemon {
             return Err(e);
         }
         let result = (|| {
-            let spec = spec::build(rec, &rootfs, &self.cfg.cgroup_parent)?;
+            let mut spec = spec::build(rec, &rootfs, &self.cfg.cgroup_parent)?;
+            self.net_spec(rec, &mut spec)?;
             std::fs::write(
                 bundle.join("config.json"),
                 serde_json::to_vec_pretty(&spec).unwrap_or_default(),
@@ -358,13 +356,18 @@ impl Daemon {
                 stderr: Fifos::field(&fifos.stderr),
                 ..Default::default()
             };
-            match shim.create(req, &self.runtime_root()) {
+            // The network is wired between create and start: the process starts connected.
+            match shim
+                .create(req, &self.runtime_root())
+                .map_err(|e| e.message())
+                .and_then(|pid| self.net_up(rec, pid).map(|_| pid).map_err(|e| e.message))
+            {
                 Ok(pid) => Ok((shim, address, pid)),
-                Err(e) => {
+                Err(msg) => {
+                    let _ = shim.delete(id, "");
                     shim.shutdown(id);
                     Err(ApiError::bad(format!(
-                        "failed to create task for container {id}: {}",
-                        e.message()
+                        "failed to create task for container {id}: {msg}"
                     )))
                 }
             }
@@ -422,6 +425,7 @@ impl Daemon {
         let d = self.clone();
         let i = id.to_owned();
         blocking(move || {
+            d.net_down(&i);
             match shim {
                 Some(s) => {
                     let _ = s.delete(&i, "");
@@ -571,6 +575,7 @@ impl Daemon {
         let d = self.clone();
         let i = id.to_owned();
         blocking(move || {
+            d.net_down(&i);
             if let Err(e) = d.images.snapshotter().remove(&i) {
                 eprintln!("dockermindd: remove snapshot of {i}: {e}");
             }

@@ -24,12 +24,6 @@ const CAPS: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-/// Whether `mode` is a network mode we run (bridge and default get a private network
-/// namespace with loopback only until dm-network lands).
-pub fn network_mode_ok(mode: &str) -> bool {
-    matches!(mode, "" | "default" | "bridge" | "none" | "host")
-}
-
 /// Checks a bind (`src:dst[:opts]`) and returns (source, destination, read-only).
 pub fn parse_bind(b: &str) -> ApiResult<(String, String, bool)> {
     let parts: Vec<&str> = b.split(':').collect();
