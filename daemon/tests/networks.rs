@@ -222,6 +222,43 @@ fn user_networks_resolve_names_isolate_and_connect() {
     assert!(o.starts_with("nameserver 127.0.0.11\n"), "{o}");
     let hosts = d.ok(&["exec", "srv", "cat", "/etc/hosts"]);
     assert!(hosts.contains(&format!("{srv_ip}\t")), "{hosts}");
+    // container:<id> shares srv's interface; none has loopback only; host is the daemon's.
+    let mac = d.ok(&[
+        "inspect",
+        "-f",
+        "{{(index .NetworkSettings.Networks \"neta\").MacAddress}}",
+        "srv",
+    ]);
+    let o = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:srv",
+        img,
+        "cat",
+        "/sys/class/net/eth0/address",
+    ]);
+    assert_eq!(o.trim(), mac.trim());
+    let o = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        img,
+        "ls",
+        "/sys/class/net",
+    ]);
+    assert_eq!(o.split_whitespace().collect::<Vec<_>>(), ["lo"]);
+    let o = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        img,
+        "ls",
+        "/sys/class/net",
+    ]);
+    assert!(o.split_whitespace().any(|l| l == "dm0"), "{o}");
     // Another network reaches neither the name nor the address.
     d.ok(&[
         "run",
@@ -367,8 +404,38 @@ fn published_ports_answer_and_survive_a_daemon_kill() {
         "sleep",
         "600",
     ]);
+    w.d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "gone",
+        "--network",
+        "dnsnet",
+        &img,
+        "sleep",
+        "600",
+    ]);
+    let pid: i32 =
+        w.d.ok(&["inspect", "-f", "{{.State.Pid}}", "gone"])
+            .trim()
+            .parse()
+            .unwrap();
     w.d.kill9();
+    // A container that ends while the daemon is down: its endpoint goes at the next start.
+    // SAFETY: kill(2) on the pid of the test's own container.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    dm_integration::poll("the container to end", Duration::from_secs(20), || {
+        (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    });
     w.d.spawn();
+    let members = w.d.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .Containers}}{{.Name}} {{end}}",
+        "dnsnet",
+    ]);
+    assert_eq!(members.trim(), "peer");
     assert!(http_get(&w.ns, SocketAddr::from((gw, 18080)))
         .unwrap()
         .contains("hello-from-webhost"));
@@ -399,7 +466,7 @@ fn published_ports_answer_and_survive_a_daemon_kill() {
     let ports =
         w.d.ok(&["inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"]);
     assert_eq!(ports.trim(), "{}");
-    w.d.ok(&["rm", "-f", "web", "peer"]);
+    w.d.ok(&["rm", "-f", "web", "peer", "gone"]);
     w.d.ok(&["network", "rm", "dnsnet"]);
     let (links, rules) = leftovers(&w);
     assert!(links.is_empty(), "links left: {links:?}");
