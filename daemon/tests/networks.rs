@@ -466,6 +466,10 @@ fn published_ports_answer_and_survive_a_daemon_kill() {
     let ports =
         w.d.ok(&["inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"]);
     assert_eq!(ports.trim(), "{}");
+    let rules = w.ns.cmd(&["iptables-save", "-t", "nat"]);
+    assert!(!rules.contains("--dport 18080"), "{rules}");
+    // The port is free for another container again.
+    w.d.ok(&["run", "--rm", "-p", "18080:80", &img, "true"]);
     w.d.ok(&["rm", "-f", "web", "peer", "gone"]);
     w.d.ok(&["network", "rm", "dnsnet"]);
     let (links, rules) = leftovers(&w);
