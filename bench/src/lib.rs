@@ -13,6 +13,8 @@ pub mod family;
 pub mod image;
 pub mod import;
 pub mod layer_apply;
+pub mod netenv;
+pub mod network;
 pub mod oci_image;
 pub mod parity;
 pub mod proxies;
@@ -43,6 +45,7 @@ pub fn families() -> Vec<Box<dyn Family>> {
         Box::new(cri::CriFamily),
         Box::new(image::ImageFamily),
         Box::new(registry::RegistryFamily),
+        Box::new(network::NetworkFamily),
     ]
 }
 
