@@ -443,7 +443,11 @@ impl Daemon {
             {
                 let mut spec = NetworkSpec::default_bridge();
                 spec.bridge = Some(br.clone());
-                self.net.nets.create(&spec)?;
+                // Not fatal: user networks, host and none still work; containers on the
+                // default network fail to start naming it.
+                if let Err(e) = self.net.nets.create(&spec) {
+                    eprintln!("dockermindd: no default network {DEFAULT_NETWORK:?} ({br}): {e}");
+                }
             }
         }
         for rec in running.values() {
