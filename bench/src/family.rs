@@ -3,8 +3,9 @@
 //!
 //! Families today: `runtime` (issue 5, scenarios 1-6), `shim-memory` (issue 6), `import`
 //! (issue 8), `cri` (pod start and teardown through containerd's CRI plugin), `image` (issue 14:
-//! registry pulls), `registry` (issue 15: dm-registry against docker-registry) and `build`
-//! (issue 16: dm-build against buildah). A new family
+//! registry pulls), `registry` (issue 15: dm-registry against docker-registry), `build`
+//! (issue 16: dm-build against buildah) and `network` (issue 18: container networking,
+//! dockermindd against dockerd). A new family
 //! implements [`Family`] and is listed in [`crate::families`].
 
 use crate::bundle::BenchDir;

@@ -14,6 +14,8 @@ pub mod family;
 pub mod image;
 pub mod import;
 pub mod layer_apply;
+pub mod netenv;
+pub mod network;
 pub mod oci_image;
 pub mod parity;
 pub mod proxies;
@@ -45,6 +47,7 @@ pub fn families() -> Vec<Box<dyn Family>> {
         Box::new(image::ImageFamily),
         Box::new(registry::RegistryFamily),
         Box::new(build::BuildFamily),
+        Box::new(network::NetworkFamily),
     ]
 }
 

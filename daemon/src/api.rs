@@ -4,7 +4,8 @@ use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Query};
 use crate::{
-    containers, df, events, exec, images, pause, prune, rename, stats, system, top, volumes,
+    containers, df, events, exec, images, networks, pause, prune, rename, stats, system, top,
+    volumes,
 };
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
@@ -129,6 +130,16 @@ async fn route(
         (&Method::POST, ["containers", id, "unpause"]) => pause::handle(d, id, false).await,
         (&Method::POST, ["containers", "prune"]) => prune::containers(d, &q).await,
         (&Method::GET, ["system", "df"]) => df::get(d, &q).await,
+        // Networks (daemon/src/networks.rs).
+        (&Method::GET, ["networks"]) => networks::list(d, &q),
+        (&Method::POST, ["networks", "create"]) => networks::create(d, req).await,
+        (&Method::POST, ["networks", "prune"]) => networks::prune(d, &q).await,
+        (&Method::GET, ["networks", id]) => networks::inspect(d, id),
+        (&Method::DELETE, ["networks", id]) => networks::remove(d, id).await,
+        (&Method::POST, ["networks", id, "connect"]) => networks::connect(d, id, req, true).await,
+        (&Method::POST, ["networks", id, "disconnect"]) => {
+            networks::connect(d, id, req, false).await
+        }
         _ => Err(ApiError::not_found(format!(
             "page not found: {method} {path}"
         ))),

@@ -33,6 +33,10 @@ pub struct Config {
     /// Cgroup parent of every container (absolute: from each hierarchy's root).
     #[arg(long, default_value = "/dockermind")]
     pub cgroup_parent: String,
+    /// The default `bridge` network's Linux bridge, or `none` for no default network
+    /// (containers without --network then get a namespace with loopback only).
+    #[arg(long, default_value = "dm0")]
+    pub bridge: String,
     /// The shim binary (default: containerd-shim-dockermind-v2 next to this binary, else PATH).
     #[arg(long)]
     pub shim: Option<PathBuf>,

@@ -410,12 +410,12 @@ pub fn list(d: &Arc<Daemon>, q: &Query) -> ApiResult<Response<Body>> {
             "ImageID": r.image_id,
             "Command": r.command(),
             "Created": unix_secs(&r.created),
-            "Ports": [],
+            "Ports": d.net_ps_ports(&r),
             "Labels": r.config.labels.clone().unwrap_or_default(),
             "State": r.state.status,
             "Status": status_text(&r),
             "HostConfig": {"NetworkMode": if r.host_config.network_mode.is_empty() { "default" } else { &r.host_config.network_mode }},
-            "NetworkSettings": {"Networks": {}},
+            "NetworkSettings": {"Networks": d.net_settings(&r)["Networks"]},
             "Mounts": crate::mounts::inspect(&r.mount_points)
         }));
     }
@@ -442,9 +442,9 @@ pub fn inspect(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
             "Error": s.error, "StartedAt": s.started_at, "FinishedAt": s.finished_at
         },
         "Image": r.image_id,
-        "ResolvConfPath": "",
-        "HostnamePath": "",
-        "HostsPath": "",
+        "ResolvConfPath": d.container_dir(&r.id).join("resolv.conf"),
+        "HostnamePath": d.container_dir(&r.id).join("hostname"),
+        "HostsPath": d.container_dir(&r.id).join("hosts"),
         "LogPath": d.log_path(&r.id),
         "Name": format!("/{}", r.name),
         "RestartCount": 0,
@@ -463,13 +463,17 @@ pub fn inspect(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
             "Memory": r.host_config.memory,
             "NanoCpus": r.host_config.nano_cpus,
             "PidsLimit": r.host_config.pids_limit,
+            "PortBindings": r.host_config.port_bindings,
+            "PublishAllPorts": r.host_config.publish_all_ports,
+            "Dns": r.host_config.dns,
+            "ExtraHosts": r.host_config.extra_hosts,
             "LogConfig": {"Type": "json-file", "Config": {}},
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}
         },
         "GraphDriver": {"Name": "overlayfs", "Data": {}},
         "Mounts": mounts,
         "Config": r.config,
-        "NetworkSettings": {"Networks": {}, "Ports": {}, "SandboxKey": "", "IPAddress": "", "Gateway": "", "MacAddress": ""}
+        "NetworkSettings": d.net_settings(&r)
     });
     Ok(http::json(StatusCode::OK, &v))
 }

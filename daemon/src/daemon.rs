@@ -57,6 +57,8 @@ pub struct Daemon {
     pub volumes: crate::volume_store::VolumeStore,
     /// Exec processes by exec id.
     pub execs: Mutex<HashMap<String, crate::exec::ExecEntry>>,
+    /// Networks and containers' endpoints.
+    pub net: crate::netattach::Net,
 }
 
 impl Daemon {
@@ -88,7 +90,9 @@ impl Daemon {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Exit>();
         let server = crate::shim::serve_events(&cfg.exec_root, tx)
             .map_err(|e| anyhow::anyhow!("serve shim events: {e}"))?;
+        let net = crate::netattach::Net::open(&cfg).context("open network records")?;
         let d = Arc::new(Daemon {
+            net,
             cfg,
             images: Arc::new(images),
             id,
@@ -112,6 +116,10 @@ impl Daemon {
             }
         });
         d.recover().await;
+        let dd = d.clone();
+        tokio::task::spawn_blocking(move || dd.net_recover())
+            .await?
+            .context("recover networks")?;
         Ok(d)
     }
 

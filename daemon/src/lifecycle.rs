@@ -73,12 +73,6 @@ impl Daemon {
         if config.image.is_empty() {
             return Err(ApiError::bad("Config.Image is required"));
         }
-        if !spec::network_mode_ok(&host.network_mode) {
-            return Err(ApiError::bad(format!(
-                "HostConfig.NetworkMode {:?} is not supported (none, host, bridge/default)",
-                host.network_mode
-            )));
-        }
         if host.memory < 0 || host.nano_cpus < 0 {
             return Err(ApiError::bad(
                 "HostConfig.Memory and HostConfig.NanoCpus must not be negative",
@@ -180,6 +174,8 @@ impl Daemon {
                 .to_string_lossy()
                 .into_owned();
         }
+        let networks =
+            self.net_create_check(&host, req.networking_config.as_ref(), &mut config, &img)?;
 
         let id = random_id();
         let name = match name.filter(|n| !n.is_empty()) {
@@ -198,6 +194,7 @@ impl Daemon {
             state: State::default(),
             shim_address: String::new(),
             mount_points: plan.points,
+            networks,
         };
         {
             // Claims the name before the slow part; a concurrent create with it fails here.
@@ -373,7 +370,8 @@ impl Daemon {
         }
         let result = (|| {
             self.mount_volumes(id, &rec.mount_points, &rootfs)?;
-            let spec = spec::build(rec, &rootfs, &self.cfg.cgroup_parent)?;
+            let mut spec = spec::build(rec, &rootfs, &self.cfg.cgroup_parent)?;
+            self.net_spec(rec, &mut spec)?;
             std::fs::write(
                 bundle.join("config.json"),
                 serde_json::to_vec_pretty(&spec).unwrap_or_default(),
@@ -397,13 +395,18 @@ impl Daemon {
                 stderr: Fifos::field(&fifos.stderr),
                 ..Default::default()
             };
-            match shim.create(req, &self.runtime_root()) {
+            // The network is wired between create and start: the process starts connected.
+            match shim
+                .create(req, &self.runtime_root())
+                .map_err(|e| e.message())
+                .and_then(|pid| self.net_up(rec, pid).map(|_| pid).map_err(|e| e.message))
+            {
                 Ok(pid) => Ok((shim, address, pid)),
-                Err(e) => {
+                Err(msg) => {
+                    let _ = shim.delete(id, "");
                     shim.shutdown(id);
                     Err(ApiError::bad(format!(
-                        "failed to create task for container {id}: {}",
-                        e.message()
+                        "failed to create task for container {id}: {msg}"
                     )))
                 }
             }
@@ -461,6 +464,7 @@ impl Daemon {
         let d = self.clone();
         let i = id.to_owned();
         blocking(move || {
+            d.net_down(&i);
             match shim {
                 Some(s) => {
                     let _ = s.delete(&i, "");
@@ -620,6 +624,7 @@ impl Daemon {
         let d = self.clone();
         let i = id.to_owned();
         blocking(move || {
+            d.net_down(&i);
             if let Err(e) = d.images.snapshotter().remove(&i) {
                 eprintln!("dockermindd: remove snapshot of {i}: {e}");
             }

@@ -45,6 +45,8 @@ pub struct ContainerConfig {
     pub stop_timeout: Option<i64>,
     /// Anonymous volume paths (`-v /path`).
     pub volumes: Option<BTreeMap<String, serde_json::Value>>,
+    /// Ports the image or request declares (`{"80/tcp": {}}`).
+    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// The `HostConfig` part of a create request.
@@ -53,8 +55,16 @@ pub struct ContainerConfig {
 pub struct HostConfig {
     /// `host-path:container-path[:ro|rw]`.
     pub binds: Option<Vec<String>>,
-    /// none, host, or bridge/default (treated as none until networking lands).
+    /// bridge/default, none, host, `container:<id>` or a user network's name.
     pub network_mode: String,
+    /// Published ports: `{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`.
+    pub port_bindings: Option<BTreeMap<String, Option<Vec<crate::netports::PortBinding>>>>,
+    /// Publish every exposed port on a free host port (`-P`).
+    pub publish_all_ports: bool,
+    /// Nameservers instead of the host's (`--dns`).
+    pub dns: Option<Vec<String>>,
+    /// More /etc/hosts entries, `name:ip` (`--add-host`).
+    pub extra_hosts: Option<Vec<String>>,
     /// Remove the container when it exits.
     pub auto_remove: bool,
     /// Memory limit in bytes (0: none).
@@ -78,6 +88,8 @@ pub struct CreateRequest {
     pub config: ContainerConfig,
     /// Host-side settings.
     pub host_config: Option<HostConfig>,
+    /// Per-network settings (aliases, a fixed address).
+    pub networking_config: Option<crate::netattach::NetworkingConfig>,
 }
 
 /// Docker's `State` object.
@@ -144,6 +156,9 @@ pub struct Record {
     /// Binds, mounts, tmpfs and volumes, resolved at create.
     #[serde(default)]
     pub mount_points: Vec<crate::mounts::MountPoint>,
+    /// The networks the container joins when it starts, with their settings.
+    #[serde(default)]
+    pub networks: BTreeMap<String, crate::netattach::EndpointConfig>,
 }
 
 /// Errors of the record files.

@@ -24,12 +24,6 @@ const CAPS: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-/// Whether `mode` is a network mode we run (bridge and default get a private network
-/// namespace with loopback only until dm-network lands).
-pub fn network_mode_ok(mode: &str) -> bool {
-    matches!(mode, "" | "default" | "bridge" | "none" | "host")
-}
-
 /// `uid[:gid]` from the config's User, names looked up in the rootfs's passwd and group files.
 pub fn resolve_user(user: &str, rootfs: &Path) -> ApiResult<(u32, u32)> {
     if user.is_empty() {

@@ -36,17 +36,27 @@ pub struct Dmd {
     pub dir: TempDir,
     /// The cgroup parent (`/<unique>`), also the shim namespace leftovers are looked up by.
     pub cgroup_parent: String,
+    /// The network namespace the daemon runs in; None: the test's own, and then the daemon
+    /// makes no default bridge (`--bridge none`), so the host's networking is never touched.
+    netns: Option<PathBuf>,
 }
 
 impl Dmd {
     /// Starts a daemon in a fresh scratch dir.
     pub fn start() -> Dmd {
+        Dmd::start_in(None)
+    }
+
+    /// Starts a daemon inside the network namespace at `netns` (a file the test keeps alive
+    /// while the daemon runs): it serves the default bridge network there.
+    pub fn start_in(netns: Option<&Path>) -> Dmd {
         let dir = TempDir::new("dmd");
         let cgroup_parent = format!("/{}", unique_id("dmd"));
         let mut d = Dmd {
             child: None,
             dir,
             cgroup_parent,
+            netns: netns.map(Path::to_path_buf),
         };
         d.spawn();
         d
@@ -74,7 +84,28 @@ impl Dmd {
             .append(true)
             .open(self.dir.path().join("daemon.log"))
             .unwrap();
-        let child = Command::new(workspace_bin("dockermindd"))
+        let mut cmd = Command::new(workspace_bin("dockermindd"));
+        match &self.netns {
+            None => {
+                cmd.args(["--bridge", "none"]);
+            }
+            Some(p) => {
+                use std::os::fd::AsRawFd;
+                use std::os::unix::process::CommandExt;
+                let ns = std::fs::File::open(p).expect("open the test's netns");
+                // SAFETY: setns is async-signal-safe; ns stays open in the parent (captured by
+                // the closure) until spawn returns.
+                unsafe {
+                    cmd.pre_exec(move || {
+                        if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+            }
+        }
+        let child = cmd
             .arg("--host")
             .arg(format!("unix://{}", self.socket().display()))
             .arg("--root")
