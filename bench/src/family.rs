@@ -3,7 +3,8 @@
 //!
 //! Families today: `runtime` (issue 5, scenarios 1-6), `shim-memory` (issue 6), `import`
 //! (issue 8), `cri` (pod start and teardown through containerd's CRI plugin), `image` (issue 14:
-//! registry pulls) and `registry` (issue 15: dm-registry against docker-registry). A new family
+//! registry pulls), `registry` (issue 15: dm-registry against docker-registry) and `daemon`
+//! (issue 17: dockermind's CLI and daemon against docker 20.10 and podman). A new family
 //! implements [`Family`] and is listed in [`crate::families`].
 
 use crate::bundle::BenchDir;

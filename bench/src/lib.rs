@@ -7,6 +7,8 @@ pub mod bundle;
 pub mod cleanup;
 pub mod containerd;
 pub mod cri;
+pub mod daemon;
+pub mod dockerd;
 pub mod driver;
 pub mod error;
 pub mod family;
@@ -43,6 +45,7 @@ pub fn families() -> Vec<Box<dyn Family>> {
         Box::new(cri::CriFamily),
         Box::new(image::ImageFamily),
         Box::new(registry::RegistryFamily),
+        Box::new(daemon::DaemonFamily),
     ]
 }
 

@@ -64,30 +64,45 @@ pub fn stdin_is_tty() -> bool {
     unsafe { libc::isatty(libc::STDIN_FILENO) == 1 }
 }
 
+/// What the copy loop does besides copying.
+#[derive(Default)]
+pub struct Hooks<'a> {
+    /// Called with the terminal size (rows, columns) now and on every SIGWINCH.
+    pub resize: Option<&'a mut dyn FnMut(u16, u16)>,
+    /// Called with SIGINT, SIGTERM, SIGHUP or SIGQUIT received here, instead of dying of it
+    /// (docker's --sig-proxy).
+    pub signal: Option<&'a mut dyn FnMut(Signal)>,
+}
+
+const PROXIED: [Signal; 4] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+];
+
 /// Copies the stream until the remote side ends it. `stdin`: forward local stdin (half-closing
-/// the socket at its EOF); `tty`: the stream is raw, else multiplexed; `resize` is called with
-/// the terminal size now and on every SIGWINCH.
-pub fn pump(
-    h: Hijacked,
-    stdin: bool,
-    tty: bool,
-    mut resize: Option<&mut dyn FnMut(u16, u16)>,
-) -> io::Result<()> {
+/// the socket at its EOF); `tty`: the stream is raw, else multiplexed.
+pub fn pump(h: Hijacked, stdin: bool, tty: bool, mut hooks: Hooks) -> io::Result<()> {
     let mut out = Output::new(tty);
     out.write(&h.pre)?;
     let mut sock = h.stream;
-    let winch = match resize.as_mut() {
-        Some(f) => {
-            if let Some((r, c)) = size() {
-                f(r, c);
-            }
-            let mut set = SigSet::empty();
-            set.add(Signal::SIGWINCH);
-            // Blocked so it is only delivered through the signalfd.
-            set.thread_block().map_err(io::Error::from)?;
-            Some(SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).map_err(io::Error::from)?)
+    let mut set = SigSet::empty();
+    if let Some(f) = hooks.resize.as_mut() {
+        if let Some((r, c)) = size() {
+            f(r, c);
         }
-        None => None,
+        set.add(Signal::SIGWINCH);
+    }
+    if hooks.signal.is_some() {
+        PROXIED.iter().for_each(|s| set.add(*s));
+    }
+    let sigs = if set.iter().next().is_some() {
+        // Blocked so they are only delivered through the signalfd.
+        set.thread_block().map_err(io::Error::from)?;
+        Some(SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).map_err(io::Error::from)?)
+    } else {
+        None
     };
     let mut stdin_open = stdin;
     let mut buf = vec![0u8; 32 << 10];
@@ -99,7 +114,7 @@ pub fn pump(
         if stdin_open {
             fds.push(PollFd::new(ifd, PollFlags::POLLIN));
         }
-        if let Some(w) = &winch {
+        if let Some(w) = &sigs {
             fds.push(PollFd::new(w.as_fd(), PollFlags::POLLIN));
         }
         match poll(&mut fds, PollTimeout::NONE) {
@@ -114,7 +129,7 @@ pub fn pump(
         };
         let sock_ready = ready(&fds[0]);
         let in_ready = stdin_open && ready(&fds[1]);
-        let winch_ready = winch.is_some() && ready(&fds[fds.len() - 1]);
+        let sig_ready = sigs.is_some() && ready(&fds[fds.len() - 1]);
         drop(fds);
         if sock_ready {
             let n = sock.read(&mut buf)?;
@@ -133,18 +148,27 @@ pub fn pump(
                 stdin_open = false;
             }
         }
-        if winch_ready {
-            if let Some(w) = &winch {
-                let _ = w.read_signal();
-            }
-            if let (Some(f), Some((r, c))) = (resize.as_mut(), size()) {
-                f(r, c);
+        if sig_ready {
+            let got = sigs
+                .as_ref()
+                .and_then(|w| w.read_signal().ok().flatten())
+                .and_then(|i| Signal::try_from(i.ssi_signo as i32).ok());
+            match got {
+                Some(Signal::SIGWINCH) => {
+                    if let (Some(f), Some((r, c))) = (hooks.resize.as_mut(), size()) {
+                        f(r, c);
+                    }
+                }
+                Some(s) => {
+                    if let Some(f) = hooks.signal.as_mut() {
+                        f(s);
+                    }
+                }
+                None => {}
             }
         }
     }
-    if winch.is_some() {
-        let mut set = SigSet::empty();
-        set.add(Signal::SIGWINCH);
+    if sigs.is_some() {
         let _ = set.thread_unblock();
     }
     out.finish()

@@ -135,3 +135,31 @@ fn stdin_is_forwarded_with_i_and_a_terminal_allocated_with_t() {
     assert!(out.contains("is-a-tty\r\n"), "{out:?}");
     env.assert_no_containers();
 }
+
+#[test]
+fn signals_to_the_cli_reach_the_container() {
+    if !common::prerequisites("signals_to_the_cli_reach_the_container") {
+        return;
+    }
+    let env = Env::start();
+    let img = env.pulled().to_owned();
+    let script = "trap 'echo got-int; exit 9' INT; echo ready; while :; do sleep 0.1; done";
+    let mut child = env
+        .cmd(&["run", "--rm", &img, "sh", "-c", script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    // SAFETY: kill(2) on the CLI process this test spawned.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "got-int\n");
+    assert_eq!(child.wait().unwrap().code(), Some(9));
+    env.assert_no_containers();
+}

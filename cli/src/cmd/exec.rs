@@ -39,8 +39,11 @@ pub fn exec(c: &Client, a: &ExecArgs) -> Result<i32> {
     let mut resize = |h: u16, w: u16| {
         let _ = c.call("POST", &format!("/exec/{id}/resize?h={h}&w={w}"), None);
     };
-    let r: Option<&mut dyn FnMut(u16, u16)> = if a.tty { Some(&mut resize) } else { None };
-    let pumped = term::pump(hij, a.interactive, a.tty, r);
+    let hooks = term::Hooks {
+        resize: a.tty.then_some(&mut resize as &mut dyn FnMut(u16, u16)),
+        signal: None,
+    };
+    let pumped = term::pump(hij, a.interactive, a.tty, hooks);
     drop(raw);
     pumped.context("copying the exec's stdio")?;
     let info: Value = c.json("GET", &format!("/exec/{id}/json"), None)?;

@@ -63,8 +63,20 @@ fn attempt(c: &Client, a: &RunArgs) -> Result<i32> {
             None,
         );
     };
-    let r: Option<&mut dyn FnMut(u16, u16)> = if a.tty { Some(&mut resize) } else { None };
-    let pumped = term::pump(hij, a.interactive, a.tty, r);
+    let mut forward = |s: nix::sys::signal::Signal| {
+        let _ = c.call(
+            "POST",
+            &format!("/containers/{id}/kill?signal={}", s.as_str()),
+            None,
+        );
+    };
+    let hooks = term::Hooks {
+        resize: a.tty.then_some(&mut resize as &mut dyn FnMut(u16, u16)),
+        // With a terminal, ^C reaches the container as a byte; without one, as docker's
+        // --sig-proxy, the signal is sent to it.
+        signal: (!a.tty).then_some(&mut forward as &mut dyn FnMut(nix::sys::signal::Signal)),
+    };
+    let pumped = term::pump(hij, a.interactive, a.tty, hooks);
     drop(raw);
     pumped.context("copying the container's stdio")?;
     let v: Value = serde_json::from_slice(&wait.body.into_bytes()?)?;
