@@ -4,8 +4,9 @@
 //! Families today: `runtime` (issue 5, scenarios 1-6), `shim-memory` (issue 6), `import`
 //! (issue 8), `cri` (pod start and teardown through containerd's CRI plugin), `image` (issue 14:
 //! registry pulls), `registry` (issue 15: dm-registry against docker-registry), `build`
-//! (issue 16: dm-build against buildah) and `network` (issue 18: container networking,
-//! dockermindd against dockerd). A new family
+//! (issue 16: dm-build against buildah), `network` (issue 18: container networking,
+//! dockermindd against dockerd) and `daemon` (issue 17: dockermind's CLI and daemon against
+//! docker 20.10 and podman). A new family
 //! implements [`Family`] and is listed in [`crate::families`].
 
 use crate::bundle::BenchDir;

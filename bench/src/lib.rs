@@ -8,6 +8,8 @@ pub mod bundle;
 pub mod cleanup;
 pub mod containerd;
 pub mod cri;
+pub mod daemon;
+pub mod dockerd;
 pub mod driver;
 pub mod error;
 pub mod family;
@@ -48,6 +50,7 @@ pub fn families() -> Vec<Box<dyn Family>> {
         Box::new(registry::RegistryFamily),
         Box::new(build::BuildFamily),
         Box::new(network::NetworkFamily),
+        Box::new(daemon::DaemonFamily),
     ]
 }
 

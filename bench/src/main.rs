@@ -29,7 +29,8 @@ struct Cli {
     /// Scenarios: 1-6 or keys (create-start-delete, run, exec, seccomp, parallel, rss).
     #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6")]
     scenarios: Vec<String>,
-    /// Families to run: runtime, shim-memory, import, cri, image, registry, build.
+    /// Families to run: runtime, shim-memory, import, cri, image, registry, build, network,
+    /// daemon.
     #[arg(long, value_delimiter = ',', default_value = "runtime")]
     family: Vec<String>,
     /// Running containers per shim in the shim-memory family (a list: 1,10,50).

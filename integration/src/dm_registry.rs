@@ -67,6 +67,24 @@ impl DmRegistry {
         self.dir.path()
     }
 
+    /// Pushes the busybox test image (Cmd `sh`) as `<addr>/busybox:latest`; returns
+    /// `<addr>/busybox`.
+    pub fn push_busybox(&self) -> String {
+        let work = self.dir.path().join("busybox");
+        std::fs::create_dir_all(&work).expect("busybox scratch dir");
+        let tar = work.join("busybox.tar");
+        crate::write_busybox_image_tar(&tar, &work);
+        let image = format!("{}/busybox", self.addr);
+        let o = self.skopeo_copy(
+            &["--dest-tls-verify=false"],
+            &format!("oci-archive:{}", tar.display()),
+            &format!("docker://{image}:latest"),
+        );
+        assert_eq!(o.code, 0, "push busybox: {}\n{}", o.stderr, self.log());
+        let _ = std::fs::remove_dir_all(&work);
+        image
+    }
+
     /// `skopeo --insecure-policy copy <args>` without TLS verification to run to its end.
     pub fn skopeo_copy(&self, args: &[&str], from: &str, to: &str) -> Output {
         let mut c = Command::new("skopeo");

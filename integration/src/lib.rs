@@ -10,6 +10,7 @@ pub mod cri;
 mod ctr;
 mod dm_registry;
 mod dockerd;
+mod dockermindd;
 mod image;
 mod memory;
 mod podman;
@@ -21,6 +22,7 @@ pub use containerd::{Containerd, ContainerdOptions};
 pub use ctr::Ctr;
 pub use dm_registry::DmRegistry;
 pub use dockerd::{Dockerd, DOCKER};
+pub use dockermindd::Dockermindd;
 pub use image::{
     write_busybox_image_tar, write_busybox_image_tar_with, write_busybox_image_tar_with_cmd,
 };

@@ -1,0 +1,166 @@
+//! A private dockermindd (own root, exec root, socket, cgroup parent) as tests and benches run
+//! it; stopped, its shims killed and its cgroups and mounts removed on Drop.
+
+use crate::{cleanup, poll};
+use dm_testkit::{unique_id, workspace_bin, TempDir};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A running dockermindd.
+pub struct Dockermindd {
+    child: Option<Child>,
+    /// Scratch dir holding root, exec root, socket and logs.
+    pub dir: TempDir,
+    /// The cgroup parent (`/<unique>`), also the shim namespace leftovers are looked up by.
+    pub cgroup_parent: String,
+}
+
+impl Dockermindd {
+    /// Starts a daemon in a fresh scratch dir and waits for its socket.
+    pub fn start() -> Dockermindd {
+        let dir = TempDir::new("dmd");
+        let cgroup_parent = format!("/{}", unique_id("dmd"));
+        let mut d = Dockermindd {
+            child: None,
+            dir,
+            cgroup_parent,
+        };
+        d.spawn();
+        d
+    }
+
+    /// The API socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("dockermind.sock")
+    }
+
+    /// `unix://<socket>`, for DOCKER_HOST and `dockermind -H`.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+
+    /// The exec root (bundles, fifos, event socket).
+    pub fn exec_root(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    /// The persistent root.
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// Starts (or restarts) the daemon process and waits for its socket to answer.
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .expect("open the daemon log");
+        // No default bridge: a test's daemon must not touch the host's networking (tests of
+        // networking run their daemon in a namespace of their own).
+        let child = Command::new(workspace_bin("dockermindd"))
+            .args(["--bridge", "none"])
+            .arg("--host")
+            .arg(self.host())
+            .arg("--root")
+            .arg(self.root())
+            .arg("--exec-root")
+            .arg(self.exec_root())
+            .arg("--cgroup-parent")
+            .arg(&self.cgroup_parent)
+            .arg("--registry-config")
+            .arg(self.dir.path().join("no-registries.json"))
+            .arg("--shim")
+            .arg(workspace_bin("containerd-shim-dockermind-v2"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup the daemon log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn dockermindd");
+        self.child = Some(child);
+        let sock = self.socket();
+        poll("dockermindd to listen", Duration::from_secs(30), || {
+            if let Some(st) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("dockermindd exited ({st}):\n{}", self.log());
+            }
+            std::os::unix::net::UnixStream::connect(&sock).ok()
+        });
+    }
+
+    /// SIGKILLs the daemon (containers and shims stay).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The daemon's pid (0 when stopped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// Pids of shims this daemon launched.
+    pub fn shims(&self) -> Vec<i32> {
+        cleanup::shims_of(&self.exec_root().join("shim.address"))
+    }
+
+    /// Stops the daemon with SIGTERM.
+    pub fn stop(&mut self) {
+        if let Some(c) = self.child.take() {
+            cleanup::terminate(c, Duration::from_secs(15));
+        }
+    }
+
+    /// Cgroup directories left under the cgroup parent in any hierarchy.
+    pub fn cgroups_left(&self) -> Vec<PathBuf> {
+        let mut out = vec![];
+        for h in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let p = h.path().join(self.cgroup_parent.trim_start_matches('/'));
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                out.extend(rd.flatten().filter(|e| e.path().is_dir()).map(|e| e.path()));
+            }
+        }
+        out
+    }
+
+    /// Mount points at or below the scratch dir.
+    pub fn mounts_left(&self) -> Vec<String> {
+        let prefix = self.dir.path().to_string_lossy().into_owned();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&prefix))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for Dockermindd {
+    fn drop(&mut self) {
+        self.stop();
+        for pid in self.shims() {
+            // SAFETY: kill(2) on a shim pid found by its command line.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        cleanup::remove_namespace_leftovers(self.cgroup_parent.trim_start_matches('/'));
+        cleanup::unmount_below(self.dir.path());
+    }
+}
