@@ -576,6 +576,7 @@ impl Builder<'_> {
                     target,
                     source,
                     from,
+                    rw,
                 } => {
                     let rel = crate::ignore::parts(source).join("/");
                     let (root, key) = match from {
@@ -600,11 +601,18 @@ impl Builder<'_> {
                         }
                     };
                     let path = root.join(&rel);
-                    specs.push(
-                        json!({"destination": target, "type": "bind", "source": path,
-                        "options": ["rbind", "ro"]}),
-                    );
-                    keys.push(format!("bind:{target}:{key}"));
+                    if *rw {
+                        let (spec, scratch) = self.throwaway(&path, target)?;
+                        specs.push(spec);
+                        views.push(scratch);
+                        keys.push(format!("bind-rw:{target}:{key}"));
+                    } else {
+                        specs.push(
+                            json!({"destination": target, "type": "bind", "source": path,
+                            "options": ["rbind", "ro"]}),
+                        );
+                        keys.push(format!("bind:{target}:{key}"));
+                    }
                 }
             }
         }
@@ -786,6 +794,37 @@ impl Builder<'_> {
                 .ok_or_else(|| step_err(step, "stage not built")),
             None => image::base(self.images, from, None),
         }
+    }
+
+    /// A writable mount of `path` at `target` whose writes are thrown away with the returned
+    /// scratch dir (BuildKit's `rw` bind): an overlay over a directory, a copy of a file.
+    fn throwaway(&self, path: &Path, target: &str) -> Result<(Value, View)> {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let key = format!("dm-build-rw-{}-{n}", std::process::id());
+        let dir = scratch_dir(self.images, &key).join("mnt");
+        let made =
+            |p: &Path| std::fs::create_dir_all(p).map_err(|e| BuildError::io("create", p, e));
+        made(&dir)?;
+        let scratch = View {
+            key,
+            snap: None,
+            dir: dir.clone(),
+        };
+        let meta = std::fs::metadata(path).map_err(|e| BuildError::io("stat", path, e))?;
+        if !meta.is_dir() {
+            let copy = dir.join("file");
+            std::fs::copy(path, &copy).map_err(|e| BuildError::io("copy", path, e))?;
+            let spec = json!({"destination": target, "type": "bind", "source": copy,
+                "options": ["rbind", "rw"]});
+            return Ok((spec, scratch));
+        }
+        let (upper, work) = (dir.join("upper"), dir.join("work"));
+        made(&upper)?;
+        made(&work)?;
+        let spec = json!({"destination": target, "type": "overlay", "source": "overlay",
+            "options": [format!("lowerdir={}", path.display()),
+                format!("upperdir={}", upper.display()), format!("workdir={}", work.display())]});
+        Ok((spec, scratch))
     }
 
     /// A read-only mount of a stage's or an image's root.

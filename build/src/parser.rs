@@ -94,6 +94,8 @@ pub enum RunMount {
         source: String,
         /// A stage or image instead of the context.
         from: Option<String>,
+        /// Writable (`rw`): writes land in a throwaway layer, never in the source or image.
+        rw: bool,
     },
     /// An empty tmpfs.
     Tmpfs {
@@ -519,16 +521,14 @@ fn run_mount(spec: &str) -> Result<RunMount, String> {
             target: target?,
             id: kv.get("id").map(|s| s.to_string()),
         }),
-        "bind" if kv.contains_key("rw") || kv.contains_key("readwrite") => {
-            Err(format!("--mount={spec}: rw bind mounts are not supported"))
-        }
-        "bind" if ro.is_some_and(|v| *v == "false") => {
-            Err(format!("--mount={spec}: rw bind mounts are not supported"))
-        }
         "bind" => Ok(RunMount::Bind {
             target: target?,
             source: kv.get("source").copied().unwrap_or("").to_owned(),
             from: kv.get("from").map(|s| s.to_string()),
+            rw: ["rw", "readwrite"]
+                .iter()
+                .any(|k| kv.get(k).is_some_and(|v| v.is_empty() || *v == "true"))
+                || ro.is_some_and(|v| *v == "false"),
         }),
         "tmpfs" => Ok(RunMount::Tmpfs { target: target? }),
         other => Err(format!("--mount type={other} is not supported")),
@@ -769,7 +769,8 @@ mod tests {
                 RunMount::Bind {
                     target: "/src".into(),
                     source: "src".into(),
-                    from: Some("build".into())
+                    from: Some("build".into()),
+                    rw: false
                 },
                 RunMount::Tmpfs {
                     target: "/t".into()

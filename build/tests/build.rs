@@ -687,3 +687,60 @@ fn a_cache_pushed_to_a_registry_serves_a_fresh_store() {
     let seen = read_in_image(&b, "dm/reg:v1", "uuid", &dir.path().join("mnt-b"));
     assert_eq!(seen, made);
 }
+
+#[test]
+fn rw_bind_mounts_take_writes_that_reach_neither_context_nor_image() {
+    let test = "rw_bind_mounts_take_writes_that_reach_neither_context_nor_image";
+    if !require_root(test) {
+        return;
+    }
+    let dir = TempDir::new("dm-build-rw");
+    let images = store(dir.path());
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(ctx.join("data")).unwrap();
+    std::fs::write(ctx.join("data/in.txt"), "in\n").unwrap();
+    std::fs::write(ctx.join("one.txt"), "one\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM dm/busybox:latest\n\
+         RUN --mount=type=bind,source=data,target=/data,rw \
+             --mount=type=bind,source=one.txt,target=/one.txt,rw \
+             echo new > /data/new && echo more >> /data/in.txt && echo two >> /one.txt \
+             && cat /data/in.txt /data/new /one.txt > /seen\n",
+    )
+    .unwrap();
+    let o = Options {
+        context: ctx.clone(),
+        tags: vec!["dm/rw:v1".into()],
+        runtime: workspace_bin("dm-runc"),
+        ..Default::default()
+    };
+    run_build(&images, &o);
+    let seen = read_in_image(&images, "dm/rw:v1", "seen", &dir.path().join("mnt"));
+    assert_eq!(seen, "in\nmore\nnew\none\ntwo\n", "the RUN could write");
+    assert_eq!(
+        std::fs::read_to_string(ctx.join("data/in.txt")).unwrap(),
+        "in\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ctx.join("one.txt")).unwrap(),
+        "one\n"
+    );
+    assert!(!ctx.join("data/new").exists(), "the context is untouched");
+    let key = unique_id("dm-build-rw-check");
+    let mounts = images.prepare("dm/rw:v1", &key).unwrap();
+    let root = dir.path().join("mnt2");
+    std::fs::create_dir_all(&root).unwrap();
+    dm_image::rootfs::mount(&mounts, &root).unwrap();
+    let leaked = root.join("data/new").exists();
+    dm_image::rootfs::unmount(&root).unwrap();
+    images.snapshotter().remove(&key).unwrap();
+    assert!(!leaked, "the writes are not in the image");
+    let tmp = dir.path().join("store/build-tmp");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    assert!(left.is_empty(), "scratch left: {left:?}");
+}
