@@ -3,7 +3,7 @@
 
 use crate::{cleanup, poll};
 use dm_testkit::{unique_id, workspace_bin, TempDir};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -14,17 +14,27 @@ pub struct Dockermindd {
     pub dir: TempDir,
     /// The cgroup parent (`/<unique>`), also the shim namespace leftovers are looked up by.
     pub cgroup_parent: String,
+    /// The network namespace the daemon runs in; None: the caller's, and then the daemon
+    /// makes no default bridge (`--bridge none`), so the host's networking is never touched.
+    netns: Option<PathBuf>,
 }
 
 impl Dockermindd {
     /// Starts a daemon in a fresh scratch dir and waits for its socket.
     pub fn start() -> Dockermindd {
+        Dockermindd::start_in(None)
+    }
+
+    /// Starts a daemon inside the network namespace at `netns` (a file the caller keeps alive
+    /// while the daemon runs): it serves the default bridge network there.
+    pub fn start_in(netns: Option<&Path>) -> Dockermindd {
         let dir = TempDir::new("dmd");
         let cgroup_parent = format!("/{}", unique_id("dmd"));
         let mut d = Dockermindd {
             child: None,
             dir,
             cgroup_parent,
+            netns: netns.map(Path::to_path_buf),
         };
         d.spawn();
         d
@@ -57,10 +67,29 @@ impl Dockermindd {
             .append(true)
             .open(self.dir.path().join("daemon.log"))
             .expect("open the daemon log");
-        // No default bridge: a test's daemon must not touch the host's networking (tests of
-        // networking run their daemon in a namespace of their own).
-        let child = Command::new(workspace_bin("dockermindd"))
-            .args(["--bridge", "none"])
+        let mut cmd = Command::new(workspace_bin("dockermindd"));
+        match &self.netns {
+            // No default bridge: the daemon must not touch the host's networking.
+            None => {
+                cmd.args(["--bridge", "none"]);
+            }
+            Some(p) => {
+                use std::os::fd::AsRawFd;
+                use std::os::unix::process::CommandExt;
+                let ns = std::fs::File::open(p).expect("open the netns");
+                // SAFETY: setns is async-signal-safe; ns stays open in the parent (captured by
+                // the closure) until spawn returns.
+                unsafe {
+                    cmd.pre_exec(move || {
+                        if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+            }
+        }
+        let child = cmd
             .arg("--host")
             .arg(self.host())
             .arg("--root")

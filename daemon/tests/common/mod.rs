@@ -1,15 +1,13 @@
-//! A private dockermindd for a test (own root, exec root, socket, cgroup parent), driven by
-//! Debian's docker CLI (docker.io 20.10, API 1.41); stopped and cleaned up on Drop.
+//! A private dockermindd for a test (dm-integration's `Dockermindd`: own root, exec root,
+//! socket, cgroup parent), driven by Debian's docker CLI (docker.io 20.10, API 1.41); stopped
+//! and cleaned up on Drop.
 
 #![allow(dead_code)]
 
-use dm_integration::cleanup;
-use dm_integration::poll;
-use dm_integration::Registry;
-use dm_testkit::{unique_id, workspace_bin, TempDir};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use dm_integration::{Dockermindd, Registry};
+use dm_testkit::TempDir;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
 /// Debian 12's docker CLI (another docker may sit earlier on PATH).
 pub const DOCKER: &str = "/usr/bin/docker";
@@ -29,130 +27,32 @@ pub fn prerequisites(test: &str) -> bool {
     dm_testkit::require_cmd("docker-registry") && dm_testkit::require_cmd("skopeo")
 }
 
-/// A running dockermindd.
-pub struct Dmd {
-    child: Option<Child>,
-    /// Scratch dir holding root, exec root, socket and logs.
-    pub dir: TempDir,
-    /// The cgroup parent (`/<unique>`), also the shim namespace leftovers are looked up by.
-    pub cgroup_parent: String,
-    /// The network namespace the daemon runs in; None: the test's own, and then the daemon
-    /// makes no default bridge (`--bridge none`), so the host's networking is never touched.
-    netns: Option<PathBuf>,
+/// A private dockermindd (dm-integration's harness) driven by the docker CLI.
+pub struct Dmd(pub Dockermindd);
+
+impl std::ops::Deref for Dmd {
+    type Target = Dockermindd;
+    fn deref(&self) -> &Dockermindd {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Dmd {
+    fn deref_mut(&mut self) -> &mut Dockermindd {
+        &mut self.0
+    }
 }
 
 impl Dmd {
     /// Starts a daemon in a fresh scratch dir.
     pub fn start() -> Dmd {
-        Dmd::start_in(None)
+        Dmd(Dockermindd::start())
     }
 
     /// Starts a daemon inside the network namespace at `netns` (a file the test keeps alive
     /// while the daemon runs): it serves the default bridge network there.
     pub fn start_in(netns: Option<&Path>) -> Dmd {
-        let dir = TempDir::new("dmd");
-        let cgroup_parent = format!("/{}", unique_id("dmd"));
-        let mut d = Dmd {
-            child: None,
-            dir,
-            cgroup_parent,
-            netns: netns.map(Path::to_path_buf),
-        };
-        d.spawn();
-        d
-    }
-
-    /// The API socket.
-    pub fn socket(&self) -> PathBuf {
-        self.dir.path().join("dockermind.sock")
-    }
-
-    /// The exec root (bundles, fifos, event socket).
-    pub fn exec_root(&self) -> PathBuf {
-        self.dir.path().join("run")
-    }
-
-    /// The persistent root.
-    pub fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    /// Starts (or restarts) the daemon process and waits for its socket to answer.
-    pub fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("daemon.log"))
-            .unwrap();
-        let mut cmd = Command::new(workspace_bin("dockermindd"));
-        match &self.netns {
-            None => {
-                cmd.args(["--bridge", "none"]);
-            }
-            Some(p) => {
-                use std::os::fd::AsRawFd;
-                use std::os::unix::process::CommandExt;
-                let ns = std::fs::File::open(p).expect("open the test's netns");
-                // SAFETY: setns is async-signal-safe; ns stays open in the parent (captured by
-                // the closure) until spawn returns.
-                unsafe {
-                    cmd.pre_exec(move || {
-                        if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                        Ok(())
-                    });
-                }
-            }
-        }
-        let child = cmd
-            .arg("--host")
-            .arg(format!("unix://{}", self.socket().display()))
-            .arg("--root")
-            .arg(self.root())
-            .arg("--exec-root")
-            .arg(self.exec_root())
-            .arg("--cgroup-parent")
-            .arg(&self.cgroup_parent)
-            .arg("--registry-config")
-            .arg(self.dir.path().join("no-registries.json"))
-            .arg("--shim")
-            .arg(workspace_bin("containerd-shim-dockermind-v2"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawn dockermindd");
-        self.child = Some(child);
-        let sock = self.socket();
-        poll("dockermindd to listen", Duration::from_secs(30), || {
-            if let Some(st) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!("dockermindd exited ({st}):\n{}", self.log());
-            }
-            std::os::unix::net::UnixStream::connect(&sock).ok()
-        });
-    }
-
-    /// SIGKILLs the daemon (containers and shims stay).
-    pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// The daemon's pid.
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    /// The daemon's log so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+        Dmd(Dockermindd::start_in(netns))
     }
 
     /// A docker CLI command talking to this daemon (with a private client config dir).
@@ -160,7 +60,7 @@ impl Dmd {
         // DM_DOCKER_CLI tries another client by hand; CI uses Debian's.
         let cli = std::env::var("DM_DOCKER_CLI").unwrap_or_else(|_| DOCKER.to_owned());
         let mut c = Command::new(cli);
-        c.env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
+        c.env("DOCKER_HOST", self.host())
             .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
             .env_remove("DOCKER_API_VERSION")
             .args(args)
@@ -243,60 +143,6 @@ impl Dmd {
         } else {
             self.ok(&["volume", "prune", "-f"])
         }
-    }
-
-    /// Pids of shims this daemon launched.
-    pub fn shims(&self) -> Vec<i32> {
-        cleanup::shims_of(&self.exec_root().join("shim.address"))
-    }
-
-    /// Stops the daemon with SIGTERM.
-    pub fn stop(&mut self) {
-        if let Some(c) = self.child.take() {
-            cleanup::terminate(c, Duration::from_secs(15));
-        }
-    }
-
-    /// Cgroup directories left under the cgroup parent in any hierarchy.
-    pub fn cgroups_left(&self) -> Vec<PathBuf> {
-        let mut out = vec![];
-        for h in std::fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let p = h.path().join(self.cgroup_parent.trim_start_matches('/'));
-            if let Ok(rd) = std::fs::read_dir(&p) {
-                out.extend(rd.flatten().filter(|e| e.path().is_dir()).map(|e| e.path()));
-            }
-        }
-        out
-    }
-
-    /// Mount points at or below the scratch dir.
-    pub fn mounts_left(&self) -> Vec<String> {
-        let prefix = self.dir.path().to_string_lossy().into_owned();
-        std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| m.starts_with(&prefix))
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
-impl Drop for Dmd {
-    fn drop(&mut self) {
-        self.stop();
-        for pid in self.shims() {
-            // SAFETY: kill(2) on a shim pid found by its command line.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-            }
-        }
-        cleanup::remove_namespace_leftovers(self.cgroup_parent.trim_start_matches('/'));
-        cleanup::unmount_below(self.dir.path());
     }
 }
 
