@@ -164,12 +164,16 @@ impl Cgroup {
             .v1
             .iter()
             .find(|d| d.controllers.iter().any(|c| c == "cpuset"));
-        if let Some(d) = cpuset.filter(|d| pick(&d.controllers)).map(|d| &d.dir) {
-            // Parents first (the order they were made), then the target even if it existed.
-            for p in made.iter().filter(|p| d.starts_with(p)) {
-                init_cpuset(p)?;
+        if let Some(c) = cpuset.filter(|c| pick(&c.controllers)) {
+            // Every still-empty directory from the mount down, parents first: a parent another
+            // runtime process made a moment ago for a sibling may not have its cpus yet (only
+            // empty cpusets are written, and an empty one cannot hold a task).
+            let rel = c.dir.strip_prefix(&c.mountpoint).unwrap_or(Path::new(""));
+            let mut cur = c.mountpoint.clone();
+            for part in rel.components() {
+                cur.push(part);
+                init_cpuset(&cur)?;
             }
-            init_cpuset(d)?;
         }
         Ok(())
     }

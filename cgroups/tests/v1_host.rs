@@ -519,3 +519,49 @@ fn blkio_weight_and_throttle_reach_the_kernel() {
         read(&b.join(weight_file))
     );
 }
+
+#[test]
+fn a_sibling_made_parent_without_cpus_yet_gets_them_before_the_task_moves() {
+    let test = "a_sibling_made_parent_without_cpus_yet_gets_them_before_the_task_moves";
+    if !v1_host(test) {
+        return;
+    }
+    // Another runtime process has just made the shared parent, not yet written its cpus:
+    // the state twenty parallel creates under one new parent race into.
+    let host = Host::detect().unwrap();
+    let cpuset = host
+        .v1
+        .iter()
+        .find(|h| h.controllers.iter().any(|c| c == "cpuset"))
+        .expect("a v1 cpuset hierarchy");
+    let parent_name = dm_testkit::unique_id("dmcg-race");
+    let parent = cpuset.own_dir().join(&parent_name);
+    std::fs::create_dir(&parent).unwrap();
+    // Removes the parent in every hierarchy even when an assertion fails.
+    struct Parents(Vec<std::path::PathBuf>);
+    impl Drop for Parents {
+        fn drop(&mut self) {
+            for p in &self.0 {
+                let _ = std::fs::remove_dir(p);
+            }
+        }
+    }
+    let _parents = Parents(
+        host.v1
+            .iter()
+            .map(|h| h.own_dir().join(&parent_name))
+            .collect(),
+    );
+    assert_eq!(
+        read(&parent.join("cpuset.cpus")).trim(),
+        "",
+        "a new cpuset starts empty"
+    );
+    {
+        let rel = Path::new(&parent_name).join("child");
+        let mut ctr = Ctr::new("dmcg-race", Some(&rel));
+        let i = ctr.spawn("true");
+        ctr.go(i);
+        assert!(!read(&parent.join("cpuset.cpus")).trim().is_empty());
+    }
+}
