@@ -18,3 +18,5 @@ fi
 # own (docker.io is here for its CLI only: dockermindd is the daemon it talks to).
 systemctl disable --now containerd docker-registry docker.service docker.socket >/dev/null 2>&1 || true
 if [ -r /var/run/docker.pid ]; then kill "$(cat /var/run/docker.pid)" 2>/dev/null || true; fi
+# Debian 13's containerd 1.7 (diff proxy) and docker CLI 26, unpacked privately (scripts/trixie.sh).
+"$(dirname "$0")/trixie.sh" containerd docker-cli
