@@ -98,6 +98,14 @@ pub fn parse_time(v: &str) -> Option<f64> {
     since_epoch(std::time::SystemTime::now().checked_sub(d)?)
 }
 
+/// Seconds since the epoch of a record's RFC 3339 creation time (0 when unreadable).
+pub fn created_secs(rfc3339: &str) -> f64 {
+    humantime::parse_rfc3339_weak(rfc3339.trim_end_matches('Z'))
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::record::{ContainerConfig, HostConfig};
-use dm_network::ports::{PortMapping, Proto};
+use dm_network::ports::{self, PortMapping, Proto};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::net::Ipv4Addr;
@@ -61,17 +61,18 @@ pub fn wanted(h: &HostConfig, c: &ContainerConfig) -> ApiResult<Vec<PortMapping>
                     ))
                 })?),
             };
-            let host_port = match b.host_port.as_str() {
-                "" => 0,
-                p => p.parse::<u16>().map_err(|_| {
+            let (host_port, end) = match b.host_port.as_str() {
+                "" => (0, 0),
+                p => ports::host_range(p).map_err(|_| {
                     ApiError::bad(format!(
-                        "invalid HostPort {p:?} in PortBindings[{k:?}] (a port, 1-65535)"
+                        "invalid HostPort {p:?} in PortBindings[{k:?}] (a port or range, 1-65535)"
                     ))
                 })?,
             };
             out.push(PortMapping {
                 host_ip,
                 host_port,
+                host_port_end: if end > host_port { end } else { 0 },
                 container_port,
                 proto,
             });
@@ -87,6 +88,7 @@ pub fn wanted(h: &HostConfig, c: &ContainerConfig) -> ApiResult<Vec<PortMapping>
                 out.push(PortMapping {
                     host_ip: None,
                     host_port: 0,
+                    host_port_end: 0,
                     container_port,
                     proto,
                 });

@@ -205,7 +205,7 @@ fn matches(d: &Daemon, n: &Net, fs: &[(String, String)]) -> ApiResult<bool> {
     for (k, v) in fs {
         by_key.entry(k.as_str()).or_default().push(v.as_str());
     }
-    let labels = meta(d, n.name()).labels;
+    let Meta { created, labels } = meta(d, n.name());
     for (k, vals) in by_key {
         let ok = match k {
             "name" => vals.iter().any(|v| n.name().contains(v)),
@@ -227,8 +227,17 @@ fn matches(d: &Daemon, n: &Net, fs: &[(String, String)]) -> ApiResult<bool> {
                 let (lk, lv) = v.split_once('=').map_or((*v, None), |(a, b)| (a, Some(b)));
                 labels.get(lk).is_some_and(|x| lv.is_none_or(|lv| lv == x))
             }),
-            // prune's age filter: every network here counts as old enough.
-            "until" => true,
+            // prune's age filter: made before every given time.
+            "until" => {
+                let made = crate::filter::created_secs(&created);
+                let mut older = true;
+                for v in vals {
+                    let u = crate::filter::parse_time(v)
+                        .ok_or_else(|| ApiError::bad(format!("invalid filter 'until={v}'")))?;
+                    older &= made < u;
+                }
+                older
+            }
             other => return Err(ApiError::bad(format!("invalid filter '{other}'"))),
         };
         if !ok {
@@ -463,6 +472,9 @@ pub async fn connect(
     }
     let net = find(d, key)?;
     let id = d.find(&body.container)?;
+    // `disconnect -f` exists in docker for endpoints whose container is gone; here the
+    // daemon's start-up recovery removes those, so Force changes nothing.
+    let _ = body.force;
     let Net::Bridge(r) = net else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -478,7 +490,6 @@ pub async fn connect(
         ));
     };
     let dd = d.clone();
-    let _ = body.force;
     tokio::task::spawn_blocking(move || {
         if connect {
             dd.net_connect(&id, &r.name, body.endpoint_config.unwrap_or_default())

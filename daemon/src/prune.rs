@@ -10,13 +10,6 @@ use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-fn created_secs(rfc3339: &str) -> f64 {
-    humantime::parse_rfc3339_weak(rfc3339.trim_end_matches('Z'))
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 /// `POST /containers/prune?filters=`: every container that does not run.
 pub async fn containers(d: &Arc<Daemon>, q: &Query) -> ApiResult<Response<Body>> {
     let f = Filters::parse(q, &["until", "label", "label!"])?;
@@ -26,7 +19,7 @@ pub async fn containers(d: &Arc<Daemon>, q: &Query) -> ApiResult<Response<Body>>
         .values()
         .map(|e| &e.rec)
         .filter(|r| !r.state.running && !matches!(r.state.status.as_str(), "starting" | "removing"))
-        .filter(|r| until.is_none_or(|u| created_secs(&r.created) < u))
+        .filter(|r| until.is_none_or(|u| crate::filter::created_secs(&r.created) < u))
         .filter(|r| f.labels(&r.config.labels.clone().unwrap_or_default()))
         .map(|r| r.id.clone())
         .collect();

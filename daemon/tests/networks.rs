@@ -312,7 +312,23 @@ fn user_networks_resolve_names_isolate_and_connect() {
     assert!(e.contains("active endpoints"), "{e}");
     d.ok(&["network", "create", "unused"]);
     d.ok(&["rm", "-f", "srv"]);
-    let pruned = d.ok(&["network", "prune", "-f"]);
+    // `until`: only networks made before the time go (1h ago: none; an hour ahead: all).
+    let pruned = d.ok(&["network", "prune", "-f", "--filter", "until=1h"]);
+    assert!(!pruned.contains("unused"), "made just now: {pruned}");
+    let e = d.fails(&["network", "prune", "-f", "--filter", "until=soon"]);
+    assert!(e.contains("until=soon"), "{e}");
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let pruned = d.ok(&[
+        "network",
+        "prune",
+        "-f",
+        "--filter",
+        &format!("until={later}"),
+    ]);
     assert!(
         pruned.contains("neta") && pruned.contains("unused"),
         "{pruned}"
@@ -389,6 +405,24 @@ fn published_ports_answer_and_survive_a_daemon_kill() {
     assert!(ps.contains("0.0.0.0:18080->80/tcp"), "{ps}");
     let e = w.d.fails(&["run", "--rm", "-p", "18080:80", &img, "true"]);
     assert!(e.contains("18080"), "{e}");
+    // A host range for one port (the CLI sends HostPort "18080-18082"): the first free one.
+    w.d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ranged",
+        "--hostname",
+        "rangedhost",
+        "-p",
+        "18080-18082:80",
+        &img,
+        "sh",
+        "-c",
+        httpd,
+    ]);
+    assert_eq!(w.d.ok(&["port", "ranged", "80"]).trim(), "0.0.0.0:18081");
+    assert!(get(18081).contains("hello-from-rangedhost"));
+    w.d.ok(&["rm", "-f", "ranged"]);
 
     // A crash: the container keeps its address and ports, the next start re-makes nothing
     // twice and the container stays manageable.

@@ -31,12 +31,25 @@ impl Proto {
 pub struct PortMapping {
     /// Only traffic to this host address; any local address when None.
     pub host_ip: Option<Ipv4Addr>,
-    /// The port on the host.
+    /// The port on the host (the first one to try when `host_port_end` is set).
     pub host_port: u16,
+    /// A host range for one container port (`-p 8000-8010:80`): the last port to try; 0 when
+    /// the host port is fixed or already picked.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub host_port_end: u16,
     /// The port in the container.
     pub container_port: u16,
     /// The protocol.
     pub proto: Proto,
+}
+
+fn is_zero(n: &u16) -> bool {
+    *n == 0
+}
+
+/// A host port or range as the Engine API's `HostPort` spells it (`8080`, `8000-8010`).
+pub fn host_range(s: &str) -> Result<(u16, u16)> {
+    range(s, "host port")
 }
 
 fn range(s: &str, field: &'static str) -> Result<(u16, u16)> {
@@ -91,6 +104,16 @@ pub fn parse(spec: &str) -> Result<Vec<PortMapping>> {
     } else {
         range(host, "host port")?
     };
+    if h0 != 0 && c0 == c1 && h1 > h0 {
+        // One container port, a host range: docker publishes it on the first free host port.
+        return Ok(vec![PortMapping {
+            host_ip,
+            host_port: h0,
+            host_port_end: h1,
+            container_port: c0,
+            proto,
+        }]);
+    }
     if h0 != 0 && h1 - h0 != c1 - c0 {
         return Err(Error::invalid(
             "port",
@@ -101,6 +124,7 @@ pub fn parse(spec: &str) -> Result<Vec<PortMapping>> {
         .map(|i| PortMapping {
             host_ip,
             host_port: if h0 == 0 { 0 } else { h0 + i },
+            host_port_end: 0,
             container_port: c0 + i,
             proto,
         })
@@ -124,6 +148,9 @@ mod tests {
         let m = parse("9000-9002:80-82").unwrap();
         assert_eq!(m.len(), 3);
         assert_eq!((m[2].host_port, m[2].container_port), (9002, 82));
+        let m = parse("8000-8010:80").unwrap();
+        assert_eq!(m.len(), 1, "one container port, a host range to pick from");
+        assert_eq!((m[0].host_port, m[0].host_port_end), (8000, 8010));
     }
 
     #[test]
@@ -134,7 +161,7 @@ mod tests {
             ("1:2:3:4", "port"),
             ("x::80", "port host ip"),
             ("90-80:80", "host port"),
-            ("80-81:80", "port"),
+            ("80-82:80-81", "port"),
         ] {
             match parse(s) {
                 Err(Error::Invalid { field: f, .. }) => assert_eq!(f, field, "{s}"),

@@ -1,12 +1,15 @@
 //! The embedded DNS resolver: answers, inside a container's namespace at 127.0.0.11:53, the
 //! names and aliases of containers sharing a network with it, and forwards other questions to
-//! upstream servers from the host namespace.
+//! upstream servers from the host namespace. UDP and TCP (RFC 7766: clients retry over TCP
+//! when an answer is truncated), on the same address.
 //!
 //! The socket is opened inside the container's namespace but served by a thread of the
 //! calling process, as docker's daemon does, so no process runs in the container.
 
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::path::Path;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -23,6 +26,9 @@ pub const RESOLVER_ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
 const TTL: u32 = 10;
 /// How long one upstream server gets to answer a forwarded question.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a TCP client may take to send a question: one thread serves both transports, so
+/// a silent client must not hold the UDP side for long.
+const TCP_CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A running resolver; dropping it stops it and closes its socket.
 pub struct Resolver {
@@ -77,8 +83,12 @@ pub(crate) fn start(
     upstream: &[SocketAddr],
 ) -> Result<Resolver> {
     let addr = SocketAddr::from((RESOLVER_ADDR, 53));
-    let sock = in_netns(Some(netns), || {
-        UdpSocket::bind(addr).map_err(|e| Error::io("bind resolver", "127.0.0.11:53", e))
+    let (sock, tcp) = in_netns(Some(netns), || {
+        let udp =
+            UdpSocket::bind(addr).map_err(|e| Error::io("bind resolver", "127.0.0.11:53", e))?;
+        let tcp = TcpListener::bind(addr)
+            .map_err(|e| Error::io("bind resolver", "127.0.0.11:53/tcp", e))?;
+        Ok((udp, tcp))
     })?;
     let up = in_netns(host_netns, || {
         let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
@@ -95,7 +105,9 @@ pub(crate) fn start(
         store,
         container: container.to_string(),
         sock,
+        tcp,
         up,
+        host_netns: host_netns.map(Path::to_path_buf),
         upstream: upstream.to_vec(),
         stop: stop.clone(),
     };
@@ -114,30 +126,73 @@ struct Server {
     store: Store,
     container: String,
     sock: UdpSocket,
+    tcp: TcpListener,
     up: UdpSocket,
+    host_netns: Option<PathBuf>,
     upstream: Vec<SocketAddr>,
     stop: Arc<AtomicBool>,
 }
 
+/// How a question came, and so how it is forwarded.
+#[derive(Clone, Copy)]
+enum Transport {
+    Udp,
+    Tcp,
+}
+
 impl Server {
     fn run(self) {
-        let mut buf = [0u8; 4096];
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         loop {
-            let Ok((n, from)) = self.sock.recv_from(&mut buf) else {
+            let mut fds = [
+                PollFd::new(self.sock.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.tcp.as_fd(), PollFlags::POLLIN),
+            ];
+            if poll(&mut fds, PollTimeout::NONE).is_err() {
                 continue;
-            };
+            }
+            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            let (udp, tcp) = (ready(&fds[0]), ready(&fds[1]));
             if self.stop.load(Ordering::SeqCst) {
                 return;
             }
-            if n < 12 {
-                continue;
+            if udp {
+                self.serve_udp();
             }
-            let reply = self.handle(&buf[..n]);
+            if tcp {
+                if let Ok((conn, _)) = self.tcp.accept() {
+                    self.serve_tcp(conn);
+                }
+            }
+        }
+    }
+
+    fn serve_udp(&self) {
+        let mut buf = [0u8; 4096];
+        let Ok((n, from)) = self.sock.recv_from(&mut buf) else {
+            return;
+        };
+        if n >= 12 {
+            let reply = self.handle(&buf[..n], Transport::Udp);
             let _ = self.sock.send_to(&reply, from);
         }
     }
 
-    fn handle(&self, query: &[u8]) -> Vec<u8> {
+    /// Answers the length-prefixed questions of one connection until the client closes it,
+    /// goes quiet, or sends garbage.
+    fn serve_tcp(&self, mut conn: TcpStream) {
+        let _ = conn.set_read_timeout(Some(TCP_CLIENT_TIMEOUT));
+        let _ = conn.set_write_timeout(Some(TCP_CLIENT_TIMEOUT));
+        while let Some(query) = read_framed(&mut conn) {
+            if query.len() < 12
+                || write_framed(&mut conn, &self.handle(&query, Transport::Tcp)).is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    fn handle(&self, query: &[u8], via: Transport) -> Vec<u8> {
         let Some(q) = dnsmsg::parse_query(query) else {
             return dnsmsg::error(query, None, dnsmsg::FORMERR);
         };
@@ -156,8 +211,26 @@ impl Server {
                 Err(_) => return dnsmsg::error(query, Some(&q), dnsmsg::SERVFAIL),
             }
         }
-        self.forward(query, &q)
-            .unwrap_or_else(|| dnsmsg::error(query, Some(&q), dnsmsg::SERVFAIL))
+        let forwarded = match via {
+            Transport::Udp => self.forward(query, &q),
+            Transport::Tcp => self.forward_tcp(query),
+        };
+        forwarded.unwrap_or_else(|| dnsmsg::error(query, Some(&q), dnsmsg::SERVFAIL))
+    }
+
+    /// Relays a TCP question over TCP to each upstream in turn (a truncated UDP answer is why
+    /// clients ask over TCP, so UDP upstream would not do).
+    fn forward_tcp(&self, query: &[u8]) -> Option<Vec<u8>> {
+        self.upstream.iter().find_map(|server| {
+            let conn = in_netns(self.host_netns.as_deref(), || {
+                TcpStream::connect_timeout(server, UPSTREAM_TIMEOUT)
+                    .map_err(|e| Error::io("connect upstream", server.to_string(), e))
+            });
+            let mut conn = conn.ok()?;
+            conn.set_read_timeout(Some(UPSTREAM_TIMEOUT)).ok()?;
+            write_framed(&mut conn, query).ok()?;
+            read_framed(&mut conn).filter(|r| r.len() >= 12 && r[..2] == query[..2])
+        })
     }
 
     /// Relays the query to each upstream in turn until one answers it.
@@ -176,4 +249,21 @@ impl Server {
         }
         None
     }
+}
+
+/// One DNS message over TCP: a two-byte big-endian length, then the message.
+fn read_framed(conn: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len).ok()?;
+    let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+    conn.read_exact(&mut msg).ok()?;
+    Some(msg)
+}
+
+fn write_framed(conn: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
+    let len = u16::try_from(msg.len()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    let mut out = Vec::with_capacity(msg.len() + 2);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(msg);
+    conn.write_all(&out)
 }

@@ -3,7 +3,8 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
 use common::{fetch, host_ns, nets, root, serve_once, spec, Ns};
@@ -22,6 +23,40 @@ fn ask(ns: &Ns, name: &str, qtype: u16) -> (u8, Vec<Ipv4Addr>) {
         let mut b = [0u8; 1500];
         let n = s.recv(&mut b).expect("resolver answers");
         dnsmsg::parse_answer(&b[..n]).expect("a well-formed response")
+    })
+}
+
+/// Asks the resolver inside `ns` over TCP (a length-prefixed message, RFC 7766).
+fn ask_tcp(ns: &Ns, name: &str, qtype: u16) -> (u8, Vec<Ipv4Addr>) {
+    let name = name.to_string();
+    ns.run(move || {
+        let mut s = TcpStream::connect((RESOLVER_ADDR, 53)).expect("resolver listens on TCP");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let q = dnsmsg::query(9, &name, qtype);
+        s.write_all(&(q.len() as u16).to_be_bytes()).unwrap();
+        s.write_all(&q).unwrap();
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len).expect("resolver answers over TCP");
+        let mut b = vec![0u8; u16::from_be_bytes(len) as usize];
+        s.read_exact(&mut b).unwrap();
+        dnsmsg::parse_answer(&b).expect("a well-formed response")
+    })
+}
+
+/// A TCP upstream on `addr` in `host` answering one question with NXDOMAIN; returns its name.
+fn upstream_tcp(host: &Ns, addr: SocketAddr) -> std::thread::JoinHandle<String> {
+    let l = host.run(move || TcpListener::bind(addr).unwrap());
+    std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        let mut len = [0u8; 2];
+        c.read_exact(&mut len).unwrap();
+        let mut b = vec![0u8; u16::from_be_bytes(len) as usize];
+        c.read_exact(&mut b).unwrap();
+        let q = dnsmsg::parse_query(&b).unwrap();
+        let r = dnsmsg::error(&b, Some(&q), 3);
+        c.write_all(&(r.len() as u16).to_be_bytes()).unwrap();
+        c.write_all(&r).unwrap();
+        q.name
     })
 }
 
@@ -78,6 +113,14 @@ fn containers_resolve_names_and_aliases_on_shared_networks_only() {
         "by container id"
     );
     assert_eq!(ask(&c2, "web", dnsmsg::TYPE_AAAA), (0, vec![]));
+    // Over TCP too: a name it knows, and a question forwarded to upstream over TCP.
+    assert_eq!(ask_tcp(&c2, "web", dnsmsg::TYPE_A), (0, vec![e1.ip]));
+    let asked_tcp = upstream_tcp(&host, up);
+    assert_eq!(
+        ask_tcp(&c2, "elsewhere.example", dnsmsg::TYPE_A),
+        (3, vec![])
+    );
+    assert_eq!(asked_tcp.join().unwrap(), "elsewhere.example");
     // db is on another network: not ours to answer, so upstream says no such name.
     assert_eq!(ask(&c2, "db", dnsmsg::TYPE_A), (3, vec![]));
 
@@ -102,8 +145,11 @@ fn containers_resolve_names_and_aliases_on_shared_networks_only() {
     );
 
     drop(resolver);
-    let port_free = c2.run(|| UdpSocket::bind((RESOLVER_ADDR, 53)).is_ok());
-    assert!(port_free, "a stopped resolver releases its socket");
+    let port_free = c2.run(|| {
+        UdpSocket::bind((RESOLVER_ADDR, 53)).is_ok()
+            && TcpListener::bind((RESOLVER_ADDR, 53)).is_ok()
+    });
+    assert!(port_free, "a stopped resolver releases its sockets");
     nets.release("c2").unwrap();
     nets.release("c3").unwrap();
     nets.remove("a").unwrap();

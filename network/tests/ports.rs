@@ -175,6 +175,29 @@ fn udp_on_localhost_with_a_picked_port_and_tcp_ranges() {
     s90.join().unwrap();
     s91.join().unwrap();
 
+    // A host range for one container port (`-p 18090-18095:92`): the first port neither
+    // published (18090-1 above) nor listened on by something else on the host (18092).
+    let squatter = host.run(|| TcpListener::bind((Ipv4Addr::UNSPECIFIED, 18092)).unwrap());
+    let picked = nets
+        .publish("c1", "n", &ports::parse("18090-18095:92").unwrap())
+        .unwrap();
+    assert_eq!((picked.len(), picked[0].host_port), (1, 18093));
+    assert_eq!(picked[0].host_port_end, 0, "published with the port it got");
+    let s92 = tcp_server(&c1, 92, 1, "ninety-two");
+    assert_eq!(
+        get(&host, (Ipv4Addr::LOCALHOST, 18093)).unwrap(),
+        "ninety-two"
+    );
+    s92.join().unwrap();
+    match nets.publish("c1", "n", &ports::parse("18090-18092:93").unwrap()) {
+        Err(Error::Invalid { field, reason }) => {
+            assert_eq!(field, "host port");
+            assert!(reason.contains("18090-18092"), "{reason}");
+        }
+        other => panic!("a full range must be refused: {other:?}"),
+    }
+    drop(squatter);
+
     nets.release("c1").unwrap();
     nets.remove("n").unwrap();
 }

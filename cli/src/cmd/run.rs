@@ -196,30 +196,60 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
     Ok(Value::Object(cfg))
 }
 
-/// `-p [IP:]HOST:CONTAINER[/PROTO]` as ExposedPorts and PortBindings.
+/// `-p [IP:][HOST[-END]:]CONTAINER[-END][/PROTO]` as ExposedPorts and PortBindings, expanded
+/// as the docker CLI does: a container range maps pairwise onto an equal host range, and a host
+/// range for one container port is sent whole (`HostPort: "8000-8010"`, the daemon picks).
 fn ports(specs: &[String]) -> Result<(Value, Value)> {
     let mut exposed = Map::new();
     let mut bind: Map<String, Value> = Map::new();
     for p in specs {
+        let bad =
+            |why: &str| anyhow::anyhow!("invalid argument {p:?} for \"-p, --publish\" flag: {why}");
         let (addr, proto) = p.rsplit_once('/').unwrap_or((p, "tcp"));
         let parts: Vec<&str> = addr.split(':').collect();
         let (ip, hp, cp) = match parts.as_slice() {
             [cp] => ("", "", *cp),
             [hp, cp] => ("", *hp, *cp),
             [ip, hp, cp] => (*ip, *hp, *cp),
-            _ => bail!("invalid argument {p:?} for \"-p, --publish\" flag: expected [IP:]HOSTPORT:CONTAINERPORT"),
+            _ => return Err(bad("expected [IP:]HOSTPORT:CONTAINERPORT")),
         };
-        let ok = |s: &str| s.is_empty() || s.parse::<u16>().is_ok_and(|n| n > 0);
-        if cp.is_empty() || !ok(cp) || !ok(hp) || !matches!(proto, "tcp" | "udp" | "sctp") {
-            bail!("invalid argument {p:?} for \"-p, --publish\" flag: bad port or protocol");
+        if !matches!(proto, "tcp" | "udp" | "sctp") {
+            return Err(bad("bad protocol"));
         }
-        let key = format!("{cp}/{proto}");
-        exposed.insert(key.clone(), json!({}));
-        if let Value::Array(v) = bind.entry(key).or_insert_with(|| json!([])) {
-            v.push(json!({"HostIp": ip, "HostPort": hp}));
+        let (c0, c1) = port_range(cp).ok_or_else(|| bad("bad container port"))?;
+        let host = match hp {
+            "" => None,
+            h => Some(port_range(h).ok_or_else(|| bad("bad host port"))?),
+        };
+        let host_port = |i: u16| match host {
+            None => String::new(),
+            Some((h0, h1)) if c0 == c1 && h1 > h0 => format!("{h0}-{h1}"),
+            Some((h0, _)) => (h0 + i).to_string(),
+        };
+        if let Some((h0, h1)) = host {
+            if c0 != c1 && h1 - h0 != c1 - c0 {
+                return Err(bad("host and container port ranges differ in length"));
+            }
+        }
+        for (i, c) in (c0..=c1).enumerate() {
+            let key = format!("{c}/{proto}");
+            exposed.insert(key.clone(), json!({}));
+            if let Value::Array(v) = bind.entry(key).or_insert_with(|| json!([])) {
+                v.push(json!({"HostIp": ip, "HostPort": host_port(i as u16)}));
+            }
         }
     }
     Ok((Value::Object(exposed), Value::Object(bind)))
+}
+
+/// `80` or `8000-8010` (ports 1-65535, not reversed).
+fn port_range(s: &str) -> Option<(u16, u16)> {
+    let port = |p: &str| p.parse::<u16>().ok().filter(|n| *n > 0);
+    let (a, b) = match s.split_once('-') {
+        Some((a, b)) => (port(a)?, port(b)?),
+        None => (port(s)?, port(s)?),
+    };
+    (a <= b).then_some((a, b))
 }
 
 /// A byte count with an optional b/k/m/g/t suffix (powers of 1024, as docker reads them).
@@ -266,6 +296,10 @@ mod tests {
         assert!(e.get("80/tcp").is_some());
         assert_eq!(b["53/udp"][0]["HostIp"], "127.0.0.1");
         assert_eq!(b["80/tcp"][0]["HostPort"], "8080");
+        let (_, b) = ports(&["8000-8010:80".into(), "9000-9001:81-82".into()]).unwrap();
+        assert_eq!(b["80/tcp"][0]["HostPort"], "8000-8010");
+        assert_eq!(b["82/tcp"][0]["HostPort"], "9001");
+        assert!(ports(&["9000-9002:81-82".into()]).is_err());
         assert!(ports(&["x:80".into()])
             .unwrap_err()
             .to_string()
