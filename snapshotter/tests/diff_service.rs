@@ -211,6 +211,18 @@ fn apply_refuses_bad_blobs_and_declines_what_is_not_ours() {
         assert_eq!(c, Code::InvalidArgument, "{msg}");
         assert!(msg.contains("changed on disk"), "{msg}");
         std::fs::write(s.blob_path(&good.digest), &tar).unwrap();
+        // The same for a compressed blob: a zstd skippable frame appended leaves the layer
+        // as it was, only the blob's own digest tells.
+        let z = zstd(&tar);
+        let zdesc = s.blob(&z, "application/vnd.oci.image.layer.v1.tar+zstd");
+        let mut padded = z.clone();
+        padded.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4]);
+        std::fs::write(s.blob_path(&zdesc.digest), &padded).unwrap();
+        let mut zdesc = zdesc;
+        zdesc.size = padded.len() as i64;
+        let (c, msg) = code(apply(&mut diff, &zdesc, &m).await);
+        assert_eq!(c, Code::InvalidArgument, "{msg}");
+        assert!(msg.contains("changed on disk"), "{msg}");
 
         let mut wrong_size = good.clone();
         wrong_size.size += 1;
