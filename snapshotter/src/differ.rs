@@ -88,30 +88,8 @@ impl Differ {
                 "no --content-root: blobs are only readable through containerd".into(),
             ));
         };
-        let hex = sha256_hex(&blob.digest)?;
         let target = self.target(mounts)?;
-        let path = content.join("blobs/sha256").join(hex);
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::Unsupported(format!(
-                    "blob {} is not in {}",
-                    blob.digest,
-                    content.display()
-                )))
-            }
-            Err(e) => return Err(Error::io("open blob", path)(e)),
-        };
-        let len = file
-            .metadata()
-            .map_err(Error::io("stat blob", &path))?
-            .len();
-        if i64::try_from(len).ok() != Some(blob.size) {
-            return Err(Error::invalid(
-                "diff.size",
-                format!("{} but blob {} holds {len} bytes", blob.size, blob.digest),
-            ));
-        }
+        let (file, path) = open_blob(content, blob)?;
         let opts = ApplyOptions {
             // As containerd's own differ does; the container's device cgroup decides access.
             devices: DevicePolicy::Create,
@@ -184,6 +162,35 @@ impl Differ {
         }
         Ok(dir)
     }
+}
+
+/// Opens `blob` in dm-content root `content` and checks its size; a blob not there is
+/// [`Error::Unsupported`] (containerd's differ can still read it through the content API).
+fn open_blob(content: &Path, blob: &LayerBlob) -> Result<(std::fs::File, PathBuf)> {
+    let hex = sha256_hex(&blob.digest)?;
+    let path = content.join("blobs/sha256").join(hex);
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Error::Unsupported(format!(
+                "blob {} is not in {}",
+                blob.digest,
+                content.display()
+            )))
+        }
+        Err(e) => return Err(Error::io("open blob", path)(e)),
+    };
+    let len = file
+        .metadata()
+        .map_err(Error::io("stat blob", &path))?
+        .len();
+    if i64::try_from(len).ok() != Some(blob.size) {
+        return Err(Error::invalid(
+            "diff.size",
+            format!("{} but blob {} holds {len} bytes", blob.size, blob.digest),
+        ));
+    }
+    Ok((file, path))
 }
 
 /// The hex of a `sha256:<64 lowercase hex>` digest; other algorithms are unsupported here.
