@@ -17,6 +17,9 @@ pub struct Config {
     pub extra_toml: String,
     /// Keep containerd's CRI plugin (disabled otherwise: it wants a sandbox image).
     pub cri: bool,
+    /// Directory of another containerd release's `containerd`, `ctr` and runc shim (Debian
+    /// 13's 1.7); the system's (PATH) when unset.
+    pub bin_dir: Option<PathBuf>,
 }
 
 /// A running private containerd.
@@ -26,6 +29,8 @@ pub struct Containerd {
     child: Child,
     /// The namespace every `ctr` call uses.
     pub(crate) namespace: String,
+    /// The `ctr` of the same release.
+    ctr: PathBuf,
 }
 
 impl Containerd {
@@ -51,12 +56,19 @@ impl Containerd {
         let cfg_path = dir.join("config.toml");
         std::fs::write(&cfg_path, config).map_err(BenchError::io(&cfg_path))?;
         let mut path = std::env::var("PATH").unwrap_or_default();
+        if let Some(d) = &cfg.bin_dir {
+            path = format!("{}:{path}", d.display());
+        }
         if let Some(d) = &cfg.path_dir {
             path = format!("{}:{path}", d.display());
         }
+        let bin = |name: &str| match &cfg.bin_dir {
+            Some(d) => d.join(name),
+            None => PathBuf::from(name),
+        };
         let log =
             std::fs::File::create(dir.join("containerd.log")).map_err(BenchError::io(&dir))?;
-        let child = Command::new("containerd")
+        let child = Command::new(bin("containerd"))
             .arg("--config")
             .arg(&cfg_path)
             .env("PATH", path)
@@ -72,6 +84,7 @@ impl Containerd {
             namespace,
             dir,
             child,
+            ctr: bin("ctr"),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while d.ctr(&["version"]).is_err() {
@@ -98,7 +111,7 @@ impl Containerd {
 
     /// Runs `ctr` against this containerd in its namespace; stdout on success.
     pub fn ctr(&self, args: &[&str]) -> Result<String> {
-        let out = Command::new("ctr")
+        let out = Command::new(&self.ctr)
             .arg("--address")
             .arg(self.socket())
             .args(["--namespace", &self.namespace])

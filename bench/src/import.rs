@@ -1,7 +1,8 @@
-//! The `import` family (issue 8): `ctr image import` (with unpack) of a one-layer and a
+//! The `import` family (issues 8 and 19): `ctr image import` (with unpack) of a one-layer and a
 //! 20-layer image through dm-content + dm-snapshotter versus containerd's built-in content
-//! store and overlayfs snapshotter, snapshot Prepare+Commit latency, and layer application
-//! throughput versus `tar -x`.
+//! store and overlayfs snapshotter, on containerd 1.6 and (when Debian 13's is unpacked) on
+//! containerd 1.7, where dm-snapshotter is also the diff plugin applying the layers; snapshot
+//! Prepare+Commit latency, and layer application throughput versus `tar -x`.
 //!
 //! Each side gets one private containerd for the whole family; rounds alternate the sides
 //! (order rotating), and every import is followed by an untimed `ctr image rm --sync`, which
@@ -75,6 +76,7 @@ impl Family for ImportFamily {
                 services: proxies.pids(),
             },
         ];
+        let (sides17, proxies17) = containerd_1_7_sides(cx)?;
         let mb = cx.opts.import_mb;
         for (image, label) in [
             (&one, format!("1x{mb}MB")),
@@ -82,6 +84,11 @@ impl Family for ImportFamily {
         ] {
             rows.extend(ctr_import(cx, &sides, image, &label, true));
             rows.extend(ctr_import(cx, &sides, image, &label, false));
+            if !sides17.is_empty() {
+                let label = format!("{label}-containerd1.7");
+                rows.extend(ctr_import(cx, &sides17, image, &label, true));
+                rows.extend(ctr_import(cx, &sides17, image, &label, false));
+            }
         }
         rows.extend(snapshot_latency::ctr_rows(cx, &sides));
         cx.notes.push(format!(
@@ -90,15 +97,65 @@ impl Family for ImportFamily {
              build; vs_runc column = ratio to the containerd built-in in the same round; \
              -no-unpack rows = the same import without unpacking (content ingest only); -cpu rows \
              = CPU time per import (with unpack) of containerd plus, for our side, dm-content and \
-             dm-snapshotter; -containerd-cpu rows = containerd's share of it",
+             dm-snapshotter; -containerd-cpu rows = containerd's share of it; -containerd1.7 rows \
+             = the same on Debian 13's containerd 1.7 (ctr 1.7's default import through the \
+             transfer service), our side adding dm-snapshotter as the diff plugin (layers \
+             applied from dm-content's files), ratios to 1.7's built-ins",
             proxies.profile
         ));
         drop(sides);
+        drop(sides17);
         drop(proxies);
+        drop(proxies17);
         let _ = std::fs::remove_dir_all(&work);
         cx.verify("import");
         Ok(rows)
     }
+}
+
+/// containerd 1.7's built-ins and our three proxies on containerd 1.7 (own proxy processes: two
+/// containerds garbage-collecting one snapshotter would remove each other's snapshots); none
+/// when Debian 13's containerd is not unpacked.
+fn containerd_1_7_sides(cx: &mut Context) -> Result<(Vec<Side>, Option<Proxies>)> {
+    let bin_dir = dm_integration::trixie_bin_dir();
+    if !bin_dir.join("containerd").is_file() || !bin_dir.join("ctr").is_file() {
+        cx.notes.push(format!(
+            "import: containerd 1.7 rows skipped, no {} (scripts/trixie.sh containerd)",
+            bin_dir.display()
+        ));
+        return Ok((Vec::new(), None));
+    }
+    let proxies = Proxies::start(cx.dir.subdir("import-proxies-1.7")?)?;
+    let builtin = Config {
+        bin_dir: Some(bin_dir.clone()),
+        ..Config::default()
+    };
+    let ours = Config {
+        bin_dir: Some(bin_dir),
+        disabled: vec!["io.containerd.content.v1.content".into()],
+        extra_toml: proxies.toml_with_diff(),
+        ..Config::default()
+    };
+    let ns = format!("{}imp17", cx.ids.prefix());
+    let sides = vec![
+        Side {
+            name: "containerd 1.7 built-in (content + overlayfs + walking differ)",
+            snapshotter: "overlayfs",
+            containerd: Containerd::start(
+                cx.dir.subdir("import-ctd17-builtin")?,
+                &builtin,
+                ns.clone(),
+            )?,
+            services: Vec::new(),
+        },
+        Side {
+            name: "dockermind proxies on containerd 1.7 (dm-content + dm-snapshotter + its diff)",
+            snapshotter: SNAPSHOTTER,
+            containerd: Containerd::start(cx.dir.subdir("import-ctd17-dm")?, &ours, ns)?,
+            services: proxies.pids(),
+        },
+    ];
+    Ok((sides, Some(proxies)))
 }
 
 /// `ctr image import` of `image` on each side, interleaved: milliseconds per import and, with

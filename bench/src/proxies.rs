@@ -16,6 +16,8 @@ pub struct Proxies {
 
 /// Snapshotter name containerd knows our proxy by.
 pub const SNAPSHOTTER: &str = "dockermind";
+/// Diff plugin name of dm-snapshotter's diff API (containerd >= 1.7).
+pub const DIFFER: &str = "dockermind-diff";
 
 impl Proxies {
     /// Starts both services with roots and sockets under `dir`.
@@ -40,11 +42,16 @@ impl Proxies {
             let bin = target.join(profile).join(name);
             let log = p.dir.join(format!("{name}.log"));
             let log = std::fs::File::create(&log).map_err(BenchError::io(&log))?;
-            let child = Command::new(&bin)
-                .arg("--root")
+            let mut cmd = Command::new(&bin);
+            cmd.arg("--root")
                 .arg(p.dir.join(format!("{name}-root")))
                 .arg("--address")
-                .arg(p.socket(name))
+                .arg(p.socket(name));
+            if name == "dm-snapshotter" {
+                // The diff API applies layers from dm-content's files (used by containerd 1.7).
+                cmd.arg("--content-root").arg(p.dir.join("dm-content-root"));
+            }
+            let child = cmd
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log)
@@ -75,6 +82,26 @@ impl Proxies {
              [proxy_plugins.{SNAPSHOTTER}]\n  type = \"snapshot\"\n  address = \"{}\"\n",
             self.socket("dm-content").display(),
             self.socket("dm-snapshotter").display()
+        )
+    }
+
+    /// containerd >= 1.7 config: [`toml`](Self::toml) plus dm-snapshotter as diff plugin
+    /// [`DIFFER`], first in the diff service's order and the transfer service's differ for
+    /// unpacks into [`SNAPSHOTTER`] (README, containerd storage plugins).
+    pub fn toml_with_diff(&self) -> String {
+        let unpack = |sn: &str, differ: &str| {
+            format!(
+                "[[plugins.\"io.containerd.transfer.v1.local\".unpack_config]]\n  \
+                 platform = \"linux/amd64\"\n  snapshotter = \"{sn}\"\n  differ = \"{differ}\"\n"
+            )
+        };
+        format!(
+            "{}[proxy_plugins.{DIFFER}]\n  type = \"diff\"\n  address = \"{}\"\n\
+             [plugins.\"io.containerd.service.v1.diff-service\"]\n  default = [\"{DIFFER}\", \"walking\"]\n{}{}",
+            self.toml(),
+            self.socket("dm-snapshotter").display(),
+            unpack(SNAPSHOTTER, DIFFER),
+            unpack("overlayfs", "walking"),
         )
     }
 }

@@ -30,6 +30,19 @@ const SIDES: &[&str] = &[
     "dockermind proxies (dm-content + dm-snapshotter)",
 ];
 
+/// The same imports on containerd 1.7 (our side with dm-snapshotter's diff API).
+const ROWS_1_7: &[&str] = &[
+    "ctr-import-1x4MB-containerd1.7",
+    "ctr-import-20-layers-4MB-containerd1.7",
+    "ctr-import-1x4MB-containerd1.7-no-unpack",
+    "ctr-import-20-layers-4MB-containerd1.7-no-unpack",
+];
+
+const SIDES_1_7: &[&str] = &[
+    "containerd 1.7 built-in (content + overlayfs + walking differ)",
+    "dockermind proxies on containerd 1.7 (dm-content + dm-snapshotter + its diff)",
+];
+
 #[test]
 fn import_smoke_reports_every_row_and_leaves_nothing_behind() {
     if !dm_testkit::require_root("import smoke run")
@@ -45,6 +58,13 @@ fn import_smoke_reports_every_row_and_leaves_nothing_behind() {
     for (scenario, names) in ROWS {
         for name in *names {
             measured(&report, scenario, name);
+        }
+    }
+    if dm_integration::ContainerdVersion::V1_7.require("import smoke run, containerd 1.7 rows") {
+        for scenario in ROWS_1_7 {
+            for name in SIDES_1_7 {
+                measured(&report, scenario, name);
+            }
         }
     }
     // CPU time is counted in clock ticks: a 4 MB import may take none on one side.

@@ -1,7 +1,8 @@
-//! A private containerd 1.6: own root, state, sockets, opt dir and config.
+//! A private containerd (1.6 or 1.7): own root, state, sockets, opt dir and config.
 
 use crate::cleanup;
 use crate::ctr::Ctr;
+use crate::version::ContainerdVersion;
 use dm_testkit::{unique_id, TempDir};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,8 @@ pub struct ContainerdOptions {
     /// Extra environment for containerd, which its shims and their runtime inherit (e.g. a
     /// private `DBUS_SYSTEM_BUS_ADDRESS`).
     pub env: Vec<(String, String)>,
+    /// Which containerd runs; `DM_CONTAINERD` (1.6 unless set) by default.
+    pub version: ContainerdVersion,
 }
 
 impl Default for ContainerdOptions {
@@ -35,6 +38,7 @@ impl Default for ContainerdOptions {
             extra_toml: String::new(),
             path_dirs: Vec::new(),
             env: Vec::new(),
+            version: ContainerdVersion::from_env(),
         }
     }
 }
@@ -46,6 +50,12 @@ impl ContainerdOptions {
         let mut o = ContainerdOptions::default();
         o.path_dirs.push(shim.parent().unwrap().to_owned());
         o
+    }
+
+    /// The same options for containerd `version`.
+    pub fn on(mut self, version: ContainerdVersion) -> Self {
+        self.version = version;
+        self
     }
 
     /// Appends a TOML fragment (tables only).
@@ -63,6 +73,7 @@ pub struct Containerd {
     config: PathBuf,
     path_env: String,
     env: Vec<(String, String)>,
+    version: ContainerdVersion,
     namespaces: Mutex<Vec<String>>,
     shared_namespaces: Mutex<Vec<String>>,
     image_tar: OnceLock<PathBuf>,
@@ -78,10 +89,10 @@ impl Containerd {
         }
         let config = d.join("config.toml");
         std::fs::write(&config, render_config(d, &opts)).unwrap();
-        let mut path_env = std::env::join_paths(&opts.path_dirs)
-            .unwrap()
-            .into_string()
-            .unwrap();
+        // The version's own dir comes after the caller's (our shim first) and before the
+        // system's, so 1.7 finds its own containerd-shim-runc-v2.
+        let dirs = opts.path_dirs.iter().cloned().chain(opts.version.bin_dir());
+        let mut path_env = std::env::join_paths(dirs).unwrap().into_string().unwrap();
         let sys = std::env::var("PATH").unwrap_or_else(|_| {
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
         });
@@ -95,6 +106,7 @@ impl Containerd {
             config,
             path_env,
             env: opts.env.clone(),
+            version: opts.version,
             namespaces: Mutex::new(Vec::new()),
             shared_namespaces: Mutex::new(Vec::new()),
             image_tar: OnceLock::new(),
@@ -109,7 +121,7 @@ impl Containerd {
             .append(true)
             .open(self.log_path())
             .unwrap();
-        let mut cmd = Command::new("containerd");
+        let mut cmd = Command::new(self.version.bin("containerd"));
         cmd.arg("--config")
             .arg(&self.config)
             .env("PATH", &self.path_env)
@@ -127,7 +139,7 @@ impl Containerd {
         }
         let child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn containerd (install containerd): {e}"));
+            .unwrap_or_else(|e| panic!("spawn containerd {} (install it): {e}", self.version));
         self.child = Some(child);
         self.wait_ready();
     }
@@ -166,6 +178,11 @@ impl Containerd {
         if let Some(child) = self.child.take() {
             cleanup::terminate(child, Duration::from_secs(10));
         }
+    }
+
+    /// Which containerd this is.
+    pub fn version(&self) -> ContainerdVersion {
+        self.version
     }
 
     /// The gRPC socket path (`ctr --address`, the shims' `-address`).
@@ -224,7 +241,7 @@ impl Containerd {
     pub fn ctr(&self) -> Ctr {
         let ns = unique_id("dmt");
         self.namespaces.lock().unwrap().push(ns.clone());
-        Ctr::new(self.address(), ns)
+        Ctr::with_bin(self.address(), ns, self.version.bin("ctr"))
     }
 
     /// A `ctr` in namespace `ns`, which other containerds may use too (CRI's `k8s.io`): on drop
@@ -236,7 +253,7 @@ impl Containerd {
             *SHARED_USERS.lock().unwrap() += 1;
         }
         shared.push(ns.to_owned());
-        Ctr::new(self.address(), ns.to_owned())
+        Ctr::with_bin(self.address(), ns.to_owned(), self.version.bin("ctr"))
     }
 
     /// The busybox image as an OCI layout tar, built once per containerd.
@@ -263,7 +280,8 @@ impl Drop for Containerd {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
         if running {
             for ns in namespaces.iter().chain(&shared) {
-                Ctr::new(self.address(), ns.clone()).remove_everything();
+                Ctr::with_bin(self.address(), ns.clone(), self.version.bin("ctr"))
+                    .remove_everything();
             }
         }
         self.stop();
@@ -286,6 +304,7 @@ impl Drop for Containerd {
     }
 }
 
+/// containerd 1.6 and 1.7 both read config version 2 (version 3 is containerd 2.0's).
 fn render_config(d: &Path, opts: &ContainerdOptions) -> String {
     let disabled: Vec<String> = opts
         .disabled_plugins

@@ -10,12 +10,22 @@ use std::time::{Duration, Instant};
 pub struct Ctr {
     address: PathBuf,
     namespace: String,
+    bin: PathBuf,
 }
 
 impl Ctr {
-    /// A client for `address` in `namespace`.
+    /// A client for `address` in `namespace`, running the `ctr` on PATH.
     pub fn new(address: PathBuf, namespace: String) -> Ctr {
-        Ctr { address, namespace }
+        Ctr::with_bin(address, namespace, PathBuf::from("ctr"))
+    }
+
+    /// A client running the `ctr` binary at `bin` (the one of the containerd it talks to).
+    pub fn with_bin(address: PathBuf, namespace: String, bin: PathBuf) -> Ctr {
+        Ctr {
+            address,
+            namespace,
+            bin,
+        }
     }
 
     /// The namespace every command runs in.
@@ -30,7 +40,7 @@ impl Ctr {
 
     /// `ctr --address A --namespace N <args>` with stdin closed.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("ctr");
+        let mut c = Command::new(&self.bin);
         c.arg("--address")
             .arg(&self.address)
             .arg("--namespace")

@@ -1,4 +1,4 @@
-//! The busybox test image as an OCI image layout tar, written without network.
+//! Test images as OCI image layout tars, written without network: busybox, or any layers.
 
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -30,17 +30,11 @@ pub fn write_busybox_image_tar_with(
     extra: Option<&Path>,
 ) {
     let rootfs = work.join("rootfs");
-    let layout = work.join("layout");
-    let blobs = layout.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
     dm_testkit::build_busybox_rootfs(&rootfs);
-
     let layer_tmp = work.join("layer.tar");
     tar(&rootfs, &layer_tmp);
-    let layer = std::fs::read(&layer_tmp).unwrap();
-    let layer_desc = put_blob(&blobs, &layer, LAYER);
+    let mut layers = vec![ImageLayer::plain(std::fs::read(&layer_tmp).unwrap())];
     std::fs::remove_file(&layer_tmp).unwrap();
-    let mut layers = vec![layer_desc];
     if let Some(dir) = extra {
         let st = Command::new("tar")
             .arg("--numeric-owner")
@@ -52,10 +46,56 @@ pub fn write_busybox_image_tar_with(
             .status()
             .expect("run tar");
         assert!(st.success(), "tar of {} failed", dir.display());
-        let layer = std::fs::read(&layer_tmp).unwrap();
-        layers.push(put_blob(&blobs, &layer, LAYER));
+        layers.push(ImageLayer::plain(std::fs::read(&layer_tmp).unwrap()));
         std::fs::remove_file(&layer_tmp).unwrap();
     }
+    write_image_tar(out, work, &layers, cmd, volumes);
+}
+
+/// One layer of [`write_image_tar`].
+#[derive(Clone, Debug)]
+pub struct ImageLayer {
+    /// The blob as stored (plain, gzip or zstd tar).
+    pub blob: Vec<u8>,
+    /// Its media type.
+    pub media_type: String,
+    /// `sha256:<hex>` of the uncompressed tar (the config's diff ID).
+    pub diff_id: String,
+}
+
+impl ImageLayer {
+    /// An uncompressed tar layer.
+    pub fn plain(tar: Vec<u8>) -> ImageLayer {
+        ImageLayer {
+            diff_id: format!("sha256:{:x}", Sha256::digest(&tar)),
+            blob: tar,
+            media_type: LAYER.into(),
+        }
+    }
+
+    /// The blob's own digest (`sha256:<hex>`).
+    pub fn digest(&self) -> String {
+        format!("sha256:{:x}", Sha256::digest(&self.blob))
+    }
+}
+
+/// Writes to `out` a tar of an OCI image layout holding one amd64 image tagged `latest` with
+/// `layers` (bottom first), Cmd `cmd` and VOLUMEs `volumes`. `work` is a scratch dir.
+pub fn write_image_tar(
+    out: &Path,
+    work: &Path,
+    layers: &[ImageLayer],
+    cmd: &[&str],
+    volumes: &[&str],
+) {
+    let layout = work.join("layout");
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let descs: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|l| put_blob(&blobs, &l.blob, &l.media_type))
+        .collect();
+    let diff_ids: Vec<&str> = layers.iter().map(|l| l.diff_id.as_str()).collect();
     let vols: serde_json::Map<String, serde_json::Value> = volumes
         .iter()
         .map(|v| ((*v).to_owned(), serde_json::json!({})))
@@ -69,7 +109,7 @@ pub fn write_busybox_image_tar_with(
             "Cmd": cmd,
             "WorkingDir": "/"
         },
-        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l["digest"].clone()).collect::<Vec<_>>()},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": [{"created_by": "dm-integration busybox rootfs"}]
     });
     if !vols.is_empty() {
@@ -80,7 +120,7 @@ pub fn write_busybox_image_tar_with(
         "schemaVersion": 2,
         "mediaType": MANIFEST,
         "config": config_desc,
-        "layers": layers,
+        "layers": descs,
     });
     let mut manifest_desc = put_blob(&blobs, &serde_json::to_vec(&manifest).unwrap(), MANIFEST);
     manifest_desc["platform"] = serde_json::json!({"architecture": "amd64", "os": "linux"});

@@ -16,6 +16,7 @@ mod memory;
 mod podman;
 mod proxy;
 mod registry;
+mod version;
 mod wait;
 
 pub use containerd::{Containerd, ContainerdOptions};
@@ -25,11 +26,13 @@ pub use dockerd::{Dockerd, DOCKER};
 pub use dockermindd::Dockermindd;
 pub use image::{
     write_busybox_image_tar, write_busybox_image_tar_with, write_busybox_image_tar_with_cmd,
+    write_image_tar, ImageLayer,
 };
 pub use memory::rss_pss_kib;
 pub use podman::Podman;
 pub use proxy::ProxyPlugin;
 pub use registry::Registry;
+pub use version::{trixie_bin_dir, ContainerdVersion, VERSION_ENV};
 pub use wait::poll;
 
 /// Runtime type of our shim as containerd names it (`containerd-shim-dockermind-v2`).

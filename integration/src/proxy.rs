@@ -4,6 +4,7 @@
 use crate::cleanup;
 use crate::wait::poll;
 use dm_testkit::{workspace_bin, TempDir};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -12,15 +13,22 @@ use std::time::{Duration, Instant};
 pub struct ProxyPlugin {
     dir: TempDir,
     bin: &'static str,
+    args: Vec<OsString>,
     child: Option<Child>,
 }
 
 impl ProxyPlugin {
     /// Starts workspace binary `bin` and waits until its socket accepts connections.
     pub fn start(bin: &'static str) -> ProxyPlugin {
+        ProxyPlugin::start_with(bin, Vec::new())
+    }
+
+    /// [`start`](Self::start) with more arguments (e.g. dm-snapshotter's `--content-root`).
+    pub fn start_with(bin: &'static str, args: Vec<OsString>) -> ProxyPlugin {
         let mut p = ProxyPlugin {
             dir: TempDir::new(bin),
             bin,
+            args,
             child: None,
         };
         p.spawn();
@@ -72,6 +80,7 @@ impl ProxyPlugin {
             .arg("--address")
             .arg(self.socket())
             .args(["--log-level", "debug"])
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -111,11 +120,31 @@ impl ProxyPlugin {
     }
 
     /// The `[proxy_plugins.<name>]` table pointing containerd at it as plugin type `kind`
-    /// (`content` or `snapshot`).
+    /// (`content`, `snapshot`, or `diff` on containerd >= 1.7).
     pub fn containerd_toml(&self, name: &str, kind: &str) -> String {
         format!(
             "[proxy_plugins.{name}]\n  type = \"{kind}\"\n  address = \"{}\"\n",
             self.socket().display()
+        )
+    }
+
+    /// containerd >= 1.7 config making this dm-snapshotter the differ `name` for its
+    /// snapshotter `snapshotter`: a `diff` proxy plugin listed before `walking` in the diff
+    /// service's order (ctr --local, CRI pulls), and the differ of the transfer service's
+    /// unpacks into `snapshotter` (ctr 1.7's default path; unconfigured, the transfer service
+    /// picks one of the matching differs at random). Built-in overlayfs keeps `walking`.
+    pub fn containerd_diff_toml(&self, name: &str, snapshotter: &str) -> String {
+        let unpack = |sn: &str, differ: &str| {
+            format!(
+                "[[plugins.\"io.containerd.transfer.v1.local\".unpack_config]]\n  \
+                 platform = \"linux/amd64\"\n  snapshotter = \"{sn}\"\n  differ = \"{differ}\"\n"
+            )
+        };
+        format!(
+            "{}[plugins.\"io.containerd.service.v1.diff-service\"]\n  default = [\"{name}\", \"walking\"]\n{}{}",
+            self.containerd_toml(name, "diff"),
+            unpack(snapshotter, name),
+            unpack("overlayfs", "walking"),
         )
     }
 }

@@ -49,7 +49,12 @@ fn snapshots(work: &Path) {
         .unwrap();
     let grpc = rt.block_on(async {
         let listener = tokio::net::UnixListener::bind(&sock).unwrap();
-        let server = tokio::spawn(service::serve(s.clone(), listener, std::future::pending()));
+        let server = tokio::spawn(service::serve(
+            s.clone(),
+            None,
+            listener,
+            std::future::pending(),
+        ));
         let sock2 = sock.clone();
         let ch = Endpoint::try_from("http://localhost")
             .unwrap()

@@ -59,6 +59,10 @@ pub enum Error {
     /// The metadata store failed.
     #[error("metadata store: {0}")]
     Store(String),
+    /// A well-formed request this service leaves to another plugin (containerd: not
+    /// implemented, on which its diff service asks the next differ).
+    #[error("not handled by dm-snapshotter: {0}")]
+    Unsupported(String),
 }
 
 impl Error {
@@ -116,6 +120,7 @@ impl From<Error> for containerd_snapshots::tonic::Status {
                 Status::invalid_argument(msg)
             }
             Error::BadRoot { .. } | Error::Io { .. } | Error::Store(_) => Status::internal(msg),
+            Error::Unsupported(_) => Status::unimplemented(msg),
         }
     }
 }

@@ -3,8 +3,11 @@
 //! [`Snapshotter`] implements containerd's snapshot model (Prepare, View, Mounts, Commit,
 //! Remove, Stat, Update, Usage, List/Walk with filters, Cleanup) on overlayfs with metadata in
 //! one crash-safe redb file; [`service`] serves it as containerd's snapshots gRPC API;
-//! [`layer::apply_layer`] unpacks an OCI layer tar into an overlay upper dir.
+//! [`layer::apply_layer`] unpacks an OCI layer tar into an overlay upper dir; [`differ`] and
+//! [`diff_service`] apply layers from dm-content's files as containerd's diff API.
 
+pub mod diff_service;
+pub mod differ;
 mod error;
 mod info;
 pub mod layer;

@@ -1,5 +1,6 @@
 //! `dm-snapshotter`: serves containerd's snapshots API for an overlayfs root on a unix socket,
-//! for use as a containerd proxy plugin (`[proxy_plugins.NAME] type = "snapshot"`).
+//! for use as a containerd proxy plugin (`[proxy_plugins.NAME] type = "snapshot"`), and on the
+//! same socket containerd's diff API (containerd >= 1.7, `type = "diff"`).
 
 mod logger;
 
@@ -21,6 +22,11 @@ struct Args {
     /// is replaced; a socket someone is serving on is refused.
     #[arg(long, value_name = "SOCKET")]
     address: PathBuf,
+    /// dm-content's --root: the diff API applies layers from its blob files directly. Without
+    /// it (or for a blob not there) Apply answers UNIMPLEMENTED and containerd's own differ
+    /// applies the layer.
+    #[arg(long, value_name = "DIR")]
+    content_root: Option<PathBuf>,
     /// Least severe log level written to stderr: error, warn, info, debug or trace.
     #[arg(long, value_name = "LEVEL", value_enum, default_value_t = Level::Info)]
     log_level: Level,
@@ -59,6 +65,10 @@ fn main() {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let root = std::path::absolute(&args.root).context("--root")?;
+    let content_root = match &args.content_root {
+        Some(d) => Some(check_content_root(d).context("--content-root")?),
+        None => None,
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -83,12 +93,28 @@ fn run(args: Args) -> anyhow::Result<()> {
             root.display(),
             args.address.display()
         );
-        let served = service::serve(snapshotter, listener, shutdown_signal(term, int)).await;
+        let served = service::serve(
+            snapshotter,
+            content_root,
+            listener,
+            shutdown_signal(term, int),
+        )
+        .await;
         let _ = std::fs::remove_file(&args.address);
         served.context("serve")?;
         log::info!("stopped");
         Ok(())
     })
+}
+
+/// The absolute path of dm-content root `dir`, which must exist (dm-content makes it; a typo
+/// would otherwise make every Apply fall back to containerd's differ unnoticed).
+fn check_content_root(dir: &Path) -> anyhow::Result<PathBuf> {
+    let dir = std::path::absolute(dir)?;
+    if !dir.is_dir() {
+        bail!("{} is not a directory", dir.display());
+    }
+    Ok(dir)
 }
 
 fn refuse_busy(path: &Path) -> anyhow::Result<()> {

@@ -1,15 +1,19 @@
 //! containerd's snapshots gRPC API (`containerd.services.snapshots.v1.Snapshots`) over a
-//! [`Snapshotter`], served on a unix socket through the containerd-snapshots crate.
+//! [`Snapshotter`], served on a unix socket through the containerd-snapshots crate, with the
+//! diff API ([`crate::diff_service`]) on the same server.
 //!
 //! Every call runs on tokio's blocking pool: snapshot operations fsync and walk directories,
 //! and must not stall the single-threaded reactor that serves the other connections.
 
+use crate::diff_service::DiffService;
+use crate::differ::Differ;
 use crate::{Error, Info, Kind, Mount, Result, Snapshotter};
 use containerd_snapshots as cs;
 use containerd_snapshots::api::types::Mount as ApiMount;
 use containerd_snapshots::tonic;
 use std::collections::HashMap;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
@@ -42,14 +46,19 @@ impl Service {
     }
 }
 
-/// Serves `snapshotter` on `listener` until `shutdown` resolves; in-flight calls finish first.
+/// Serves `snapshotter` on `listener`, and containerd's diff API applying blobs from
+/// dm-content root `content_root` onto its snapshots, until `shutdown` resolves; in-flight
+/// calls finish first.
 pub async fn serve(
     snapshotter: Arc<Snapshotter>,
+    content_root: Option<PathBuf>,
     listener: UnixListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::result::Result<(), tonic::transport::Error> {
+    let differ = Differ::new(snapshotter.root(), content_root);
     tonic::transport::Server::builder()
         .add_service(cs::server(Arc::new(Service::new(snapshotter))))
+        .add_service(DiffService::new(differ).into_server())
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
         .await
 }

@@ -458,7 +458,7 @@ fn later_entries_replace_earlier_ones_of_another_type() {
 }
 
 #[test]
-fn diff_id_is_the_sha256_of_the_uncompressed_tar_in_every_compression() {
+fn diff_id_and_size_are_those_of_the_uncompressed_tar_in_every_compression() {
     use sha2::Digest;
     let t = TempDir::new("dm-layer-diffid");
     let tar = Layer::new().file("a", b"x").dir("d/", 0o755).tar();
@@ -475,6 +475,7 @@ fn diff_id_is_the_sha256_of_the_uncompressed_tar_in_every_compression() {
         };
         let stats = apply_layer(&data[..], &dir, &opts).unwrap();
         assert_eq!(stats.diff_id.as_deref(), Some(want.as_str()), "layer {i}");
+        assert_eq!(stats.tar_bytes, tar.len() as u64, "layer {i}");
         let dir = t.path().join(format!("u{i}"));
         std::fs::create_dir(&dir).unwrap();
         assert_eq!(apply(&data, &dir).unwrap().diff_id, None, "off by default");

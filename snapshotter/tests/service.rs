@@ -1,89 +1,14 @@
 //! The dm-snapshotter binary through containerd's snapshots gRPC API on a unix socket.
 
+mod common;
+
+use common::server::{client, rt, spawn, wait_for_socket, Server, BIN};
 use containerd_snapshots::api::snapshots::v1 as api;
-use containerd_snapshots::api::snapshots::v1::snapshots_client::SnapshotsClient;
-use containerd_snapshots::tonic::transport::{Channel, Endpoint};
 use containerd_snapshots::tonic::Code;
 use dm_testkit::{require_root, TempDir};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_dm-snapshotter");
-
-/// A running dm-snapshotter with a private root and socket.
-struct Server {
-    dir: TempDir,
-    child: Child,
-}
-
-impl Server {
-    fn start() -> Server {
-        let dir = TempDir::new("snapsvc");
-        let child = spawn(dir.path());
-        wait_for_socket(&dir.path().join("s.sock"));
-        Server { dir, child }
-    }
-
-    fn sock(&self) -> PathBuf {
-        self.dir.path().join("s.sock")
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn(dir: &Path) -> Child {
-    Command::new(BIN)
-        .arg("--root")
-        .arg(dir.join("root"))
-        .arg("--address")
-        .arg(dir.join("s.sock"))
-        .args(["--log-level", "debug"])
-        .stderr(std::fs::File::create(dir.join("log")).unwrap())
-        .spawn()
-        .unwrap()
-}
-
-fn wait_for_socket(sock: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(sock).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "dm-snapshotter did not listen on {}",
-            sock.display()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn client(sock: &Path) -> SnapshotsClient<Channel> {
-    let sock = sock.to_owned();
-    let ch = Endpoint::try_from("http://localhost")
-        .unwrap()
-        .connect_with_connector(tower::service_fn(move |_| {
-            tokio::net::UnixStream::connect(sock.clone())
-        }))
-        .await
-        .unwrap();
-    SnapshotsClient::new(ch)
-}
+use std::path::Path;
+use std::process::Command;
 
 fn prep(key: &str, parent: &str) -> api::PrepareSnapshotRequest {
     api::PrepareSnapshotRequest {

@@ -15,16 +15,22 @@ pub enum Compression {
     Zstd,
 }
 
+impl Compression {
+    /// The compression whose magic bytes `head` (a stream's first bytes) starts with.
+    pub fn from_magic(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
 /// Looks at the first bytes of `r` without consuming them.
 pub fn detect<R: Read>(r: &mut BufReader<R>) -> io::Result<Compression> {
-    let head = r.fill_buf()?;
-    Ok(if head.starts_with(&[0x1f, 0x8b]) {
-        Compression::Gzip
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Compression::Zstd
-    } else {
-        Compression::None
-    })
+    Ok(Compression::from_magic(r.fill_buf()?))
 }
 
 const CHUNK: usize = 256 * 1024;

@@ -77,6 +77,8 @@ pub struct ApplyStats {
     /// `sha256:<hex>` of the uncompressed tar, when [`ApplyOptions::diff_id`] asked for it;
     /// callers compare it with the image config's diff ID.
     pub diff_id: Option<String>,
+    /// Bytes of the uncompressed tar stream (all of it when [`ApplyOptions::diff_id`] is on).
+    pub tar_bytes: u64,
 }
 
 /// Applies the layer read from `layer` onto directory `target`.
@@ -100,10 +102,10 @@ pub fn apply_layer<R: Read + Send>(
     if kind == Compression::None {
         let mut tar = HashingReader::new(input, opts.diff_id);
         entry::apply_tar(&mut tar, root, opts, &mut stats)?;
-        stats.diff_id = tar.finish().map_err(read_err)?;
+        (stats.diff_id, stats.tar_bytes) = tar.finish().map_err(read_err)?;
         return Ok(stats);
     }
-    stats.diff_id = std::thread::scope(|s| {
+    (stats.diff_id, stats.tar_bytes) = std::thread::scope(|s| {
         let (tx, rx) = decompress::channel();
         s.spawn(move || decompress::pump(input, kind, tx));
         // Returning drops the reader, which stops the decompressing thread early on errors.

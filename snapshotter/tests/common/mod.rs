@@ -2,6 +2,8 @@
 //! path checks would refuse, and compression helpers.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::io::Write;
 use tar::{EntryType, Header};
 
