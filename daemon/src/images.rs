@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// `busybox:latest` -> (`busybox`, Some(`latest`)): the familiar repository and tag.
-fn familiar_repo(r: &Reference) -> String {
+pub fn familiar_repo(r: &Reference) -> String {
     let f = r.familiar();
     match (r.tag(), r.digest()) {
         (Some(t), _) => f.strip_suffix(&format!(":{t}")).unwrap_or(&f).to_owned(),
@@ -22,13 +22,14 @@ fn familiar_repo(r: &Reference) -> String {
 }
 
 /// The short id docker shows for a layer.
-fn short(d: &dm_image::progress::Digest) -> String {
+pub fn short(d: &dm_image::progress::Digest) -> String {
     let s = d.to_string();
     let hex = s.split_once(':').map_or(s.as_str(), |(_, h)| h);
     hex.chars().take(12).collect()
 }
 
-fn progress_bar(current: u64, total: u64) -> String {
+/// docker's text progress bar.
+pub fn progress_bar(current: u64, total: u64) -> String {
     let width = 50u64;
     let filled = (current.min(total) * width).checked_div(total).unwrap_or(0) as usize;
     let mut bar = "=".repeat(filled);
@@ -39,7 +40,8 @@ fn progress_bar(current: u64, total: u64) -> String {
     format!("[{bar}] {current}B/{total}B")
 }
 
-fn line(v: Value) -> Bytes {
+/// One JSON message of a progress stream.
+pub fn line(v: Value) -> Bytes {
     let mut b = serde_json::to_vec(&v).unwrap_or_default();
     b.extend_from_slice(b"\r\n");
     Bytes::from(b)
