@@ -94,7 +94,16 @@ fn workflow(cli: &str) {
     let built = format!("{}/built:v1", reg.image.rsplit_once('/').unwrap().0);
 
     // A build with a build arg; .dockerignore kept secret.txt out of the context.
-    let out = c.ok(&["build", "-t", &built, "--build-arg", "MSG=hi", ctx_s]);
+    let out = c.ok(&[
+        "build",
+        "-t",
+        &built,
+        "--build-arg",
+        "MSG=hi",
+        "--label",
+        "team=img",
+        ctx_s,
+    ]);
     assert!(out.contains(&format!("Step 1/5 : FROM {base}")), "{out}");
     assert!(out.contains("Step 4/5 : RUN"), "{out}");
     assert!(out.contains("Successfully built "), "{out}");
@@ -104,11 +113,42 @@ fn workflow(cli: &str) {
     );
     let id = c.id(&built);
     assert_eq!(c.ok(&["run", "--rm", &built]).trim(), "hi");
+    let labels = c.ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        &built,
+    ]);
+    assert_eq!(labels.trim(), r#"{"team":"img"}"#);
 
     // The same build again comes from the cache, to the same image.
-    let again = c.ok(&["build", "-t", &built, "--build-arg", "MSG=hi", ctx_s]);
+    let again = c.ok(&[
+        "build",
+        "-t",
+        &built,
+        "--build-arg",
+        "MSG=hi",
+        "--label",
+        "team=img",
+        ctx_s,
+    ]);
     assert!(again.contains("Using cache"), "{again}");
     assert_eq!(c.id(&built), id);
+    // A gzip'd context (--compress) and -q: only the id is printed.
+    let quiet = c.ok(&[
+        "build",
+        "-q",
+        "--compress",
+        "-t",
+        &built,
+        "--build-arg",
+        "MSG=hi",
+        "--label",
+        "team=img",
+        ctx_s,
+    ]);
+    assert_eq!(quiet.trim(), id);
 
     // -f and --target: only the first stage.
     let multi = ctx.path().join("Dockerfile.multi");
@@ -286,5 +326,45 @@ fn archives_round_trip_with_dockerd() {
     );
     drop(dockerd);
     c.ok(&["rmi", "saved:1", "fromdockerd:2", base]);
+    assert_clean(&mut d);
+}
+
+/// A push sends the credentials the client holds (`X-Registry-Auth`) to the registry: without
+/// them the registry's 401 comes back as the error line, with them the push lands.
+#[test]
+fn push_uses_the_clients_registry_credentials() {
+    if !prerequisites("push_uses_the_clients_registry_credentials") {
+        return;
+    }
+    let reg = TestRegistry::with_busybox();
+    let mut d = Dmd::start();
+    let c = Cli {
+        cli: common::DOCKER,
+        d: &d,
+    };
+    c.ok(&["pull", &reg.image]);
+    let dir = TempDir::new("dmd-auth-reg");
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let private = dm_integration::Registry::start_htpasswd(dir.path(), &format!("alice:{hash}"));
+    let target = format!("{}/private/busybox:v1", private.addr);
+    c.ok(&["tag", &reg.image, &target]);
+
+    let denied = c.run(&["push", &target]);
+    assert!(!denied.status.success(), "{denied:?}");
+    let err = String::from_utf8_lossy(&denied.stderr).to_lowercase();
+    assert!(err.contains("401") || err.contains("unauthorized"), "{err}");
+
+    let config = d.dir.path().join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+    std::fs::write(
+        config.join("config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, private.addr),
+    )
+    .unwrap();
+    let pushed = c.ok(&["push", &target]);
+    assert!(pushed.contains("v1: digest: sha256:"), "{pushed}");
+    c.ok(&["rmi", &target, &reg.image]);
     assert_clean(&mut d);
 }
