@@ -209,18 +209,24 @@ pub async fn build(
     let (resp, tx) = http::streamed(StatusCode::OK, "application/json");
     let d = d.clone();
     tokio::task::spawn_blocking(move || {
-        run(&d, &ctx, p, dockerfile, total, &tx);
+        let last = run(&d, &ctx, p, dockerfile, total, &tx);
+        // The context goes before the result is sent: a client that has the result finds
+        // nothing of the build left.
         drop(ctx);
         // A build allocates a lot for a while; give it back so the idle daemon stays small.
         // SAFETY: malloc_trim only releases free memory at the allocator's top and in its bins.
         unsafe {
             libc::malloc_trim(0);
         }
+        for m in last {
+            let _ = tx.blocking_send(line(m));
+        }
     });
     Ok(resp)
 }
 
-/// Runs the build, sending docker's messages to `tx` (on a blocking thread).
+/// Runs the build, streaming its step lines to `tx` (on a blocking thread); returns the
+/// closing messages (the id and names, or the error).
 fn run(
     d: &Daemon,
     ctx: &Context,
@@ -228,10 +234,7 @@ fn run(
     dockerfile: PathBuf,
     total: usize,
     tx: &mpsc::Sender<Bytes>,
-) {
-    let send = |v: Value| {
-        let _ = tx.blocking_send(line(v));
-    };
+) -> Vec<Value> {
     let opts = dm_build::Options {
         context: ctx.0.clone(),
         dockerfile: Some(dockerfile),
@@ -247,35 +250,37 @@ fn run(
     let quiet = p.quiet;
     let built = dm_build::build(&d.images, &opts, &mut |l| {
         if !quiet {
-            send(json!({"stream": steps.line(l)}));
+            let _ = tx.blocking_send(line(json!({"stream": steps.line(l)})));
         }
     });
+    let mut out = Vec::new();
     match built {
         Ok(b) => {
-            send(json!({"aux": {"ID": b.id}}));
+            out.push(json!({"aux": {"ID": b.id}}));
             if quiet {
-                send(json!({"stream": format!("{}\n", b.id)}));
-                return;
+                out.push(json!({"stream": format!("{}\n", b.id)}));
+                return out;
             }
-            send(json!({"stream": format!("Successfully built {}\n", short_id(&b.id))}));
+            out.push(json!({"stream": format!("Successfully built {}\n", short_id(&b.id))}));
             for t in &b.tags {
                 let familiar = t.parse::<Reference>().map_or(t.clone(), |r| r.familiar());
                 d.events
                     .emit("image", "tag", &b.id, &[("name", familiar.as_str())]);
-                send(json!({"stream": format!("Successfully tagged {familiar}\n")}));
+                out.push(json!({"stream": format!("Successfully tagged {familiar}\n")}));
             }
         }
         Err(e) => {
             if let BuildError::Run { output, .. } = &e {
                 if !quiet {
                     for l in output.lines() {
-                        send(json!({"stream": format!("{l}\n")}));
+                        out.push(json!({"stream": format!("{l}\n")}));
                     }
                 }
             }
-            send(error_line(&e));
+            out.push(error_line(&e));
         }
     }
+    out
 }
 
 #[cfg(test)]

@@ -178,6 +178,19 @@ fn workflow(cli: &str) {
         "{o:?}"
     );
     assert!(c.run(&["image", "inspect", "failed"]).status.code() != Some(0));
+    let contexts = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(d.root().join("build-ctx"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect()
+    };
+    assert_eq!(
+        contexts(),
+        Vec::<std::path::PathBuf>::new(),
+        "build context left"
+    );
 
     // A body that is not a tar is a 400 naming the problem.
     let (code, body) = d.request(
@@ -187,13 +200,11 @@ fn workflow(cli: &str) {
     );
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("not a tar archive"), "{body}");
-    let left: Vec<_> = std::fs::read_dir(d.root().join("build-ctx"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert!(left.is_empty(), "build contexts left: {left:?}");
+    assert_eq!(
+        contexts(),
+        Vec::<std::path::PathBuf>::new(),
+        "build context left"
+    );
 
     // History: FROM's busybox layer plus our steps, newest first.
     let hist = c.ok(&[
