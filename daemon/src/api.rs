@@ -91,7 +91,7 @@ async fn route(
         (&Method::GET | &Method::HEAD, ["_ping"]) => Ok(system::ping(&method)),
         (&Method::GET, ["version"]) => Ok(system::version()),
         (&Method::GET, ["info"]) => Ok(system::info(d)),
-        (&Method::POST, ["images", "create"]) => images::create(d, &q).await,
+        (&Method::POST, ["images", "create"]) => images::create(d, &q, req.headers()).await,
         (&Method::GET, ["images", "json"]) => images::list(d),
         (&Method::POST, ["images", "prune"]) => prune::images(d, &q).await,
         (&Method::GET, ["images", "get"]) => {

@@ -76,8 +76,13 @@ fn progress_message(e: &Event, fetched: &AtomicBool) -> Option<Value> {
     })
 }
 
-/// `POST /images/create?fromImage=&tag=`: pulls, streaming progress lines.
-pub async fn create(d: &Arc<Daemon>, q: &Query) -> ApiResult<Response<Body>> {
+/// `POST /images/create?fromImage=&tag=`: pulls (with the `X-Registry-Auth` credentials, if
+/// any), streaming progress lines.
+pub async fn create(
+    d: &Arc<Daemon>,
+    q: &Query,
+    headers: &hyper::HeaderMap,
+) -> ApiResult<Response<Body>> {
     let from = q
         .get("fromImage")
         .filter(|s| !s.is_empty())
@@ -92,6 +97,7 @@ pub async fn create(d: &Arc<Daemon>, q: &Query) -> ApiResult<Response<Body>> {
     let reference: Reference = name.parse().map_err(|e: dm_image::ReferenceError| {
         ApiError::bad(format!("invalid reference format: {e}"))
     })?;
+    let client = crate::push::client_for(d, headers, reference.domain());
     let (resp, tx) = http::streamed(StatusCode::OK, "application/json");
     let d = d.clone();
     tokio::spawn(async move {
@@ -111,9 +117,10 @@ pub async fn create(d: &Arc<Daemon>, q: &Query) -> ApiResult<Response<Body>> {
                 let _ = ptx.try_send(line(m));
             }
         });
+        let client = client.as_ref().unwrap_or(d.images.client());
         let result = d
             .images
-            .pull(&reference, &PullOptions::default(), &progress)
+            .pull_with(client, &reference, &PullOptions::default(), &progress)
             .await;
         let msgs = match result {
             Ok(rec) => {

@@ -24,7 +24,7 @@ struct AuthConfig {
 
 /// Credentials from `X-Registry-Auth` (base64url JSON). As dockerd does for a push, a header
 /// that does not decode counts as none.
-fn credentials(headers: &HeaderMap) -> Option<Credentials> {
+pub fn credentials(headers: &HeaderMap) -> Option<Credentials> {
     let raw = headers.get("X-Registry-Auth")?.to_str().ok()?.trim();
     use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
     let bytes = [URL_SAFE, URL_SAFE_NO_PAD, STANDARD]
@@ -95,6 +95,11 @@ fn message(e: &Event, config: &str, from: &str) -> Option<Value> {
         .then(|| json!({"status": status, "progressDetail": detail, "id": short(digest)}))
 }
 
+/// A registry client with the request's credentials for `domain`, if it carries any.
+pub fn client_for(d: &Daemon, headers: &HeaderMap, domain: &str) -> Option<dm_image::Client> {
+    credentials(headers).map(|c| d.images.client().with_auth(AuthFile::single(domain, c)))
+}
+
 /// `POST /images/{name}/push?tag=`.
 pub async fn push(
     d: &Arc<Daemon>,
@@ -103,11 +108,7 @@ pub async fn push(
     headers: &HeaderMap,
 ) -> ApiResult<Response<Body>> {
     let targets = targets(d, name, q.get("tag").filter(|t| !t.is_empty()))?;
-    let client = credentials(headers).map(|c| {
-        d.images
-            .client()
-            .with_auth(AuthFile::single(targets[0].domain(), c))
-    });
+    let client = client_for(d, headers, targets[0].domain());
     let (resp, tx) = http::streamed(StatusCode::OK, "application/json");
     let d = d.clone();
     tokio::spawn(async move {

@@ -340,11 +340,11 @@ fn archives_round_trip_with_dockerd() {
     assert_clean(&mut d);
 }
 
-/// A push sends the credentials the client holds (`X-Registry-Auth`) to the registry: without
-/// them the registry's 401 comes back as the error line, with them the push lands.
+/// Push and pull send the credentials the client holds (`X-Registry-Auth`) to the registry:
+/// without them the registry's 401 comes back as the error line, with them they work.
 #[test]
-fn push_uses_the_clients_registry_credentials() {
-    if !prerequisites("push_uses_the_clients_registry_credentials") {
+fn push_and_pull_use_the_clients_registry_credentials() {
+    if !prerequisites("push_and_pull_use_the_clients_registry_credentials") {
         return;
     }
     let reg = TestRegistry::with_busybox();
@@ -376,6 +376,14 @@ fn push_uses_the_clients_registry_credentials() {
     .unwrap();
     let pushed = c.ok(&["push", &target]);
     assert!(pushed.contains("v1: digest: sha256:"), "{pushed}");
-    c.ok(&["rmi", &target, &reg.image]);
+
+    // A pull carries them too.
+    c.ok(&["rmi", &target]);
+    c.ok(&["pull", &target]);
+    std::fs::write(config.join("config.json"), "{}").unwrap();
+    c.ok(&["rmi", &target]);
+    let denied = c.run(&["pull", &target]);
+    assert!(!denied.status.success(), "{denied:?}");
+    c.ok(&["rmi", &reg.image]);
     assert_clean(&mut d);
 }
