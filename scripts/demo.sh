@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The docker workflow on dockermind's own parts: starts dockermindd (private root and socket)
 # and a local dm-registry holding a busybox image, then drives them with the `dockermind` CLI:
-# pull, run, run -d + logs, exec, ps, stop, rm (and build when the daemon has it). Stops
+# pull, run, run -d + logs, exec, ps, build (and run the result), stop, rm. Stops
 # everything and removes what it made. DM_DEMO_KEEP=1 leaves it running for a look around.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,12 +84,9 @@ step dockermind logs ticker;         dockermind logs ticker
 step dockermind ps;                  dockermind ps
 mkdir "$d/ctx"
 printf 'FROM %s\nRUN echo built by dockermind >/built\nCMD ["cat", "/built"]\n' "$img" >"$d/ctx/Dockerfile"
-if dockermind build -t demo-built "$d/ctx" >"$d/build.out" 2>&1; then
-  step dockermind build -t demo-built ctx; cat "$d/build.out"
-  step dockermind run --rm demo-built; dockermind run --rm demo-built
-else
-  step dockermind build; echo "(skipped: $(tail -n1 "$d/build.out"))"
-fi
+step dockermind build -t demo-built ctx; dockermind build -t demo-built "$d/ctx"
+step dockermind run --rm demo-built;      dockermind run --rm demo-built
+step dockermind history demo-built;       dockermind history demo-built
 step dockermind stop -t 1 ticker;    dockermind stop -t 1 ticker
 step dockermind ps -a;               dockermind ps -a
 step dockermind rm ticker;           dockermind rm ticker

@@ -44,6 +44,8 @@ pub struct Options {
     pub cache_to: Option<crate::cache_io::CacheRef>,
     /// Import exported caches before building (`--cache-from`).
     pub cache_from: Vec<crate::cache_io::CacheRef>,
+    /// Labels set on the result (`--label`), over those the Dockerfile sets.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// What a build made.
@@ -121,7 +123,16 @@ pub fn build(images: &Images, opts: &Options, log: &mut dyn FnMut(&str)) -> Resu
         }
         pending.retain(|i| !ready.contains(i));
     }
-    let state = b.states.remove(&target).unwrap_or_default();
+    let mut state = b.states.remove(&target).unwrap_or_default();
+    if !opts.labels.is_empty() {
+        let labels = &mut state.config["Labels"];
+        if !labels.is_object() {
+            *labels = json!({});
+        }
+        for (k, v) in &opts.labels {
+            labels[k] = json!(v);
+        }
+    }
     let (id, tags) = image::write(images, &state, &opts.tags)?;
     if let Some(to) = &opts.cache_to {
         crate::cache_io::export(images, &cache, &cache.used(), to)?;

@@ -114,6 +114,32 @@ pub enum Cmd {
         /// The build context directory.
         path: String,
     },
+    /// Write images to a tar archive (docker-archive and OCI layout in one).
+    Save {
+        /// The archive to write (default: standard output, if not a terminal).
+        #[arg(short, long)]
+        output: Option<String>,
+        /// Images.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Load images from a tar archive (plain or gzip).
+    Load {
+        /// The archive to read (default: standard input).
+        #[arg(short, long)]
+        input: Option<String>,
+        /// Print only the loaded names.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Show how an image was made, newest layer first.
+    History {
+        /// Print image ids only.
+        #[arg(short, long)]
+        quiet: bool,
+        /// The image.
+        image: String,
+    },
     /// Give an image another name.
     Tag {
         /// Existing image.

@@ -4,8 +4,8 @@ use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Query};
 use crate::{
-    containers, df, events, exec, images, networks, pause, prune, rename, stats, system, top,
-    volumes,
+    archive, builds, containers, df, events, exec, history, images, networks, pause, prune, push,
+    rename, stats, system, top, volumes,
 };
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
@@ -91,10 +91,15 @@ async fn route(
         (&Method::GET | &Method::HEAD, ["_ping"]) => Ok(system::ping(&method)),
         (&Method::GET, ["version"]) => Ok(system::version()),
         (&Method::GET, ["info"]) => Ok(system::info(d)),
-        (&Method::POST, ["images", "create"]) => images::create(d, &q).await,
+        (&Method::POST, ["images", "create"]) => images::create(d, &q, req.headers()).await,
         (&Method::GET, ["images", "json"]) => images::list(d),
         (&Method::POST, ["images", "prune"]) => prune::images(d, &q).await,
-        (_, ["images", ..]) => image_object(d, &method, path, &q),
+        (&Method::GET, ["images", "get"]) => {
+            archive::save(d, q.all("names").into_iter().map(str::to_owned).collect())
+        }
+        (&Method::POST, ["images", "load"]) => archive::load(d, &q, req).await,
+        (&Method::POST, ["build"]) => builds::build(d, &q, req).await,
+        (_, ["images", ..]) => image_object(d, req, path, &q).await,
         (&Method::POST, ["containers", "create"]) => containers::create(d, &q, req).await,
         (&Method::GET, ["containers", "json"]) => containers::list(d, &q),
         (&Method::GET, ["containers", id, "json"]) => containers::inspect(d, id),
@@ -146,27 +151,27 @@ async fn route(
     }
 }
 
-/// `/images/{name}[/json|/tag]`: names hold slashes, so the action is the last segment.
-fn image_object(
+/// `/images/{name}[/json|/tag|/history|/get|/push]`: names hold slashes, so the action is
+/// the last segment.
+async fn image_object(
     d: &Arc<Daemon>,
-    method: &Method,
+    req: Request<Incoming>,
     path: &str,
     q: &Query,
 ) -> ApiResult<Response<Body>> {
+    let method = req.method().clone();
     let rest = path
         .trim_matches('/')
         .strip_prefix("images/")
         .unwrap_or_default();
-    match *method {
-        Method::GET => match rest.strip_suffix("/json") {
-            Some(name) => images::inspect(d, name),
-            None => Err(ApiError::not_found(format!("page not found: GET {path}"))),
-        },
-        Method::POST => match rest.strip_suffix("/tag") {
-            Some(name) => images::tag(d, name, q),
-            None => Err(ApiError::not_found(format!("page not found: POST {path}"))),
-        },
-        Method::DELETE => images::remove(d, rest, q),
+    let (name, action) = rest.rsplit_once('/').unwrap_or((rest, ""));
+    match (&method, action) {
+        (&Method::GET, "json") => images::inspect(d, name),
+        (&Method::GET, "history") => history::history(d, name),
+        (&Method::GET, "get") => archive::save(d, vec![name.to_owned()]),
+        (&Method::POST, "tag") => images::tag(d, name, q),
+        (&Method::POST, "push") => push::push(d, name, q, req.headers()).await,
+        (&Method::DELETE, _) => images::remove(d, rest, q),
         _ => Err(ApiError::not_found(format!(
             "page not found: {method} {path}"
         ))),

@@ -96,24 +96,32 @@ pub async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
     }
 }
 
-/// A parsed query string.
+/// A parsed query string (a repeated key keeps every value, in order).
 #[derive(Debug, Default)]
-pub struct Query(HashMap<String, String>);
+pub struct Query(HashMap<String, Vec<String>>);
 
 impl Query {
     /// Parses `a=b&c=d` with percent and `+` decoding.
     pub fn parse(q: Option<&str>) -> Query {
-        let mut m = HashMap::new();
+        let mut m: HashMap<String, Vec<String>> = HashMap::new();
         for pair in q.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            m.insert(decode(k), decode(v));
+            m.entry(decode(k)).or_default().push(decode(v));
         }
         Query(m)
     }
 
-    /// A value, if given.
+    /// A value, if given (the last one of a repeated key).
     pub fn get(&self, k: &str) -> Option<&str> {
-        self.0.get(k).map(String::as_str)
+        self.0.get(k).and_then(|v| v.last()).map(String::as_str)
+    }
+
+    /// Every value of a repeated key (`t=a&t=b`), in order.
+    pub fn all(&self, k: &str) -> Vec<&str> {
+        self.0
+            .get(k)
+            .map(|v| v.iter().map(String::as_str).collect())
+            .unwrap_or_default()
     }
 
     /// A boolean as docker reads one: present and not "", "0", "no", "false" or "none".
@@ -176,6 +184,10 @@ mod tests {
         assert!(!q.flag("force"));
         assert!(!q.flag("missing"));
         assert_eq!(q.get("x"), Some("%zz"));
+        let many = Query::parse(Some("t=a%3A1&t=b&names=c"));
+        assert_eq!(many.all("t"), ["a:1", "b"]);
+        assert_eq!(many.get("t"), Some("b"));
+        assert!(many.all("none").is_empty());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// `busybox:latest` -> (`busybox`, Some(`latest`)): the familiar repository and tag.
-fn familiar_repo(r: &Reference) -> String {
+pub fn familiar_repo(r: &Reference) -> String {
     let f = r.familiar();
     match (r.tag(), r.digest()) {
         (Some(t), _) => f.strip_suffix(&format!(":{t}")).unwrap_or(&f).to_owned(),
@@ -22,13 +22,14 @@ fn familiar_repo(r: &Reference) -> String {
 }
 
 /// The short id docker shows for a layer.
-fn short(d: &dm_image::progress::Digest) -> String {
+pub fn short(d: &dm_image::progress::Digest) -> String {
     let s = d.to_string();
     let hex = s.split_once(':').map_or(s.as_str(), |(_, h)| h);
     hex.chars().take(12).collect()
 }
 
-fn progress_bar(current: u64, total: u64) -> String {
+/// docker's text progress bar.
+pub fn progress_bar(current: u64, total: u64) -> String {
     let width = 50u64;
     let filled = (current.min(total) * width).checked_div(total).unwrap_or(0) as usize;
     let mut bar = "=".repeat(filled);
@@ -39,7 +40,8 @@ fn progress_bar(current: u64, total: u64) -> String {
     format!("[{bar}] {current}B/{total}B")
 }
 
-fn line(v: Value) -> Bytes {
+/// One JSON message of a progress stream.
+pub fn line(v: Value) -> Bytes {
     let mut b = serde_json::to_vec(&v).unwrap_or_default();
     b.extend_from_slice(b"\r\n");
     Bytes::from(b)
@@ -74,8 +76,13 @@ fn progress_message(e: &Event, fetched: &AtomicBool) -> Option<Value> {
     })
 }
 
-/// `POST /images/create?fromImage=&tag=`: pulls, streaming progress lines.
-pub async fn create(d: &Arc<Daemon>, q: &Query) -> ApiResult<Response<Body>> {
+/// `POST /images/create?fromImage=&tag=`: pulls (with the `X-Registry-Auth` credentials, if
+/// any), streaming progress lines.
+pub async fn create(
+    d: &Arc<Daemon>,
+    q: &Query,
+    headers: &hyper::HeaderMap,
+) -> ApiResult<Response<Body>> {
     let from = q
         .get("fromImage")
         .filter(|s| !s.is_empty())
@@ -90,6 +97,7 @@ pub async fn create(d: &Arc<Daemon>, q: &Query) -> ApiResult<Response<Body>> {
     let reference: Reference = name.parse().map_err(|e: dm_image::ReferenceError| {
         ApiError::bad(format!("invalid reference format: {e}"))
     })?;
+    let client = crate::push::client_for(d, headers, reference.domain());
     let (resp, tx) = http::streamed(StatusCode::OK, "application/json");
     let d = d.clone();
     tokio::spawn(async move {
@@ -109,9 +117,10 @@ pub async fn create(d: &Arc<Daemon>, q: &Query) -> ApiResult<Response<Body>> {
                 let _ = ptx.try_send(line(m));
             }
         });
+        let client = client.as_ref().unwrap_or(d.images.client());
         let result = d
             .images
-            .pull(&reference, &PullOptions::default(), &progress)
+            .pull_with(client, &reference, &PullOptions::default(), &progress)
             .await;
         let msgs = match result {
             Ok(rec) => {

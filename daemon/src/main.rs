@@ -4,6 +4,9 @@
 // serde_json's json! macro nests deeply for the /info document.
 #![recursion_limit = "256"]
 mod api;
+mod archive;
+mod bridge;
+mod builds;
 mod config;
 mod containers;
 mod copyup;
@@ -13,6 +16,7 @@ mod error;
 mod events;
 mod exec;
 mod filter;
+mod history;
 mod http;
 mod images;
 mod lifecycle;
@@ -22,6 +26,7 @@ mod netports;
 mod networks;
 mod pause;
 mod prune;
+mod push;
 mod record;
 mod rename;
 mod server;

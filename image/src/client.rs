@@ -59,6 +59,14 @@ impl Client {
         }
     }
 
+    /// The same client (registry settings, timeouts) with other credentials: a daemon's
+    /// per-request `X-Registry-Auth`.
+    pub fn with_auth(&self, auth: AuthFile) -> Client {
+        let mut opts = (*self.opts).clone();
+        opts.auth = auth;
+        Client::new(opts)
+    }
+
     /// A session on the repository `reference` names.
     pub fn repository(&self, reference: &Reference) -> Result<Repository> {
         let endpoints = self

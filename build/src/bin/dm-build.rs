@@ -80,6 +80,7 @@ fn main() -> anyhow::Result<()> {
         compression: cli.compression,
         cache_to: cli.cache_to.clone(),
         cache_from: cli.cache_from.clone(),
+        labels: BTreeMap::new(),
     };
     if cli.output.is_some() && cli.tags.is_empty() {
         anyhow::bail!("--output needs a name for the image: add -t NAME");

@@ -1,4 +1,4 @@
-//! Image commands: images, pull, push, build, tag, rmi.
+//! Image commands: images, pull, push, build, save, load, history, tag, rmi.
 
 use super::format::{self, s};
 use crate::term;
@@ -133,6 +133,91 @@ pub fn build(
     })?;
     if quiet {
         println!("{id}");
+    }
+    Ok(0)
+}
+
+/// `dockermind save`: the archive streamed to `output` (written beside it, then renamed, so a
+/// failed save leaves no partial file) or to stdout.
+pub fn save(c: &Client, output: Option<&str>, images: &[String]) -> Result<i32> {
+    let q: Vec<(&str, &str)> = images.iter().map(|i| ("names", i.as_str())).collect();
+    let Some(path) = output else {
+        if term::is_tty(&std::io::stdout()) {
+            anyhow::bail!(
+                "refusing to write an archive to a terminal: use -o FILE or redirect the output"
+            );
+        }
+        let mut r = c.send("GET", &format!("/images/get{}", query(&q)), &[], None)?;
+        std::io::copy(&mut r.body, &mut std::io::stdout().lock()).context("writing the archive")?;
+        return Ok(0);
+    };
+    let mut r = c.send("GET", &format!("/images/get{}", query(&q)), &[], None)?;
+    let tmp = format!("{path}.partial");
+    let copied = (|| -> Result<()> {
+        let mut f = std::fs::File::create(&tmp).with_context(|| format!("create {tmp}"))?;
+        std::io::copy(&mut r.body, &mut f).context("writing the archive")?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path).with_context(|| format!("rename {tmp} to {path}"))?;
+        Ok(())
+    })();
+    if copied.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    copied.map(|()| 0)
+}
+
+/// `dockermind load`: prints `Loaded image: NAME` per name.
+pub fn load(c: &Client, input: Option<&str>, quiet: bool) -> Result<i32> {
+    let body = match input {
+        Some(p) => std::fs::read(p).with_context(|| format!("read {p}"))?,
+        None => {
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut b)
+                .context("read the archive from standard input")?;
+            b
+        }
+    };
+    let q = if quiet { "?quiet=1" } else { "" };
+    let r = c.send(
+        "POST",
+        &format!("/images/load{q}"),
+        &[("Content-Type", "application/x-tar")],
+        Some(&body),
+    )?;
+    Client::messages(r.body, |m| {
+        if let Some(s) = m.get("stream").and_then(Value::as_str) {
+            print!("{s}");
+        }
+    })?;
+    Ok(0)
+}
+
+/// `dockermind history`.
+pub fn history(c: &Client, image: &str, quiet: bool) -> Result<i32> {
+    let entries: Vec<Value> = c.json("GET", &format!("/images/{image}/history"), None)?;
+    let mut rows = vec![];
+    for e in &entries {
+        let id = match s(e, "Id") {
+            "<missing>" => "<missing>".to_owned(),
+            id => format::short_id(id),
+        };
+        if quiet {
+            println!("{id}");
+            continue;
+        }
+        let created = format::ago(e.get("Created").and_then(Value::as_i64).unwrap_or(0));
+        let by: String = s(e, "CreatedBy").chars().take(45).collect();
+        let size = format::size(e.get("Size").and_then(Value::as_i64).unwrap_or(0));
+        rows.push(vec![id, created, by, size, s(e, "Comment").to_owned()]);
+    }
+    if !quiet {
+        print!(
+            "{}",
+            format::table(
+                &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+                &rows
+            )
+        );
     }
     Ok(0)
 }

@@ -64,6 +64,19 @@ impl Images {
         opts: &PushOptions,
         progress: &Progress,
     ) -> Result<Digest> {
+        self.push_with(&self.client, name_or_id, target, opts, progress)
+            .await
+    }
+
+    /// [`Images::push`] with another registry client (other credentials).
+    pub async fn push_with(
+        &self,
+        client: &crate::Client,
+        name_or_id: &str,
+        target: Option<&Reference>,
+        opts: &PushOptions,
+        progress: &Progress,
+    ) -> Result<Digest> {
         let rec = self.resolve(name_or_id)?;
         let from: Reference = rec.name.parse()?;
         let target = target.cloned().unwrap_or_else(|| from.clone());
@@ -99,6 +112,6 @@ impl Images {
             layers,
             from: Some(from),
         };
-        Ok(push(&self.client, &self.content, &src, &target, opts, progress).await?)
+        Ok(push(client, &self.content, &src, &target, opts, progress).await?)
     }
 }

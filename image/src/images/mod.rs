@@ -148,6 +148,18 @@ impl Images {
         opts: &PullOptions,
         progress: &Progress,
     ) -> Result<ImageRecord> {
+        self.pull_with(&self.client, reference, opts, progress)
+            .await
+    }
+
+    /// [`Images::pull`] with another registry client (other credentials).
+    pub async fn pull_with(
+        &self,
+        client: &Client,
+        reference: &Reference,
+        opts: &PullOptions,
+        progress: &Progress,
+    ) -> Result<ImageRecord> {
         // Layers are unpacked as they land, beside the downloads still running.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let (content, snaps, unpack_progress) =
@@ -171,15 +183,7 @@ impl Images {
             };
             unpack_when(&content, &snaps, &config, &layers, &unpack_progress, ready).map(Some)
         });
-        let pulled = pull_notify(
-            &self.client,
-            &self.content,
-            reference,
-            opts,
-            progress,
-            Some(tx),
-        )
-        .await;
+        let pulled = pull_notify(client, &self.content, reference, opts, progress, Some(tx)).await;
         // Waited for even when the pull failed: it may be applying a layer right now.
         let unpacked = unpacker
             .await

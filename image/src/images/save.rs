@@ -1,6 +1,6 @@
 //! `save`: images as one tar that is both an OCI image layout (`oci-layout`, `index.json`,
 //! `blobs/`) and a `docker save` archive (`manifest.json` naming config and layers by their
-//! blob paths), as docker 25 writes it, so docker, podman, skopeo and containerd all load it.
+//! blob paths, and the legacy `repositories`), as docker 25 writes it, so docker, podman, skopeo and containerd all load it.
 //! Blobs go out exactly as stored, so digests survive the round trip.
 
 use super::{ImageError, Images, Result};
@@ -56,6 +56,7 @@ impl Images {
         }
         let mut index = Vec::new();
         let mut docker: BTreeMap<String, (String, Vec<String>, Vec<String>)> = BTreeMap::new();
+        let mut repositories = json!({});
         for r in &records {
             let reference: crate::Reference = r.name.parse()?;
             let manifest: Digest = r.manifest.parse()?;
@@ -77,8 +78,15 @@ impl Images {
                     Vec::new(),
                 )
             });
-            if reference.tag().is_some() {
+            if let Some(t) = reference.tag() {
                 entry.2.push(reference.familiar());
+                // docker's legacy `repositories`: repository → tag → the top layer's id.
+                if let Some(top) = r.layers.last() {
+                    let hex = top.split_once(':').map_or(top.as_str(), |(_, h)| h);
+                    let repo = reference.familiar();
+                    let repo = repo.strip_suffix(&format!(":{t}")).unwrap_or(&repo);
+                    repositories[repo][t] = json!(hex);
+                }
             }
         }
         let index = json!({
@@ -93,6 +101,9 @@ impl Images {
         let ser = |v: &serde_json::Value| serde_json::to_vec(v).unwrap_or_default();
         append(&mut tar, "index.json", &ser(&index)).map_err(io)?;
         append(&mut tar, "manifest.json", &ser(&json!(manifest_json))).map_err(io)?;
+        if repositories.as_object().is_some_and(|o| !o.is_empty()) {
+            append(&mut tar, "repositories", &ser(&repositories)).map_err(io)?;
+        }
         tar.into_inner().map_err(io)?.flush().map_err(io)?;
         Ok(())
     }
