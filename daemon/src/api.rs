@@ -4,8 +4,8 @@ use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Query};
 use crate::{
-    containers, df, events, exec, images, networks, pause, prune, rename, stats, system, top,
-    volumes,
+    containers, df, events, exec, images, networks, pause, prune, rename, resize, stats, system,
+    top, volumes,
 };
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
@@ -107,15 +107,12 @@ async fn route(
             containers::attach(d, id, &q, req, version).await
         }
         (&Method::GET, ["containers", id, "logs"]) => containers::logs(d, id, &q, version).await,
-        (&Method::POST, ["containers", id, "resize"]) => {
-            d.find(id)?;
-            Ok(http::empty(hyper::StatusCode::OK))
-        }
+        (&Method::POST, ["containers", id, "resize"]) => resize::container(d, id, &q).await,
         (&Method::DELETE, ["containers", id]) => containers::remove(d, id, &q).await,
         (&Method::POST, ["containers", id, "exec"]) => exec::create(d, id, req).await,
         (&Method::POST, ["exec", id, "start"]) => exec::start(d, id, req, version).await,
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(d, id),
-        (&Method::POST, ["exec", _, "resize"]) => Ok(http::empty(hyper::StatusCode::OK)),
+        (&Method::POST, ["exec", id, "resize"]) => resize::exec(d, id, &q).await,
         // Volumes, events, stats, prune, df, rename, top.
         (&Method::POST, ["volumes", "create"]) => volumes::create(d, req).await,
         (&Method::GET, ["volumes"]) => volumes::list(d, &q),

@@ -3,8 +3,8 @@
 //! the task API. Exits come back as TaskExit events on the events socket we serve.
 
 use containerd_shim_protos::api::{
-    CreateTaskRequest, DeleteRequest, ExecProcessRequest, KillRequest, PauseRequest, ResumeRequest,
-    ShutdownRequest, StartRequest, StateRequest, StateResponse,
+    CreateTaskRequest, DeleteRequest, ExecProcessRequest, KillRequest, PauseRequest,
+    ResizePtyRequest, ResumeRequest, ShutdownRequest, StartRequest, StateRequest, StateResponse,
 };
 use containerd_shim_protos::events::task::TaskExit;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
@@ -199,6 +199,21 @@ impl Shim {
                 .map_err(rpc("resume"))
                 .map(drop)
         }
+    }
+
+    /// Sets the terminal size of the init (`exec_id` empty) or an exec.
+    pub fn resize(&self, id: &str, exec_id: &str, width: u32, height: u32) -> Result<()> {
+        let req = ResizePtyRequest {
+            id: id.into(),
+            exec_id: exec_id.into(),
+            width,
+            height,
+            ..Default::default()
+        };
+        self.task
+            .resize_pty(ctx(), &req)
+            .map_err(rpc("resize"))
+            .map(drop)
     }
 
     /// The task's state.
