@@ -4,8 +4,8 @@ use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Query};
 use crate::{
-    containers, df, events, exec, images, networks, pause, prune, rename, resize, stats, system,
-    top, volumes,
+    archive, containers, df, events, exec, images, networks, pause, prune, rename, resize, stats,
+    system, top, volumes,
 };
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
@@ -108,6 +108,10 @@ async fn route(
         }
         (&Method::GET, ["containers", id, "logs"]) => containers::logs(d, id, &q, version).await,
         (&Method::POST, ["containers", id, "resize"]) => resize::container(d, id, &q).await,
+        (&Method::GET, ["containers", id, "export"]) => archive::export(d, id).await,
+        (&Method::HEAD, ["containers", id, "archive"]) => archive::get(d, id, &q, true).await,
+        (&Method::GET, ["containers", id, "archive"]) => archive::get(d, id, &q, false).await,
+        (&Method::PUT, ["containers", id, "archive"]) => archive::put(d, id, &q, req).await,
         (&Method::DELETE, ["containers", id]) => containers::remove(d, id, &q).await,
         (&Method::POST, ["containers", id, "exec"]) => exec::create(d, id, req).await,
         (&Method::POST, ["exec", id, "start"]) => exec::start(d, id, req, version).await,

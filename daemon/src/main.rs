@@ -4,9 +4,11 @@
 // serde_json's json! macro nests deeply for the /info document.
 #![recursion_limit = "256"]
 mod api;
+mod archive;
 mod config;
 mod containers;
 mod copyup;
+mod ctrfs;
 mod daemon;
 mod df;
 mod error;
@@ -20,6 +22,7 @@ mod mounts;
 mod netattach;
 mod netports;
 mod networks;
+mod passwd;
 mod pause;
 mod prune;
 mod record;
@@ -31,6 +34,7 @@ mod spec;
 mod stats;
 mod stdio;
 mod system;
+mod tarwalk;
 mod top;
 mod volume_store;
 mod volumes;
