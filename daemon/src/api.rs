@@ -5,7 +5,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Query};
 use crate::{
     archive, containers, df, events, exec, images, networks, pause, prune, rename, resize, stats,
-    system, top, volumes,
+    system, top, update, volumes,
 };
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
@@ -126,6 +126,7 @@ async fn route(
         (&Method::GET, ["events"]) => events::stream(d, &q).await,
         (&Method::GET, ["containers", id, "stats"]) => stats::get(d, id, &q).await,
         (&Method::GET, ["containers", id, "top"]) => top::top(d, id, &q).await,
+        (&Method::POST, ["containers", id, "update"]) => update::update(d, id, req).await,
         (&Method::POST, ["containers", id, "rename"]) => rename::rename(d, id, &q),
         (&Method::POST, ["containers", id, "pause"]) => pause::handle(d, id, true).await,
         (&Method::POST, ["containers", id, "unpause"]) => pause::handle(d, id, false).await,

@@ -28,6 +28,7 @@ mod prune;
 mod record;
 mod rename;
 mod resize;
+mod resources;
 mod server;
 mod shim;
 mod spec;
@@ -36,6 +37,7 @@ mod stdio;
 mod system;
 mod tarwalk;
 mod top;
+mod update;
 mod volume_store;
 mod volumes;
 

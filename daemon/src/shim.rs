@@ -5,6 +5,7 @@
 use containerd_shim_protos::api::{
     CreateTaskRequest, DeleteRequest, ExecProcessRequest, KillRequest, PauseRequest,
     ResizePtyRequest, ResumeRequest, ShutdownRequest, StartRequest, StateRequest, StateResponse,
+    UpdateTaskRequest,
 };
 use containerd_shim_protos::events::task::TaskExit;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
@@ -213,6 +214,24 @@ impl Shim {
         self.task
             .resize_pty(ctx(), &req)
             .map_err(rpc("resize"))
+            .map(drop)
+    }
+
+    /// Applies new cgroup limits (`resources`: an OCI LinuxResources JSON) to the running task.
+    pub fn update(&self, id: &str, resources: Vec<u8>) -> Result<()> {
+        let req = UpdateTaskRequest {
+            id: id.into(),
+            resources: Some(Any {
+                type_url: "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into(),
+                value: resources,
+                ..Default::default()
+            })
+            .into(),
+            ..Default::default()
+        };
+        self.task
+            .update(ctx(), &req)
+            .map_err(rpc("update"))
             .map(drop)
     }
 
