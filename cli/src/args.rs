@@ -177,6 +177,30 @@ pub enum Cmd {
         #[arg(long)]
         until: Option<String>,
     },
+    /// Copy files between a container (CONTAINER:PATH) and here (a path, or - for a tar on
+    /// stdin/stdout).
+    Cp {
+        /// Give copied files the container user's uid and gid.
+        #[arg(short, long)]
+        archive: bool,
+        /// Follow a symlink the source path names.
+        #[arg(short = 'L', long)]
+        follow_link: bool,
+        /// Source.
+        src: String,
+        /// Destination.
+        dst: String,
+    },
+    /// Write a container's filesystem as a tar archive.
+    Export {
+        /// File to write (default: stdout, which must not be a terminal).
+        #[arg(short, long)]
+        output: Option<String>,
+        /// The container.
+        container: String,
+    },
+    /// Change containers' resource limits and restart policy.
+    Update(UpdateArgs),
     /// Manage volumes.
     #[command(subcommand)]
     Volume(VolumeCmd),
@@ -250,6 +274,50 @@ pub struct RunArgs {
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// `dockermind update`.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Memory limit (bytes, or with b, k, m, g suffix).
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit (-1: unlimited swap).
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit.
+    #[arg(long)]
+    pub memory_reservation: Option<String>,
+    /// Number of CPUs (fractions allowed).
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Relative CPU weight.
+    #[arg(short = 'c', long)]
+    pub cpu_shares: Option<i64>,
+    /// CFS period in microseconds.
+    #[arg(long)]
+    pub cpu_period: Option<i64>,
+    /// CFS quota in microseconds.
+    #[arg(long)]
+    pub cpu_quota: Option<i64>,
+    /// CPUs allowed (0-3, 0,1).
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes allowed.
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Most processes (-1: unlimited).
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Block I/O weight (10 to 1000).
+    #[arg(long)]
+    pub blkio_weight: Option<i64>,
+    /// Restart policy: no, always, unless-stopped, on-failure[:N].
+    #[arg(long)]
+    pub restart: Option<String>,
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
 }
 
 /// `dockermind exec`.

@@ -95,6 +95,13 @@ impl Client {
         let (head, rest) = wire::read_head(&mut s)?;
         let body = Body::new(&head, rest, s);
         if head.status >= 400 {
+            // A HEAD answer has headers only: its Content-Length announces no body to read.
+            if method == "HEAD" {
+                return Err(ClientError::Api {
+                    status: head.status,
+                    message: format!("status {}", head.status),
+                });
+            }
             return Err(api_error(head.status, body));
         }
         Ok(Response { head, body })

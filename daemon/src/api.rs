@@ -5,7 +5,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Query};
 use crate::{
     archive, builds, containers, df, events, exec, history, images, networks, pause, prune, push,
-    rename, stats, system, top, volumes,
+    rename, resize, saveload, stats, system, top, update, volumes,
 };
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
@@ -95,9 +95,9 @@ async fn route(
         (&Method::GET, ["images", "json"]) => images::list(d),
         (&Method::POST, ["images", "prune"]) => prune::images(d, &q).await,
         (&Method::GET, ["images", "get"]) => {
-            archive::save(d, q.all("names").into_iter().map(str::to_owned).collect())
+            saveload::save(d, q.all("names").into_iter().map(str::to_owned).collect())
         }
-        (&Method::POST, ["images", "load"]) => archive::load(d, &q, req).await,
+        (&Method::POST, ["images", "load"]) => saveload::load(d, &q, req).await,
         (&Method::POST, ["build"]) => builds::build(d, &q, req).await,
         (_, ["images", ..]) => image_object(d, req, path, &q).await,
         (&Method::POST, ["containers", "create"]) => containers::create(d, &q, req).await,
@@ -112,15 +112,16 @@ async fn route(
             containers::attach(d, id, &q, req, version).await
         }
         (&Method::GET, ["containers", id, "logs"]) => containers::logs(d, id, &q, version).await,
-        (&Method::POST, ["containers", id, "resize"]) => {
-            d.find(id)?;
-            Ok(http::empty(hyper::StatusCode::OK))
-        }
+        (&Method::POST, ["containers", id, "resize"]) => resize::container(d, id, &q).await,
+        (&Method::GET, ["containers", id, "export"]) => archive::export(d, id).await,
+        (&Method::HEAD, ["containers", id, "archive"]) => archive::get(d, id, &q, true).await,
+        (&Method::GET, ["containers", id, "archive"]) => archive::get(d, id, &q, false).await,
+        (&Method::PUT, ["containers", id, "archive"]) => archive::put(d, id, &q, req).await,
         (&Method::DELETE, ["containers", id]) => containers::remove(d, id, &q).await,
         (&Method::POST, ["containers", id, "exec"]) => exec::create(d, id, req).await,
         (&Method::POST, ["exec", id, "start"]) => exec::start(d, id, req, version).await,
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(d, id),
-        (&Method::POST, ["exec", _, "resize"]) => Ok(http::empty(hyper::StatusCode::OK)),
+        (&Method::POST, ["exec", id, "resize"]) => resize::exec(d, id, &q).await,
         // Volumes, events, stats, prune, df, rename, top.
         (&Method::POST, ["volumes", "create"]) => volumes::create(d, req).await,
         (&Method::GET, ["volumes"]) => volumes::list(d, &q),
@@ -130,6 +131,7 @@ async fn route(
         (&Method::GET, ["events"]) => events::stream(d, &q).await,
         (&Method::GET, ["containers", id, "stats"]) => stats::get(d, id, &q).await,
         (&Method::GET, ["containers", id, "top"]) => top::top(d, id, &q).await,
+        (&Method::POST, ["containers", id, "update"]) => update::update(d, id, req).await,
         (&Method::POST, ["containers", id, "rename"]) => rename::rename(d, id, &q),
         (&Method::POST, ["containers", id, "pause"]) => pause::handle(d, id, true).await,
         (&Method::POST, ["containers", id, "unpause"]) => pause::handle(d, id, false).await,
@@ -168,7 +170,7 @@ async fn image_object(
     match (&method, action) {
         (&Method::GET, "json") => images::inspect(d, name),
         (&Method::GET, "history") => history::history(d, name),
-        (&Method::GET, "get") => archive::save(d, vec![name.to_owned()]),
+        (&Method::GET, "get") => saveload::save(d, vec![name.to_owned()]),
         (&Method::POST, "tag") => images::tag(d, name, q),
         (&Method::POST, "push") => push::push(d, name, q, req.headers()).await,
         (&Method::DELETE, _) => images::remove(d, rest, q),

@@ -20,11 +20,14 @@ pub async fn create(
     q: &Query,
     req: Request<Incoming>,
 ) -> ApiResult<Response<Body>> {
-    let body: CreateRequest = http::read_json(req).await?;
+    let mut body: CreateRequest = http::read_json(req).await?;
+    let host = body.host_config.get_or_insert_with(Default::default);
+    crate::resources::adapt(host);
+    let warnings = crate::resources::verify(host)?;
     let id = d.create(q.get("name"), body).await?;
     Ok(http::json(
         StatusCode::CREATED,
-        &json!({"Id": id, "Warnings": []}),
+        &json!({"Id": id, "Warnings": warnings}),
     ))
 }
 
@@ -463,12 +466,20 @@ pub fn inspect(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
             "Memory": r.host_config.memory,
             "NanoCpus": r.host_config.nano_cpus,
             "PidsLimit": r.host_config.pids_limit,
+            "MemorySwap": r.host_config.memory_swap,
+            "MemoryReservation": r.host_config.memory_reservation,
+            "CpuShares": r.host_config.cpu_shares,
+            "CpuPeriod": r.host_config.cpu_period,
+            "CpuQuota": r.host_config.cpu_quota,
+            "CpusetCpus": r.host_config.cpuset_cpus,
+            "CpusetMems": r.host_config.cpuset_mems,
+            "BlkioWeight": r.host_config.blkio_weight,
             "PortBindings": r.host_config.port_bindings,
             "PublishAllPorts": r.host_config.publish_all_ports,
             "Dns": r.host_config.dns,
             "ExtraHosts": r.host_config.extra_hosts,
             "LogConfig": {"Type": "json-file", "Config": {}},
-            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}
+            "RestartPolicy": crate::resources::restart_policy_shown(&r.host_config.restart_policy)
         },
         "GraphDriver": {"Name": "overlayfs", "Data": {}},
         "Mounts": mounts,

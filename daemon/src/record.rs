@@ -73,10 +73,38 @@ pub struct HostConfig {
     pub nano_cpus: i64,
     /// Most processes (0 or negative: none).
     pub pids_limit: Option<i64>,
+    /// Memory plus swap in bytes (0: unset, -1: unlimited swap).
+    pub memory_swap: i64,
+    /// Memory soft limit in bytes (0: none).
+    pub memory_reservation: i64,
+    /// Relative CPU weight (0: the default, 1024).
+    pub cpu_shares: i64,
+    /// CFS period in microseconds (0: the kernel's).
+    pub cpu_period: i64,
+    /// CFS quota in microseconds per period (0: none).
+    pub cpu_quota: i64,
+    /// CPUs the container may use (`0-1`, `0,2`; empty: all).
+    pub cpuset_cpus: String,
+    /// Memory nodes the container may use (empty: all).
+    pub cpuset_mems: String,
+    /// Block I/O weight, 10 to 1000 (0: none).
+    pub blkio_weight: u16,
+    /// What happens when the container exits.
+    pub restart_policy: RestartPolicy,
     /// `--mount` entries.
     pub mounts: Option<Vec<crate::mounts::MountSpec>>,
     /// `--tmpfs` entries: path to options.
     pub tmpfs: Option<BTreeMap<String, String>>,
+}
+
+/// `HostConfig.RestartPolicy`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicy {
+    /// "", no, always, unless-stopped or on-failure.
+    pub name: String,
+    /// Most restarts for on-failure (0: no limit).
+    pub maximum_retry_count: i64,
 }
 
 /// The create request body: Config fields plus HostConfig.

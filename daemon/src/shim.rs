@@ -3,8 +3,9 @@
 //! the task API. Exits come back as TaskExit events on the events socket we serve.
 
 use containerd_shim_protos::api::{
-    CreateTaskRequest, DeleteRequest, ExecProcessRequest, KillRequest, PauseRequest, ResumeRequest,
-    ShutdownRequest, StartRequest, StateRequest, StateResponse,
+    CreateTaskRequest, DeleteRequest, ExecProcessRequest, KillRequest, PauseRequest,
+    ResizePtyRequest, ResumeRequest, ShutdownRequest, StartRequest, StateRequest, StateResponse,
+    UpdateTaskRequest,
 };
 use containerd_shim_protos::events::task::TaskExit;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
@@ -199,6 +200,39 @@ impl Shim {
                 .map_err(rpc("resume"))
                 .map(drop)
         }
+    }
+
+    /// Sets the terminal size of the init (`exec_id` empty) or an exec.
+    pub fn resize(&self, id: &str, exec_id: &str, width: u32, height: u32) -> Result<()> {
+        let req = ResizePtyRequest {
+            id: id.into(),
+            exec_id: exec_id.into(),
+            width,
+            height,
+            ..Default::default()
+        };
+        self.task
+            .resize_pty(ctx(), &req)
+            .map_err(rpc("resize"))
+            .map(drop)
+    }
+
+    /// Applies new cgroup limits (`resources`: an OCI LinuxResources JSON) to the running task.
+    pub fn update(&self, id: &str, resources: Vec<u8>) -> Result<()> {
+        let req = UpdateTaskRequest {
+            id: id.into(),
+            resources: Some(Any {
+                type_url: "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into(),
+                value: resources,
+                ..Default::default()
+            })
+            .into(),
+            ..Default::default()
+        };
+        self.task
+            .update(ctx(), &req)
+            .map_err(rpc("update"))
+            .map(drop)
     }
 
     /// The task's state.

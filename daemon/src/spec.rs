@@ -136,16 +136,9 @@ pub fn build(rec: &Record, rootfs: &Path, cgroup_parent: &str) -> ApiResult<Valu
         v["hostname"] = Value::Null;
     }
     let linux = &mut v["linux"];
-    let res = &mut linux["resources"];
-    if h.memory > 0 {
-        res["memory"] = json!({"limit": h.memory});
-    }
-    if h.nano_cpus > 0 {
-        let period: i64 = 100_000;
-        res["cpu"] = json!({"quota": h.nano_cpus * period / 1_000_000_000, "period": period});
-    }
-    if let Some(p) = h.pids_limit.filter(|p| *p > 0) {
-        res["pids"] = json!({"limit": p});
+    let res = crate::resources::linux(h);
+    if let (Some(to), Some(from)) = (linux["resources"].as_object_mut(), res.as_object()) {
+        to.extend(from.clone());
     }
     linux["cgroupsPath"] = json!(format!(
         "{}/{}",

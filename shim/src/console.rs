@@ -120,15 +120,33 @@ pub fn start_copy(master: &File, stdin: &str, stdout: &str) -> Result<Receiver<(
             .spawn(move || {
                 let mut src = File::from(inp);
                 let mut buf = [0u8; 4096];
-                while let Ok(n) = src.read(&mut buf) {
-                    if n == 0 || dst.write_all(&buf[..n]).is_err() {
-                        break;
+                // A fifo read gives EOF while no writer has come yet, and the daemon opens its
+                // end only after Create: wait for data or a hang-up first (a fifo opened
+                // O_NONBLOCK reports POLLHUP only once a writer has come and gone).
+                while wait_readable(&src) {
+                    match src.read(&mut buf) {
+                        Ok(n) if n > 0 && dst.write_all(&buf[..n]).is_ok() => {}
+                        _ => break,
                     }
                 }
             })
             .map_err(io("spawn pty copy"))?;
     }
     Ok(done_rx)
+}
+
+/// Blocks until `f` has data or its writers hung up; false on a poll error.
+fn wait_readable(f: &File) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    loop {
+        let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
 }
 
 /// Waits (bounded) for a terminal's output to drain before its exit is reported.

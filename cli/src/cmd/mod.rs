@@ -1,12 +1,14 @@
 //! The subcommands; each returns the process exit code.
 
 pub mod container;
+pub mod copy;
 pub mod exec;
 pub mod format;
 pub mod image;
 pub mod object;
 pub mod run;
 pub mod system;
+pub mod update;
 
 use crate::args::{Cli, Cmd};
 use anyhow::Result;
@@ -59,6 +61,14 @@ pub fn dispatch(c: &Client, cli: Cli) -> Result<i32> {
             since,
             until,
         } => system::events(c, &filter, since.as_deref(), until.as_deref()),
+        Cmd::Cp {
+            archive,
+            follow_link,
+            src,
+            dst,
+        } => copy::cp(c, &src, &dst, archive, follow_link),
+        Cmd::Export { output, container } => copy::export(c, &container, output.as_deref()),
+        Cmd::Update(a) => update::update(c, &a),
         Cmd::Volume(v) => object::volume(c, v),
         Cmd::Network(n) => object::network(c, n),
         Cmd::System(s) => system::system(c, s),

@@ -83,7 +83,7 @@ impl Ctx<'_> {
             if !kind.is_dir() {
                 return Err(refuse(&shown, "the target itself can only be a directory"));
             }
-            let meta = meta(e, &shown)?;
+            let meta = self.owned(meta(e, &shown)?);
             let root = self
                 .res
                 .root()
@@ -98,7 +98,7 @@ impl Ctx<'_> {
         if nb.starts_with(WHITEOUT) {
             return self.whiteout(parent, nb, &shown, stats);
         }
-        let meta = meta(e, &shown)?;
+        let meta = self.owned(meta(e, &shown)?);
         let link = e.link_name_bytes().map(|l| l.into_owned());
         let hardlink_src = match (kind, &link) {
             (EntryType::Link, Some(l)) => Some(self.hardlink_source(l, &shown)?),
@@ -139,6 +139,9 @@ impl Ctx<'_> {
             ));
         }
         let dir = self.res.dir(parent, &shown)?;
+        if self.opts.no_overwrite_dir_non_dir {
+            keep_dir_kind(dir, &name, kind.is_dir(), &shown)?;
+        }
         replace_existing(dir, &name, kind.is_dir(), &shown)?;
         let shown_ref = shown.as_str();
         let io = |op: &'static str| move |err: Errno| refuse(shown_ref, format!("{op}: {err}"));
@@ -204,6 +207,14 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// The entry's metadata with the owner the options force, if any.
+    fn owned(&self, mut m: Meta) -> Meta {
+        if let Some((uid, gid)) = self.opts.owner {
+            (m.uid, m.gid) = (uid, gid);
+        }
+        m
+    }
+
     fn whiteout(
         &mut self,
         parent: &[OsString],
@@ -261,6 +272,22 @@ fn is_whiteout_dev<R: Read>(e: &tar::Entry<R>) -> bool {
 
 /// Clears the way for a new node: an existing directory stays when a directory comes, anything
 /// else goes (as tar and containerd do).
+/// Refuses replacing a directory with a non-directory or the other way round.
+fn keep_dir_kind(dir: BorrowedFd, name: &OsStr, new_is_dir: bool, shown: &str) -> Result<()> {
+    let existing = sys::lstat_at(dir, name).map_err(|e| refuse(shown, format!("stat: {e}")))?;
+    match existing {
+        Some(SFlag::S_IFDIR) if !new_is_dir => Err(refuse(
+            shown,
+            "cannot overwrite directory with non-directory",
+        )),
+        Some(k) if new_is_dir && k != SFlag::S_IFDIR => Err(refuse(
+            shown,
+            "cannot overwrite non-directory with directory",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn replace_existing(dir: BorrowedFd, name: &OsStr, new_is_dir: bool, shown: &str) -> Result<()> {
     let existing = sys::lstat_at(dir, name).map_err(|e| refuse(shown, format!("stat: {e}")))?;
     match existing {

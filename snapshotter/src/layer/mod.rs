@@ -49,6 +49,11 @@ pub struct ApplyOptions {
     pub max_sparse_holes: u64,
     /// Hash the uncompressed stream into [`ApplyStats::diff_id`] (default off).
     pub diff_id: bool,
+    /// Refuse an entry that would replace a directory with a non-directory or the other way
+    /// round (docker's `noOverwriteDirNonDir` for copies into containers; default off).
+    pub no_overwrite_dir_non_dir: bool,
+    /// Give every entry this uid and gid instead of the tar's (docker's `copyUIDGID`).
+    pub owner: Option<(u32, u32)>,
 }
 
 impl Default for ApplyOptions {
@@ -57,6 +62,8 @@ impl Default for ApplyOptions {
             devices: DevicePolicy::Refuse,
             max_sparse_holes: 16 << 30,
             diff_id: false,
+            no_overwrite_dir_non_dir: false,
+            owner: None,
         }
     }
 }
@@ -92,6 +99,16 @@ pub fn apply_layer<R: Read + Send>(
         path: target.to_owned(),
         source: e.into(),
     })?;
+    apply_layer_at(layer, root, opts)
+}
+
+/// [`apply_layer`] onto an already opened directory (a caller that resolved the target itself,
+/// e.g. inside a container's root).
+pub fn apply_layer_at<R: Read + Send>(
+    layer: R,
+    root: std::os::fd::OwnedFd,
+    opts: &ApplyOptions,
+) -> Result<ApplyStats> {
     let mut input = BufReader::with_capacity(256 * 1024, layer);
     let kind = decompress::detect(&mut input).map_err(|e| Error::LayerRead(e.to_string()))?;
     let mut stats = ApplyStats {
