@@ -328,6 +328,11 @@ fn status_text(r: &Record) -> String {
             ago(&r.state.finished_at)
         ),
         "created" => "Created".into(),
+        "restarting" => format!(
+            "Restarting ({}) {} ago",
+            r.state.exit_code,
+            ago(&r.state.finished_at)
+        ),
         other => other.to_owned(),
     }
 }
@@ -437,7 +442,7 @@ pub fn inspect(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
         "Path": r.path,
         "Args": r.args,
         "State": {
-            "Status": s.status, "Running": s.running, "Paused": s.status == "paused", "Restarting": false,
+            "Status": s.status, "Running": s.running, "Paused": s.status == "paused", "Restarting": s.restarting,
             "OOMKilled": false, "Dead": false, "Pid": s.pid, "ExitCode": s.exit_code,
             "Error": s.error, "StartedAt": s.started_at, "FinishedAt": s.finished_at
         },
@@ -447,7 +452,7 @@ pub fn inspect(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
         "HostsPath": d.container_dir(&r.id).join("hosts"),
         "LogPath": d.log_path(&r.id),
         "Name": format!("/{}", r.name),
-        "RestartCount": 0,
+        "RestartCount": r.restart_count,
         "Driver": "overlayfs",
         "Platform": "linux",
         "MountLabel": "",
@@ -468,7 +473,10 @@ pub fn inspect(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
             "Dns": r.host_config.dns,
             "ExtraHosts": r.host_config.extra_hosts,
             "LogConfig": {"Type": "json-file", "Config": {}},
-            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}
+            "RestartPolicy": r.host_config.restart_policy.clone().unwrap_or_else(|| crate::restart::RestartPolicy {
+                name: "no".into(),
+                maximum_retry_count: 0,
+            })
         },
         "GraphDriver": {"Name": "overlayfs", "Data": {}},
         "Mounts": mounts,

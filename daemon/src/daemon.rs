@@ -40,6 +40,8 @@ pub struct Entry {
     pub phase: watch::Sender<Phase>,
     /// The shim while the container runs.
     pub shim: Option<Shim>,
+    /// Restart-policy bookkeeping kept in memory.
+    pub life: crate::restart::Life,
 }
 
 /// Everything the handlers share.
@@ -120,6 +122,7 @@ impl Daemon {
         tokio::task::spawn_blocking(move || dd.net_recover())
             .await?
             .context("recover networks")?;
+        d.restart_on_boot().await;
         Ok(d)
     }
 

@@ -24,6 +24,7 @@ mod pause;
 mod prune;
 mod record;
 mod rename;
+mod restart;
 mod server;
 mod shim;
 mod spec;

@@ -77,6 +77,8 @@ pub struct HostConfig {
     pub mounts: Option<Vec<crate::mounts::MountSpec>>,
     /// `--tmpfs` entries: path to options.
     pub tmpfs: Option<BTreeMap<String, String>>,
+    /// What to do when the container exits (`--restart`); read at each exit.
+    pub restart_policy: Option<crate::restart::RestartPolicy>,
 }
 
 /// The create request body: Config fields plus HostConfig.
@@ -110,6 +112,9 @@ pub struct State {
     pub started_at: String,
     /// RFC 3339 time of the last exit.
     pub finished_at: String,
+    /// Exited and waiting for its restart policy's back-off (Running stays true, as docker's).
+    #[serde(default)]
+    pub restarting: bool,
 }
 
 /// Go's zero time, which docker shows for "never".
@@ -125,6 +130,7 @@ impl Default for State {
             error: String::new(),
             started_at: ZERO_TIME.into(),
             finished_at: ZERO_TIME.into(),
+            restarting: false,
         }
     }
 }
@@ -159,6 +165,12 @@ pub struct Record {
     /// The networks the container joins when it starts, with their settings.
     #[serde(default)]
     pub networks: BTreeMap<String, crate::netattach::EndpointConfig>,
+    /// Restarts by the restart policy since the last start by a user.
+    #[serde(default)]
+    pub restart_count: u64,
+    /// A user stopped or killed it (unless-stopped then stays down at daemon start).
+    #[serde(default)]
+    pub manually_stopped: bool,
 }
 
 /// Errors of the record files.
