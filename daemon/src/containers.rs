@@ -247,7 +247,7 @@ pub async fn logs(
         (en.rec.clone(), live)
     };
     let tty = rec.config.tty;
-    let mut entries: Vec<_> = stdio::read_log(&d.log_path(&id))
+    let mut entries: Vec<_> = crate::jsonlog::read(&d.log_path(&id))
         .into_iter()
         .filter(|(s, _, _)| (*s == STDOUT && want_out) || (*s == STDERR && want_err))
         .collect();
@@ -472,7 +472,10 @@ pub fn inspect(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
             "PublishAllPorts": r.host_config.publish_all_ports,
             "Dns": r.host_config.dns,
             "ExtraHosts": r.host_config.extra_hosts,
-            "LogConfig": {"Type": "json-file", "Config": {}},
+            "LogConfig": {
+                "Type": "json-file",
+                "Config": r.host_config.log_config.as_ref().map(|c| c.config.clone()).unwrap_or_default(),
+            },
             "RestartPolicy": r.host_config.restart_policy.clone().unwrap_or_else(|| crate::restart::RestartPolicy {
                 name: "no".into(),
                 maximum_retry_count: 0,

@@ -3,10 +3,11 @@
 
 use crate::daemon::{random_id, Daemon, Entry, Phase};
 use crate::error::{ApiError, ApiResult};
+use crate::jsonlog::{JsonLog, Rotation};
 use crate::record::{now_rfc3339, CreateRequest, Record, State};
 use crate::shim::{self, Shim};
 use crate::spec;
-use crate::stdio::{self, Fifos, JsonLog, STDERR, STDOUT};
+use crate::stdio::{self, Fifos, STDERR, STDOUT};
 use containerd_shim_protos::api::CreateTaskRequest;
 use containerd_shim_protos::api::Status as TaskStatus;
 use std::sync::Arc;
@@ -74,6 +75,9 @@ impl Daemon {
             return Err(ApiError::bad("Config.Image is required"));
         }
         crate::restart::check_create(&host)?;
+        let defaults = crate::jsonlog::parse_defaults(&self.cfg.log_opts)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        crate::jsonlog::rotation(host.log_config.as_ref(), &defaults)?;
         if host.memory < 0 || host.nano_cpus < 0 {
             return Err(ApiError::bad(
                 "HostConfig.Memory and HostConfig.NanoCpus must not be negative",
@@ -436,7 +440,15 @@ impl Daemon {
 
     /// Opens the fifos of a running init: output copiers into the log and the hub, stdin.
     fn attach_io(self: &Arc<Self>, id: &str, fifos: &Fifos) -> std::io::Result<()> {
-        let log = JsonLog::open(&self.log_path(id))?;
+        let rot = self
+            .record(id)
+            .ok()
+            .and_then(|r| self.log_rotation(&r).ok())
+            .unwrap_or(Rotation {
+                max_size: None,
+                max_file: 1,
+            });
+        let log = JsonLog::open(&self.log_path(id), rot)?;
         let hub = {
             let mut ctrs = self.ctrs();
             let Some(en) = ctrs.get_mut(id) else {

@@ -15,6 +15,7 @@ mod exec;
 mod filter;
 mod http;
 mod images;
+mod jsonlog;
 mod lifecycle;
 mod mounts;
 mod netattach;

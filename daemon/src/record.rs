@@ -79,6 +79,8 @@ pub struct HostConfig {
     pub tmpfs: Option<BTreeMap<String, String>>,
     /// What to do when the container exits (`--restart`); read at each exit.
     pub restart_policy: Option<crate::restart::RestartPolicy>,
+    /// The log driver and its options (`--log-driver`, `--log-opt`).
+    pub log_config: Option<crate::jsonlog::LogConfig>,
 }
 
 /// The create request body: Config fields plus HostConfig.
