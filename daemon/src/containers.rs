@@ -320,7 +320,11 @@ fn ago(rfc3339: &str) -> String {
 
 fn status_text(r: &Record) -> String {
     match r.state.status.as_str() {
-        "running" => format!("Up {}", ago(&r.state.started_at)),
+        "running" => match r.state.health.as_ref().map(|h| h.status.as_str()) {
+            Some("starting") => format!("Up {} (health: starting)", ago(&r.state.started_at)),
+            Some(h) => format!("Up {} ({h})", ago(&r.state.started_at)),
+            None => format!("Up {}", ago(&r.state.started_at)),
+        },
         "paused" => format!("Up {} (Paused)", ago(&r.state.started_at)),
         "exited" => format!(
             "Exited ({}) {} ago",
@@ -380,6 +384,14 @@ fn matches(r: &Record, fs: &[(String, String)]) -> ApiResult<bool> {
                 .any(|v| r.name.contains(v.trim_start_matches('/'))),
             "id" => vals.iter().any(|v| r.id.starts_with(v)),
             "status" => vals.iter().any(|v| *v == r.state.status),
+            "health" => vals.iter().any(|v| {
+                *v == r
+                    .state
+                    .health
+                    .as_ref()
+                    .filter(|_| r.state.running)
+                    .map_or("none", |h| h.status.as_str())
+            }),
             "label" => vals.iter().all(|v| {
                 let (lk, lv) = v.split_once('=').map_or((*v, None), |(a, b)| (a, Some(b)));
                 r.config
@@ -444,7 +456,8 @@ pub fn inspect(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
         "State": {
             "Status": s.status, "Running": s.running, "Paused": s.status == "paused", "Restarting": s.restarting,
             "OOMKilled": false, "Dead": false, "Pid": s.pid, "ExitCode": s.exit_code,
-            "Error": s.error, "StartedAt": s.started_at, "FinishedAt": s.finished_at
+            "Error": s.error, "StartedAt": s.started_at, "FinishedAt": s.finished_at,
+            "Health": s.health
         },
         "Image": r.image_id,
         "ResolvConfPath": d.container_dir(&r.id).join("resolv.conf"),

@@ -111,6 +111,10 @@ impl Daemon {
                     .unwrap_or_default(),
             ),
         };
+        let image_health = img
+            .get("Healthcheck")
+            .and_then(|h| serde_json::from_value(h.clone()).ok());
+        config.healthcheck = crate::health::merge(config.healthcheck.take(), image_health)?;
         let mut argv: Vec<String> = entrypoint.iter().chain(&cmd).cloned().collect();
         if argv.is_empty() {
             return Err(ApiError::bad("No command specified"));
@@ -323,6 +327,7 @@ impl Daemon {
         {
             let mut ctrs = self.ctrs();
             if let Some(en) = ctrs.get_mut(id) {
+                let health = crate::health::initial(&en.rec);
                 en.shim = Some(shim.clone());
                 en.rec.shim_address = address;
                 en.rec.state = State {
@@ -334,6 +339,7 @@ impl Daemon {
                     started_at: now_rfc3339(),
                     finished_at: en.rec.state.finished_at.clone(),
                     restarting: false,
+                    health,
                 };
                 self.save(&en.rec);
                 // Before the process runs: a quick exit's die cannot come first.
@@ -348,6 +354,8 @@ impl Daemon {
                     en.rec.state.pid = pid;
                     self.save(&en.rec);
                 }
+                drop(ctrs);
+                self.monitor_health(id);
                 Ok(true)
             }
             Err(e) => {
@@ -751,6 +759,7 @@ impl Daemon {
                     if let Err(e) = self.attach_io(&id, &fifos) {
                         eprintln!("dockermindd: container {id}: reopen stdio: {e}");
                     }
+                    self.monitor_health(&id);
                 }
                 Ok((s, st)) => {
                     if let Some(en) = self.ctrs().get_mut(&id) {

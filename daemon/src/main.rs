@@ -13,6 +13,7 @@ mod error;
 mod events;
 mod exec;
 mod filter;
+mod health;
 mod http;
 mod images;
 mod jsonlog;

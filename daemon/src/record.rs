@@ -47,6 +47,8 @@ pub struct ContainerConfig {
     pub volumes: Option<BTreeMap<String, serde_json::Value>>,
     /// Ports the image or request declares (`{"80/tcp": {}}`).
     pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
+    /// The probe (`--health-*`, merged over the image's HEALTHCHECK).
+    pub healthcheck: Option<crate::health::HealthConfig>,
 }
 
 /// The `HostConfig` part of a create request.
@@ -117,6 +119,9 @@ pub struct State {
     /// Exited and waiting for its restart policy's back-off (Running stays true, as docker's).
     #[serde(default)]
     pub restarting: bool,
+    /// The healthcheck's state (absent without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 /// Go's zero time, which docker shows for "never".
@@ -133,6 +138,7 @@ impl Default for State {
             started_at: ZERO_TIME.into(),
             finished_at: ZERO_TIME.into(),
             restarting: false,
+            health: None,
         }
     }
 }

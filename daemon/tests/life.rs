@@ -331,3 +331,156 @@ fn json_file_logs_rotate_and_read_back_across_files() {
     assert_eq!(d.ok(&["ps", "-aq"]), "");
     assert_clean(&mut d);
 }
+
+#[test]
+fn healthchecks_go_starting_healthy_unhealthy_and_time_out() {
+    if !prerequisites("healthchecks_go_starting_healthy_unhealthy_and_time_out") {
+        return;
+    }
+    let reg = TestRegistry::with_busybox();
+    let mut d = Dmd::start();
+    let image = reg.image.as_str();
+    d.ok(&["pull", image]);
+    let t0 = now();
+    // The first probe comes an interval after the start: an hour here, so it stays starting.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1h",
+        image,
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(inspect(&d, "slow", "{{.State.Health.Status}}"), "starting");
+    let ps = d.ok(&["ps", "--filter", "name=slow", "--format", "{{.Status}}"]);
+    assert!(ps.trim().ends_with("(health: starting)"), "{ps}");
+
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--health-cmd",
+        "cat /tmp/ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "--health-timeout",
+        "2s",
+        image,
+        "sh",
+        "-c",
+        "echo fine > /tmp/ok; exec sleep 1000",
+    ]);
+    poll("healthy", Duration::from_secs(20), || {
+        (inspect(&d, "hc", "{{.State.Health.Status}}") == "healthy").then_some(())
+    });
+    let last = inspect(
+        &d,
+        "hc",
+        "{{with index .State.Health.Log 0}}{{.ExitCode}} {{.Output}}{{end}}",
+    );
+    assert_eq!(last, "0 fine");
+    let ps = d.ok(&[
+        "ps",
+        "--filter",
+        "health=healthy",
+        "--format",
+        "{{.Names}} {{.Status}}",
+    ]);
+    assert!(
+        ps.starts_with("hc Up") && ps.trim().ends_with("(healthy)"),
+        "{ps}"
+    );
+
+    d.ok(&["exec", "hc", "rm", "/tmp/ok"]);
+    poll("unhealthy", Duration::from_secs(20), || {
+        (inspect(&d, "hc", "{{.State.Health.Status}}") == "unhealthy").then_some(())
+    });
+    let streak: i64 = inspect(&d, "hc", "{{.State.Health.FailingStreak}}")
+        .parse()
+        .unwrap();
+    assert!(streak >= 2, "FailingStreak {streak}");
+    poll("five results kept", Duration::from_secs(20), || {
+        (inspect(&d, "hc", "{{len .State.Health.Log}}") == "5").then_some(())
+    });
+    let codes = inspect(&d, "hc", "{{range .State.Health.Log}}{{.ExitCode}} {{end}}");
+    assert!(codes.ends_with("1 1"), "{codes}");
+    assert_eq!(
+        d.ok(&[
+            "ps",
+            "--filter",
+            "health=unhealthy",
+            "--format",
+            "{{.Names}}"
+        ])
+        .trim(),
+        "hc"
+    );
+    assert_eq!(
+        d.ok(&["ps", "--filter", "health=none", "--format", "{{.Names}}"])
+            .trim(),
+        ""
+    );
+
+    // A probe past its timeout is killed and counts as a failure.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "stuck",
+        "--health-cmd",
+        "sleep 100",
+        "--health-interval",
+        "200ms",
+        "--health-timeout",
+        "300ms",
+        "--health-retries",
+        "1",
+        image,
+        "sleep",
+        "1000",
+    ]);
+    poll("unhealthy by timeout", Duration::from_secs(20), || {
+        (inspect(&d, "stuck", "{{.State.Health.Status}}") == "unhealthy").then_some(())
+    });
+    let first = inspect(
+        &d,
+        "stuck",
+        "{{with index .State.Health.Log 0}}{{.ExitCode}} {{.Output}}{{end}}",
+    );
+    assert!(
+        first.starts_with("-1 Health check exceeded timeout"),
+        "{first}"
+    );
+
+    let t1 = now();
+    let ev = d.ok(&[
+        "events",
+        "--since",
+        &t0,
+        "--until",
+        &t1,
+        "--filter",
+        "container=hc",
+        "--format",
+        "{{.Action}}",
+    ]);
+    let health: Vec<&str> = ev
+        .lines()
+        .filter(|l| l.starts_with("health_status"))
+        .collect();
+    assert_eq!(
+        health,
+        ["health_status: healthy", "health_status: unhealthy"],
+        "{ev}"
+    );
+    d.ok(&["rm", "-f", "slow", "hc", "stuck"]);
+    assert_clean(&mut d);
+}
