@@ -448,7 +448,7 @@ pub fn inspect(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
     let r = d.record(&id)?;
     let mounts = crate::mounts::inspect(&r.mount_points);
     let s = &r.state;
-    let v = json!({
+    let mut v = json!({
         "Id": r.id,
         "Created": r.created,
         "Path": r.path,
@@ -499,5 +499,11 @@ pub fn inspect(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
         "Config": r.config,
         "NetworkSettings": d.net_settings(&r)
     });
+    // As dockerd: no Health without a healthcheck.
+    if r.state.health.is_none() {
+        if let Some(st) = v["State"].as_object_mut() {
+            st.remove("Health");
+        }
+    }
     Ok(http::json(StatusCode::OK, &v))
 }
