@@ -37,6 +37,9 @@ pub struct Config {
     /// (containers without --network then get a namespace with loopback only).
     #[arg(long, default_value = "dm0")]
     pub bridge: String,
+    /// A default json-file log option for containers, KEY=VALUE (`max-size=10m`, `max-file=3`).
+    #[arg(long = "log-opt")]
+    pub log_opts: Vec<String>,
     /// The shim binary (default: containerd-shim-dockermind-v2 next to this binary, else PATH).
     #[arg(long)]
     pub shim: Option<PathBuf>,

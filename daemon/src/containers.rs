@@ -250,7 +250,7 @@ pub async fn logs(
         (en.rec.clone(), live)
     };
     let tty = rec.config.tty;
-    let mut entries: Vec<_> = stdio::read_log(&d.log_path(&id))
+    let mut entries: Vec<_> = crate::jsonlog::read(&d.log_path(&id))
         .into_iter()
         .filter(|(s, _, _)| (*s == STDOUT && want_out) || (*s == STDERR && want_err))
         .collect();
@@ -323,7 +323,11 @@ fn ago(rfc3339: &str) -> String {
 
 fn status_text(r: &Record) -> String {
     match r.state.status.as_str() {
-        "running" => format!("Up {}", ago(&r.state.started_at)),
+        "running" => match r.state.health.as_ref().map(|h| h.status.as_str()) {
+            Some("starting") => format!("Up {} (health: starting)", ago(&r.state.started_at)),
+            Some(h) => format!("Up {} ({h})", ago(&r.state.started_at)),
+            None => format!("Up {}", ago(&r.state.started_at)),
+        },
         "paused" => format!("Up {} (Paused)", ago(&r.state.started_at)),
         "exited" => format!(
             "Exited ({}) {} ago",
@@ -331,6 +335,11 @@ fn status_text(r: &Record) -> String {
             ago(&r.state.finished_at)
         ),
         "created" => "Created".into(),
+        "restarting" => format!(
+            "Restarting ({}) {} ago",
+            r.state.exit_code,
+            ago(&r.state.finished_at)
+        ),
         other => other.to_owned(),
     }
 }
@@ -378,6 +387,14 @@ fn matches(r: &Record, fs: &[(String, String)]) -> ApiResult<bool> {
                 .any(|v| r.name.contains(v.trim_start_matches('/'))),
             "id" => vals.iter().any(|v| r.id.starts_with(v)),
             "status" => vals.iter().any(|v| *v == r.state.status),
+            "health" => vals.iter().any(|v| {
+                *v == r
+                    .state
+                    .health
+                    .as_ref()
+                    .filter(|_| r.state.running)
+                    .map_or("none", |h| h.status.as_str())
+            }),
             "label" => vals.iter().all(|v| {
                 let (lk, lv) = v.split_once('=').map_or((*v, None), |(a, b)| (a, Some(b)));
                 r.config
@@ -434,15 +451,16 @@ pub fn inspect(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
     let r = d.record(&id)?;
     let mounts = crate::mounts::inspect(&r.mount_points);
     let s = &r.state;
-    let v = json!({
+    let mut v = json!({
         "Id": r.id,
         "Created": r.created,
         "Path": r.path,
         "Args": r.args,
         "State": {
-            "Status": s.status, "Running": s.running, "Paused": s.status == "paused", "Restarting": false,
+            "Status": s.status, "Running": s.running, "Paused": s.status == "paused", "Restarting": s.restarting,
             "OOMKilled": false, "Dead": false, "Pid": s.pid, "ExitCode": s.exit_code,
-            "Error": s.error, "StartedAt": s.started_at, "FinishedAt": s.finished_at
+            "Error": s.error, "StartedAt": s.started_at, "FinishedAt": s.finished_at,
+            "Health": s.health
         },
         "Image": r.image_id,
         "ResolvConfPath": d.container_dir(&r.id).join("resolv.conf"),
@@ -450,7 +468,7 @@ pub fn inspect(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
         "HostsPath": d.container_dir(&r.id).join("hosts"),
         "LogPath": d.log_path(&r.id),
         "Name": format!("/{}", r.name),
-        "RestartCount": 0,
+        "RestartCount": r.restart_count,
         "Driver": "overlayfs",
         "Platform": "linux",
         "MountLabel": "",
@@ -478,13 +496,25 @@ pub fn inspect(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
             "PublishAllPorts": r.host_config.publish_all_ports,
             "Dns": r.host_config.dns,
             "ExtraHosts": r.host_config.extra_hosts,
-            "LogConfig": {"Type": "json-file", "Config": {}},
-            "RestartPolicy": crate::resources::restart_policy_shown(&r.host_config.restart_policy)
+            "LogConfig": {
+                "Type": "json-file",
+                "Config": r.host_config.log_config.as_ref().map(|c| c.config.clone()).unwrap_or_default(),
+            },
+            "RestartPolicy": r.host_config.restart_policy.clone().filter(|p| !p.is_none()).unwrap_or_else(|| crate::restart::RestartPolicy {
+                name: "no".into(),
+                maximum_retry_count: 0,
+            })
         },
         "GraphDriver": {"Name": "overlayfs", "Data": {}},
         "Mounts": mounts,
         "Config": r.config,
         "NetworkSettings": d.net_settings(&r)
     });
+    // As dockerd: no Health without a healthcheck.
+    if r.state.health.is_none() {
+        if let Some(st) = v["State"].as_object_mut() {
+            st.remove("Health");
+        }
+    }
     Ok(http::json(StatusCode::OK, &v))
 }

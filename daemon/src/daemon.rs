@@ -40,6 +40,8 @@ pub struct Entry {
     pub phase: watch::Sender<Phase>,
     /// The shim while the container runs.
     pub shim: Option<Shim>,
+    /// Restart-policy bookkeeping kept in memory.
+    pub life: crate::restart::Life,
 }
 
 /// Everything the handlers share.
@@ -78,6 +80,7 @@ impl Daemon {
             auth,
             ..Default::default()
         };
+        crate::jsonlog::parse_defaults(&cfg.log_opts)?;
         for dir in [&cfg.root, &cfg.exec_root] {
             std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
         }
@@ -120,6 +123,7 @@ impl Daemon {
         tokio::task::spawn_blocking(move || dd.net_recover())
             .await?
             .context("recover networks")?;
+        d.restart_on_boot().await;
         Ok(d)
     }
 
@@ -158,6 +162,13 @@ impl Daemon {
     /// The json-file log.
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.container_dir(id).join(format!("{id}-json.log"))
+    }
+
+    /// The rotation of `rec`'s json-file log (its LogConfig over the daemon's `--log-opt`).
+    pub fn log_rotation(&self, rec: &Record) -> ApiResult<crate::jsonlog::Rotation> {
+        let defaults = crate::jsonlog::parse_defaults(&self.cfg.log_opts)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        crate::jsonlog::rotation(rec.host_config.log_config.as_ref(), &defaults)
     }
 
     /// Saves `rec` (errors are logged: the in-memory state stays authoritative).

@@ -75,6 +75,11 @@ pub async fn create(
         return Err(ApiError::bad("privileged exec is not supported"));
     }
     let state = d.record(&cid)?.state;
+    if state.restarting {
+        return Err(ApiError::conflict(format!(
+            "Container {cid} is restarting, wait until the container is running"
+        )));
+    }
     if !state.running {
         return Err(ApiError::conflict(format!(
             "Container {cid} is not running"

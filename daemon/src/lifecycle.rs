@@ -3,10 +3,11 @@
 
 use crate::daemon::{random_id, Daemon, Entry, Phase};
 use crate::error::{ApiError, ApiResult};
+use crate::jsonlog::{JsonLog, Rotation};
 use crate::record::{now_rfc3339, CreateRequest, Record, State};
 use crate::shim::{self, Shim};
 use crate::spec;
-use crate::stdio::{self, Fifos, JsonLog, STDERR, STDOUT};
+use crate::stdio::{self, Fifos, STDERR, STDOUT};
 use containerd_shim_protos::api::CreateTaskRequest;
 use containerd_shim_protos::api::Status as TaskStatus;
 use std::sync::Arc;
@@ -73,6 +74,10 @@ impl Daemon {
         if config.image.is_empty() {
             return Err(ApiError::bad("Config.Image is required"));
         }
+        crate::restart::check_create(&host)?;
+        let defaults = crate::jsonlog::parse_defaults(&self.cfg.log_opts)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        crate::jsonlog::rotation(host.log_config.as_ref(), &defaults)?;
         if host.memory < 0 || host.nano_cpus < 0 {
             return Err(ApiError::bad(
                 "HostConfig.Memory and HostConfig.NanoCpus must not be negative",
@@ -106,6 +111,10 @@ impl Daemon {
                     .unwrap_or_default(),
             ),
         };
+        let image_health = img
+            .get("Healthcheck")
+            .and_then(|h| serde_json::from_value(h.clone()).ok());
+        config.healthcheck = crate::health::merge(config.healthcheck.take(), image_health)?;
         let mut argv: Vec<String> = entrypoint.iter().chain(&cmd).cloned().collect();
         if argv.is_empty() {
             return Err(ApiError::bad("No command specified"));
@@ -195,6 +204,8 @@ impl Daemon {
             shim_address: String::new(),
             mount_points: plan.points,
             networks,
+            restart_count: 0,
+            manually_stopped: false,
         };
         {
             // Claims the name before the slow part; a concurrent create with it fails here.
@@ -213,6 +224,7 @@ impl Daemon {
                     stdin: watch::channel(None).0,
                     phase: watch::channel(Phase::default()).0,
                     shim: None,
+                    life: Default::default(),
                 },
             );
         }
@@ -244,8 +256,14 @@ impl Daemon {
         Ok(id)
     }
 
-    /// Starts a created or exited container; false when it already runs.
+    /// Starts a created or exited container as a user does (restart count and back-off start
+    /// over); false when it already runs.
     pub async fn start(self: &Arc<Self>, id: &str) -> ApiResult<bool> {
+        self.start_by(id, true).await
+    }
+
+    /// Starts a container, by a user or (`by_user` false) by its restart policy.
+    pub async fn start_by(self: &Arc<Self>, id: &str, by_user: bool) -> ApiResult<bool> {
         let rec = {
             let mut ctrs = self.ctrs();
             let e = ctrs
@@ -260,6 +278,12 @@ impl Daemon {
                 )));
             }
             e.rec.state.status = "starting".into();
+            e.life.exit_on_next = false;
+            if by_user {
+                e.rec.restart_count = 0;
+                e.rec.manually_stopped = false;
+                e.life.backoff = Duration::ZERO;
+            }
             e.rec.clone()
         };
         let d = self.clone();
@@ -303,6 +327,7 @@ impl Daemon {
         {
             let mut ctrs = self.ctrs();
             if let Some(en) = ctrs.get_mut(id) {
+                let health = crate::health::initial(&en.rec);
                 en.shim = Some(shim.clone());
                 en.rec.shim_address = address;
                 en.rec.state = State {
@@ -313,6 +338,8 @@ impl Daemon {
                     error: String::new(),
                     started_at: now_rfc3339(),
                     finished_at: en.rec.state.finished_at.clone(),
+                    restarting: false,
+                    health,
                 };
                 self.save(&en.rec);
                 // Before the process runs: a quick exit's die cannot come first.
@@ -327,6 +354,8 @@ impl Daemon {
                     en.rec.state.pid = pid;
                     self.save(&en.rec);
                 }
+                drop(ctrs);
+                self.monitor_health(id);
                 Ok(true)
             }
             Err(e) => {
@@ -419,7 +448,15 @@ impl Daemon {
 
     /// Opens the fifos of a running init: output copiers into the log and the hub, stdin.
     fn attach_io(self: &Arc<Self>, id: &str, fifos: &Fifos) -> std::io::Result<()> {
-        let log = JsonLog::open(&self.log_path(id))?;
+        let rot = self
+            .record(id)
+            .ok()
+            .and_then(|r| self.log_rotation(&r).ok())
+            .unwrap_or(Rotation {
+                max_size: None,
+                max_file: 1,
+            });
+        let log = JsonLog::open(&self.log_path(id), rot)?;
         let hub = {
             let mut ctrs = self.ctrs();
             let Some(en) = ctrs.get_mut(id) else {
@@ -449,8 +486,13 @@ impl Daemon {
     }
 
     /// The init exited with `code`: delete the task, stop the shim, unmount, record, notify,
-    /// and remove the container if it asked for that.
+    /// then restart it as its policy says or remove it if it asked for that.
     pub async fn on_exit(self: &Arc<Self>, id: &str, code: i32) {
+        self.on_exit_with(id, code, true).await
+    }
+
+    /// [`Daemon::on_exit`]; `policy` false leaves restarts to [`Daemon::restart_on_boot`].
+    async fn on_exit_with(self: &Arc<Self>, id: &str, code: i32, policy: bool) {
         let shim = {
             let mut ctrs = self.ctrs();
             let Some(en) = ctrs.get_mut(id) else { return };
@@ -481,7 +523,7 @@ impl Daemon {
             }
         })
         .await;
-        let auto_remove = {
+        let (auto_remove, restart) = {
             let mut ctrs = self.ctrs();
             let Some(en) = ctrs.get_mut(id) else { return };
             en.rec.state.status = "exited".into();
@@ -493,14 +535,22 @@ impl Daemon {
             en.hub = None;
             en.stdin.send_replace(None);
             self.drop_execs(id);
+            let restart = if policy {
+                crate::restart::plan(en, code)
+            } else {
+                None
+            };
             self.save(&en.rec);
             en.phase.send_modify(|p| {
                 p.exits += 1;
                 p.code = code;
             });
             self.emit_container(&en.rec, "die", &[("exitCode", &code.to_string())]);
-            en.rec.host_config.auto_remove
+            (en.rec.host_config.auto_remove && restart.is_none(), restart)
         };
+        if let Some((delay, generation)) = restart {
+            self.schedule_restart(id, delay, generation);
+        }
         if auto_remove {
             self.remove_now(id).await;
         }
@@ -508,6 +558,10 @@ impl Daemon {
 
     /// Sends `signal` to the init (all processes with `all`).
     pub async fn kill(self: &Arc<Self>, id: &str, signal: u32, all: bool) -> ApiResult<()> {
+        // Only waiting to restart: cancelling the restart stops it.
+        if self.user_stop(id, signal) {
+            return Ok(());
+        }
         // Frozen processes cannot act on a signal (or die of SIGKILL on cgroup v1).
         self.thaw_for_signal(id).await;
         let shim = {
@@ -600,6 +654,11 @@ impl Daemon {
             })
         };
         if running {
+            if !force && self.record(id).is_ok_and(|r| r.state.restarting) {
+                return Err(ApiError::conflict(format!(
+                    "You cannot remove a restarting container {id}. Stop the container before attempting removal or force remove"
+                )));
+            }
             if !force {
                 return Err(ApiError::conflict(format!(
                     "You cannot remove a running container {id}. Stop the container before attempting removal or force remove"
@@ -643,7 +702,13 @@ impl Daemon {
     /// Loads the records; running containers get their shims back (or are marked exited).
     pub async fn recover(self: &Arc<Self>) {
         let recs = Record::load_all(&self.cfg.root.join("containers"));
-        for rec in recs {
+        for mut rec in recs {
+            if rec.state.restarting {
+                // Its restart was pending: it is simply stopped now (restart_on_boot decides).
+                rec.state.restarting = false;
+                rec.state.running = false;
+                rec.state.status = "exited".into();
+            }
             let id = rec.id.clone();
             let was_running =
                 rec.state.running || matches!(rec.state.status.as_str(), "starting" | "exiting");
@@ -656,6 +721,7 @@ impl Daemon {
                     stdin: watch::channel(None).0,
                     phase: watch::channel(Phase::default()).0,
                     shim: None,
+                    life: Default::default(),
                 },
             );
             if !was_running {
@@ -693,16 +759,17 @@ impl Daemon {
                     if let Err(e) = self.attach_io(&id, &fifos) {
                         eprintln!("dockermindd: container {id}: reopen stdio: {e}");
                     }
+                    self.monitor_health(&id);
                 }
                 Ok((s, st)) => {
                     if let Some(en) = self.ctrs().get_mut(&id) {
                         en.shim = Some(s);
                     }
-                    self.on_exit(&id, st.exit_status as i32).await;
+                    self.on_exit_with(&id, st.exit_status as i32, false).await;
                 }
                 Err(e) => {
                     eprintln!("dockermindd: container {id}: shim gone ({e}); marking it exited");
-                    self.on_exit(&id, 255).await;
+                    self.on_exit_with(&id, 255, false).await;
                 }
             }
         }

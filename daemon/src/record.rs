@@ -47,6 +47,8 @@ pub struct ContainerConfig {
     pub volumes: Option<BTreeMap<String, serde_json::Value>>,
     /// Ports the image or request declares (`{"80/tcp": {}}`).
     pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
+    /// The probe (`--health-*`, merged over the image's HEALTHCHECK).
+    pub healthcheck: Option<crate::health::HealthConfig>,
 }
 
 /// The `HostConfig` part of a create request.
@@ -89,22 +91,14 @@ pub struct HostConfig {
     pub cpuset_mems: String,
     /// Block I/O weight, 10 to 1000 (0: none).
     pub blkio_weight: u16,
-    /// What happens when the container exits.
-    pub restart_policy: RestartPolicy,
     /// `--mount` entries.
     pub mounts: Option<Vec<crate::mounts::MountSpec>>,
     /// `--tmpfs` entries: path to options.
     pub tmpfs: Option<BTreeMap<String, String>>,
-}
-
-/// `HostConfig.RestartPolicy`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct RestartPolicy {
-    /// "", no, always, unless-stopped or on-failure.
-    pub name: String,
-    /// Most restarts for on-failure (0: no limit).
-    pub maximum_retry_count: i64,
+    /// What to do when the container exits (`--restart`); read at each exit.
+    pub restart_policy: Option<crate::restart::RestartPolicy>,
+    /// The log driver and its options (`--log-driver`, `--log-opt`).
+    pub log_config: Option<crate::jsonlog::LogConfig>,
 }
 
 /// The create request body: Config fields plus HostConfig.
@@ -138,6 +132,12 @@ pub struct State {
     pub started_at: String,
     /// RFC 3339 time of the last exit.
     pub finished_at: String,
+    /// Exited and waiting for its restart policy's back-off (Running stays true, as docker's).
+    #[serde(default)]
+    pub restarting: bool,
+    /// The healthcheck's state (absent without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 /// Go's zero time, which docker shows for "never".
@@ -153,6 +153,8 @@ impl Default for State {
             error: String::new(),
             started_at: ZERO_TIME.into(),
             finished_at: ZERO_TIME.into(),
+            restarting: false,
+            health: None,
         }
     }
 }
@@ -187,6 +189,12 @@ pub struct Record {
     /// The networks the container joins when it starts, with their settings.
     #[serde(default)]
     pub networks: BTreeMap<String, crate::netattach::EndpointConfig>,
+    /// Restarts by the restart policy since the last start by a user.
+    #[serde(default)]
+    pub restart_count: u64,
+    /// A user stopped or killed it (unless-stopped then stays down at daemon start).
+    #[serde(default)]
+    pub manually_stopped: bool,
 }
 
 /// Errors of the record files.

@@ -3,7 +3,7 @@
 //! `linux.resources` for config.json and for live updates.
 
 use crate::error::{ApiError, ApiResult};
-use crate::record::{HostConfig, RestartPolicy};
+use crate::record::HostConfig;
 use serde_json::{json, Map, Value};
 use std::path::Path;
 
@@ -148,39 +148,6 @@ pub fn adapt(h: &mut HostConfig) {
     }
 }
 
-/// Checks a restart policy as dockerd does.
-pub fn verify_restart_policy(p: &RestartPolicy) -> ApiResult<()> {
-    match p.name.as_str() {
-        "" | "no" | "always" | "unless-stopped" => {
-            if p.maximum_retry_count != 0 {
-                return Err(ApiError::bad(format!(
-                    "invalid restart policy: maximum retry count can only be used with 'on-failure' (got '{}')",
-                    p.name
-                )));
-            }
-        }
-        "on-failure" => {
-            if p.maximum_retry_count < 0 {
-                return Err(ApiError::bad(
-                    "invalid restart policy: maximum retry count cannot be negative",
-                ));
-            }
-        }
-        other => {
-            return Err(ApiError::bad(format!(
-                "invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure' or 'unless-stopped'"
-            )))
-        }
-    }
-    Ok(())
-}
-
-/// The policy as inspect shows it (an unset one is "no").
-pub fn restart_policy_shown(p: &RestartPolicy) -> Value {
-    let name = if p.name.is_empty() { "no" } else { &p.name };
-    json!({"Name": name, "MaximumRetryCount": p.maximum_retry_count})
-}
-
 /// OCI `linux.resources` for the limits in `h` (only what is set).
 pub fn linux(h: &HostConfig) -> Value {
     let mut res = Map::new();
@@ -272,10 +239,5 @@ mod tests {
         assert!(verify(&mut h).unwrap_err().message.contains("cfs period"));
         assert_eq!(parse_cpu_list("0-2,5"), Some(vec![0, 1, 2, 5]));
         assert_eq!(parse_cpu_list("2-1"), None);
-        let p = RestartPolicy {
-            name: "always".into(),
-            maximum_retry_count: 2,
-        };
-        assert!(verify_restart_policy(&p).is_err());
     }
 }

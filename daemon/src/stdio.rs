@@ -6,9 +6,8 @@
 //! daemon reopens the same fifos).
 
 use bytes::Bytes;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::broadcast;
@@ -70,40 +69,13 @@ impl Fifos {
     }
 }
 
-/// Appends docker json-file lines (`{"log":..,"stream":..,"time":..}`).
-pub struct JsonLog {
-    file: Mutex<std::fs::File>,
-}
-
-impl JsonLog {
-    /// Opens (creating) the log file for appending.
-    pub fn open(path: &Path) -> std::io::Result<Arc<JsonLog>> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        Ok(Arc::new(JsonLog {
-            file: Mutex::new(file),
-        }))
-    }
-
-    fn write(&self, stream: &str, line: &[u8]) {
-        let entry = serde_json::json!({
-            "log": String::from_utf8_lossy(line),
-            "stream": stream,
-            "time": crate::record::now_rfc3339(),
-        });
-        let mut b = serde_json::to_vec(&entry).unwrap_or_default();
-        b.push(b'\n');
-        if let Ok(mut f) = self.file.lock() {
-            // A full disk loses log lines, never the container's output to attached clients.
-            let _ = f.write_all(&b);
-        }
-    }
-}
-
 /// Copies one output fifo to the log and the hub until every writer is gone.
-pub async fn copy_output(mut rx: pipe::Receiver, stream: u8, log: Option<Arc<JsonLog>>, hub: Hub) {
+pub async fn copy_output(
+    mut rx: pipe::Receiver,
+    stream: u8,
+    log: Option<Arc<crate::jsonlog::JsonLog>>,
+    hub: Hub,
+) {
     let name = if stream == STDERR { "stderr" } else { "stdout" };
     let mut buf = vec![0u8; 16 * 1024];
     let mut partial: Vec<u8> = vec![];
@@ -152,26 +124,6 @@ pub fn frame(stream: u8, data: &[u8]) -> Bytes {
     b.extend_from_slice(&(data.len() as u32).to_be_bytes());
     b.extend_from_slice(data);
     Bytes::from(b)
-}
-
-/// The entries of a json-file log as (stream, bytes), in order.
-pub fn read_log(path: &Path) -> Vec<(u8, Vec<u8>, String)> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).ok()?;
-            let stream = if v["stream"] == "stderr" {
-                STDERR
-            } else {
-                STDOUT
-            };
-            Some((
-                stream,
-                v["log"].as_str()?.as_bytes().to_vec(),
-                v["time"].as_str().unwrap_or_default().to_owned(),
-            ))
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body};
-use crate::record::{HostConfig, RestartPolicy};
+use crate::record::HostConfig;
 use crate::resources;
+use crate::restart::RestartPolicy;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
@@ -91,13 +92,13 @@ fn merge(id: &str, h: &mut HostConfig, u: &UpdateConfig) -> ApiResult<()> {
         h.pids_limit = Some(p);
     }
     if let Some(p) = u.restart_policy.as_ref().filter(|p| !p.name.is_empty()) {
-        resources::verify_restart_policy(p)?;
+        p.validate()?;
         if h.auto_remove && !matches!(p.name.as_str(), "" | "no") {
             return Err(ApiError::bad(format!(
                 "Cannot update container {id}: Restart policy cannot be updated because AutoRemove is enabled for the container"
             )));
         }
-        h.restart_policy = p.clone();
+        h.restart_policy = Some(p.clone());
     }
     Ok(())
 }

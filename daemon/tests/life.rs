@@ -1,0 +1,486 @@
+//! A container's life after start, through the real docker CLI: restart policies (counts,
+//! limits, user stops, daemon SIGKILL and restart), healthchecks, and json-file log rotation.
+
+mod common;
+
+use common::{assert_clean, prerequisites, Dmd, TestRegistry};
+use dm_integration::poll;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The lines of a file the containers append to (0 when missing).
+fn runs(p: &std::path::Path) -> usize {
+    std::fs::read_to_string(p).map_or(0, |s| s.lines().count())
+}
+
+fn inspect(d: &Dmd, name: &str, fmt: &str) -> String {
+    d.ok(&["inspect", "--format", fmt, name]).trim().to_owned()
+}
+
+/// Seconds since the epoch, as `docker events --since/--until` take them.
+fn now() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
+}
+
+#[test]
+fn restart_policies_count_limit_and_respect_user_stops() {
+    if !prerequisites("restart_policies_count_limit_and_respect_user_stops") {
+        return;
+    }
+    let reg = TestRegistry::with_busybox();
+    let mut d = Dmd::start();
+    let image = reg.image.as_str();
+    d.ok(&["pull", image]);
+    let data = d.dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let bind = format!("{}:/data", data.display());
+
+    // on-failure:2: the first run and two restarts, then it stays exited.
+    let t0 = now();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "fail",
+        "--restart",
+        "on-failure:2",
+        "-v",
+        &bind,
+        image,
+        "sh",
+        "-c",
+        "echo x >> /data/fail; exit 3",
+    ]);
+    poll("on-failure:2 to give up", Duration::from_secs(30), || {
+        (inspect(&d, "fail", "{{.State.Status}} {{.RestartCount}}") == "exited 2").then_some(())
+    });
+    assert_eq!(runs(&data.join("fail")), 3, "the process ran 1 + 2 times");
+    assert_eq!(
+        inspect(
+            &d,
+            "fail",
+            "{{.State.ExitCode}} {{.State.Restarting}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}"
+        ),
+        "3 false on-failure 2"
+    );
+    let t1 = now();
+    let actions = d.ok(&[
+        "events",
+        "--since",
+        &t0,
+        "--until",
+        &t1,
+        "--filter",
+        "container=fail",
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert_eq!(
+        actions.split_whitespace().collect::<Vec<_>>(),
+        ["create", "start", "die", "start", "die", "start", "die"],
+        "dockerd's events for policy restarts"
+    );
+    // on-failure does not restart a clean exit.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "clean",
+        "--restart",
+        "on-failure",
+        "-v",
+        &bind,
+        image,
+        "sh",
+        "-c",
+        "echo x >> /data/clean",
+    ]);
+    assert_eq!(d.ok(&["wait", "clean"]).trim(), "0");
+    assert_eq!(
+        inspect(&d, "clean", "{{.State.Status}} {{.RestartCount}}"),
+        "exited 0"
+    );
+
+    // always: a process that exits 0 comes back (twice here; the third run stays up).
+    d.ok(&[
+        "run", "-d", "--name", "al", "--restart", "always", "-v", &bind, image, "sh", "-c",
+        "n=$(cat /data/al 2>/dev/null | wc -l); echo run >> /data/al; [ $n -ge 2 ] && exec sleep 1000; exit 0",
+    ]);
+    poll("always to restart twice", Duration::from_secs(30), || {
+        // The third run stays up; its line may come a moment after its start.
+        (inspect(&d, "al", "{{.State.Status}} {{.RestartCount}}") == "running 2"
+            && runs(&data.join("al")) == 3)
+            .then_some(())
+    });
+    // A user's stop ends it for good: once stop returns it is exited, not restarting.
+    d.ok(&["stop", "-t", "1", "al"]);
+    assert_eq!(
+        inspect(&d, "al", "{{.State.Status}} {{.State.Restarting}}"),
+        "exited false"
+    );
+    // A stopped container started by a user counts its restarts afresh.
+    d.ok(&["start", "al"]);
+    assert_eq!(inspect(&d, "al", "{{.RestartCount}}"), "0");
+    d.ok(&["kill", "al"]);
+    poll("al to be killed", Duration::from_secs(10), || {
+        (inspect(&d, "al", "{{.State.Status}}") == "exited").then_some(())
+    });
+
+    // Same rule for a long-running process killed by the user.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "us",
+        "--restart",
+        "unless-stopped",
+        image,
+        "sleep",
+        "1000",
+    ]);
+    d.ok(&["kill", "us"]);
+    poll("us to exit", Duration::from_secs(10), || {
+        (inspect(&d, "us", "{{.State.Status}} {{.State.Restarting}}") == "exited false")
+            .then_some(())
+    });
+    assert_eq!(inspect(&d, "us", "{{.RestartCount}}"), "0");
+
+    // Bad policies get docker's errors; --rm does not mix with a policy.
+    let err = d.fails(&["run", "--rm", "--restart", "always", image, "true"]);
+    assert!(
+        err.contains("Conflicting options: --restart and --rm"),
+        "{err}"
+    );
+    let create = |body: &str| d.request("POST", "/v1.41/containers/create", body);
+    let (code, body) = create(&format!(
+        r#"{{"Image":"{image}","HostConfig":{{"AutoRemove":true,"RestartPolicy":{{"Name":"always"}}}}}}"#
+    ));
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("can't create 'AutoRemove' container with restart policy"),
+        "{body}"
+    );
+    let (code, body) = create(&format!(
+        r#"{{"Image":"{image}","HostConfig":{{"RestartPolicy":{{"Name":"sometimes"}}}}}}"#
+    ));
+    assert_eq!(
+        (code, body.contains("invalid restart policy 'sometimes'")),
+        (400, true),
+        "{body}"
+    );
+    let (code, body) = create(&format!(
+        r#"{{"Image":"{image}","HostConfig":{{"RestartPolicy":{{"Name":"always","MaximumRetryCount":2}}}}}}"#
+    ));
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("maximum retry count cannot be used"),
+        "{body}"
+    );
+
+    d.ok(&["rm", "fail", "clean", "al", "us"]);
+    assert_eq!(d.ok(&["ps", "-aq"]), "", "no half-created container");
+    assert_clean(&mut d);
+}
+
+#[test]
+fn restart_policies_apply_across_a_daemon_sigkill() {
+    if !prerequisites("restart_policies_apply_across_a_daemon_sigkill") {
+        return;
+    }
+    let reg = TestRegistry::with_busybox();
+    let mut d = Dmd::start();
+    let image = reg.image.as_str();
+    d.ok(&["pull", image]);
+    for (name, policy) in [
+        ("al", "always"),
+        ("us", "unless-stopped"),
+        ("al-stopped", "always"),
+        ("us-stopped", "unless-stopped"),
+        ("no", "no"),
+    ] {
+        d.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--restart",
+            policy,
+            image,
+            "sleep",
+            "1000",
+        ]);
+    }
+    d.ok(&["stop", "-t", "0", "al-stopped", "us-stopped"]);
+    let pid = |d: &Dmd, n: &str| inspect(d, n, "{{.State.Pid}}");
+    let before: Vec<String> = ["al", "us", "no"].iter().map(|n| pid(&d, n)).collect();
+
+    // The daemon dies, then so do the containers' processes while it is down.
+    d.kill9();
+    for p in &before {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p.parse().unwrap()),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    poll("the processes to die", Duration::from_secs(10), || {
+        before
+            .iter()
+            .all(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .map_or(true, |s| s.contains(") Z "))
+            })
+            .then_some(())
+    });
+    d.spawn();
+    let state = |n: &str| inspect(&d, n, "{{.State.Status}}");
+    // always and unless-stopped come back; always even when a user had stopped it.
+    assert_eq!(state("al"), "running", "{}", d.log());
+    assert_eq!(state("us"), "running");
+    assert_eq!(state("al-stopped"), "running");
+    assert_eq!(state("us-stopped"), "exited");
+    assert_eq!(state("no"), "exited");
+    assert_ne!(pid(&d, "al"), before[0], "a new process");
+    assert_ne!(pid(&d, "us"), before[1], "a new process");
+    d.ok(&["rm", "-f", "al", "us", "al-stopped", "us-stopped", "no"]);
+    assert_clean(&mut d);
+}
+
+#[test]
+fn json_file_logs_rotate_and_read_back_across_files() {
+    if !prerequisites("json_file_logs_rotate_and_read_back_across_files") {
+        return;
+    }
+    let reg = TestRegistry::with_busybox();
+    let mut d = Dmd::start();
+    let image = reg.image.as_str();
+    d.ok(&["pull", image]);
+    d.ok(&[
+        "run", "-d", "--name", "chatty", "--log-opt", "max-size=2k", "--log-opt", "max-file=3",
+        image, "sh", "-c",
+        "i=0; while [ $i -lt 300 ]; do echo \"line $i .............................\"; i=$((i+1)); done",
+    ]);
+    assert_eq!(d.ok(&["wait", "chatty"]).trim(), "0");
+    // The daemon's copier may still drain the fifo after the exit.
+    let out = poll(
+        "the last line in docker logs",
+        Duration::from_secs(10),
+        || {
+            let o = d.ok(&["logs", "chatty"]);
+            o.ends_with("line 299 .............................\n")
+                .then_some(o)
+        },
+    );
+    let nums: Vec<usize> = out
+        .lines()
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    let first = nums[0];
+    assert!(first > 0, "older lines were rotated away");
+    assert_eq!(
+        nums,
+        (first..300).collect::<Vec<_>>(),
+        "the retained tail, in order"
+    );
+    let log = PathBuf::from(inspect(&d, "chatty", "{{.LogPath}}"));
+    let file = |n: &str| PathBuf::from(format!("{}{n}", log.display()));
+    for f in [file(""), file(".1"), file(".2")] {
+        let size = std::fs::metadata(&f).unwrap().len();
+        // Rotation happens before the write that finds the file full: one entry over at most.
+        assert!(
+            size > 0 && size < 2048 + 200,
+            "{} is {size} bytes",
+            f.display()
+        );
+    }
+    assert!(!file(".3").exists(), "max-file=3 keeps three files");
+    assert_eq!(
+        inspect(
+            &d,
+            "chatty",
+            "{{index .HostConfig.LogConfig.Config \"max-file\"}}"
+        ),
+        "3"
+    );
+    let tail = d.ok(&["logs", "--tail", "2", "chatty"]);
+    assert_eq!(
+        tail,
+        "line 298 .............................\nline 299 .............................\n"
+    );
+
+    // Unknown drivers and options: docker's messages, no container left.
+    let err = d.fails(&["run", "--log-driver", "syslog", image, "true"]);
+    assert!(
+        err.contains("no log driver named 'syslog' is registered"),
+        "{err}"
+    );
+    let err = d.fails(&["run", "--log-opt", "bogus=1", image, "true"]);
+    assert!(
+        err.contains("unknown log opt 'bogus' for json-file log driver"),
+        "{err}"
+    );
+    let err = d.fails(&["create", "--log-opt", "max-file=2", image, "true"]);
+    assert!(err.contains("max-file cannot be greater than 1"), "{err}");
+    d.ok(&["rm", "chatty"]);
+    assert!(
+        !log.exists() && !file(".1").exists(),
+        "rm takes the rotated logs too"
+    );
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+    assert_clean(&mut d);
+}
+
+#[test]
+fn healthchecks_go_starting_healthy_unhealthy_and_time_out() {
+    if !prerequisites("healthchecks_go_starting_healthy_unhealthy_and_time_out") {
+        return;
+    }
+    let reg = TestRegistry::with_busybox();
+    let mut d = Dmd::start();
+    let image = reg.image.as_str();
+    d.ok(&["pull", image]);
+    let t0 = now();
+    // The first probe comes an interval after the start: an hour here, so it stays starting.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1h",
+        image,
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(inspect(&d, "slow", "{{.State.Health.Status}}"), "starting");
+    let ps = d.ok(&["ps", "--filter", "name=slow", "--format", "{{.Status}}"]);
+    assert!(ps.trim().ends_with("(health: starting)"), "{ps}");
+
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--health-cmd",
+        "cat /tmp/ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "--health-timeout",
+        "2s",
+        image,
+        "sh",
+        "-c",
+        "echo fine > /tmp/ok; exec sleep 1000",
+    ]);
+    poll("healthy", Duration::from_secs(20), || {
+        (inspect(&d, "hc", "{{.State.Health.Status}}") == "healthy").then_some(())
+    });
+    let last = inspect(
+        &d,
+        "hc",
+        "{{with index .State.Health.Log 0}}{{.ExitCode}} {{.Output}}{{end}}",
+    );
+    assert_eq!(last, "0 fine");
+    let ps = d.ok(&[
+        "ps",
+        "--filter",
+        "health=healthy",
+        "--format",
+        "{{.Names}} {{.Status}}",
+    ]);
+    assert!(
+        ps.starts_with("hc Up") && ps.trim().ends_with("(healthy)"),
+        "{ps}"
+    );
+
+    d.ok(&["exec", "hc", "rm", "/tmp/ok"]);
+    poll("unhealthy", Duration::from_secs(20), || {
+        (inspect(&d, "hc", "{{.State.Health.Status}}") == "unhealthy").then_some(())
+    });
+    let streak: i64 = inspect(&d, "hc", "{{.State.Health.FailingStreak}}")
+        .parse()
+        .unwrap();
+    assert!(streak >= 2, "FailingStreak {streak}");
+    poll("five results kept", Duration::from_secs(20), || {
+        (inspect(&d, "hc", "{{len .State.Health.Log}}") == "5").then_some(())
+    });
+    let codes = inspect(&d, "hc", "{{range .State.Health.Log}}{{.ExitCode}} {{end}}");
+    assert!(codes.ends_with("1 1"), "{codes}");
+    assert_eq!(
+        d.ok(&[
+            "ps",
+            "--filter",
+            "health=unhealthy",
+            "--format",
+            "{{.Names}}"
+        ])
+        .trim(),
+        "hc"
+    );
+    assert_eq!(
+        d.ok(&["ps", "--filter", "health=none", "--format", "{{.Names}}"])
+            .trim(),
+        ""
+    );
+
+    // A probe past its timeout is killed and counts as a failure.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "stuck",
+        "--health-cmd",
+        "sleep 100",
+        "--health-interval",
+        "200ms",
+        "--health-timeout",
+        "300ms",
+        "--health-retries",
+        "1",
+        image,
+        "sleep",
+        "1000",
+    ]);
+    poll("unhealthy by timeout", Duration::from_secs(20), || {
+        (inspect(&d, "stuck", "{{.State.Health.Status}}") == "unhealthy").then_some(())
+    });
+    let first = inspect(
+        &d,
+        "stuck",
+        "{{with index .State.Health.Log 0}}{{.ExitCode}} {{.Output}}{{end}}",
+    );
+    assert!(
+        first.starts_with("-1 Health check exceeded timeout"),
+        "{first}"
+    );
+
+    let t1 = now();
+    let ev = d.ok(&[
+        "events",
+        "--since",
+        &t0,
+        "--until",
+        &t1,
+        "--filter",
+        "container=hc",
+        "--format",
+        "{{.Action}}",
+    ]);
+    let health: Vec<&str> = ev
+        .lines()
+        .filter(|l| l.starts_with("health_status"))
+        .collect();
+    assert_eq!(
+        health,
+        ["health_status: healthy", "health_status: unhealthy"],
+        "{ev}"
+    );
+    d.ok(&["rm", "-f", "slow", "hc", "stuck"]);
+    assert_clean(&mut d);
+}
