@@ -7,6 +7,7 @@ use crate::http::{self, Body};
 use crate::stdio::{self, Fifos, STDERR, STDOUT};
 use containerd_shim_protos::api::ExecProcessRequest;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
+use containerd_shim_protos::protobuf::MessageField;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
@@ -15,6 +16,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
+
+/// An OCI process spec as the shim's Exec request carries it.
+pub fn process_any(spec: &impl serde::Serialize) -> MessageField<Any> {
+    Some(Any {
+        type_url: "types.containerd.io/opencontainers/runtime-spec/1/Process".into(),
+        value: serde_json::to_vec(spec).unwrap_or_default(),
+        ..Default::default()
+    })
+    .into()
+}
 
 /// The exec create request.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -193,12 +204,7 @@ pub async fn start(
         stdin: Fifos::field(&fifos.stdin),
         stdout: fifos.stdout.to_string_lossy().into_owned(),
         stderr: Fifos::field(&fifos.stderr),
-        spec: Some(Any {
-            type_url: "types.containerd.io/opencontainers/runtime-spec/1/Process".into(),
-            value: serde_json::to_vec(&spec).unwrap_or_default(),
-            ..Default::default()
-        })
-        .into(),
+        spec: process_any(&spec),
         ..Default::default()
     };
     let outcome = async {

@@ -4,10 +4,10 @@
 
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
+use crate::exec;
 use crate::record::{now_rfc3339, Record};
 use crate::stdio::{self, Fifos};
 use containerd_shim_protos::api::ExecProcessRequest;
-use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -255,12 +255,7 @@ impl Daemon {
             exec_id: eid.clone(),
             stdout: fifos.stdout.to_string_lossy().into_owned(),
             stderr: Fifos::field(&fifos.stderr),
-            spec: Some(Any {
-                type_url: "types.containerd.io/opencontainers/runtime-spec/1/Process".into(),
-                value: serde_json::to_vec(&spec).unwrap_or_default(),
-                ..Default::default()
-            })
-            .into(),
+            spec: exec::process_any(&spec),
             ..Default::default()
         };
         let result = async {

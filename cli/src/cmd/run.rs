@@ -180,14 +180,7 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
         host.insert("Memory".into(), json!(parse_bytes(m, "-m, --memory")?));
     }
     if let Some(n) = &a.cpus {
-        let f: f64 = n
-            .parse()
-            .ok()
-            .filter(|f: &f64| f.is_finite() && *f >= 0.0)
-            .with_context(|| {
-                format!("invalid argument {n:?} for \"--cpus\" flag: not a number of CPUs")
-            })?;
-        host.insert("NanoCpus".into(), json!((f * 1e9).round() as i64));
+        host.insert("NanoCpus".into(), json!(nano_cpus(n)?));
     }
     if let Some(p) = a.pids_limit {
         host.insert("PidsLimit".into(), json!(p));
@@ -250,6 +243,18 @@ fn port_range(s: &str) -> Option<(u16, u16)> {
         None => (port(s)?, port(s)?),
     };
     (a <= b).then_some((a, b))
+}
+
+/// `--cpus 1.5` as NanoCpus.
+pub fn nano_cpus(n: &str) -> Result<i64> {
+    let f: f64 = n
+        .parse()
+        .ok()
+        .filter(|f: &f64| f.is_finite() && *f >= 0.0)
+        .with_context(|| {
+            format!("invalid argument {n:?} for \"--cpus\" flag: not a number of CPUs")
+        })?;
+    Ok((f * 1e9).round() as i64)
 }
 
 /// A byte count with an optional b/k/m/g/t suffix (powers of 1024, as docker reads them).

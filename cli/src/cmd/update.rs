@@ -39,14 +39,7 @@ fn body(a: &UpdateArgs) -> Result<Value> {
         "--memory-reservation",
     )?;
     if let Some(n) = &a.cpus {
-        let f: f64 = n
-            .parse()
-            .ok()
-            .filter(|f: &f64| f.is_finite() && *f >= 0.0)
-            .with_context(|| {
-                format!("invalid argument {n:?} for \"--cpus\" flag: not a number of CPUs")
-            })?;
-        m.insert("NanoCpus".into(), json!((f * 1e9).round() as i64));
+        m.insert("NanoCpus".into(), json!(super::run::nano_cpus(n)?));
     }
     let ints = [
         ("CpuShares", a.cpu_shares),
