@@ -213,11 +213,7 @@ pub async fn build(
         // The context goes before the result is sent: a client that has the result finds
         // nothing of the build left.
         drop(ctx);
-        // A build allocates a lot for a while; give it back so the idle daemon stays small.
-        // SAFETY: malloc_trim only releases free memory at the allocator's top and in its bins.
-        unsafe {
-            libc::malloc_trim(0);
-        }
+        crate::daemon::release_free_memory();
         for m in last {
             let _ = tx.blocking_send(line(m));
         }

@@ -689,6 +689,10 @@ impl Daemon {
             }
             let _ = std::fs::remove_dir_all(d.container_dir(&i));
             let _ = std::fs::remove_dir_all(d.bundle(&i));
+            // The last container gone: what running them allocated goes back to the kernel.
+            if d.ctrs().is_empty() {
+                crate::daemon::release_free_memory();
+            }
         })
         .await;
         // As dockerd: --rm takes the container's anonymous volumes with it.
