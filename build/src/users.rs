@@ -12,13 +12,31 @@ pub struct Ids {
     pub gid: u32,
 }
 
+/// What a `user[:group]` named that the image's files do not have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// A user name not in /etc/passwd.
+    User(String),
+    /// A group name not in /etc/group.
+    Group(String),
+}
+
 /// Resolves `spec` against the passwd and group files of `rootfs`.
 pub fn resolve(rootfs: &Path, spec: &str) -> Result<Ids, String> {
+    let read = |f: &str| std::fs::read_to_string(rootfs.join(f)).unwrap_or_default();
+    resolve_in(&read("etc/passwd"), &read("etc/group"), spec).map_err(|m| match m {
+        Missing::User(u) => format!("user {u:?} is not in the image's /etc/passwd"),
+        Missing::Group(g) => format!("group {g:?} is not in the image's /etc/group"),
+    })
+}
+
+/// Resolves `spec` against the text of a passwd and a group file (however the caller read
+/// them: the daemon reads a container's through its root's directory fd).
+pub fn resolve_in(passwd: &str, groups: &str, spec: &str) -> Result<Ids, Missing> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
     let entry = |name: &str| {
         passwd.lines().find_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
@@ -29,24 +47,21 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<Ids, String> {
     let (uid, primary) = match (user.parse::<u32>(), entry(user)) {
         (Ok(n), found) => (n, found.and_then(|f| f.1).unwrap_or(0)),
         (Err(_), Some((Some(u), g))) => (u, g.unwrap_or(0)),
-        _ => return Err(format!("user {user:?} is not in the image's /etc/passwd")),
+        _ => return Err(Missing::User(user.to_owned())),
     };
     let gid = match group {
         None => primary,
         Some(g) => match g.parse::<u32>() {
             Ok(n) => n,
-            Err(_) => {
-                let groups = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
-                groups
-                    .lines()
-                    .find_map(|l| {
-                        let f: Vec<&str> = l.split(':').collect();
-                        (f.len() > 2 && f[0] == g)
-                            .then(|| f[2].parse().ok())
-                            .flatten()
-                    })
-                    .ok_or_else(|| format!("group {g:?} is not in the image's /etc/group"))?
-            }
+            Err(_) => groups
+                .lines()
+                .find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.len() > 2 && f[0] == g)
+                        .then(|| f[2].parse().ok())
+                        .flatten()
+                })
+                .ok_or_else(|| Missing::Group(g.to_owned()))?,
         },
     };
     Ok(Ids { uid, gid })

@@ -26,60 +26,8 @@ const CAPS: &[&str] = &[
 
 /// `uid[:gid]` from the config's User, names looked up in the rootfs's passwd and group files.
 pub fn resolve_user(user: &str, rootfs: &Path) -> ApiResult<(u32, u32)> {
-    if user.is_empty() {
-        return Ok((0, 0));
-    }
-    let (u, g) = user
-        .split_once(':')
-        .map_or((user, None), |(u, g)| (u, Some(g)));
-    let lookup = |file: &str, name: &str| -> Option<(u32, u32)> {
-        let text = std::fs::read_to_string(rootfs.join(file)).ok()?;
-        text.lines().find_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.first() == Some(&name) && f.len() > 3)
-                .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
-                .flatten()
-        })
-    };
-    let (uid, mut gid) = match u.parse::<u32>() {
-        Ok(uid) => (uid, lookup_uid_gid(rootfs, uid).unwrap_or(0)),
-        Err(_) => lookup("etc/passwd", u).ok_or_else(|| {
-            ApiError::bad(format!(
-                "unable to find user {u}: no matching entries in passwd file"
-            ))
-        })?,
-    };
-    if let Some(g) = g {
-        gid = match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => lookup_gid(rootfs, g).ok_or_else(|| {
-                ApiError::bad(format!(
-                    "unable to find group {g}: no matching entries in group file"
-                ))
-            })?,
-        };
-    }
-    Ok((uid, gid))
-}
-
-fn lookup_gid(rootfs: &Path, name: &str) -> Option<u32> {
-    let text = std::fs::read_to_string(rootfs.join("etc/group")).ok()?;
-    text.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() > 2 && f[0] == name)
-            .then(|| f[2].parse().ok())
-            .flatten()
-    })
-}
-
-fn lookup_uid_gid(rootfs: &Path, uid: u32) -> Option<u32> {
-    let text = std::fs::read_to_string(rootfs.join("etc/passwd")).ok()?;
-    text.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() > 3 && f[2].parse() == Ok(uid))
-            .then(|| f[3].parse().ok())
-            .flatten()
-    })
+    let read = |f: &str| std::fs::read_to_string(rootfs.join(f)).unwrap_or_default();
+    crate::passwd::ids(&read("etc/passwd"), &read("etc/group"), user)
 }
 
 /// The config.json for `rec` with its rootfs mounted at `rootfs`.
