@@ -119,15 +119,6 @@ fn dockerfile_in(ctx: &Path, name: &str) -> ApiResult<PathBuf> {
     Ok(path)
 }
 
-/// dm-runc next to this binary, else from PATH.
-fn runtime_binary() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .map(|e| e.with_file_name("dm-runc"))
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("dm-runc"))
-}
-
 /// Rewrites dm-build's step lines into the legacy builder's numbering, over all instructions.
 struct Steps {
     done: usize,
@@ -239,7 +230,7 @@ fn run(
         labels: p.labels,
         target: p.target,
         no_cache: p.no_cache,
-        runtime: runtime_binary(),
+        runtime: crate::config::beside_exe("dm-runc"),
         ..Default::default()
     };
     let mut steps = Steps { done: 0, total };

@@ -62,13 +62,15 @@ impl Config {
         if let Some(p) = &self.shim {
             return p.clone();
         }
-        const NAME: &str = "containerd-shim-dockermind-v2";
-        if let Ok(exe) = std::env::current_exe() {
-            let p = exe.with_file_name(NAME);
-            if p.is_file() {
-                return p;
-            }
-        }
-        PathBuf::from(NAME)
+        beside_exe("containerd-shim-dockermind-v2")
     }
+}
+
+/// The binary `name` next to this one (how the stack is installed), else `name` on PATH.
+pub fn beside_exe(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .map(|e| e.with_file_name(name))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
 }
