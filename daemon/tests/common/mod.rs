@@ -103,12 +103,19 @@ impl Dmd {
     pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
         use std::io::{Read, Write};
         let mut s = std::os::unix::net::UnixStream::connect(self.socket()).unwrap();
-        write!(
-            s,
+        let req = format!(
             "{method} {path} HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
-        )
-        .unwrap();
+        );
+        // The daemon may answer (a 404 for an unknown container) and close before it read the
+        // body: a broken pipe here still leaves its answer to read.
+        if let Err(e) = s.write_all(req.as_bytes()) {
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe,
+                "write request: {e}"
+            );
+        }
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
