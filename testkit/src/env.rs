@@ -56,11 +56,24 @@ pub fn unique_id(prefix: &str) -> String {
     )
 }
 
-/// A binary of this workspace: `$DM_BIN_DIR/<name>` if set, else the target dir next to this
-/// crate for the current profile. Build it first (`cargo build --workspace --bins`).
+/// A binary of this workspace: `$DM_BIN_DIR/<name>` if set, else the profile dir the running
+/// test executable was built into, else the target dir next to this crate. Build it first
+/// (`cargo build --workspace --bins`).
 pub fn workspace_bin(name: &str) -> PathBuf {
     if let Some(dir) = std::env::var_os("DM_BIN_DIR") {
         return Path::new(&dir).join(name);
+    }
+    // The running executable's own profile dir (`<profile>/deps/<test>` or `<profile>/<bin>`)
+    // comes first: the compile-time manifest dir below is stale when a target dir was copied
+    // from a clone at another path, and would run that clone's binaries.
+    if let Some(p) = std::env::current_exe().ok().and_then(|exe| {
+        exe.ancestors()
+            .skip(1)
+            .take(2)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    }) {
+        return p;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let profile = if cfg!(debug_assertions) {
