@@ -205,3 +205,37 @@ fn containers_survive_a_daemon_sigkill() {
     d.ok(&["rm", "keep"]);
     assert_clean(&mut d);
 }
+
+/// A test that ends with containers still running (live restore keeps their shims) must not
+/// leave the shims' sockets in /run/containerd/s when the harness kills them.
+#[test]
+fn a_harness_dropped_with_running_containers_leaves_no_shim_socket() {
+    if !prerequisites("a_harness_dropped_with_running_containers_leaves_no_shim_socket") {
+        return;
+    }
+    let reg = TestRegistry::with_busybox();
+    let d = Dmd::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        &reg.image,
+        "sleep",
+        "1000",
+    ]);
+    let shims = d.shims();
+    assert_eq!(shims.len(), 1, "one shim serves the running container");
+    let sockets = dm_integration::cleanup::bound_sockets(shims[0]);
+    assert!(
+        sockets.iter().any(|s| s.starts_with("/run/containerd/s")),
+        "the shim serves a socket in /run/containerd/s: {sockets:?}"
+    );
+    drop(d);
+    let left: Vec<_> = sockets.iter().filter(|s| s.exists()).collect();
+    assert!(left.is_empty(), "shim sockets left behind: {left:?}");
+    // Killed shims are reparented, so init reaps them in its own time.
+    poll("the killed shim reaped", Duration::from_secs(10), || {
+        (!std::path::Path::new(&format!("/proc/{}", shims[0])).exists()).then_some(())
+    });
+}

@@ -59,8 +59,8 @@ pub fn shims_of(address: &Path) -> Vec<i32> {
     pids
 }
 
-/// SIGKILLs every shim of the containerd at `address` and removes the sockets they served,
-/// which a killed shim cannot remove itself.
+/// SIGKILLs every shim serving `address` (a containerd's, or a dockermindd's shim address) and
+/// removes the sockets they served in /run/containerd/s, which a killed shim cannot remove itself.
 pub fn kill_shims_of(address: &Path) {
     for pid in shims_of(address) {
         let sockets = bound_sockets(pid);
@@ -84,8 +84,9 @@ pub fn bound_sockets(pid: i32) -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default();
-    // Lines: Num RefCount Protocol Flags Type St Inode [Path]
-    std::fs::read_to_string("/proc/net/unix")
+    // The shim's own view: a shim started by a daemon in a test-made netns lists its sockets
+    // only there. Lines: Num RefCount Protocol Flags Type St Inode [Path]
+    std::fs::read_to_string(format!("/proc/{pid}/net/unix"))
         .unwrap_or_default()
         .lines()
         .skip(1)

@@ -183,12 +183,7 @@ impl Dockermindd {
 impl Drop for Dockermindd {
     fn drop(&mut self) {
         self.stop();
-        for pid in self.shims() {
-            // SAFETY: kill(2) on a shim pid found by its command line.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-            }
-        }
+        cleanup::kill_shims_of(&self.exec_root().join("shim.address"));
         cleanup::remove_namespace_leftovers(self.cgroup_parent.trim_start_matches('/'));
         cleanup::unmount_below(self.dir.path());
     }
