@@ -6,7 +6,7 @@
 use crate::clock::{from_nanos, to_nanos};
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::read_full_at;
+use crate::fsutil::{self, read_full_at};
 use crate::labels::{self, Labels};
 use crate::locks::RefGuard;
 use crate::store::Store;
@@ -108,6 +108,10 @@ pub struct Committed {
     pub created: bool,
 }
 
+/// Bytes written between two writeback starts: large enough that the disk gets long
+/// sequential writes, small enough that a 100 MB blob is mostly on disk by its commit.
+const WRITEBACK_STEP: u64 = 8 << 20;
+
 /// An open, locked ingest. Dropping it keeps the ingest on disk for a later writer to resume.
 pub struct Writer {
     store: Store,
@@ -115,6 +119,8 @@ pub struct Writer {
     dir: PathBuf,
     file: File,
     offset: u64,
+    /// Where the writeback started by [`fsutil::start_writeback`] has reached.
+    written_back: u64,
     hasher: Hasher,
     total: Option<u64>,
     expected: Option<Digest>,
@@ -169,6 +175,7 @@ impl Writer {
                     dir,
                     file,
                     offset,
+                    written_back: offset,
                     hasher,
                     _lock: lock,
                 });
@@ -205,6 +212,7 @@ impl Writer {
             dir,
             file,
             offset: 0,
+            written_back: 0,
             hasher: Hasher::with_algorithm(algorithm_for(&expected)),
             total,
             expected,
@@ -251,6 +259,14 @@ impl Writer {
             .ctx("write", &path)?;
         self.hasher.update(data);
         self.offset += data.len() as u64;
+        if self.offset - self.written_back >= WRITEBACK_STEP {
+            fsutil::start_writeback(
+                &self.file,
+                self.written_back,
+                self.offset - self.written_back,
+            );
+            self.written_back = self.offset;
+        }
         self.updated_at = SystemTime::now();
         Ok(())
     }
@@ -266,6 +282,7 @@ impl Writer {
         let path = self.dir.join("data");
         self.file.set_len(0).ctx("truncate", &path)?;
         self.offset = 0;
+        self.written_back = 0;
         self.hasher = Hasher::with_algorithm(self.hasher.algorithm());
         self.updated_at = SystemTime::now();
         Ok(())
