@@ -171,6 +171,7 @@ pub async fn attach(
     let want = (q.flag("stdout"), q.flag("stderr"));
     let stdin_wanted = q.flag("stdin") && open_stdin;
     let upgrade = hyper::upgrade::on(req);
+    let d = d.clone();
     tokio::spawn(async move {
         let Ok(up) = upgrade.await else { return };
         let (mut r, mut w) = tokio::io::split(hyper_util::rt::TokioIo::new(up));
@@ -188,6 +189,7 @@ pub async fn attach(
                     if n == 0 {
                         if stdin_once {
                             *g = None;
+                            d.close_stdin(&id, "").await;
                         }
                         break;
                     }

@@ -1,5 +1,6 @@
 //! A container's life after start, through the real docker CLI: restart policies (counts,
-//! limits, user stops, daemon SIGKILL and restart), healthchecks, and json-file log rotation.
+//! limits, user stops, daemon SIGKILL and restart), stdin across a daemon restart,
+//! healthchecks, and json-file log rotation.
 
 mod common;
 
@@ -245,6 +246,74 @@ fn restart_policies_apply_across_a_daemon_sigkill() {
     assert_ne!(pid(&d, "al"), before[0], "a new process");
     assert_ne!(pid(&d, "us"), before[1], "a new process");
     d.ok(&["rm", "-f", "al", "us", "al-stopped", "us-stopped", "no"]);
+    assert_clean(&mut d);
+}
+
+/// `docker attach NAME`, sends `line`, and waits for the container's echo of it in its logs.
+fn attach_and_send(d: &Dmd, name: &str, line: &str) {
+    use std::io::Write;
+    let mut child = d
+        .cmd(&["attach", name])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+    let want = format!("got {line}\n");
+    poll("the echo in docker logs", Duration::from_secs(20), || {
+        d.ok(&["logs", name]).contains(&want).then_some(())
+    });
+    // The attach never ends by itself (stdin is not StdinOnce): detach by ending the client.
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn stdin_reaches_a_running_container_after_a_daemon_sigkill() {
+    if !prerequisites("stdin_reaches_a_running_container_after_a_daemon_sigkill") {
+        return;
+    }
+    let reg = TestRegistry::with_busybox();
+    let mut d = Dmd::start();
+    let image = reg.image.as_str();
+    d.ok(&["pull", image]);
+    d.ok(&[
+        "run",
+        "-di",
+        "--name",
+        "echo",
+        image,
+        "sh",
+        "-c",
+        "while read l; do echo \"got $l\"; done; echo eof",
+    ]);
+    attach_and_send(&d, "echo", "one");
+    let pid = inspect(&d, "echo", "{{.State.Pid}}");
+    // The daemon's end of the stdin fifo goes with it: not an EOF for the process.
+    d.kill9();
+    d.spawn();
+    assert_eq!(
+        inspect(&d, "echo", "{{.State.Status}} {{.State.Pid}}"),
+        format!("running {pid}")
+    );
+    attach_and_send(&d, "echo", "two");
+    assert_eq!(d.ok(&["logs", "echo"]), "got one\ngot two\n", "no EOF seen");
+    // An exec's stdin still ends with the client's (the daemon closes it in the shim).
+    let mut child = d
+        .cmd(&["exec", "-i", "echo", "cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"three\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        (out.status.success(), &out.stdout[..]),
+        (true, &b"three\n"[..])
+    );
+    d.ok(&["rm", "-f", "echo"]);
     assert_clean(&mut d);
 }
 
