@@ -455,6 +455,7 @@ impl Daemon {
             .unwrap_or(Rotation {
                 max_size: None,
                 max_file: 1,
+                compress: false,
             });
         let log = JsonLog::open(&self.log_path(id), rot)?;
         let hub = {

@@ -379,6 +379,62 @@ fn json_file_logs_rotate_and_read_back_across_files() {
         "line 298 .............................\nline 299 .............................\n"
     );
 
+    // compress=true: rotated files are gzipped as dockerd names them, and still read back.
+    d.ok(&[
+        "run", "-d", "--name", "zipped", "--log-opt", "max-size=2k", "--log-opt", "max-file=3",
+        "--log-opt", "compress=true", image, "sh", "-c",
+        "i=0; while [ $i -lt 300 ]; do echo \"line $i .............................\"; i=$((i+1)); done",
+    ]);
+    assert_eq!(d.ok(&["wait", "zipped"]).trim(), "0");
+    let out = poll(
+        "the last line in docker logs",
+        Duration::from_secs(10),
+        || {
+            let o = d.ok(&["logs", "zipped"]);
+            o.ends_with("line 299 .............................\n")
+                .then_some(o)
+        },
+    );
+    let nums: Vec<usize> = out
+        .lines()
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(nums[0] > 0, "older lines were rotated away");
+    assert_eq!(nums, (nums[0]..300).collect::<Vec<_>>(), "in order");
+    let zlog = PathBuf::from(inspect(&d, "zipped", "{{.LogPath}}"));
+    let zfile = |n: &str| PathBuf::from(format!("{}{n}", zlog.display()));
+    // The last rotation's compression runs beside the writer: wait for it to land.
+    poll(
+        "the rotated files to be gzipped",
+        Duration::from_secs(10),
+        || (!zfile(".1").exists() && !zfile(".2").exists()).then_some(()),
+    );
+    let mut unzipped = String::new();
+    for n in [".2.gz", ".1.gz"] {
+        let o = std::process::Command::new("gzip")
+            .arg("-dc")
+            .arg(zfile(n))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{n} is gzip: {o:?}");
+        unzipped.push_str(&String::from_utf8(o.stdout).unwrap());
+    }
+    assert!(!zfile(".3.gz").exists(), "max-file=3 keeps three files");
+    unzipped.push_str(&std::fs::read_to_string(zfile("")).unwrap());
+    assert_eq!(
+        unzipped.lines().count(),
+        nums.len(),
+        "the gzipped files and the live one hold what docker logs shows"
+    );
+    assert!(unzipped.starts_with(&format!("{{\"log\":\"line {} ", nums[0])));
+    let err = d.fails(&["create", "--log-opt", "compress=true", image, "true"]);
+    assert!(
+        err.contains("compress cannot be true when max-file is less than 2 or max-size is not set"),
+        "{err}"
+    );
+    d.ok(&["rm", "zipped"]);
+    assert!(!zfile(".1.gz").exists(), "rm takes the gzipped logs too");
+
     // Unknown drivers and options: docker's messages, no container left.
     let err = d.fails(&["run", "--log-driver", "syslog", image, "true"]);
     assert!(
