@@ -19,8 +19,15 @@ pub async fn create(
     d: &Arc<Daemon>,
     q: &Query,
     req: Request<Incoming>,
+    version: (u32, u32),
 ) -> ApiResult<Response<Body>> {
     let mut body: CreateRequest = http::read_json(req).await?;
+    // As dockerd: older clients cannot ask for a start interval.
+    if version < (1, 44) {
+        if let Some(h) = body.config.healthcheck.as_mut() {
+            h.start_interval = 0;
+        }
+    }
     let host = body.host_config.get_or_insert_with(Default::default);
     crate::resources::adapt(host);
     let warnings = crate::resources::verify(host)?;

@@ -609,3 +609,95 @@ fn healthchecks_go_starting_healthy_unhealthy_and_time_out() {
     d.ok(&["rm", "-f", "slow", "hc", "stuck"]);
     assert_clean(&mut d);
 }
+
+/// Debian 13's docker CLI 26, as scripts/trixie.sh unpacks it.
+const TRIXIE_DOCKER: &str = "/var/cache/dockermind/trixie/docker-cli/usr/bin/docker";
+
+#[test]
+fn health_start_interval_probes_during_the_start_period() {
+    if !prerequisites("health_start_interval_probes_during_the_start_period") {
+        return;
+    }
+    if !std::path::Path::new(TRIXIE_DOCKER).is_file() {
+        if dm_testkit::in_ci() {
+            panic!(
+                "CI=true but {TRIXIE_DOCKER} is missing (scripts/deps.sh runs scripts/trixie.sh)"
+            );
+        }
+        eprintln!("\n!!! SKIPPED: health_start_interval_probes_during_the_start_period needs {TRIXIE_DOCKER} !!!\n");
+        return;
+    }
+    let reg = TestRegistry::with_busybox();
+    let mut d = Dmd::start();
+    let image = reg.image.as_str();
+    d.ok(&["pull", image]);
+    let data = d.dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let bind = format!("{}:/data", data.display());
+    // docker 26 sends StartInterval (API 1.44+); Debian 12's docker has no such flag.
+    let out = std::process::Command::new(TRIXIE_DOCKER)
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.dir.path().join("docker26-config"))
+        .args([
+            "run",
+            "-d",
+            "--name",
+            "warm",
+            "-v",
+            &bind,
+            "--health-cmd",
+            "echo x >> /data/probes; exit 1",
+            "--health-interval",
+            "1h",
+            "--health-start-period",
+            "1h",
+            "--health-start-interval",
+            "100ms",
+            "--health-retries",
+            "1",
+            image,
+            "sleep",
+            "1000",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        inspect(&d, "warm", "{{.Config.Healthcheck.StartInterval}}"),
+        "100000000"
+    );
+    // Probes come every start interval, not every (hour-long) interval; failures during the
+    // start period do not count, so it stays starting.
+    poll("three probes", Duration::from_secs(20), || {
+        (runs(&data.join("probes")) >= 3).then_some(())
+    });
+    assert_eq!(inspect(&d, "warm", "{{.State.Health.Status}}"), "starting");
+
+    // API < 1.44 has no StartInterval (dockerd drops it); below 1ms is refused.
+    let create = |v: &str, start_interval: u64| {
+        d.request(
+            "POST",
+            &format!("/{v}/containers/create"),
+            &format!(
+                r#"{{"Image":"{image}","Cmd":["true"],"Healthcheck":{{"Test":["CMD","true"],"StartPeriod":1000000000,"StartInterval":{start_interval}}}}}"#
+            ),
+        )
+    };
+    let (code, body) = create("v1.43", 100_000_000);
+    assert_eq!(code, 201, "{body}");
+    let id: String = body.split('"').nth(3).unwrap().to_owned();
+    assert_eq!(
+        inspect(&d, &id, "{{.Config.Healthcheck.StartInterval}}"),
+        "0"
+    );
+    let (code, body) = create("v1.44", 10);
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("StartInterval in Healthcheck cannot be less than 1ms"),
+        "{body}"
+    );
+    d.ok(&["rm", "-f", "warm", &id]);
+    assert_eq!(d.ok(&["ps", "-aq"]), "", "no half-created container");
+    assert_clean(&mut d);
+}
