@@ -186,6 +186,67 @@ fn restart_policies_count_limit_and_respect_user_stops() {
     assert_clean(&mut d);
 }
 
+/// Seconds since the epoch `ahead` from now.
+fn later(ahead: Duration) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        + ahead;
+    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
+}
+
+#[test]
+fn a_user_stop_racing_a_policy_restart_leaves_the_container_stopped() {
+    if !prerequisites("a_user_stop_racing_a_policy_restart_leaves_the_container_stopped") {
+        return;
+    }
+    let reg = TestRegistry::with_busybox();
+    let mut d = Dmd::start();
+    let image = reg.image.as_str();
+    d.ok(&["pull", image]);
+    // Exits at once and comes back after 100, 200, 400 ms...: the container is by turns
+    // running, exiting, waiting out its back-off and being restarted.
+    d.ok(&[
+        "create",
+        "--name",
+        "flap",
+        "--restart",
+        "always",
+        image,
+        "true",
+    ]);
+    for i in 0..10u64 {
+        // A user's start resets the back-off; the stop then lands at a different point of the
+        // cycle each round.
+        d.ok(&["start", "flap"]);
+        std::thread::sleep(Duration::from_millis(i * 41));
+        d.ok(&["stop", "-t", "1", "flap"]);
+        let stopped = now();
+        assert_eq!(
+            inspect(&d, "flap", "{{.State.Status}} {{.State.Restarting}}"),
+            "exited false",
+            "round {i}"
+        );
+        // A restart the stop failed to cancel comes within a back-off of at most 800 ms here.
+        let starts = d.ok(&[
+            "events",
+            "--since",
+            &stopped,
+            "--until",
+            &later(Duration::from_millis(1200)),
+            "--filter",
+            "container=flap",
+            "--filter",
+            "event=start",
+            "--format",
+            "{{.Action}}",
+        ]);
+        assert_eq!(starts, "", "round {i}: restarted after the user's stop");
+    }
+    d.ok(&["rm", "flap"]);
+    assert_clean(&mut d);
+}
+
 #[test]
 fn restart_policies_apply_across_a_daemon_sigkill() {
     if !prerequisites("restart_policies_apply_across_a_daemon_sigkill") {
