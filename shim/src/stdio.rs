@@ -60,7 +60,10 @@ pub fn open(spec: &IoSpec, ns: &str, id: &str) -> Result<(ProcStdio, Option<Stdi
 /// The shim's own write end of a stdin fifo. While it is held, writers that come and go are
 /// never an EOF for the process; dropping it (CloseIO, or the process's delete) lets the last
 /// client's close end the copy and so the process's stdin.
-pub struct Stdin(#[allow(dead_code)] OwnedFd);
+pub struct Stdin {
+    /// Held only to be closed: on drop.
+    _hold: OwnedFd,
+}
 
 impl Stdin {
     /// Opens the stdin fifo for reading without waiting for a writer, then the hold.
@@ -80,7 +83,7 @@ impl Stdin {
             .open(path)
             .map_err(io(format!("open stdin {path} for writing")))?;
         clear_nonblock(&f);
-        Ok(Some((f, Stdin(hold.into()))))
+        Ok(Some((f, Stdin { _hold: hold.into() })))
     }
 }
 
