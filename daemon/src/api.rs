@@ -100,7 +100,7 @@ async fn route(
         (&Method::POST, ["images", "load"]) => saveload::load(d, &q, req).await,
         (&Method::POST, ["build"]) => builds::build(d, &q, req).await,
         (_, ["images", ..]) => image_object(d, req, path, &q).await,
-        (&Method::POST, ["containers", "create"]) => containers::create(d, &q, req).await,
+        (&Method::POST, ["containers", "create"]) => containers::create(d, &q, req, version).await,
         (&Method::GET, ["containers", "json"]) => containers::list(d, &q),
         (&Method::GET, ["containers", id, "json"]) => containers::inspect(d, id),
         (&Method::POST, ["containers", id, "start"]) => containers::start(d, id).await,

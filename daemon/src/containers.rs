@@ -19,8 +19,15 @@ pub async fn create(
     d: &Arc<Daemon>,
     q: &Query,
     req: Request<Incoming>,
+    version: (u32, u32),
 ) -> ApiResult<Response<Body>> {
     let mut body: CreateRequest = http::read_json(req).await?;
+    // As dockerd: older clients cannot ask for a start interval.
+    if version < (1, 44) {
+        if let Some(h) = body.config.healthcheck.as_mut() {
+            h.start_interval = 0;
+        }
+    }
     let host = body.host_config.get_or_insert_with(Default::default);
     crate::resources::adapt(host);
     let warnings = crate::resources::verify(host)?;
@@ -171,6 +178,7 @@ pub async fn attach(
     let want = (q.flag("stdout"), q.flag("stderr"));
     let stdin_wanted = q.flag("stdin") && open_stdin;
     let upgrade = hyper::upgrade::on(req);
+    let d = d.clone();
     tokio::spawn(async move {
         let Ok(up) = upgrade.await else { return };
         let (mut r, mut w) = tokio::io::split(hyper_util::rt::TokioIo::new(up));
@@ -188,6 +196,7 @@ pub async fn attach(
                     if n == 0 {
                         if stdin_once {
                             *g = None;
+                            d.close_stdin(&id, "").await;
                         }
                         break;
                     }

@@ -1,7 +1,9 @@
 //! A container's filesystem as `docker cp` and `docker export` see it, running or stopped:
 //! its rootfs (the running container's mount, or its snapshot mounted for the occasion) with
 //! its volumes and binds on top, assembled in a private mount namespace on a thread of its own,
-//! so nothing of it is visible on the host or outlives the operation. Paths inside resolve with
+//! so nothing of it is visible on the host or outlives the operation. A stopped container's
+//! volumes with DriverOpts get their filesystem mounted in that namespace for the occasion, as
+//! dockerd mounts them for a copy. Paths inside resolve with
 //! openat2(RESOLVE_IN_ROOT): symlinks and `..` stay inside the container's root.
 
 use crate::daemon::Daemon;
@@ -57,13 +59,13 @@ pub async fn with_view<T: Send + 'static>(
     f: impl FnOnce(OwnedFd, Ready<T>) + Send + 'static,
 ) -> ApiResult<T> {
     let (tx, rx) = tokio::sync::oneshot::channel::<ApiResult<T>>();
-    let snapshots = d.images.clone();
-    let scratch = d.cfg.exec_root.join("cp");
+    let d = d.clone();
     std::thread::Builder::new()
         .name("ctr-view".into())
         .spawn(move || {
             let mut ready = Ready(Some(tx));
-            match assemble(&snapshots, &scratch, &plan) {
+            let mut volumes = vec![];
+            match assemble(&d, &plan, &mut volumes) {
                 Ok((root, mountpoint)) => {
                     f(root, ready);
                     if let Some(m) = mountpoint {
@@ -72,6 +74,10 @@ pub async fn with_view<T: Send + 'static>(
                     }
                 }
                 Err(e) => ready.send(Err(e)),
+            }
+            // Only this namespace has them; they would go with it, but not before the thread.
+            for v in volumes {
+                let _ = umount2(&v, MntFlags::MNT_DETACH);
             }
         })
         .map_err(|e| ApiError::internal(format!("spawn filesystem view thread: {e}")))?;
@@ -94,12 +100,14 @@ impl<T> Ready<T> {
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// In this thread: a private mount namespace, the rootfs, the volumes; the root fd and the
-/// scratch mount point to remove afterwards.
+/// scratch mount point to remove afterwards. Volume filesystems mounted here for a stopped
+/// container go to `volumes`.
 fn assemble(
-    images: &dm_image::Images,
-    scratch: &Path,
+    d: &Daemon,
     plan: &ViewPlan,
+    volumes: &mut Vec<PathBuf>,
 ) -> ApiResult<(OwnedFd, Option<PathBuf>)> {
+    let (images, scratch) = (&d.images, d.cfg.exec_root.join("cp"));
     let fail =
         |what: &str, e: Errno| ApiError::internal(format!("container filesystem: {what}: {e}"));
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(|e| fail("unshare", e))?;
@@ -141,6 +149,13 @@ fn assemble(
         let mut sorted: Vec<&MountPoint> = plan.mounts.iter().collect();
         sorted.sort_by_key(|m| Path::new(&m.destination).components().count());
         for m in sorted {
+            // A running container's volumes are mounted (on the host, so here too); a
+            // stopped one's DriverOpts filesystem is mounted now, in this namespace only.
+            if m.kind == "volume" && plan.running_rootfs.is_none() {
+                if let Some(p) = d.volumes.mount_if_unmounted(&m.name)? {
+                    volumes.push(p);
+                }
+            }
             bind(&root, m)?;
         }
         // Reopened: the root fd must see the mounts just made beneath it.

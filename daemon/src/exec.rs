@@ -191,7 +191,7 @@ pub async fn start(
         .map_err(|e| ApiError::internal(format!("exec fifos: {e}")))?;
     // A reader we hold lets us open the stdin writer before the process exists.
     let hold = fifos.stdin.as_ref().map(|p| stdio::open_reader(p));
-    let stdin = match &fifos.stdin {
+    let mut stdin = match &fifos.stdin {
         Some(p) => Some(
             stdio::open_writer(p).map_err(|e| ApiError::internal(format!("exec stdin: {e}")))?,
         ),
@@ -274,9 +274,13 @@ pub async fn start(
         tokio::spawn(stdio::copy_output(err, STDERR, None, hub));
     }
     if start.detach {
+        if stdin.take().is_some() {
+            d.close_stdin(&cid, eid).await;
+        }
         return Ok(http::empty(StatusCode::OK));
     }
     let tty = cfg.tty;
+    let (d, eid) = (d.clone(), eid.to_owned());
     tokio::spawn(async move {
         let Ok(up) = upgrade.await else { return };
         let (mut r, mut w) = tokio::io::split(hyper_util::rt::TokioIo::new(up));
@@ -288,6 +292,8 @@ pub async fn start(
                         break;
                     }
                 }
+                drop(stdin);
+                d.close_stdin(&cid, &eid).await;
             });
         }
         let mut rx = rx;
@@ -348,6 +354,16 @@ impl Daemon {
             let e = exec_id.to_owned();
             let _ = tokio::task::spawn_blocking(move || s.delete(&cid, &e)).await;
         }
+    }
+
+    /// Closes a process's stdin in its shim (see [`crate::shim::Shim::close_stdin`]).
+    pub async fn close_stdin(self: &Arc<Self>, cid: &str, exec_id: &str) {
+        let Some(s) = self.ctrs().get(cid).and_then(|e| e.shim.clone()) else {
+            return;
+        };
+        let (c, e) = (cid.to_owned(), exec_id.to_owned());
+        // The process may be gone already: then there is nothing to close.
+        let _ = tokio::task::spawn_blocking(move || s.close_stdin(&c, &e)).await;
     }
 
     /// Forgets the execs of a container that exited.

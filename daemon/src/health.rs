@@ -1,6 +1,7 @@
 //! Healthchecks as dockerd runs them: the probe (the image's HEALTHCHECK or `--health-*`) runs
-//! through the shim's exec every interval; results go to `State.Health` (status, failing
-//! streak, the last five results) and status changes to `health_status: X` events.
+//! through the shim's exec every interval (every start interval while a container with a start
+//! period is still starting, API 1.44+); results go to `State.Health` (status, failing streak,
+//! the last five results) and status changes to `health_status: X` events.
 
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
@@ -16,6 +17,8 @@ use tokio::io::AsyncReadExt;
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_RETRIES: i64 = 3;
+/// dockerd's start interval when a start period is set without one.
+const DEFAULT_START_INTERVAL: Duration = Duration::from_secs(5);
 /// Results kept in `Health.Log`.
 const KEEP: usize = 5;
 /// Output kept per result.
@@ -35,6 +38,8 @@ pub struct HealthConfig {
     pub start_period: i64,
     /// Failures in a row that make it unhealthy.
     pub retries: i64,
+    /// Between probes during the start period (API 1.44+).
+    pub start_interval: i64,
 }
 
 /// One probe's result.
@@ -80,6 +85,7 @@ pub fn merge(
                 (&mut r.timeout, i.timeout),
                 (&mut r.start_period, i.start_period),
                 (&mut r.retries, i.retries),
+                (&mut r.start_interval, i.start_interval),
             ] {
                 if *a == 0 {
                     *a = b;
@@ -93,6 +99,7 @@ pub fn merge(
             ("Interval", h.interval),
             ("Timeout", h.timeout),
             ("StartPeriod", h.start_period),
+            ("StartInterval", h.start_interval),
         ] {
             if v != 0 && v < 1_000_000 {
                 return Err(ApiError::bad(format!(
@@ -156,14 +163,22 @@ impl Daemon {
             let interval = dur(h.interval, DEFAULT_INTERVAL);
             let timeout = dur(h.timeout, DEFAULT_TIMEOUT);
             let start_period = Duration::from_nanos(h.start_period.max(0) as u64);
+            let start_interval = dur(h.start_interval, DEFAULT_START_INTERVAL);
             let retries = if h.retries > 0 {
                 h.retries
             } else {
                 DEFAULT_RETRIES
             };
             let began = std::time::Instant::now();
+            let mut starting = true;
             loop {
-                tokio::time::sleep(interval).await;
+                // As dockerd: while in its start period and still starting, the start interval.
+                let wait = if starting && began.elapsed() < start_period {
+                    start_interval
+                } else {
+                    interval
+                };
+                tokio::time::sleep(wait).await;
                 let live = |d: &Daemon| {
                     d.record(&id).is_ok_and(|r| {
                         r.state.running && !r.state.restarting && r.state.started_at == run
@@ -192,6 +207,7 @@ impl Daemon {
                         health.status = "unhealthy".into();
                     }
                 }
+                starting = health.status == "starting";
                 health.log.push(probe);
                 let n = health.log.len();
                 health.log.drain(..n.saturating_sub(KEEP));
@@ -343,5 +359,13 @@ mod tests {
             ..Default::default()
         };
         assert!(merge(Some(bad), None).unwrap_err().message.contains("1ms"));
+        let bad = HealthConfig {
+            start_interval: 10,
+            ..Default::default()
+        };
+        assert_eq!(
+            merge(Some(bad), None).unwrap_err().message,
+            "StartInterval in Healthcheck cannot be less than 1ms"
+        );
     }
 }

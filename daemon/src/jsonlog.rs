@@ -1,6 +1,7 @@
 //! The json-file log driver: `HostConfig.LogConfig` checked as dockerd checks it, lines
 //! appended as `{"log":..,"stream":..,"time":..}`, rotation by `max-size`/`max-file`
-//! (`<log>.1` is the newest rotated file), and reading across the rotated files in order.
+//! (`<log>.1` is the newest rotated file; `<log>.1.gz` with `compress=true`, gzipped off the
+//! writer's path as dockerd does), and reading across the rotated files in order.
 
 use crate::error::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,8 @@ pub struct Rotation {
     pub max_size: Option<u64>,
     /// Files kept, the current one included.
     pub max_file: u32,
+    /// Rotated files are gzipped (`compress=true`).
+    pub compress: bool,
 }
 
 /// docker's size syntax (`10m`, `512k`, `1g`, `100`; binary units).
@@ -100,18 +103,27 @@ pub fn rotation(
             "max-file cannot be greater than 1 when max-size is not set",
         ));
     }
-    if let Some(v) = opts.get("compress") {
-        match v.as_str() {
-            "" | "false" | "0" => {}
-            "true" | "1" => {
-                return Err(ApiError::bad(
-                    "compress=true is not supported by dockermind's json-file log driver",
-                ))
-            }
-            _ => return Err(ApiError::bad(format!("invalid value for compress: {v}"))),
+    let compress = match opts.get("compress").map(String::as_str) {
+        None => false,
+        // Go's strconv.ParseBool, which dockerd uses.
+        Some("1" | "t" | "T" | "TRUE" | "true" | "True") => true,
+        Some("0" | "f" | "F" | "FALSE" | "false" | "False") => false,
+        Some(v) => {
+            return Err(ApiError::bad(format!(
+                "strconv.ParseBool: parsing {v:?}: invalid syntax"
+            )))
         }
+    };
+    if compress && (max_file == 1 || max_size.is_none()) {
+        return Err(ApiError::bad(
+            "compress cannot be true when max-file is less than 2 or max-size is not set",
+        ));
     }
-    Ok(Rotation { max_size, max_file })
+    Ok(Rotation {
+        max_size,
+        max_file,
+        compress,
+    })
 }
 
 /// Daemon-wide `--log-opt KEY=VALUE` defaults.
@@ -127,16 +139,42 @@ pub fn parse_defaults(opts: &[String]) -> anyhow::Result<BTreeMap<String, String
     Ok(out)
 }
 
+/// `<log><suffix>`.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
 /// `<log>.<n>`.
 fn rotated(path: &Path, n: u32) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(format!(".{n}"));
-    PathBuf::from(s)
+    with_suffix(path, &format!(".{n}"))
+}
+
+/// `<log>.<n>.gz`.
+fn rotated_gz(path: &Path, n: u32) -> PathBuf {
+    with_suffix(path, &format!(".{n}.gz"))
+}
+
+/// Gzips `src` into `<src>.gz` (through a temporary name, so a reader sees the whole file or
+/// none) and removes `src`.
+fn gzip(src: &Path) -> std::io::Result<()> {
+    let dst = with_suffix(src, ".gz");
+    let tmp = with_suffix(src, ".gz.tmp");
+    let mut r = std::fs::File::open(src)?;
+    let mut w =
+        flate2::write::GzEncoder::new(std::fs::File::create(&tmp)?, flate2::Compression::default());
+    std::io::copy(&mut r, &mut w)?;
+    w.finish()?.sync_all()?;
+    std::fs::rename(&tmp, &dst)?;
+    std::fs::remove_file(src)
 }
 
 struct Open {
     file: std::fs::File,
     size: u64,
+    /// The compression of the last rotated file, still running.
+    gzipping: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Appends docker json-file lines, rotating as configured.
@@ -154,7 +192,11 @@ impl JsonLog {
         Ok(Arc::new(JsonLog {
             path: path.to_owned(),
             rot,
-            open: Mutex::new(Open { file, size }),
+            open: Mutex::new(Open {
+                file,
+                size,
+                gzipping: None,
+            }),
         }))
     }
 
@@ -169,12 +211,30 @@ impl JsonLog {
     /// starts it over.
     fn rotate(&self, o: &mut Open) -> std::io::Result<()> {
         let keep = self.rot.max_file;
+        // One compression at a time: `<log>.1` must be `<log>.1.gz` before it moves up.
+        if let Some(h) = o.gzipping.take() {
+            let _ = h.join();
+        }
         if keep > 1 {
-            let _ = std::fs::remove_file(rotated(&self.path, keep - 1));
+            let name = if self.rot.compress {
+                rotated_gz
+            } else {
+                rotated
+            };
+            let _ = std::fs::remove_file(name(&self.path, keep - 1));
             for n in (1..keep - 1).rev() {
-                let _ = std::fs::rename(rotated(&self.path, n), rotated(&self.path, n + 1));
+                let _ = std::fs::rename(name(&self.path, n), name(&self.path, n + 1));
             }
-            std::fs::rename(&self.path, rotated(&self.path, 1))?;
+            let first = rotated(&self.path, 1);
+            std::fs::rename(&self.path, &first)?;
+            if self.rot.compress {
+                // Off the writer's path: the container's output keeps flowing meanwhile.
+                o.gzipping = Some(std::thread::spawn(move || {
+                    if let Err(e) = gzip(&first) {
+                        eprintln!("dockermindd: compress {}: {e}", first.display());
+                    }
+                }));
+            }
         } else {
             std::fs::remove_file(&self.path)?;
         }
@@ -205,18 +265,26 @@ impl JsonLog {
     }
 }
 
+/// The text of rotated file `n`, gzipped or not (its compression may finish meanwhile).
+fn read_rotated(path: &Path, n: u32) -> Option<String> {
+    let gz = || {
+        let f = std::fs::File::open(rotated_gz(path, n)).ok()?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(f), &mut text).ok()?;
+        Some(text)
+    };
+    gz().or_else(|| std::fs::read_to_string(rotated(path, n)).ok())
+        .or_else(gz)
+}
+
 /// The entries of a json-file log and its rotated files, oldest first, as (stream, bytes, time).
 pub fn read(path: &Path) -> Vec<(u8, Vec<u8>, String)> {
-    let mut files: Vec<PathBuf> = (1..)
-        .map(|n| rotated(path, n))
-        .take_while(|p| p.exists())
-        .collect();
-    files.reverse();
-    files.push(path.to_owned());
-    files
+    let mut texts: Vec<String> = (1..).map_while(|n| read_rotated(path, n)).collect();
+    texts.reverse();
+    texts.push(std::fs::read_to_string(path).unwrap_or_default());
+    texts
         .iter()
-        .flat_map(|p| {
-            let text = std::fs::read_to_string(p).unwrap_or_default();
+        .flat_map(|text| {
             text.lines()
                 .filter_map(|l| {
                     let v: serde_json::Value = serde_json::from_str(l).ok()?;
@@ -261,7 +329,8 @@ mod tests {
             r.unwrap(),
             Rotation {
                 max_size: Some(1024),
-                max_file: 3
+                max_file: 3,
+                compress: false,
             }
         );
         let msg = |c: LogConfig| rotation(Some(&c), &none).unwrap_err().message;
@@ -276,6 +345,14 @@ mod tests {
         assert!(msg(cfg("", &[("max-file", "0")])).contains("less than 1"));
         assert!(msg(cfg("", &[("max-file", "2")])).contains("max-size is not set"));
         assert!(msg(cfg("", &[("max-size", "lots")])).contains("max-size"));
+        assert_eq!(
+            msg(cfg("", &[("max-size", "1k"), ("compress", "true")])),
+            "compress cannot be true when max-file is less than 2 or max-size is not set"
+        );
+        assert_eq!(
+            msg(cfg("", &[("compress", "yes")])),
+            "strconv.ParseBool: parsing \"yes\": invalid syntax"
+        );
         assert_eq!(parse_size("10m"), Some(10 << 20));
         assert_eq!(parse_size("512"), Some(512));
         assert_eq!(parse_size("2kb"), Some(2048));
@@ -283,19 +360,37 @@ mod tests {
 
     #[test]
     fn rotation_keeps_max_file_files_and_reads_back_in_order() {
-        let dir = std::env::temp_dir().join(format!("dm-jsonlog-{}", std::process::id()));
+        rotate_and_read_back(false);
+    }
+
+    #[test]
+    fn compressed_rotation_gzips_and_reads_back_in_order() {
+        rotate_and_read_back(true);
+    }
+
+    fn rotate_and_read_back(compress: bool) {
+        let dir =
+            std::env::temp_dir().join(format!("dm-jsonlog-{}-{compress}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("c-json.log");
         let rot = Rotation {
             max_size: Some(300),
             max_file: 3,
+            compress,
         };
         let log = JsonLog::open(&path, rot).unwrap();
         for i in 0..40 {
             log.write("stdout", format!("line {i}\n").as_bytes());
         }
-        assert!(path.exists() && rotated(&path, 1).exists() && rotated(&path, 2).exists());
-        assert!(!rotated(&path, 3).exists());
+        if let Some(h) = log.open.lock().unwrap().gzipping.take() {
+            h.join().unwrap();
+        }
+        let name = if compress { rotated_gz } else { rotated };
+        assert!(path.exists() && name(&path, 1).exists() && name(&path, 2).exists());
+        assert!(!name(&path, 3).exists() && !rotated_gz(&path, 3).exists());
+        if compress {
+            assert!(!rotated(&path, 1).exists() && !rotated(&path, 2).exists());
+        }
         let got: Vec<String> = read(&path)
             .into_iter()
             .map(|(_, b, _)| String::from_utf8(b).unwrap())

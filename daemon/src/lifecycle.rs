@@ -264,6 +264,15 @@ impl Daemon {
 
     /// Starts a container, by a user or (`by_user` false) by its restart policy.
     pub async fn start_by(self: &Arc<Self>, id: &str, by_user: bool) -> ApiResult<bool> {
+        let ops = self
+            .ops(id)
+            .ok_or_else(|| ApiError::not_found(format!("No such container: {id}")))?;
+        let _op = ops.lock().await;
+        self.start_locked(id, by_user).await
+    }
+
+    /// [`Daemon::start_by`] with the container's ops lock held.
+    pub async fn start_locked(self: &Arc<Self>, id: &str, by_user: bool) -> ApiResult<bool> {
         let rec = {
             let mut ctrs = self.ctrs();
             let e = ctrs
@@ -455,6 +464,7 @@ impl Daemon {
             .unwrap_or(Rotation {
                 max_size: None,
                 max_file: 1,
+                compress: false,
             });
         let log = JsonLog::open(&self.log_path(id), rot)?;
         let hub = {
@@ -595,6 +605,16 @@ impl Daemon {
 
     /// Stops: the stop signal, then SIGKILL after the timeout. False if it was not running.
     pub async fn stop(self: &Arc<Self>, id: &str, timeout: Option<i64>) -> ApiResult<bool> {
+        let ops = self
+            .ops(id)
+            .ok_or_else(|| ApiError::not_found(format!("No such container: {id}")))?;
+        // A policy restart in flight finishes first; its run is then the one stopped.
+        let _op = ops.lock().await;
+        // The process is gone but its exit not yet handled: that exit must not restart it.
+        if let Some(seen) = self.stop_while_exiting(id) {
+            self.wait_exit(id, seen, Duration::from_secs(30)).await;
+            return Ok(true);
+        }
         let (seen, sig, default_t) = {
             let ctrs = self.ctrs();
             let en = ctrs

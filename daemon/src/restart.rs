@@ -90,6 +90,9 @@ pub struct Life {
     pub exit_on_next: bool,
     /// Bumped to cancel a pending restart.
     pub generation: u64,
+    /// Held across a start and across a stop, so a user's stop waits for a policy restart in
+    /// flight (then stops the new run) instead of missing it, as dockerd's container lock does.
+    pub ops: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The back-off after a run of `ran`, following `prev`.
@@ -152,6 +155,8 @@ impl Daemon {
         let (d, id) = (self.clone(), id.to_owned());
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
+            let Some(ops) = d.ops(&id) else { return };
+            let _op = ops.lock().await;
             {
                 let mut ctrs = d.ctrs();
                 let Some(en) = ctrs.get_mut(&id) else { return };
@@ -162,7 +167,7 @@ impl Daemon {
                 en.rec.state.running = false;
                 en.rec.state.status = "exited".into();
             }
-            if let Err(e) = d.start_by(&id, false).await {
+            if let Err(e) = d.start_locked(&id, false).await {
                 eprintln!("dockermindd: restart container {id}: {}", e.message);
             }
         });
@@ -202,6 +207,26 @@ impl Daemon {
         }
         self.save(&en.rec);
         waiting && ends_run
+    }
+
+    /// The lock that orders starts and stops of `id` (see [`Life::ops`]).
+    pub fn ops(&self, id: &str) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        self.ctrs().get(id).map(|e| e.life.ops.clone())
+    }
+
+    /// A user stops `id` while its run is ending (not running, exit not yet handled): its exit
+    /// must not restart it. Returns the exit count to wait past, None when it is not ending.
+    pub fn stop_while_exiting(&self, id: &str) -> Option<u64> {
+        let mut ctrs = self.ctrs();
+        let en = ctrs.get_mut(id)?;
+        if en.rec.state.running || en.rec.state.status != "exiting" {
+            return None;
+        }
+        en.rec.manually_stopped = true;
+        en.life.exit_on_next = true;
+        self.save(&en.rec);
+        let seen = en.phase.borrow().exits;
+        Some(seen)
     }
 
     /// After recovery: starts the stopped containers whose policy says so (`always` even when a

@@ -3,9 +3,9 @@
 //! the task API. Exits come back as TaskExit events on the events socket we serve.
 
 use containerd_shim_protos::api::{
-    CreateTaskRequest, DeleteRequest, ExecProcessRequest, KillRequest, PauseRequest,
-    ResizePtyRequest, ResumeRequest, ShutdownRequest, StartRequest, StateRequest, StateResponse,
-    UpdateTaskRequest,
+    CloseIORequest, CreateTaskRequest, DeleteRequest, ExecProcessRequest, KillRequest,
+    PauseRequest, ResizePtyRequest, ResumeRequest, ShutdownRequest, StartRequest, StateRequest,
+    StateResponse, UpdateTaskRequest,
 };
 use containerd_shim_protos::events::task::TaskExit;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
@@ -180,6 +180,21 @@ impl Shim {
             ..Default::default()
         };
         self.task.kill(ctx(), &req).map_err(rpc("kill")).map(drop)
+    }
+
+    /// Closes the stdin of the init (`exec_id` empty) or an exec: once our writer is closed
+    /// too, the process reads EOF (the shim otherwise keeps its stdin open for a new writer).
+    pub fn close_stdin(&self, id: &str, exec_id: &str) -> Result<()> {
+        let req = CloseIORequest {
+            id: id.into(),
+            exec_id: exec_id.into(),
+            stdin: true,
+            ..Default::default()
+        };
+        self.task
+            .close_io(ctx(), &req)
+            .map_err(rpc("close_io"))
+            .map(drop)
     }
 
     /// Freezes (`pause`) or thaws the container's processes.

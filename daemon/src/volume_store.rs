@@ -247,6 +247,16 @@ impl VolumeStore {
         Ok(v.mountpoint)
     }
 
+    /// [`VolumeStore::mount`] for a volume nobody has mounted: the mount point when this call
+    /// mounted it (in the caller's mount namespace), None when there was nothing to do.
+    pub fn mount_if_unmounted(&self, name: &str) -> ApiResult<Option<PathBuf>> {
+        let v = self.get(name)?;
+        if !v.options.contains_key("type") || mounted(&v.mountpoint) {
+            return Ok(None);
+        }
+        self.mount(name).map(Some)
+    }
+
     /// Undoes [`VolumeStore::mount`] once the last container using it stopped.
     pub fn unmount(&self, name: &str) {
         if let Ok(v) = self.get(name) {

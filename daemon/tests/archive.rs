@@ -306,3 +306,92 @@ fn docker_cp_both_ways_and_export() {
     d.ok(&["volume", "rm", "cpvol"]);
     assert_clean(&mut d);
 }
+
+/// Whether `path` is a mount point in the host's mount namespace.
+fn host_mounted(path: &str) -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(path))
+}
+
+#[test]
+fn docker_cp_into_a_stopped_container_reaches_its_driver_opts_volumes() {
+    if !prerequisites("docker_cp_into_a_stopped_container_reaches_its_driver_opts_volumes") {
+        return;
+    }
+    let reg = TestRegistry::with_busybox();
+    let mut d = Dmd::start();
+    let image = reg.image.as_str();
+    d.ok(&["pull", image]);
+    // A local volume over a host directory (type none, o=bind) and one on a tmpfs.
+    let host = TempDir::new("dm-cp-vol");
+    let device = format!("device={}", host.path().display());
+    d.ok(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=none",
+        "--opt",
+        "o=bind",
+        "--opt",
+        &device,
+        "hostdir",
+    ]);
+    d.ok(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=tmpfs",
+        "--opt",
+        "device=tmpfs",
+        "--opt",
+        "o=size=1m",
+        "scratch",
+    ]);
+    let mp = |v: &str| {
+        d.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", v])
+            .trim()
+            .to_owned()
+    };
+    let (hostdir_mp, scratch_mp) = (mp("hostdir"), mp("scratch"));
+    d.ok(&[
+        "create",
+        "--name",
+        "cpv",
+        "-v",
+        "hostdir:/data",
+        "-v",
+        "scratch:/scratch",
+        image,
+        "sh",
+        "-c",
+        "cat /data/greeting; ls /scratch",
+    ]);
+    let src = TempDir::new("dm-cp-src");
+    let file = src.path().join("greeting");
+    std::fs::write(&file, "hello volume\n").unwrap();
+    // Stopped: the copy goes through the volume's own filesystem, mounted for it.
+    d.ok(&["cp", file.to_str().unwrap(), "cpv:/data/greeting"]);
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("greeting")).unwrap(),
+        "hello volume\n",
+        "the file is on the volume's device, not under its mount point"
+    );
+    d.ok(&["cp", file.to_str().unwrap(), "cpv:/scratch/"]);
+    let out = d.ok(&["cp", "cpv:/data/greeting", "-"]);
+    assert!(out.contains("hello volume"), "{out}");
+    for m in [&hostdir_mp, &scratch_mp] {
+        assert!(!host_mounted(m), "{m} is left mounted after the copy");
+    }
+    // The container sees it; a tmpfs starts empty at each mount, as with dockerd.
+    d.ok(&["start", "cpv"]);
+    assert_eq!(d.ok(&["wait", "cpv"]).trim(), "0");
+    assert_eq!(d.ok(&["logs", "cpv"]), "hello volume\n");
+    for m in [&hostdir_mp, &scratch_mp] {
+        assert!(!host_mounted(m), "{m} is left mounted after the run");
+    }
+    d.ok(&["rm", "cpv"]);
+    d.ok(&["volume", "rm", "hostdir", "scratch"]);
+    assert_clean(&mut d);
+}

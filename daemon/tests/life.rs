@@ -1,5 +1,6 @@
 //! A container's life after start, through the real docker CLI: restart policies (counts,
-//! limits, user stops, daemon SIGKILL and restart), healthchecks, and json-file log rotation.
+//! limits, user stops and their races with restarts, daemon SIGKILL and restart), stdin across
+//! a daemon restart, and json-file log rotation (healthchecks are in health.rs).
 
 mod common;
 
@@ -185,6 +186,67 @@ fn restart_policies_count_limit_and_respect_user_stops() {
     assert_clean(&mut d);
 }
 
+/// Seconds since the epoch `ahead` from now.
+fn later(ahead: Duration) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        + ahead;
+    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
+}
+
+#[test]
+fn a_user_stop_racing_a_policy_restart_leaves_the_container_stopped() {
+    if !prerequisites("a_user_stop_racing_a_policy_restart_leaves_the_container_stopped") {
+        return;
+    }
+    let reg = TestRegistry::with_busybox();
+    let mut d = Dmd::start();
+    let image = reg.image.as_str();
+    d.ok(&["pull", image]);
+    // Exits at once and comes back after 100, 200, 400 ms...: the container is by turns
+    // running, exiting, waiting out its back-off and being restarted.
+    d.ok(&[
+        "create",
+        "--name",
+        "flap",
+        "--restart",
+        "always",
+        image,
+        "true",
+    ]);
+    for i in 0..10u64 {
+        // A user's start resets the back-off; the stop then lands at a different point of the
+        // cycle each round.
+        d.ok(&["start", "flap"]);
+        std::thread::sleep(Duration::from_millis(i * 41));
+        d.ok(&["stop", "-t", "1", "flap"]);
+        let stopped = now();
+        assert_eq!(
+            inspect(&d, "flap", "{{.State.Status}} {{.State.Restarting}}"),
+            "exited false",
+            "round {i}"
+        );
+        // A restart the stop failed to cancel comes within a back-off of at most 800 ms here.
+        let starts = d.ok(&[
+            "events",
+            "--since",
+            &stopped,
+            "--until",
+            &later(Duration::from_millis(1200)),
+            "--filter",
+            "container=flap",
+            "--filter",
+            "event=start",
+            "--format",
+            "{{.Action}}",
+        ]);
+        assert_eq!(starts, "", "round {i}: restarted after the user's stop");
+    }
+    d.ok(&["rm", "flap"]);
+    assert_clean(&mut d);
+}
+
 #[test]
 fn restart_policies_apply_across_a_daemon_sigkill() {
     if !prerequisites("restart_policies_apply_across_a_daemon_sigkill") {
@@ -245,6 +307,74 @@ fn restart_policies_apply_across_a_daemon_sigkill() {
     assert_ne!(pid(&d, "al"), before[0], "a new process");
     assert_ne!(pid(&d, "us"), before[1], "a new process");
     d.ok(&["rm", "-f", "al", "us", "al-stopped", "us-stopped", "no"]);
+    assert_clean(&mut d);
+}
+
+/// `docker attach NAME`, sends `line`, and waits for the container's echo of it in its logs.
+fn attach_and_send(d: &Dmd, name: &str, line: &str) {
+    use std::io::Write;
+    let mut child = d
+        .cmd(&["attach", name])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+    let want = format!("got {line}\n");
+    poll("the echo in docker logs", Duration::from_secs(20), || {
+        d.ok(&["logs", name]).contains(&want).then_some(())
+    });
+    // The attach never ends by itself (stdin is not StdinOnce): detach by ending the client.
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn stdin_reaches_a_running_container_after_a_daemon_sigkill() {
+    if !prerequisites("stdin_reaches_a_running_container_after_a_daemon_sigkill") {
+        return;
+    }
+    let reg = TestRegistry::with_busybox();
+    let mut d = Dmd::start();
+    let image = reg.image.as_str();
+    d.ok(&["pull", image]);
+    d.ok(&[
+        "run",
+        "-di",
+        "--name",
+        "echo",
+        image,
+        "sh",
+        "-c",
+        "while read l; do echo \"got $l\"; done; echo eof",
+    ]);
+    attach_and_send(&d, "echo", "one");
+    let pid = inspect(&d, "echo", "{{.State.Pid}}");
+    // The daemon's end of the stdin fifo goes with it: not an EOF for the process.
+    d.kill9();
+    d.spawn();
+    assert_eq!(
+        inspect(&d, "echo", "{{.State.Status}} {{.State.Pid}}"),
+        format!("running {pid}")
+    );
+    attach_and_send(&d, "echo", "two");
+    assert_eq!(d.ok(&["logs", "echo"]), "got one\ngot two\n", "no EOF seen");
+    // An exec's stdin still ends with the client's (the daemon closes it in the shim).
+    let mut child = d
+        .cmd(&["exec", "-i", "echo", "cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"three\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        (out.status.success(), &out.stdout[..]),
+        (true, &b"three\n"[..])
+    );
+    d.ok(&["rm", "-f", "echo"]);
     assert_clean(&mut d);
 }
 
@@ -310,6 +440,62 @@ fn json_file_logs_rotate_and_read_back_across_files() {
         "line 298 .............................\nline 299 .............................\n"
     );
 
+    // compress=true: rotated files are gzipped as dockerd names them, and still read back.
+    d.ok(&[
+        "run", "-d", "--name", "zipped", "--log-opt", "max-size=2k", "--log-opt", "max-file=3",
+        "--log-opt", "compress=true", image, "sh", "-c",
+        "i=0; while [ $i -lt 300 ]; do echo \"line $i .............................\"; i=$((i+1)); done",
+    ]);
+    assert_eq!(d.ok(&["wait", "zipped"]).trim(), "0");
+    let out = poll(
+        "the last line in docker logs",
+        Duration::from_secs(10),
+        || {
+            let o = d.ok(&["logs", "zipped"]);
+            o.ends_with("line 299 .............................\n")
+                .then_some(o)
+        },
+    );
+    let nums: Vec<usize> = out
+        .lines()
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(nums[0] > 0, "older lines were rotated away");
+    assert_eq!(nums, (nums[0]..300).collect::<Vec<_>>(), "in order");
+    let zlog = PathBuf::from(inspect(&d, "zipped", "{{.LogPath}}"));
+    let zfile = |n: &str| PathBuf::from(format!("{}{n}", zlog.display()));
+    // The last rotation's compression runs beside the writer: wait for it to land.
+    poll(
+        "the rotated files to be gzipped",
+        Duration::from_secs(10),
+        || (!zfile(".1").exists() && !zfile(".2").exists()).then_some(()),
+    );
+    let mut unzipped = String::new();
+    for n in [".2.gz", ".1.gz"] {
+        let o = std::process::Command::new("gzip")
+            .arg("-dc")
+            .arg(zfile(n))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{n} is gzip: {o:?}");
+        unzipped.push_str(&String::from_utf8(o.stdout).unwrap());
+    }
+    assert!(!zfile(".3.gz").exists(), "max-file=3 keeps three files");
+    unzipped.push_str(&std::fs::read_to_string(zfile("")).unwrap());
+    assert_eq!(
+        unzipped.lines().count(),
+        nums.len(),
+        "the gzipped files and the live one hold what docker logs shows"
+    );
+    assert!(unzipped.starts_with(&format!("{{\"log\":\"line {} ", nums[0])));
+    let err = d.fails(&["create", "--log-opt", "compress=true", image, "true"]);
+    assert!(
+        err.contains("compress cannot be true when max-file is less than 2 or max-size is not set"),
+        "{err}"
+    );
+    d.ok(&["rm", "zipped"]);
+    assert!(!zfile(".1.gz").exists(), "rm takes the gzipped logs too");
+
     // Unknown drivers and options: docker's messages, no container left.
     let err = d.fails(&["run", "--log-driver", "syslog", image, "true"]);
     assert!(
@@ -329,158 +515,5 @@ fn json_file_logs_rotate_and_read_back_across_files() {
         "rm takes the rotated logs too"
     );
     assert_eq!(d.ok(&["ps", "-aq"]), "");
-    assert_clean(&mut d);
-}
-
-#[test]
-fn healthchecks_go_starting_healthy_unhealthy_and_time_out() {
-    if !prerequisites("healthchecks_go_starting_healthy_unhealthy_and_time_out") {
-        return;
-    }
-    let reg = TestRegistry::with_busybox();
-    let mut d = Dmd::start();
-    let image = reg.image.as_str();
-    d.ok(&["pull", image]);
-    let t0 = now();
-    // The first probe comes an interval after the start: an hour here, so it stays starting.
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "slow",
-        "--health-cmd",
-        "true",
-        "--health-interval",
-        "1h",
-        image,
-        "sleep",
-        "1000",
-    ]);
-    assert_eq!(inspect(&d, "slow", "{{.State.Health.Status}}"), "starting");
-    let ps = d.ok(&["ps", "--filter", "name=slow", "--format", "{{.Status}}"]);
-    assert!(ps.trim().ends_with("(health: starting)"), "{ps}");
-
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "hc",
-        "--health-cmd",
-        "cat /tmp/ok",
-        "--health-interval",
-        "200ms",
-        "--health-retries",
-        "2",
-        "--health-timeout",
-        "2s",
-        image,
-        "sh",
-        "-c",
-        "echo fine > /tmp/ok; exec sleep 1000",
-    ]);
-    poll("healthy", Duration::from_secs(20), || {
-        (inspect(&d, "hc", "{{.State.Health.Status}}") == "healthy").then_some(())
-    });
-    let last = inspect(
-        &d,
-        "hc",
-        "{{with index .State.Health.Log 0}}{{.ExitCode}} {{.Output}}{{end}}",
-    );
-    assert_eq!(last, "0 fine");
-    let ps = d.ok(&[
-        "ps",
-        "--filter",
-        "health=healthy",
-        "--format",
-        "{{.Names}} {{.Status}}",
-    ]);
-    assert!(
-        ps.starts_with("hc Up") && ps.trim().ends_with("(healthy)"),
-        "{ps}"
-    );
-
-    d.ok(&["exec", "hc", "rm", "/tmp/ok"]);
-    poll("unhealthy", Duration::from_secs(20), || {
-        (inspect(&d, "hc", "{{.State.Health.Status}}") == "unhealthy").then_some(())
-    });
-    let streak: i64 = inspect(&d, "hc", "{{.State.Health.FailingStreak}}")
-        .parse()
-        .unwrap();
-    assert!(streak >= 2, "FailingStreak {streak}");
-    poll("five results kept", Duration::from_secs(20), || {
-        (inspect(&d, "hc", "{{len .State.Health.Log}}") == "5").then_some(())
-    });
-    let codes = inspect(&d, "hc", "{{range .State.Health.Log}}{{.ExitCode}} {{end}}");
-    assert!(codes.ends_with("1 1"), "{codes}");
-    assert_eq!(
-        d.ok(&[
-            "ps",
-            "--filter",
-            "health=unhealthy",
-            "--format",
-            "{{.Names}}"
-        ])
-        .trim(),
-        "hc"
-    );
-    assert_eq!(
-        d.ok(&["ps", "--filter", "health=none", "--format", "{{.Names}}"])
-            .trim(),
-        ""
-    );
-
-    // A probe past its timeout is killed and counts as a failure.
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "stuck",
-        "--health-cmd",
-        "sleep 100",
-        "--health-interval",
-        "200ms",
-        "--health-timeout",
-        "300ms",
-        "--health-retries",
-        "1",
-        image,
-        "sleep",
-        "1000",
-    ]);
-    poll("unhealthy by timeout", Duration::from_secs(20), || {
-        (inspect(&d, "stuck", "{{.State.Health.Status}}") == "unhealthy").then_some(())
-    });
-    let first = inspect(
-        &d,
-        "stuck",
-        "{{with index .State.Health.Log 0}}{{.ExitCode}} {{.Output}}{{end}}",
-    );
-    assert!(
-        first.starts_with("-1 Health check exceeded timeout"),
-        "{first}"
-    );
-
-    let t1 = now();
-    let ev = d.ok(&[
-        "events",
-        "--since",
-        &t0,
-        "--until",
-        &t1,
-        "--filter",
-        "container=hc",
-        "--format",
-        "{{.Action}}",
-    ]);
-    let health: Vec<&str> = ev
-        .lines()
-        .filter(|l| l.starts_with("health_status"))
-        .collect();
-    assert_eq!(
-        health,
-        ["health_status: healthy", "health_status: unhealthy"],
-        "{ev}"
-    );
-    d.ok(&["rm", "-f", "slow", "hc", "stuck"]);
     assert_clean(&mut d);
 }

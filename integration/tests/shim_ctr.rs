@@ -112,22 +112,23 @@ fn stdin_is_piped_through(b: Backend) {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"one\ntwo\nrest of it\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        stdout,
-        "got one two\nrest of it\n",
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success());
+    use std::io::{BufRead, Read, Write};
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"one\ntwo\nrest of it\n").unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first, "got one two\n");
+    // The shim holds stdin open as containerd's runc shim does: the process sees EOF once ctr
+    // closes its end and sends CloseIO, which ctr does only for an EOF after its task exists.
+    drop(stdin);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+    assert_eq!(rest, "rest of it\n", "stderr: {err}");
+    assert!(status.success());
 }
 
 fn run_with_terminal(b: Backend) {

@@ -2,7 +2,7 @@
 //! master and containerd's fifos (one small thread each way).
 
 use crate::error::{io, Error, Result};
-use crate::stdio;
+use crate::stdio::{self, COPY_STACK};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use std::fs::File;
 use std::io::{IoSliceMut, Read, Write};
@@ -12,8 +12,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::Duration;
-
-const COPY_STACK: usize = 64 * 1024;
 
 /// A listening console socket at a short private path, removed on drop.
 pub struct ConsoleSocket {
@@ -88,8 +86,12 @@ impl Drop for ConsoleSocket {
 }
 
 /// Copies master → stdout fifo and stdin fifo → master. The receiver fires when output is
-/// drained (the process and every holder of the slave are gone).
-pub fn start_copy(master: &File, stdin: &str, stdout: &str) -> Result<Receiver<()>> {
+/// drained (the process and every holder of the slave are gone); the hold keeps stdin open.
+pub fn start_copy(
+    master: &File,
+    stdin: &str,
+    stdout: &str,
+) -> Result<(Receiver<()>, Option<stdio::Stdin>)> {
     let (done_tx, done_rx) = channel();
     let out = stdio::open_output(stdout)?;
     let mut src = master.try_clone().map_err(io("dup pty master"))?;
@@ -103,50 +105,26 @@ pub fn start_copy(master: &File, stdin: &str, stdout: &str) -> Result<Receiver<(
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         if let Some(d) = dst.as_mut() {
-                            if d.write_all(&buf[..n]).is_err() {
-                                dst = None;
+                            if d.write_all(&buf[..n]).is_ok() {
+                                continue;
                             }
                         }
+                        dst = None;
                     }
                 }
             }
             let _ = done_tx.send(());
         })
         .map_err(io("spawn pty copy"))?;
-    if let Some(inp) = stdio::open_stdin(stdin)? {
-        let mut dst = master.try_clone().map_err(io("dup pty master"))?;
-        std::thread::Builder::new()
-            .stack_size(COPY_STACK)
-            .spawn(move || {
-                let mut src = File::from(inp);
-                let mut buf = [0u8; 4096];
-                // A fifo read gives EOF while no writer has come yet, and the daemon opens its
-                // end only after Create: wait for data or a hang-up first (a fifo opened
-                // O_NONBLOCK reports POLLHUP only once a writer has come and gone).
-                while wait_readable(&src) {
-                    match src.read(&mut buf) {
-                        Ok(n) if n > 0 && dst.write_all(&buf[..n]).is_ok() => {}
-                        _ => break,
-                    }
-                }
-            })
-            .map_err(io("spawn pty copy"))?;
-    }
-    Ok(done_rx)
-}
-
-/// Blocks until `f` has data or its writers hung up; false on a poll error.
-fn wait_readable(f: &File) -> bool {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::os::fd::AsFd;
-    loop {
-        let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => return true,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return false,
+    let hold = match stdio::Stdin::open(stdin)? {
+        Some((fifo, hold)) => {
+            let dst = master.try_clone().map_err(io("dup pty master"))?;
+            stdio::copy_stdin(fifo, dst)?;
+            Some(hold)
         }
-    }
+        None => None,
+    };
+    Ok((done_rx, hold))
 }
 
 /// Waits (bounded) for a terminal's output to drain before its exit is reported.

@@ -80,13 +80,16 @@ impl Task for TaskService {
     }
 
     fn close_io(&self, _: &TtrpcContext, req: CloseIORequest) -> ttrpc::Result<Empty> {
-        // Fifos go straight to the process and terminal stdin copies end at the writer's EOF,
-        // so there is nothing of ours holding stdin open.
+        // Our hold on the stdin fifo goes: the process sees EOF once the client closes too.
         ok(self
-            .with(&req.id, |c| {
-                c.proc(&req.exec_id)
-                    .map(|_| ())
-                    .ok_or_else(|| Error::NotFound(format!("exec {}", req.exec_id)))
+            .with_mut(&req.id, |c| {
+                let p = c
+                    .proc_mut(&req.exec_id)
+                    .ok_or_else(|| Error::NotFound(format!("exec {}", req.exec_id)))?;
+                if req.stdin {
+                    p.stdin = None;
+                }
+                Ok(())
             })
             .map(|_| Empty::new()))
     }

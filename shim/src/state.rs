@@ -36,6 +36,8 @@ pub struct Proc {
     pub console: Option<File>,
     /// Fires when the terminal output is drained.
     pub drained: Option<Receiver<()>>,
+    /// The shim's hold on the stdin fifo, until CloseIO.
+    pub stdin: Option<crate::stdio::Stdin>,
     /// The OCI process JSON of an exec.
     pub spec: Option<PathBuf>,
 }

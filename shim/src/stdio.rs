@@ -1,12 +1,15 @@
 //! The stdio containerd asks for: fifo paths, `file://` and `binary://` log URIs, or none.
 //!
-//! Fifos are handed to the container directly (no copy through the shim, which keeps it small);
-//! only terminals are copied, see console.rs.
+//! Output fifos are handed to the container directly (no copy through the shim, which keeps it
+//! small). stdin is copied: the shim holds the fifo open for writing as well, so a client (the
+//! daemon) that goes away is not an EOF for the process and a restarted one can write again;
+//! CloseIO drops that hold (see [`Stdin`]). Terminals are copied too, see console.rs.
 
 use crate::error::{io, Error, Result};
 use crate::reaper;
 use crate::runtime::ProcStdio;
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
@@ -25,35 +28,83 @@ pub struct IoSpec {
     pub terminal: bool,
 }
 
-/// Opens the fds for a non-terminal process. `ns` and `id` go to a binary:// logger.
-pub fn open(spec: &IoSpec, ns: &str, id: &str) -> Result<ProcStdio> {
-    if let Some(rest) = spec.stdout.strip_prefix("binary://") {
-        let (stdout, stderr) = start_logger(rest, ns, id)?;
-        return Ok(ProcStdio {
-            stdin: open_stdin(&spec.stdin)?,
-            stdout: Some(stdout),
-            stderr: Some(stderr),
-        });
-    }
-    Ok(ProcStdio {
-        stdin: open_stdin(&spec.stdin)?,
-        stdout: open_output(&spec.stdout)?,
-        stderr: open_output(&spec.stderr)?,
-    })
+/// Stack of the threads that copy stdio.
+pub const COPY_STACK: usize = 64 * 1024;
+
+/// Opens the fds for a non-terminal process (stdin through a copy into a pipe) and returns
+/// the stdin hold too. `ns` and `id` go to a binary:// logger.
+pub fn open(spec: &IoSpec, ns: &str, id: &str) -> Result<(ProcStdio, Option<Stdin>)> {
+    let (stdin, hold) = match Stdin::open(&spec.stdin)? {
+        Some((fifo, hold)) => {
+            let (r, w) = pipe()?;
+            copy_stdin(fifo, File::from(w))?;
+            (Some(r), Some(hold))
+        }
+        None => (None, None),
+    };
+    let (stdout, stderr) = match spec.stdout.strip_prefix("binary://") {
+        Some(rest) => {
+            let (o, e) = start_logger(rest, ns, id)?;
+            (Some(o), Some(e))
+        }
+        None => (open_output(&spec.stdout)?, open_output(&spec.stderr)?),
+    };
+    let fds = ProcStdio {
+        stdin,
+        stdout,
+        stderr,
+    };
+    Ok((fds, hold))
 }
 
-/// Opens the stdin fifo for reading without waiting for a writer.
-pub fn open_stdin(path: &str) -> Result<Option<OwnedFd>> {
-    if path.is_empty() {
-        return Ok(None);
+/// The shim's own write end of a stdin fifo. While it is held, writers that come and go are
+/// never an EOF for the process; dropping it (CloseIO, or the process's delete) lets the last
+/// client's close end the copy and so the process's stdin.
+pub struct Stdin {
+    /// Held only to be closed: on drop.
+    _hold: OwnedFd,
+}
+
+impl Stdin {
+    /// Opens the stdin fifo for reading without waiting for a writer, then the hold.
+    pub fn open(path: &str) -> Result<Option<(File, Stdin)>> {
+        if path.is_empty() {
+            return Ok(None);
+        }
+        let f = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(io(format!("open stdin {path}")))?;
+        // A reader exists now, so a non-blocking open for writing succeeds at once.
+        let hold = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(io(format!("open stdin {path} for writing")))?;
+        clear_nonblock(&f);
+        Ok(Some((f, Stdin { _hold: hold.into() })))
     }
-    let f = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(io(format!("open stdin {path}")))?;
-    clear_nonblock(&f);
-    Ok(Some(f.into()))
+}
+
+/// Copies the stdin fifo into `dst` on a thread until EOF (every writer and the hold gone) or
+/// until `dst` fails (the process is gone); `dst` is closed then.
+pub fn copy_stdin(mut src: File, mut dst: impl Write + Send + 'static) -> Result<()> {
+    std::thread::Builder::new()
+        .stack_size(COPY_STACK)
+        .spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                match src.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) if dst.write_all(&buf[..n]).is_ok() => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    _ => break,
+                }
+            }
+        })
+        .map_err(io("spawn stdin copy"))?;
+    Ok(())
 }
 
 /// Opens an output: a fifo (for writing; read-write if nobody reads yet) or a `file://` URI.

@@ -5,7 +5,7 @@ use crate::console::{self, ConsoleSocket};
 use crate::error::{io, Error, Result};
 use crate::events::pack;
 use crate::options;
-use crate::runtime::{read_pid, ProcStdio, Runtime};
+use crate::runtime::{read_pid, Runtime};
 use crate::service::{now, record_exit, Core, Out};
 use crate::state::{Container, Proc};
 use crate::stdio::{self, IoSpec};
@@ -21,12 +21,16 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// A process the runtime started: pid, pty master and terminal drain signal.
-type Started = (
-    i32,
-    Option<std::fs::File>,
-    Option<std::sync::mpsc::Receiver<()>>,
-);
+/// A process the runtime started.
+struct Started {
+    pid: i32,
+    /// The pty master of a terminal.
+    console: Option<std::fs::File>,
+    /// Fires when the terminal's output is drained.
+    drained: Option<std::sync::mpsc::Receiver<()>>,
+    /// The shim's hold on the stdin fifo.
+    stdin: Option<stdio::Stdin>,
+}
 
 /// The ttrpc-facing task service.
 pub struct TaskService {
@@ -44,6 +48,19 @@ impl TaskService {
         let c = st
             .containers
             .get(id)
+            .ok_or_else(|| Error::NotFound(format!("container {id}")))?;
+        f(c)
+    }
+
+    pub(crate) fn with_mut<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Container) -> Result<T>,
+    ) -> Result<T> {
+        let mut st = self.core.lock();
+        let c = st
+            .containers
+            .get_mut(id)
             .ok_or_else(|| Error::NotFound(format!("container {id}")))?;
         f(c)
     }
@@ -79,7 +96,12 @@ impl TaskService {
         };
         let since = self.core.lock().seq;
         let created = self.create_init(&req.id, &bundle, &runtime, &io);
-        let (pid, console, drained) = match created {
+        let Started {
+            pid,
+            console,
+            drained,
+            stdin,
+        } = match created {
             Ok(v) => v,
             Err(e) => {
                 let _ = runtime.delete(&bundle, &req.id, true);
@@ -116,6 +138,7 @@ impl TaskService {
                 io,
                 console,
                 drained,
+                stdin,
                 ..Default::default()
             };
             st.containers.insert(
@@ -160,13 +183,23 @@ impl TaskService {
             args.extend(["--console-socket", &sp, id]);
             runtime.run(bundle, &args)?;
             let master = sock.receive()?;
-            let drained = console::start_copy(&master, &io.stdin, &io.stdout)?;
-            return Ok((read_pid(&pid_file)?, Some(master), Some(drained)));
+            let (drained, stdin) = console::start_copy(&master, &io.stdin, &io.stdout)?;
+            return Ok(Started {
+                pid: read_pid(&pid_file)?,
+                console: Some(master),
+                drained: Some(drained),
+                stdin,
+            });
         }
-        let fds = stdio::open(io, &self.core.namespace, id)?;
+        let (fds, stdin) = stdio::open(io, &self.core.namespace, id)?;
         args.push(id);
         runtime.run_with(bundle, &args, fds)?;
-        Ok((read_pid(&pid_file)?, None, None))
+        Ok(Started {
+            pid: read_pid(&pid_file)?,
+            console: None,
+            drained: None,
+            stdin,
+        })
     }
 
     pub(crate) fn start_init(&self, id: &str) -> Result<StartResponse> {
@@ -264,13 +297,14 @@ impl TaskService {
                 return Err(Error::NotFound(format!("exec {eid} in {id}")));
             };
             match r {
-                Ok((pid, console, drained)) => {
+                Ok(started) => {
                     // Still `starting`: from here an exit of `pid` is held as pending.
-                    p.pid = pid;
+                    p.pid = started.pid;
                     p.status = Status::RUNNING;
-                    p.console = console;
-                    p.drained = drained;
-                    pid
+                    p.console = started.console;
+                    p.drained = started.drained;
+                    p.stdin = started.stdin;
+                    started.pid
                 }
                 Err(e) => {
                     p.starting = false;
@@ -330,13 +364,23 @@ impl TaskService {
             args.extend(["--console-socket", &s, id]);
             runtime.run(bundle, &args)?;
             let master = sock.receive()?;
-            let drained = console::start_copy(&master, &io.stdin, &io.stdout)?;
-            return Ok((read_pid(&pid_file)?, Some(master), Some(drained)));
+            let (drained, stdin) = console::start_copy(&master, &io.stdin, &io.stdout)?;
+            return Ok(Started {
+                pid: read_pid(&pid_file)?,
+                console: Some(master),
+                drained: Some(drained),
+                stdin,
+            });
         }
-        let fds: ProcStdio = stdio::open(io, &self.core.namespace, id)?;
+        let (fds, stdin) = stdio::open(io, &self.core.namespace, id)?;
         args.push(id);
         runtime.run_with(bundle, &args, fds)?;
-        Ok((read_pid(&pid_file)?, None, None))
+        Ok(Started {
+            pid: read_pid(&pid_file)?,
+            console: None,
+            drained: None,
+            stdin,
+        })
     }
 
     pub(crate) fn do_delete(&self, req: &DeleteRequest) -> Result<DeleteResponse> {
