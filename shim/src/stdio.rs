@@ -1,9 +1,9 @@
 //! The stdio containerd asks for: fifo paths, `file://` and `binary://` log URIs, or none.
 //!
 //! Output fifos are handed to the container directly (no copy through the shim, which keeps it
-//! small). stdin is copied: the shim holds the fifo open for writing as well, so a client (the
+//! small), stdin too: the shim holds the stdin fifo open for writing as well, so a client (the
 //! daemon) that goes away is not an EOF for the process and a restarted one can write again;
-//! CloseIO drops that hold (see [`Stdin`]). Terminals are copied too, see console.rs.
+//! CloseIO drops that hold (see [`Stdin`]). Terminals are copied, see console.rs.
 
 use crate::error::{io, Error, Result};
 use crate::reaper;
@@ -34,12 +34,10 @@ pub const COPY_STACK: usize = 64 * 1024;
 /// Opens the fds for a non-terminal process (stdin through a copy into a pipe) and returns
 /// the stdin hold too. `ns` and `id` go to a binary:// logger.
 pub fn open(spec: &IoSpec, ns: &str, id: &str) -> Result<(ProcStdio, Option<Stdin>)> {
+    // The process reads the fifo itself (no copy thread): the hold alone keeps a client's
+    // close from being its EOF.
     let (stdin, hold) = match Stdin::open(&spec.stdin)? {
-        Some((fifo, hold)) => {
-            let (r, w) = pipe()?;
-            copy_stdin(fifo, File::from(w))?;
-            (Some(r), Some(hold))
-        }
+        Some((fifo, hold)) => (Some(OwnedFd::from(fifo)), Some(hold)),
         None => (None, None),
     };
     let (stdout, stderr) = match spec.stdout.strip_prefix("binary://") {
