@@ -75,6 +75,18 @@ impl Dockerd {
             c
         })
     }
+
+    /// Runs the docker CLI with its own config dir (`DOCKER_CONFIG`: where `docker login`
+    /// keeps credentials), so a test's logins touch no one else's.
+    pub fn docker_with_config(&self, config: &Path, args: &[&str]) -> dm_testkit::Output {
+        output({
+            let mut c = Command::new(DOCKER);
+            c.env("DOCKER_CONFIG", config)
+                .args(["-H", &self.sock])
+                .args(args);
+            c
+        })
+    }
 }
 
 impl Drop for Dockerd {

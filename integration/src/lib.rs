@@ -16,6 +16,7 @@ mod memory;
 mod podman;
 mod proxy;
 mod registry;
+mod tls;
 mod version;
 mod wait;
 
@@ -32,6 +33,7 @@ pub use memory::rss_pss_kib;
 pub use podman::Podman;
 pub use proxy::ProxyPlugin;
 pub use registry::Registry;
+pub use tls::{make_certs, DockerCertsDir};
 pub use version::{trixie_bin_dir, ContainerdVersion, VERSION_ENV};
 pub use wait::poll;
 

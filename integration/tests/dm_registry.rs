@@ -2,7 +2,7 @@
 //! bit-identical, containerd (`ctr --plain-http`) and podman pull it and run it, podman pushes.
 
 use dm_integration::{
-    write_busybox_image_tar, Containerd, ContainerdOptions, DmRegistry, Dockerd, Podman,
+    make_certs, write_busybox_image_tar, Containerd, ContainerdOptions, DmRegistry, Dockerd, Podman,
 };
 use dm_testkit::{output, require_cmd, require_root, unique_id, which, TempDir};
 use std::collections::BTreeMap;
@@ -213,34 +213,6 @@ fn podman_pushes_to_and_pulls_from_dm_registry_then_runs_the_image() {
     assert_eq!(out.code, 0, "run: {out:?}");
     assert_eq!(out.stdout, "pulled by podman\n");
     assert_no_server_errors(&reg);
-}
-
-/// A CA and a server certificate for 127.0.0.1 signed by it, made with the openssl CLI in
-/// `dir`: returns (CA dir for clients, cert, key).
-fn make_certs(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    let sh = |script: &str| {
-        output({
-            let mut c = Command::new("sh");
-            c.arg("-ec").arg(script).current_dir(dir);
-            c
-        })
-        .ok();
-    };
-    std::fs::create_dir_all(dir.join("ca")).unwrap();
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    sh(
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-          -keyout ca.key -out ca/ca.crt -days 1 -subj /CN=dm-registry-test-ca 2>/dev/null
-        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-          -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null
-        openssl x509 -req -in server.csr -CA ca/ca.crt -CAkey ca.key -CAcreateserial \
-          -out server.crt -days 1 -extfile san.ext 2>/dev/null",
-    );
-    (
-        dir.join("ca"),
-        dir.join("server.crt"),
-        dir.join("server.key"),
-    )
 }
 
 #[test]

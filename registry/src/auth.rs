@@ -329,7 +329,8 @@ impl Auth {
                     return Err(unauthorized(false));
                 };
                 let granted = |n: &Need| match n {
-                    Need::Login => true,
+                    // An anonymous token is no login where anonymous users may do nothing.
+                    Need::Login => !claims.sub.is_empty() || self.anonymous_pull,
                     Need::Catalog => claims
                         .access
                         .iter()
@@ -351,13 +352,14 @@ impl Auth {
 
     /// Serves the token endpoint: checks Basic credentials (or none), grants the requested
     /// `scopes` the identity may have, and returns the token response JSON.
+    ///
+    /// A client without credentials gets a token too, carrying only what anonymous users may
+    /// do (nothing unless anonymous pull is on): the token spec makes missing access the
+    /// registry's answer (401 `insufficient_scope`), not the token server's. Docker reads a 401
+    /// from the token endpoint as a transient failure and retries a push for a minute, while
+    /// `insufficient_scope` stops it at once.
     pub fn issue(&self, authorization: Option<&str>, scopes: &[String]) -> Result<String> {
         let who = self.basic(authorization)?;
-        if who.is_none() && !self.anonymous_pull {
-            return Err(Error::Unauthorized {
-                challenge: "Basic realm=\"dm-registry\"".into(),
-            });
-        }
         let user = who.as_ref().map(|i| i.0.as_str());
         let mut access = Vec::new();
         for s in scopes.iter().flat_map(|s| s.split(' ')) {

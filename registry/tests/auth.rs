@@ -57,7 +57,7 @@ fn token_mode_challenges_and_enforces_scopes_per_repository() {
         "{r:?}"
     );
 
-    // Wrong password and no anonymous access: the token endpoint refuses.
+    // A wrong password: the token endpoint refuses.
     let r = s.req(
         "GET",
         "/token?scope=repository:a:pull",
@@ -65,11 +65,18 @@ fn token_mode_challenges_and_enforces_scopes_per_repository() {
         b"",
     );
     assert_eq!(r.status, 401);
-    assert_eq!(
-        s.req("GET", "/token?scope=repository:a:pull", &[], b"")
-            .status,
-        401
+    // No credentials and no anonymous access: a token that grants nothing, so the registry
+    // (not the token endpoint) refuses with insufficient_scope, which docker does not retry.
+    let anon = token(&s, None, "repository:a:pull");
+    let r = s.req("GET", "/v2/a/tags/list", &[("Authorization", &anon)], b"");
+    assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED".into()));
+    assert!(
+        r.h("www-authenticate")
+            .contains("error=\"insufficient_scope\""),
+        "{r:?}"
     );
+    let r = s.req("GET", "/v2/", &[("Authorization", &anon)], b"");
+    assert_eq!(r.status, 401, "an anonymous token is no login: {r:?}");
 
     let alice = basic("alice", "pw");
     let t = token(&s, Some(&alice), "repository:a:pull,push");
