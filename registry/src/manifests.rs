@@ -23,6 +23,31 @@ fn paginate(items: Vec<String>, n: Option<usize>, last: Option<&str>) -> (Vec<St
     }
 }
 
+/// Most `tag` parameters one manifest push may carry (the spec asks for at least 10).
+const MAX_TAG_PARAMS: usize = 100;
+
+/// The `?tag=` parameters of a push by digest (distribution-spec: tags applied with the
+/// push, answered by `OCI-Tag`), all checked before anything is stored.
+fn tag_params(req: &Request<Incoming>, r: &Reference) -> Result<Vec<String>> {
+    let mut tags = query(req.uri().query()).remove("tag").unwrap_or_default();
+    if tags.is_empty() {
+        return Ok(tags);
+    }
+    let bad = |why: String| Error::Parameter { name: "tag", why };
+    if matches!(r, Reference::Tag(_)) {
+        return Err(bad("tag parameters need a push by digest".into()));
+    }
+    if tags.len() > MAX_TAG_PARAMS {
+        return Err(bad(format!("more than {MAX_TAG_PARAMS} tags in one push")));
+    }
+    for t in &tags {
+        crate::names::validate_tag(t).map_err(|e| bad(e.to_string()))?;
+    }
+    tags.sort();
+    tags.dedup();
+    Ok(tags)
+}
+
 fn page_params(req: &Request<Incoming>) -> Result<(Option<usize>, Option<String>)> {
     let q = query(req.uri().query());
     let n = match q.get("n").and_then(|v| v.last()) {
@@ -116,6 +141,7 @@ impl Registry {
         if declared.is_some_and(|l| l > limit as u64) {
             return Err(too_large);
         }
+        let tags = tag_params(&req, r)?;
         let content_type = req
             .headers()
             .get("Content-Type")
@@ -166,10 +192,16 @@ impl Registry {
         if let Reference::Tag(t) = r {
             self.meta.set_tag(name, t, &d)?;
         }
+        for t in &tags {
+            self.meta.set_tag(name, t, &d)?;
+        }
         let mut b = reply(StatusCode::CREATED)
             .header("Location", format!("/v2/{name}/manifests/{d}"))
             .header("Docker-Content-Digest", d.to_string())
             .header("Content-Length", "0");
+        if !tags.is_empty() {
+            b = b.header("OCI-Tag", tags.join(", "));
+        }
         if let Some(s) = &m.subject {
             b = b.header("OCI-Subject", s.to_string());
         }
