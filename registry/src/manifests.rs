@@ -89,7 +89,13 @@ impl Registry {
             Reference::Digest(d) => d.clone(),
             Reference::Tag(t) => self.meta.tag(name, t)?.ok_or_else(unknown)?,
         };
-        let media = self.meta.manifest(name, &d)?.ok_or_else(unknown)?;
+        let mut media = self.meta.manifest(name, &d)?.ok_or_else(unknown)?;
+        if media.is_empty() {
+            // Its record lost its bytes in a power cut (see `meta`): the manifest says its type.
+            media = manifest::parse(&self.read_small(&d)?, None)
+                .map(|m| m.media_type)
+                .unwrap_or_else(|_| manifest::OCI_MANIFEST.into());
+        }
         Ok((d, media))
     }
 

@@ -11,13 +11,22 @@
 //!
 //! Names and tags are validated (see `names`) before they reach a path, and no component of a
 //! repository name can start with `_`, so the records never collide with nested repositories.
-//! Every write replaces a file atomically (temp file, fsync, rename).
+//!
+//! Every write replaces a file atomically (temp file, rename), so a crashed or killed registry
+//! leaves each record old or new, never torn. Records are not fsynced: the bytes they point at
+//! are (dm-content makes a blob durable before it becomes visible), and a journalling file
+//! system commits renames in order, so after a power cut the records of the last seconds may
+//! be missing (the client pushes again) but never name a blob that is not there. A record
+//! whose bytes did not reach the disk reads as empty: an empty tag is no tag, and an empty
+//! manifest record takes the manifest's media type from the manifest itself. Per push this
+//! saves an fsync pair a record (3-15 ms each on the bench machine).
 
 use crate::error::{IoContext, Result};
 use dm_content::Digest;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 /// The repository records under a root.
@@ -26,11 +35,23 @@ pub struct Meta {
     root: PathBuf,
 }
 
-/// Replaces `path` with `data` atomically, creating its directory.
+/// Replaces `path` with `data` atomically (not durably: see the module doc), creating its
+/// directory.
 fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).ctx("create directory", dir)?;
-    Ok(dm_content::write_atomic(path, data)?)
+    // Unique per call: requests on several threads may replace the same record at once.
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.{}.{seq}.tmp", std::process::id()));
+    let r = fs::write(&tmp, data)
+        .ctx("write", &tmp)
+        .and_then(|()| fs::rename(&tmp, path).ctx("rename into place", path));
+    if r.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    r
 }
 
 fn read_opt(path: &Path) -> Result<Option<String>> {
@@ -107,7 +128,8 @@ impl Meta {
         remove_opt(&digest_path(self.repo(name).join("_blobs"), d))
     }
 
-    /// The media type of manifest `d` in the repository, if it holds it.
+    /// The media type of manifest `d` in the repository, if it holds it (empty: its record
+    /// lost its bytes in a power cut).
     pub fn manifest(&self, name: &str, d: &Digest) -> Result<Option<String>> {
         read_opt(&digest_path(self.repo(name).join("_manifests"), d))
     }
@@ -162,9 +184,13 @@ impl Meta {
         remove_opt(&self.repo(name).join("_tags").join(tag))
     }
 
-    /// The repository's tags, sorted.
+    /// The repository's tags, sorted (not those whose record lost its bytes).
     pub fn tags(&self, name: &str) -> Result<Vec<String>> {
-        let mut t = list_names(&self.repo(name).join("_tags"))?;
+        let dir = self.repo(name).join("_tags");
+        let mut t: Vec<String> = list_names(&dir)?
+            .into_iter()
+            .filter(|t| fs::metadata(dir.join(t)).is_ok_and(|m| m.len() > 0))
+            .collect();
         t.sort();
         Ok(t)
     }
