@@ -1,8 +1,10 @@
-//! Response bodies: whole buffers, or blob bytes streamed from a blocking reader.
+//! Response bodies (whole buffers, or blob bytes streamed from a blocking reader), and
+//! discarding request bodies a refused request carried.
 
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame};
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
+use hyper::body::Incoming;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -35,4 +37,31 @@ impl HttpBody for ChannelBody {
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         self.0.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data)))
     }
+}
+
+/// Request body bytes a refused request may carry and still keep its connection (Go's HTTP
+/// server allows 256 KiB; a blob chunk is often larger).
+const DRAIN_LIMIT: u64 = 1 << 20;
+
+/// Reads and discards the body of a request answered without it (a 401 challenge, a bad
+/// path), so that the connection can carry the client's next request: clients retry with
+/// credentials on the same connection. False when the body is larger than [`DRAIN_LIMIT`] (or
+/// broken): the response must then close the connection.
+pub async fn discard(mut body: Incoming, declared: Option<u64>) -> bool {
+    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
+        return false;
+    }
+    let mut seen = 0u64;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => {
+                seen += f.data_ref().map_or(0, |d| d.len() as u64);
+                if seen > DRAIN_LIMIT {
+                    return false;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    true
 }

@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::names::{parse_digest, validate_repo, validate_upload_id, Reference};
 use dm_content::Digest;
+use http::Method;
 use percent_encoding::percent_decode_str;
 use std::collections::HashMap;
 
@@ -64,6 +65,26 @@ pub enum Route {
 }
 
 impl Route {
+    /// Parses the path of a `method` request. A manifest reference that is no valid tag or
+    /// digest names nothing there is: reading or deleting it is 404 `MANIFEST_UNKNOWN` (as
+    /// distribution answers and the distribution-spec conformance suite expects), pushing to
+    /// it stays a 400 naming what is wrong.
+    pub fn parse_for(method: &Method, raw_path: &str) -> Result<Route> {
+        let e = match Route::parse(raw_path) {
+            Err(e @ (Error::NameInvalid(_) | Error::DigestInvalid(_))) if method != Method::PUT => {
+                e
+            }
+            r => return r,
+        };
+        let mut segs = raw_path.rsplitn(3, '/');
+        match (segs.next(), segs.next()) {
+            (Some(last), Some("manifests")) if Reference::parse(last).is_err() => {
+                Err(Error::ManifestUnknown(format!("{last}: {e}")))
+            }
+            _ => Err(e),
+        }
+    }
+
     /// Parses a request path (still percent-encoded).
     pub fn parse(raw_path: &str) -> Result<Route> {
         // Segments are decoded one by one so that an encoded `/` cannot make new segments.

@@ -125,20 +125,30 @@ impl Registry {
         let start = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let route = Route::parse(&path);
+        let route = Route::parse_for(&method, &path);
         let kind = route.as_ref().map_or("none", Route::kind);
         let mut who = Identity::default();
-        let result = match route {
-            Ok(r) => match self.authorize(&req, &r) {
-                Ok(id) => {
-                    who = id;
-                    self.dispatch(req, r).await
-                }
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
+        let has_body = !http_body::Body::is_end_stream(req.body());
+        let declared = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        // Whether the connection must close after the response: a body left partly unread
+        // would be taken for the client's next request.
+        let (result, close) = match route.and_then(|r| self.authorize(&req, &r).map(|id| (id, r))) {
+            Ok((id, r)) => {
+                who = id;
+                let res = self.dispatch(req, r).await;
+                let close = has_body && res.is_err();
+                (res, close)
+            }
+            Err(e) => {
+                let close = has_body && !crate::body::discard(req.into_body(), declared).await;
+                (Err(e), close)
+            }
         };
-        let resp = match result {
+        let mut resp = match result {
             Ok(r) => r,
             Err(e) => {
                 if e.status().is_server_error() {
@@ -147,6 +157,12 @@ impl Registry {
                 error_response(&e, method == Method::HEAD)
             }
         };
+        if close {
+            resp.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
         let status = resp.status().as_u16();
         let secs = start.elapsed().as_secs_f64();
         let len = resp
