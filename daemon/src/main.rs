@@ -23,6 +23,7 @@ mod http;
 mod images;
 mod jsonlog;
 mod lifecycle;
+mod login;
 mod mounts;
 mod netattach;
 mod netports;
