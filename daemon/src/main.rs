@@ -49,6 +49,7 @@ mod top;
 mod update;
 mod volume_store;
 mod volumes;
+mod volumes_from;
 
 use anyhow::{Context, Result};
 use clap::Parser;
