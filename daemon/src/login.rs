@@ -57,11 +57,7 @@ pub async fn login(d: &Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Respons
         identity_token: Some(a.identitytoken).filter(|t| !t.is_empty()),
     };
     let client = d.images.client().with_auth(AuthFile::single(&host, creds));
-    // Its own task: the registry client's future is deep, the API task's stack is already in use.
-    let checked = tokio::spawn(async move { dm_image::login(&client, &host).await })
-        .await
-        .map_err(|e| ApiError::internal(format!("login check: {e}")))?;
-    match checked {
+    match dm_image::login(&client, &host).await {
         Ok(()) => Ok(http::json(
             StatusCode::OK,
             &json!({"Status": "Login Succeeded", "IdentityToken": ""}),

@@ -72,7 +72,9 @@ fn run(cfg: config::Config) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(16)
-        .thread_stack_size(256 * 1024)
+        // Stack pages cost memory only once touched; unoptimised builds of the deeper handlers
+        // (a request over TLS, the registry client) overflow 256 KiB.
+        .thread_stack_size(1024 * 1024)
         .enable_all()
         .build()
         .context("start tokio")?;

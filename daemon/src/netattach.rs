@@ -349,7 +349,8 @@ impl Daemon {
         })();
         match &r {
             Ok(()) => self.emit_endpoints(&rec.id, "connect"),
-            Err(_) => self.net_down(&rec.id),
+            // Nothing was announced connected: nothing is announced disconnected.
+            Err(_) => self.net_release(&rec.id),
         }
         r
     }
@@ -424,13 +425,17 @@ impl Daemon {
     /// Releases everything the container's networking holds (exit, removal); idempotent.
     pub fn net_down(&self, id: &str) {
         let attached = self.endpoints_of(id);
+        self.net_release(id);
+        for e in attached {
+            self.emit_endpoint(id, &e.network, "disconnect");
+        }
+    }
+
+    fn net_release(&self, id: &str) {
         // The resolver's socket keeps the namespace alive: it goes first.
         drop(self.net.resolvers.lock().unwrap().remove(id));
         if let Err(e) = self.net.nets.release(id) {
             eprintln!("dockermindd: container {id}: release networks: {e}");
-        }
-        for e in attached {
-            self.emit_endpoint(id, &e.network, "disconnect");
         }
     }
 
