@@ -4,8 +4,8 @@ use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body, Query};
 use crate::{
-    archive, builds, containers, df, events, exec, history, images, networks, pause, prune, push,
-    rename, resize, saveload, stats, system, top, update, volumes,
+    archive, builds, containers, df, events, exec, history, images, login, networks, pause, prune,
+    push, rename, resize, saveload, stats, system, top, update, volumes,
 };
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
@@ -91,6 +91,7 @@ async fn route(
         (&Method::GET | &Method::HEAD, ["_ping"]) => Ok(system::ping(&method)),
         (&Method::GET, ["version"]) => Ok(system::version()),
         (&Method::GET, ["info"]) => Ok(system::info(d)),
+        (&Method::POST, ["auth"]) => login::login(d, req).await,
         (&Method::POST, ["images", "create"]) => images::create(d, &q, req.headers()).await,
         (&Method::GET, ["images", "json"]) => images::list(d),
         (&Method::POST, ["images", "prune"]) => prune::images(d, &q).await,

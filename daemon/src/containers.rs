@@ -488,6 +488,7 @@ pub fn inspect(d: &Arc<Daemon>, id: &str) -> ApiResult<Response<Body>> {
             "Binds": r.host_config.binds,
             "Mounts": r.host_config.mounts,
             "Tmpfs": r.host_config.tmpfs,
+            "VolumesFrom": r.host_config.volumes_from,
             "NetworkMode": if r.host_config.network_mode.is_empty() { "default" } else { &r.host_config.network_mode },
             "AutoRemove": r.host_config.auto_remove,
             "Memory": r.host_config.memory,

@@ -94,6 +94,7 @@ impl Daemon {
         let server = crate::shim::serve_events(&cfg.exec_root, tx)
             .map_err(|e| anyhow::anyhow!("serve shim events: {e}"))?;
         let net = crate::netattach::Net::open(&cfg).context("open network records")?;
+        let events = crate::events::Events::open(&cfg.root.join("events.jsonl"));
         let d = Arc::new(Daemon {
             net,
             cfg,
@@ -101,7 +102,7 @@ impl Daemon {
             id,
             ctrs: Mutex::new(HashMap::new()),
             shim_events: Mutex::new(Some(server)),
-            events: crate::events::Events::default(),
+            events,
             volumes,
             execs: Mutex::new(HashMap::new()),
         });

@@ -1,5 +1,7 @@
 //! The event bus: modules call [`Events::emit`]; `GET /events` replays the recent past
-//! (`since`) and streams what follows until `until` or the client leaves.
+//! (`since`) and streams what follows until `until` or the client leaves. The recent past is
+//! also appended to `<root>/events.jsonl`, so a restarted (or SIGKILLed) daemon still answers
+//! `since` with what happened before.
 
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
@@ -7,18 +9,21 @@ use crate::filter::{parse_time, Filters};
 use crate::http::{self, Body, Query};
 use bytes::Bytes;
 use hyper::{Response, StatusCode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
 
-/// How many past events `since` can reach back to (dockerd keeps 256; a little more helps
-/// busy tests).
+/// How many past events `since` can reach back to (dockerd keeps 256 in memory; a little more
+/// helps busy tests). The file holds between KEEP and 2*KEEP lines: it is cut back to the
+/// last KEEP when it reaches twice that.
 const KEEP: usize = 1024;
 
 /// An event's subject.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Actor {
     /// Container id, image reference, volume name...
     #[serde(rename = "ID")]
@@ -29,16 +34,16 @@ pub struct Actor {
 }
 
 /// One event in docker's shape (with the pre-1.22 `status`/`id`/`from` fields docker keeps).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Message {
     /// The action (pre-1.22 name).
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub status: String,
     /// The actor's id (pre-1.22 name).
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub id: String,
     /// A container's image (pre-1.22 name).
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub from: String,
     /// container, image, volume, network, daemon.
     #[serde(rename = "Type")]
@@ -50,7 +55,7 @@ pub struct Message {
     #[serde(rename = "Actor")]
     pub actor: Actor,
     /// Always local.
-    pub scope: &'static str,
+    pub scope: String,
     /// Seconds since the epoch.
     pub time: i64,
     /// Nanoseconds since the epoch.
@@ -58,18 +63,24 @@ pub struct Message {
     pub time_nano: i64,
 }
 
-/// The bus: a broadcast for live readers and a ring of recent events for `since`.
+/// The bus: a broadcast for live readers, a ring of recent events for `since`, and the file
+/// that keeps the ring across restarts.
 pub struct Events {
     tx: broadcast::Sender<Arc<Message>>,
-    past: Mutex<VecDeque<Arc<Message>>>,
+    past: Mutex<Past>,
+}
+
+/// The ring and its file (None: in memory only).
+struct Past {
+    ring: VecDeque<Arc<Message>>,
+    file: Option<PathBuf>,
+    /// Lines in the file.
+    lines: usize,
 }
 
 impl Default for Events {
     fn default() -> Self {
-        Events {
-            tx: broadcast::channel(KEEP).0,
-            past: Mutex::new(VecDeque::with_capacity(KEEP)),
-        }
+        Events::with_past(VecDeque::with_capacity(KEEP), None, 0)
     }
 }
 
@@ -103,24 +114,82 @@ impl Events {
                 id: id.to_owned(),
                 attributes,
             },
-            scope: "local",
+            scope: "local".to_owned(),
             time: nanos / 1_000_000_000,
             time_nano: nanos,
         });
         // The ring and the send under one lock: a reader that subscribes and then copies the
         // ring sees every event exactly once.
         let mut past = self.past.lock().unwrap();
-        if past.len() == KEEP {
-            past.pop_front();
+        if past.ring.len() == KEEP {
+            past.ring.pop_front();
         }
-        past.push_back(m.clone());
+        past.ring.push_back(m.clone());
+        past.persist(&m);
         let _ = self.tx.send(m);
     }
 
     /// A live subscription plus the past events at subscription time.
     fn subscribe(&self) -> (broadcast::Receiver<Arc<Message>>, Vec<Arc<Message>>) {
         let past = self.past.lock().unwrap();
-        (self.tx.subscribe(), past.iter().cloned().collect())
+        (self.tx.subscribe(), past.ring.iter().cloned().collect())
+    }
+
+    /// The bus whose past lives in `file`: its last KEEP events are read back (lines that do
+    /// not parse, e.g. one cut by a crash, are skipped).
+    pub fn open(file: &Path) -> Events {
+        let mut ring = VecDeque::with_capacity(KEEP);
+        let mut lines = 0;
+        if let Ok(f) = std::fs::File::open(file) {
+            for line in std::io::BufReader::new(f).lines().map_while(Result::ok) {
+                lines += 1;
+                if let Ok(m) = serde_json::from_str::<Message>(&line) {
+                    if ring.len() == KEEP {
+                        ring.pop_front();
+                    }
+                    ring.push_back(Arc::new(m));
+                }
+            }
+        }
+        Events::with_past(ring, Some(file.to_path_buf()), lines)
+    }
+
+    fn with_past(ring: VecDeque<Arc<Message>>, file: Option<PathBuf>, lines: usize) -> Events {
+        Events {
+            tx: broadcast::channel(KEEP).0,
+            past: Mutex::new(Past { ring, file, lines }),
+        }
+    }
+}
+
+impl Past {
+    /// Appends `m` to the file (one write, no fsync: it must survive the daemon's death, not
+    /// the host's); at 2*KEEP lines the file is rewritten with the ring.
+    fn persist(&mut self, m: &Message) {
+        let Some(path) = &self.file else { return };
+        let r = if self.lines + 1 >= 2 * KEEP {
+            let tmp = path.with_extension("tmp");
+            let mut text = Vec::new();
+            for e in &self.ring {
+                serde_json::to_writer(&mut text, &**e).unwrap_or_default();
+                text.push(b'\n');
+            }
+            std::fs::write(&tmp, &text)
+                .and_then(|_| std::fs::rename(&tmp, path))
+                .map(|_| self.lines = self.ring.len())
+        } else {
+            let mut line = serde_json::to_vec(m).unwrap_or_default();
+            line.push(b'\n');
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(&line))
+                .map(|_| self.lines += 1)
+        };
+        if let Err(e) = r {
+            eprintln!("dockermindd: keep event in {}: {e}", path.display());
+        }
     }
 }
 
@@ -265,11 +334,47 @@ impl Daemon {
         attrs.extend_from_slice(extra);
         self.events.emit("container", action, &rec.id, &attrs);
     }
+
+    /// Publishes a network event (`create`, `destroy`, and `connect`/`disconnect` naming the
+    /// container) with docker's attributes name and type (the driver).
+    pub fn emit_network(&self, id: &str, name: &str, action: &str, container: Option<&str>) {
+        let mut attrs = vec![("name", name), ("type", "bridge")];
+        if let Some(c) = container {
+            attrs.push(("container", c));
+        }
+        self.events.emit("network", action, id, &attrs);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_past_survives_reopening_and_the_file_stays_bounded() {
+        let dir = std::env::temp_dir().join(format!("dm-events-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("events.jsonl");
+        let ev = Events::open(&file);
+        for i in 0..2 * KEEP + 5 {
+            ev.emit("network", "create", &format!("n{i}"), &[("name", "x")]);
+        }
+        let lines = std::fs::read_to_string(&file).unwrap().lines().count();
+        assert!((KEEP..2 * KEEP).contains(&lines), "{lines} lines");
+        // A line cut short by a crash is skipped.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap()
+            .write_all(b"{\"Type\":\"netw")
+            .unwrap();
+        let (_, past) = Events::open(&file).subscribe();
+        assert_eq!(past.len(), KEEP);
+        assert_eq!(past.last().unwrap().actor.id, format!("n{}", 2 * KEEP + 4));
+        assert_eq!(past[0].actor.id, format!("n{}", KEEP + 5));
+        assert_eq!(past[0].scope, "local");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn events_have_docker_shape_and_filter_by_type_name_and_label() {

@@ -170,10 +170,12 @@ impl Daemon {
                 .flatten()
                 .map(|(k, _)| k.clone()),
         );
+        let inherited = self.volumes_from(host.volumes_from.as_deref().unwrap_or_default())?;
         let mut plan = crate::mounts::plan(
             host.binds.as_deref().unwrap_or_default(),
             host.mounts.as_deref().unwrap_or_default(),
             &host.tmpfs.clone().unwrap_or_default(),
+            &inherited,
             &volumes,
         )?;
         for m in plan.points.iter_mut().filter(|m| m.kind == "volume") {

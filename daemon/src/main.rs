@@ -23,6 +23,7 @@ mod http;
 mod images;
 mod jsonlog;
 mod lifecycle;
+mod login;
 mod mounts;
 mod netattach;
 mod netports;
@@ -48,6 +49,7 @@ mod top;
 mod update;
 mod volume_store;
 mod volumes;
+mod volumes_from;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -66,27 +68,59 @@ fn main() {
 }
 
 fn run(cfg: config::Config) -> Result<()> {
-    let socket = cfg.socket_path()?;
+    let listens = cfg.listeners()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(16)
-        .thread_stack_size(256 * 1024)
+        // Stack pages cost memory only once touched; unoptimised builds of the deeper handlers
+        // (a request over TLS, the registry client) overflow 256 KiB.
+        .thread_stack_size(1024 * 1024)
         .enable_all()
         .build()
         .context("start tokio")?;
     rt.block_on(async move {
+        // TLS files are checked before anything else starts.
+        let mut acceptors = Vec::new();
+        for l in &listens {
+            if let config::Listen::Tls { ca, cert, key, .. } = l {
+                acceptors.push(server::tls_acceptor(ca, cert, key)?);
+            }
+        }
         let d = daemon::Daemon::open(cfg).await?;
-        let listener = server::bind_unix(&socket)?;
-        eprintln!("dockermindd: listening on unix://{}", socket.display());
-        let serve = server::serve(listener, d.clone());
+        let mut serving = tokio::task::JoinSet::new();
+        let mut sockets = Vec::new();
+        let mut acceptors = acceptors.into_iter();
+        for l in listens {
+            match l {
+                config::Listen::Unix(path) => {
+                    let listener = server::bind_unix(&path)?;
+                    eprintln!("dockermindd: listening on unix://{}", path.display());
+                    serving.spawn(server::serve(listener, d.clone()));
+                    sockets.push(path);
+                }
+                config::Listen::Tls { addr, .. } => {
+                    let listener = server::bind_tcp(addr).await?;
+                    let tls = acceptors.next().expect("one acceptor per TLS listener");
+                    eprintln!("dockermindd: listening on tcp://{addr} (TLS, client certificates)");
+                    serving.spawn(server::serve_tls(listener, tls, d.clone()));
+                }
+            }
+        }
         let r = tokio::select! {
-            r = serve => r,
+            r = serving.join_next() => match r {
+                Some(Ok(r)) => r,
+                Some(Err(e)) => Err(anyhow::anyhow!("listener task: {e}")),
+                None => Ok(()),
+            },
             _ = shutdown_signal() => {
                 eprintln!("dockermindd: shutting down (containers keep running)");
                 Ok(())
             }
         };
-        let _ = std::fs::remove_file(&socket);
+        serving.abort_all();
+        for s in &sockets {
+            let _ = std::fs::remove_file(s);
+        }
         d.close();
         r
     })

@@ -364,12 +364,14 @@ pub struct Plan {
     pub needed: Vec<Needed>,
 }
 
-/// Checks Binds, Mounts, Tmpfs, then adds anonymous volumes for the VOLUMEs (`Config.Volumes`
-/// and the image's) that nothing else mounts.
+/// Checks Binds, Mounts, Tmpfs, then adds the mounts `inherited` from VolumesFrom at paths
+/// those leave free (they win, as in docker), then anonymous volumes for the VOLUMEs
+/// (`Config.Volumes` and the image's) that nothing else mounts.
 pub fn plan(
     binds: &[String],
     mounts: &[MountSpec],
     tmpfs: &BTreeMap<String, String>,
+    inherited: &[MountPoint],
     volumes: &[String],
 ) -> ApiResult<Plan> {
     let mut p = Plan {
@@ -398,6 +400,11 @@ pub fn plan(
     }
     for (dst, opts) in tmpfs {
         add(&mut p, parse_tmpfs(dst, opts)?, None)?;
+    }
+    for m in inherited {
+        if !p.points.iter().any(|o| o.destination == m.destination) {
+            p.points.push(m.clone());
+        }
     }
     let mut anon = BTreeSet::new();
     for v in volumes {
@@ -535,6 +542,7 @@ mod tests {
             &["v1:/data".into()],
             &[tmpfs],
             &t,
+            &[],
             &["/data".into(), "/cache".into()],
         )
         .unwrap();
@@ -547,6 +555,7 @@ mod tests {
             &["/a:/d".into(), "vv:/d/".into()],
             &[],
             &BTreeMap::new(),
+            &[],
             &[],
         );
         assert!(dup

@@ -347,10 +347,25 @@ impl Daemon {
             }
             self.refresh(rec, &netns)
         })();
-        if r.is_err() {
-            self.net_down(&rec.id);
+        match &r {
+            Ok(()) => self.emit_endpoints(&rec.id, "connect"),
+            // Nothing was announced connected: nothing is announced disconnected.
+            Err(_) => self.net_release(&rec.id),
         }
         r
+    }
+
+    /// A network `connect`/`disconnect` event for each network the container is attached to.
+    fn emit_endpoints(&self, id: &str, action: &str) {
+        for e in self.endpoints_of(id) {
+            self.emit_endpoint(id, &e.network, action);
+        }
+    }
+
+    fn emit_endpoint(&self, id: &str, network: &str, action: &str) {
+        if let Ok(n) = self.net_find(network) {
+            self.emit_network(&n.id, &n.name, action, Some(id));
+        }
     }
 
     fn attach_one(
@@ -409,6 +424,14 @@ impl Daemon {
 
     /// Releases everything the container's networking holds (exit, removal); idempotent.
     pub fn net_down(&self, id: &str) {
+        let attached = self.endpoints_of(id);
+        self.net_release(id);
+        for e in attached {
+            self.emit_endpoint(id, &e.network, "disconnect");
+        }
+    }
+
+    fn net_release(&self, id: &str) {
         // The resolver's socket keeps the namespace alive: it goes first.
         drop(self.net.resolvers.lock().unwrap().remove(id));
         if let Err(e) = self.net.nets.release(id) {
@@ -482,6 +505,7 @@ impl Daemon {
         if rec.state.running {
             let netns = netns_of(rec.state.pid);
             self.attach_one(&rec, &netns, &net.name, &cfg)?;
+            self.emit_network(&net.id, &net.name, "connect", Some(id));
             self.refresh(&rec, &netns)?;
         }
         self.update_networks(id, |m| {
@@ -506,7 +530,8 @@ impl Daemon {
         }
         if rec.state.running {
             match self.net.nets.detach(id, &name) {
-                Ok(()) | Err(dm_network::Error::NotAttached { .. }) => {}
+                Ok(()) => self.emit_endpoint(id, &name, "disconnect"),
+                Err(dm_network::Error::NotAttached { .. }) => {}
                 Err(e) => return Err(api_error(e)),
             }
             self.refresh(&rec, &netns_of(rec.state.pid))?;

@@ -414,6 +414,7 @@ pub async fn create(d: &Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Respon
         let _ = d.net.nets.remove(&rec.name);
         return Err(e);
     }
+    d.emit_network(&rec.id, &rec.name, "create", None);
     Ok(http::json(
         StatusCode::CREATED,
         &json!({"Id": rec.id, "Warning": ""}),
@@ -438,6 +439,7 @@ fn remove_net(d: &Daemon, n: &Net) -> ApiResult<()> {
         e => api_error(e),
     })?;
     let _ = std::fs::remove_file(meta_path(d, n.name()));
+    d.emit_network(&n.id(d), n.name(), "destroy", None);
     Ok(())
 }
 

@@ -95,6 +95,8 @@ pub struct HostConfig {
     pub mounts: Option<Vec<crate::mounts::MountSpec>>,
     /// `--tmpfs` entries: path to options.
     pub tmpfs: Option<BTreeMap<String, String>>,
+    /// `--volumes-from` entries, `container[:ro|:rw]`.
+    pub volumes_from: Option<Vec<String>>,
     /// What to do when the container exits (`--restart`); read at each exit.
     pub restart_policy: Option<crate::restart::RestartPolicy>,
     /// The log driver and its options (`--log-driver`, `--log-opt`).

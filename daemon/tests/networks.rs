@@ -514,3 +514,117 @@ fn published_ports_answer_and_survive_a_daemon_kill() {
         .count();
     assert_eq!(recs, 0, "endpoint records left");
 }
+
+/// `network` events (create, connect, disconnect, destroy with docker's attributes name, type
+/// and container) in order, and the event log surviving a SIGKILLed daemon: `docker events
+/// --since` after the restart returns the same events.
+#[test]
+fn network_events_in_order_and_persisted_across_a_daemon_kill() {
+    if !prerequisites("network_events_in_order_and_persisted_across_a_daemon_kill") {
+        return;
+    }
+    let mut w = world();
+    let img = w.image.clone();
+    let now = || {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
+    };
+    let t0 = now();
+    w.d.ok(&["network", "create", "evnet"]);
+    w.d.ok(&["network", "create", "evnet2"]);
+    let id = w.d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "evc",
+        "--network",
+        "evnet",
+        &img,
+        "sleep",
+        "600",
+    ]);
+    let id = id.trim().to_owned();
+    w.d.ok(&["network", "connect", "evnet2", "evc"]);
+    w.d.ok(&["network", "disconnect", "evnet2", "evc"]);
+    w.d.ok(&["rm", "-f", "evc"]);
+    w.d.ok(&["network", "rm", "evnet", "evnet2"]);
+    let t1 = now();
+    let net_id = |n: &str| {
+        hash_of(&w.d.ok(&[
+            "events",
+            "--since",
+            &t0,
+            "--until",
+            &t1,
+            "--filter",
+            "type=network",
+            "--filter",
+            &format!("network={n}"),
+            "--format",
+            "{{.Actor.ID}}",
+        ]))
+    };
+    let (id1, id2) = (net_id("evnet"), net_id("evnet2"));
+    assert!(!id1.is_empty() && id1 != id2, "{id1} {id2}");
+    let want = vec![
+        format!("create {id1} evnet bridge -"),
+        format!("create {id2} evnet2 bridge -"),
+        format!("connect {id1} evnet bridge {id}"),
+        format!("connect {id2} evnet2 bridge {id}"),
+        format!("disconnect {id2} evnet2 bridge {id}"),
+        format!("disconnect {id1} evnet bridge {id}"),
+        format!("destroy {id1} evnet bridge -"),
+        format!("destroy {id2} evnet2 bridge -"),
+    ];
+    let seen = |d: &Dmd| -> Vec<String> {
+        d.ok(&[
+            "events",
+            "--since",
+            &t0,
+            "--until",
+            &t1,
+            "--filter",
+            "type=network",
+            "--format",
+            "{{json .}}",
+        ])
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let a = &v["Actor"]["Attributes"];
+            assert_eq!(v["Type"], "network", "{v}");
+            format!(
+                "{} {} {} {} {}",
+                v["Action"].as_str().unwrap(),
+                v["Actor"]["ID"].as_str().unwrap(),
+                a["name"].as_str().unwrap(),
+                a["type"].as_str().unwrap(),
+                a["container"].as_str().unwrap_or("-")
+            )
+        })
+        .collect()
+    };
+    assert_eq!(seen(&w.d), want);
+    let all_before = w.d.ok(&["events", "--since", &t0, "--until", &t1]);
+    assert!(all_before.contains("container create"), "{all_before}");
+
+    w.d.kill9();
+    w.d.spawn();
+    assert_eq!(seen(&w.d), want, "after a SIGKILL and restart");
+    assert_eq!(
+        w.d.ok(&["events", "--since", &t0, "--until", &t1]),
+        all_before
+    );
+    let (links, rules) = leftovers(&w);
+    assert!(links.is_empty(), "links left: {links:?}");
+    assert!(rules.is_empty(), "rules left: {rules:?}");
+}
+
+/// The one line `out` holds, trimmed (a network id from `docker events --format`).
+fn hash_of(out: &str) -> String {
+    let ids: std::collections::BTreeSet<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(ids.len(), 1, "{out}");
+    ids.into_iter().next().unwrap().to_owned()
+}

@@ -450,3 +450,121 @@ fn image_volumes_are_copied_up_with_owners_and_anonymous_ones_go_with_rm_v() {
     d.ok(&["volume", "rm", "empty", "named"]);
     assert_clean(&mut d);
 }
+
+/// `--volumes-from C[:ro|:rw]`: another container's named, anonymous and bind mounts at the
+/// same paths; what one container writes the other reads; `:ro` makes them read-only; an
+/// unknown container or mode is docker's error and leaves no container or volume behind;
+/// `rm -v` of the borrower keeps the owner's anonymous volume.
+#[test]
+fn volumes_from_shares_another_containers_mounts() {
+    if !prerequisites("volumes_from_shares_another_containers_mounts") {
+        return;
+    }
+    let reg = TestRegistry::with_busybox();
+    let mut d = Dmd::start();
+    let image = reg.image.as_str();
+    d.ok(&["pull", image]);
+    let host = TempDir::new("dmd-vfrom");
+    let bind = format!("{}:/hostdir", host.path().display());
+    d.ok(&[
+        "create",
+        "--name",
+        "owner",
+        "-v",
+        "vfdata:/data",
+        "-v",
+        "/anon",
+        "-v",
+        &bind,
+        image,
+        "cat",
+        "/data/f",
+        "/anon/g",
+        "/hostdir/h",
+    ]);
+    let anon: Vec<String> = volumes(&d, &[])
+        .into_iter()
+        .filter(|v| v != "vfdata")
+        .collect();
+    assert_eq!(anon.len(), 1, "{anon:?}");
+
+    d.ok(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "owner",
+        image,
+        "sh",
+        "-c",
+        "echo one > /data/f && echo two > /anon/g && echo three > /hostdir/h",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("h")).unwrap(),
+        "three\n"
+    );
+    assert_eq!(d.ok(&["start", "-a", "owner"]), "one\ntwo\nthree\n");
+
+    // :ro: readable, every write refused; inspect shows the mounts read-only.
+    d.ok(&[
+        "create", "--name", "reader", "--volumes-from", "owner:ro", image, "sh", "-c",
+        "cat /data/f /anon/g /hostdir/h; for p in /data /anon /hostdir; do touch $p/x 2>&1 || true; done",
+    ]);
+    let out = d.ok(&["start", "-a", "reader"]);
+    assert!(out.starts_with("one\ntwo\nthree\n"), "{out}");
+    assert_eq!(out.matches("Read-only file system").count(), 3, "{out}");
+    let rw = d.ok(&[
+        "inspect",
+        "--format",
+        "{{range .Mounts}}{{.Destination}}={{.RW}} {{end}}",
+        "reader",
+    ]);
+    let mut rw: Vec<&str> = rw.split_whitespace().collect();
+    rw.sort();
+    assert_eq!(rw, ["/anon=false", "/data=false", "/hostdir=false"]);
+    assert_eq!(
+        d.ok(&[
+            "inspect",
+            "--format",
+            "{{.HostConfig.VolumesFrom}}",
+            "reader"
+        ])
+        .trim(),
+        "[owner:ro]"
+    );
+    // A volume another container borrows is in use.
+    let e = d.fails(&["volume", "rm", "vfdata"]);
+    assert!(e.contains("in use"), "{e}");
+
+    // Unknown container, bad mode: docker's errors, nothing made.
+    let before = d.ok(&["ps", "-aq"]);
+    let e = d.fails(&["run", "--rm", "--volumes-from", "nosuch", image, "true"]);
+    assert!(e.contains("No such container: nosuch"), "{e}");
+    assert!(
+        !e.contains("Unable to find image"),
+        "a 404 sent the CLI pulling: {e}"
+    );
+    let e = d.fails(&[
+        "create",
+        "--volumes-from",
+        "owner:rx",
+        "-v",
+        "/fresh",
+        image,
+        "true",
+    ]);
+    assert!(e.contains("invalid mode: rx"), "{e}");
+    assert_eq!(d.ok(&["ps", "-aq"]), before);
+    let mut want = anon.clone();
+    want.push("vfdata".into());
+    want.sort();
+    assert_eq!(volumes(&d, &[]), want);
+
+    // The borrower's rm -v keeps the owner's anonymous volume; the owner's takes it.
+    d.ok(&["rm", "-v", "reader"]);
+    assert_eq!(volumes(&d, &[]), want);
+    d.ok(&["rm", "-v", "owner"]);
+    assert_eq!(volumes(&d, &[]), ["vfdata"]);
+    d.ok(&["volume", "rm", "vfdata"]);
+    d.ok(&["rmi", image]);
+    assert_clean(&mut d);
+}

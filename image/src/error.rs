@@ -32,6 +32,15 @@ pub enum RegistryError {
         /// Why.
         detail: String,
     },
+    /// A login check (`GET /v2/` with the credentials) the registry did not accept; docker's
+    /// words.
+    #[error("login attempt to {url} failed with status: {status} {}", reason(*.status))]
+    LoginFailed {
+        /// The `/v2/` URL asked.
+        url: String,
+        /// The final HTTP status.
+        status: u16,
+    },
     /// The manifest or blob does not exist.
     #[error("{what}: not found in {repository}")]
     NotFound {
@@ -108,6 +117,13 @@ fn fmt_message(m: &str) -> String {
     } else {
         format!(" ({m})")
     }
+}
+
+fn reason(status: u16) -> &'static str {
+    reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("")
 }
 
 /// Shorthand for this module area's results.

@@ -17,6 +17,8 @@ pub struct Dockermindd {
     /// The network namespace the daemon runs in; None: the caller's, and then the daemon
     /// makes no default bridge (`--bridge none`), so the host's networking is never touched.
     netns: Option<PathBuf>,
+    /// More flags after the harness's own (e.g. a second `--host` with TLS).
+    extra: Vec<String>,
 }
 
 impl Dockermindd {
@@ -28,6 +30,11 @@ impl Dockermindd {
     /// Starts a daemon inside the network namespace at `netns` (a file the caller keeps alive
     /// while the daemon runs): it serves the default bridge network there.
     pub fn start_in(netns: Option<&Path>) -> Dockermindd {
+        Dockermindd::start_with(netns, &[])
+    }
+
+    /// [`Dockermindd::start_in`] with more flags (kept across [`Dockermindd::spawn`]).
+    pub fn start_with(netns: Option<&Path>, extra: &[&str]) -> Dockermindd {
         let dir = TempDir::new("dmd");
         let cgroup_parent = format!("/{}", unique_id("dmd"));
         let mut d = Dockermindd {
@@ -35,6 +42,7 @@ impl Dockermindd {
             dir,
             cgroup_parent,
             netns: netns.map(Path::to_path_buf),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
         };
         d.spawn();
         d
@@ -102,6 +110,7 @@ impl Dockermindd {
             .arg(self.dir.path().join("no-registries.json"))
             .arg("--shim")
             .arg(workspace_bin("containerd-shim-dockermind-v2"))
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup the daemon log"))
             .stderr(log)

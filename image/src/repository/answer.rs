@@ -38,19 +38,18 @@ impl Repository {
                     .ok_or_else(|| self.unauthorized("Bearer challenge without a realm"))?;
                 let mut url = reqwest::Url::parse(realm)
                     .map_err(|e| self.unauthorized(&format!("token realm {realm:?}: {e}")))?;
-                let scope = c
-                    .params
-                    .get("scope")
-                    .cloned()
-                    .unwrap_or_else(|| format!("repository:{}:pull", self.0.path));
-                let mut scopes = vec![scope.clone()];
+                // The registry-wide session (login) asks for no scope unless challenged to.
+                let scope = c.params.get("scope").cloned().or_else(|| {
+                    (!self.0.path.is_empty()).then(|| format!("repository:{}:pull", self.0.path))
+                });
+                let mut scopes: Vec<String> = scope.iter().cloned().collect();
                 {
                     let extra = self
                         .0
                         .extra_scopes
                         .lock()
                         .unwrap_or_else(|p| p.into_inner());
-                    scopes.extend(extra.iter().filter(|x| **x != scope).cloned());
+                    scopes.extend(extra.iter().filter(|x| Some(*x) != scope.as_ref()).cloned());
                 }
                 let service = c.params.get("service");
                 let http = self.0.client.http(ep)?;

@@ -79,6 +79,20 @@ impl Repository {
         }))
     }
 
+    /// A session on the registry itself (no repository): the `/v2/` login check. Token
+    /// servers are asked for no scope.
+    pub(crate) fn registry(client: Client, domain: &str, endpoints: Vec<Endpoint>) -> Repository {
+        Repository(Arc::new(Inner {
+            client,
+            domain: domain.to_owned(),
+            path: String::new(),
+            endpoints,
+            chosen: Mutex::new(None),
+            authz: Mutex::default(),
+            extra_scopes: Mutex::default(),
+        }))
+    }
+
     /// `host/path`.
     pub fn name(&self) -> String {
         format!("{}/{}", self.0.domain, self.0.path)
