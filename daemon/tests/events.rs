@@ -3,15 +3,10 @@
 
 mod common;
 
-use common::{assert_clean, prerequisites, Dmd, TestRegistry};
+use common::{assert_clean, now, prerequisites, Dmd, TestRegistry};
 use std::io::BufRead;
 use std::process::Stdio;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-fn now() -> String {
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
-}
+use std::time::Duration;
 
 /// `docker events` over [since, until] with `args`, one line per event.
 fn events(d: &Dmd, since: &str, until: &str, args: &[&str]) -> Vec<String> {

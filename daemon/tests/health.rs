@@ -3,26 +3,9 @@
 
 mod common;
 
-use common::{assert_clean, prerequisites, Dmd, TestRegistry};
+use common::{assert_clean, inspect, lines_in as runs, now, prerequisites, Dmd, TestRegistry};
 use dm_integration::poll;
 use std::time::Duration;
-
-/// The lines of a file the probes append to (0 when missing).
-fn runs(p: &std::path::Path) -> usize {
-    std::fs::read_to_string(p).map_or(0, |s| s.lines().count())
-}
-
-fn inspect(d: &Dmd, name: &str, fmt: &str) -> String {
-    d.ok(&["inspect", "--format", fmt, name]).trim().to_owned()
-}
-
-/// Seconds since the epoch, as `docker events --since/--until` take them.
-fn now() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
-}
 
 #[test]
 fn healthchecks_go_starting_healthy_unhealthy_and_time_out() {

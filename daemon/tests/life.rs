@@ -4,27 +4,10 @@
 
 mod common;
 
-use common::{assert_clean, prerequisites, Dmd, TestRegistry};
+use common::{assert_clean, inspect, lines_in as runs, now, prerequisites, Dmd, TestRegistry};
 use dm_integration::poll;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// The lines of a file the containers append to (0 when missing).
-fn runs(p: &std::path::Path) -> usize {
-    std::fs::read_to_string(p).map_or(0, |s| s.lines().count())
-}
-
-fn inspect(d: &Dmd, name: &str, fmt: &str) -> String {
-    d.ok(&["inspect", "--format", fmt, name]).trim().to_owned()
-}
-
-/// Seconds since the epoch, as `docker events --since/--until` take them.
-fn now() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
-}
 
 #[test]
 fn restart_policies_count_limit_and_respect_user_stops() {
@@ -186,15 +169,6 @@ fn restart_policies_count_limit_and_respect_user_stops() {
     assert_clean(&mut d);
 }
 
-/// Seconds since the epoch `ahead` from now.
-fn later(ahead: Duration) -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        + ahead;
-    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
-}
-
 #[test]
 fn a_user_stop_racing_a_policy_restart_leaves_the_container_stopped() {
     if !prerequisites("a_user_stop_racing_a_policy_restart_leaves_the_container_stopped") {
@@ -233,7 +207,7 @@ fn a_user_stop_racing_a_policy_restart_leaves_the_container_stopped() {
             "--since",
             &stopped,
             "--until",
-            &later(Duration::from_millis(1200)),
+            &common::epoch_secs(Duration::from_millis(1200)),
             "--filter",
             "container=flap",
             "--filter",

@@ -525,12 +525,7 @@ fn network_events_in_order_and_persisted_across_a_daemon_kill() {
     }
     let mut w = world();
     let img = w.image.clone();
-    let now = || {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap();
-        format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
-    };
+    let now = common::now;
     let t0 = now();
     w.d.ok(&["network", "create", "evnet"]);
     w.d.ok(&["network", "create", "evnet2"]);

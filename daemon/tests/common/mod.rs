@@ -153,6 +153,30 @@ impl Dmd {
     }
 }
 
+/// Seconds since the epoch `ahead` from now, as `docker events --since/--until` take them.
+pub fn epoch_secs(ahead: std::time::Duration) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        + ahead;
+    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
+}
+
+/// Seconds since the epoch now, as `docker events --since/--until` take them.
+pub fn now() -> String {
+    epoch_secs(std::time::Duration::ZERO)
+}
+
+/// The lines of a file containers or probes append to (0 when missing).
+pub fn lines_in(p: &Path) -> usize {
+    std::fs::read_to_string(p).map_or(0, |s| s.lines().count())
+}
+
+/// `docker inspect --format fmt name`, trimmed.
+pub fn inspect(d: &Dmd, name: &str, fmt: &str) -> String {
+    d.ok(&["inspect", "--format", fmt, name]).trim().to_owned()
+}
+
 /// Asserts nothing of the daemon's containers is left: shims, mounts, cgroups, bundles.
 pub fn assert_clean(d: &mut Dmd) {
     d.stop();
