@@ -176,7 +176,22 @@ impl TaskService {
         let pid_file = bundle.join("init.pid");
         let b = bundle.to_string_lossy().into_owned();
         let pf = pid_file.to_string_lossy().into_owned();
-        let mut args = vec!["create", "--bundle", &b, "--pid-file", &pf];
+        let args = ["create", "--bundle", &b, "--pid-file", &pf];
+        self.launch(runtime, bundle, &args, id, io, &pid_file)
+    }
+
+    /// Runs `args` (create or exec) with `id` last, attached to a console socket or to the
+    /// fds `io` names, and returns what it started.
+    fn launch(
+        &self,
+        runtime: &Runtime,
+        bundle: &Path,
+        args: &[&str],
+        id: &str,
+        io: &IoSpec,
+        pid_file: &Path,
+    ) -> Result<Started> {
+        let mut args = args.to_vec();
         if io.terminal {
             let sock = ConsoleSocket::new()?;
             let sp = sock.path().to_string_lossy().into_owned();
@@ -185,7 +200,7 @@ impl TaskService {
             let master = sock.receive()?;
             let (drained, stdin) = console::start_copy(&master, &io.stdin, &io.stdout)?;
             return Ok(Started {
-                pid: read_pid(&pid_file)?,
+                pid: read_pid(pid_file)?,
                 console: Some(master),
                 drained: Some(drained),
                 stdin,
@@ -195,7 +210,7 @@ impl TaskService {
         args.push(id);
         runtime.run_with(bundle, &args, fds)?;
         Ok(Started {
-            pid: read_pid(&pid_file)?,
+            pid: read_pid(pid_file)?,
             console: None,
             drained: None,
             stdin,
@@ -357,30 +372,8 @@ impl TaskService {
         let _ = std::fs::remove_file(&pid_file);
         let sp = spec.to_string_lossy().into_owned();
         let pf = pid_file.to_string_lossy().into_owned();
-        let mut args = vec!["exec", "--process", &sp, "--detach", "--pid-file", &pf];
-        if io.terminal {
-            let sock = ConsoleSocket::new()?;
-            let s = sock.path().to_string_lossy().into_owned();
-            args.extend(["--console-socket", &s, id]);
-            runtime.run(bundle, &args)?;
-            let master = sock.receive()?;
-            let (drained, stdin) = console::start_copy(&master, &io.stdin, &io.stdout)?;
-            return Ok(Started {
-                pid: read_pid(&pid_file)?,
-                console: Some(master),
-                drained: Some(drained),
-                stdin,
-            });
-        }
-        let (fds, stdin) = stdio::open(io, &self.core.namespace, id)?;
-        args.push(id);
-        runtime.run_with(bundle, &args, fds)?;
-        Ok(Started {
-            pid: read_pid(&pid_file)?,
-            console: None,
-            drained: None,
-            stdin,
-        })
+        let args = ["exec", "--process", &sp, "--detach", "--pid-file", &pf];
+        self.launch(runtime, bundle, &args, id, io, &pid_file)
     }
 
     pub(crate) fn do_delete(&self, req: &DeleteRequest) -> Result<DeleteResponse> {
