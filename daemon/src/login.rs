@@ -4,24 +4,12 @@
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Body};
-use dm_image::{AuthFile, Credentials, RegistryError};
+use crate::push::AuthConfig;
+use dm_image::{AuthFile, RegistryError};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 use std::sync::Arc;
-
-/// docker's `AuthConfig` as `docker login` posts it.
-#[derive(serde::Deserialize, Default)]
-struct AuthConfig {
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    serveraddress: String,
-    #[serde(default)]
-    identitytoken: String,
-}
 
 /// Docker Hub's names, all meaning `docker.io`.
 const HUB_ALIASES: &[&str] = &["index.docker.io", "registry-1.docker.io", "docker.io"];
@@ -45,17 +33,10 @@ fn registry_host(address: &str) -> String {
 /// "login attempt to ... failed" when the registry refuses the credentials.
 pub async fn login(d: &Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Response<Body>> {
     let a: AuthConfig = http::read_json(req).await?;
-    if a.username.is_empty() && a.identitytoken.is_empty() {
-        return Err(ApiError::bad(
-            "username: a user name (or identitytoken) is required",
-        ));
-    }
     let host = registry_host(&a.serveraddress);
-    let creds = Credentials {
-        username: a.username,
-        password: a.password,
-        identity_token: Some(a.identitytoken).filter(|t| !t.is_empty()),
-    };
+    let creds = a
+        .credentials()
+        .ok_or_else(|| ApiError::bad("username: a user name (or identitytoken) is required"))?;
     let client = d.images.client().with_auth(AuthFile::single(&host, creds));
     match dm_image::login(&client, &host).await {
         Ok(()) => Ok(http::json(

@@ -11,15 +11,32 @@ use hyper::{HeaderMap, Response, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// docker's `AuthConfig`, as the CLI encodes it into `X-Registry-Auth`.
+/// docker's `AuthConfig`: what the CLI encodes into `X-Registry-Auth` and posts to `/auth`.
 #[derive(serde::Deserialize, Default)]
-struct AuthConfig {
+pub struct AuthConfig {
     #[serde(default)]
     username: String,
     #[serde(default)]
     password: String,
+    /// The registry a login is for (`/auth` only).
+    #[serde(default)]
+    pub serveraddress: String,
     #[serde(default)]
     identitytoken: String,
+}
+
+impl AuthConfig {
+    /// The credentials it holds; None without a user name or identity token.
+    pub fn credentials(self) -> Option<Credentials> {
+        if self.username.is_empty() && self.identitytoken.is_empty() {
+            return None;
+        }
+        Some(Credentials {
+            username: self.username,
+            password: self.password,
+            identity_token: Some(self.identitytoken).filter(|t| !t.is_empty()),
+        })
+    }
 }
 
 /// Credentials from `X-Registry-Auth` (base64url JSON). As dockerd does for a push, a header
@@ -30,15 +47,9 @@ pub fn credentials(headers: &HeaderMap) -> Option<Credentials> {
     let bytes = [URL_SAFE, URL_SAFE_NO_PAD, STANDARD]
         .iter()
         .find_map(|e| e.decode(raw).ok())?;
-    let a: AuthConfig = serde_json::from_slice(&bytes).ok()?;
-    if a.username.is_empty() && a.identitytoken.is_empty() {
-        return None;
-    }
-    Some(Credentials {
-        username: a.username,
-        password: a.password,
-        identity_token: Some(a.identitytoken).filter(|t| !t.is_empty()),
-    })
+    serde_json::from_slice::<AuthConfig>(&bytes)
+        .ok()?
+        .credentials()
 }
 
 /// The names to push: `name:tag`, or every tag of the repository when no tag is given.
