@@ -100,7 +100,9 @@ impl Family for ImportFamily {
              dm-snapshotter; -containerd-cpu rows = containerd's share of it; -containerd1.7 rows \
              = the same on Debian 13's containerd 1.7 (ctr 1.7's default import through the \
              transfer service), our side adding dm-snapshotter as the diff plugin (layers \
-             applied from dm-content's files), ratios to 1.7's built-ins",
+             applied from dm-content's files), ratios to 1.7's built-ins; a third 1.7 side keeps \
+             containerd's own content store and has dm-snapshotter (snapshots and diff) apply \
+             layers from its blob files",
             proxies.profile
         ));
         drop(sides);
@@ -116,14 +118,14 @@ impl Family for ImportFamily {
 /// containerd 1.7's built-ins and our three proxies on containerd 1.7 (own proxy processes: two
 /// containerds garbage-collecting one snapshotter would remove each other's snapshots); none
 /// when Debian 13's containerd is not unpacked.
-fn containerd_1_7_sides(cx: &mut Context) -> Result<(Vec<Side>, Option<Proxies>)> {
+fn containerd_1_7_sides(cx: &mut Context) -> Result<(Vec<Side>, Vec<Proxies>)> {
     let bin_dir = dm_integration::trixie_bin_dir();
     if !bin_dir.join("containerd").is_file() || !bin_dir.join("ctr").is_file() {
         cx.notes.push(format!(
             "import: containerd 1.7 rows skipped, no {} (scripts/trixie.sh containerd)",
             bin_dir.display()
         ));
-        return Ok((Vec::new(), None));
+        return Ok((Vec::new(), Vec::new()));
     }
     let proxies = Proxies::start(cx.dir.subdir("import-proxies-1.7")?)?;
     let builtin = Config {
@@ -134,6 +136,17 @@ fn containerd_1_7_sides(cx: &mut Context) -> Result<(Vec<Side>, Option<Proxies>)
         bin_dir: Some(bin_dir),
         disabled: vec!["io.containerd.content.v1.content".into()],
         extra_toml: proxies.toml_with_diff(),
+        ..Config::default()
+    };
+    // The snapshotter reads layer blobs where containerd's built-in content store keeps them
+    // (containerd.rs: root = <dir>/root), made before either starts.
+    let ctd_dir = cx.dir.subdir("import-ctd17-snap")?;
+    let content_root = ctd_dir.join("root/io.containerd.content.v1.content");
+    std::fs::create_dir_all(&content_root).map_err(crate::error::BenchError::io(&content_root))?;
+    let snap_only = Proxies::start_snapshotter(cx.dir.subdir("import-snap-1.7")?, &content_root)?;
+    let snap_only_cfg = Config {
+        bin_dir: Some(dm_integration::trixie_bin_dir()),
+        extra_toml: snap_only.snapshot_diff_toml(),
         ..Config::default()
     };
     let ns = format!("{}imp17", cx.ids.prefix());
@@ -151,11 +164,17 @@ fn containerd_1_7_sides(cx: &mut Context) -> Result<(Vec<Side>, Option<Proxies>)
         Side {
             name: "dockermind proxies on containerd 1.7 (dm-content + dm-snapshotter + its diff)",
             snapshotter: SNAPSHOTTER,
-            containerd: Containerd::start(cx.dir.subdir("import-ctd17-dm")?, &ours, ns)?,
+            containerd: Containerd::start(cx.dir.subdir("import-ctd17-dm")?, &ours, ns.clone())?,
             services: proxies.pids(),
         },
+        Side {
+            name: "dm-snapshotter + its diff on containerd 1.7's own content store",
+            snapshotter: SNAPSHOTTER,
+            containerd: Containerd::start(ctd_dir, &snap_only_cfg, ns)?,
+            services: snap_only.pids(),
+        },
     ];
-    Ok((sides, Some(proxies)))
+    Ok((sides, vec![proxies, snap_only]))
 }
 
 /// `ctr image import` of `image` on each side, interleaved: milliseconds per import and, with

@@ -22,6 +22,17 @@ pub const DIFFER: &str = "dockermind-diff";
 impl Proxies {
     /// Starts both services with roots and sockets under `dir`.
     pub fn start(dir: PathBuf) -> Result<Proxies> {
+        let content = dir.join("dm-content-root");
+        Self::start_services(dir, &["dm-content", "dm-snapshotter"], &content)
+    }
+
+    /// dm-snapshotter alone (snapshots and diff API), applying layers from `content_root`:
+    /// containerd's own content store, which has dm-content's on-disk layout.
+    pub fn start_snapshotter(dir: PathBuf, content_root: &Path) -> Result<Proxies> {
+        Self::start_services(dir, &["dm-snapshotter"], content_root)
+    }
+
+    fn start_services(dir: PathBuf, names: &[&str], content_root: &Path) -> Result<Proxies> {
         let target = crate::workspace_root().join("target/x86_64-unknown-linux-gnu");
         let profile = ["release", "debug"]
             .into_iter()
@@ -38,7 +49,7 @@ impl Proxies {
             children: Vec::new(),
             profile,
         };
-        for name in ["dm-content", "dm-snapshotter"] {
+        for &name in names {
             let bin = target.join(profile).join(name);
             let log = p.dir.join(format!("{name}.log"));
             let log = std::fs::File::create(&log).map_err(BenchError::io(&log))?;
@@ -49,7 +60,7 @@ impl Proxies {
                 .arg(p.socket(name));
             if name == "dm-snapshotter" {
                 // The diff API applies layers from dm-content's files (used by containerd 1.7).
-                cmd.arg("--content-root").arg(p.dir.join("dm-content-root"));
+                cmd.arg("--content-root").arg(content_root);
             }
             let child = cmd
                 .stdin(Stdio::null())
@@ -78,9 +89,15 @@ impl Proxies {
     /// containerd config: the tables registering both proxies.
     pub fn toml(&self) -> String {
         format!(
-            "[proxy_plugins.dockermind-content]\n  type = \"content\"\n  address = \"{}\"\n\
-             [proxy_plugins.{SNAPSHOTTER}]\n  type = \"snapshot\"\n  address = \"{}\"\n",
+            "[proxy_plugins.dockermind-content]\n  type = \"content\"\n  address = \"{}\"\n{}",
             self.socket("dm-content").display(),
+            self.snapshot_toml()
+        )
+    }
+
+    fn snapshot_toml(&self) -> String {
+        format!(
+            "[proxy_plugins.{SNAPSHOTTER}]\n  type = \"snapshot\"\n  address = \"{}\"\n",
             self.socket("dm-snapshotter").display()
         )
     }
@@ -89,6 +106,16 @@ impl Proxies {
     /// [`DIFFER`], first in the diff service's order and the transfer service's differ for
     /// unpacks into [`SNAPSHOTTER`] (README, containerd storage plugins).
     pub fn toml_with_diff(&self) -> String {
+        format!("{}{}", self.toml(), self.diff_toml())
+    }
+
+    /// containerd >= 1.7 config for [`start_snapshotter`](Self::start_snapshotter): snapshotter
+    /// and diff plugin, containerd keeping its own content store.
+    pub fn snapshot_diff_toml(&self) -> String {
+        format!("{}{}", self.snapshot_toml(), self.diff_toml())
+    }
+
+    fn diff_toml(&self) -> String {
         let unpack = |sn: &str, differ: &str| {
             format!(
                 "[[plugins.\"io.containerd.transfer.v1.local\".unpack_config]]\n  \
@@ -96,9 +123,8 @@ impl Proxies {
             )
         };
         format!(
-            "{}[proxy_plugins.{DIFFER}]\n  type = \"diff\"\n  address = \"{}\"\n\
+            "[proxy_plugins.{DIFFER}]\n  type = \"diff\"\n  address = \"{}\"\n\
              [plugins.\"io.containerd.service.v1.diff-service\"]\n  default = [\"{DIFFER}\", \"walking\"]\n{}{}",
-            self.toml(),
             self.socket("dm-snapshotter").display(),
             unpack(SNAPSHOTTER, DIFFER),
             unpack("overlayfs", "walking"),

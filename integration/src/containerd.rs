@@ -29,6 +29,9 @@ pub struct ContainerdOptions {
     pub env: Vec<(String, String)>,
     /// Which containerd runs; `DM_CONTAINERD` (1.6 unless set) by default.
     pub version: ContainerdVersion,
+    /// containerd's `root`, when a service must be pointed into it (e.g. at the built-in
+    /// content store's blobs) before containerd starts; a private dir by default.
+    pub root: Option<PathBuf>,
 }
 
 impl Default for ContainerdOptions {
@@ -39,6 +42,7 @@ impl Default for ContainerdOptions {
             path_dirs: Vec::new(),
             env: Vec::new(),
             version: ContainerdVersion::from_env(),
+            root: None,
         }
     }
 }
@@ -69,6 +73,7 @@ impl ContainerdOptions {
 /// A running private containerd, killed and cleaned up (tasks, shims, mounts, dirs) on Drop.
 pub struct Containerd {
     dir: TempDir,
+    root: PathBuf,
     child: Option<Child>,
     config: PathBuf,
     path_env: String,
@@ -84,11 +89,12 @@ impl Containerd {
     pub fn start(opts: ContainerdOptions) -> Containerd {
         let dir = TempDir::new("dm-ctd");
         let d = dir.path();
-        for sub in ["root", "state", "opt"] {
-            std::fs::create_dir_all(d.join(sub)).unwrap();
+        let root = opts.root.clone().unwrap_or_else(|| d.join("root"));
+        for sub in [root.clone(), d.join("state"), d.join("opt")] {
+            std::fs::create_dir_all(sub).unwrap();
         }
         let config = d.join("config.toml");
-        std::fs::write(&config, render_config(d, &opts)).unwrap();
+        std::fs::write(&config, render_config(d, &root, &opts)).unwrap();
         // The version's own dir comes after the caller's (our shim first) and before the
         // system's, so 1.7 finds its own containerd-shim-runc-v2.
         let dirs = opts.path_dirs.iter().cloned().chain(opts.version.bin_dir());
@@ -102,6 +108,7 @@ impl Containerd {
         path_env.push_str(&sys);
         let mut c = Containerd {
             dir,
+            root,
             child: None,
             config,
             path_env,
@@ -202,7 +209,7 @@ impl Containerd {
 
     /// containerd's `root` dir.
     pub fn root_dir(&self) -> PathBuf {
-        self.dir.path().join("root")
+        self.root.clone()
     }
 
     /// The bundle dir containerd gives a v2 shim for task `id` in `namespace`.
@@ -305,7 +312,7 @@ impl Drop for Containerd {
 }
 
 /// containerd 1.6 and 1.7 both read config version 2 (version 3 is containerd 2.0's).
-fn render_config(d: &Path, opts: &ContainerdOptions) -> String {
+fn render_config(d: &Path, root: &Path, opts: &ContainerdOptions) -> String {
     let disabled: Vec<String> = opts
         .disabled_plugins
         .iter()
@@ -335,7 +342,7 @@ disabled_plugins = [{disabled}]
 
 {extra}
 "#,
-        root = d.join("root").display(),
+        root = root.display(),
         state = d.join("state").display(),
         disabled = disabled.join(", "),
         grpc = d.join("grpc.sock").display(),

@@ -357,3 +357,66 @@ fn diff_proxy_leaves_other_snapshotters_and_diff_to_containerd() {
         "our Diff was asked first and declined"
     );
 }
+
+#[test]
+fn diff_proxy_applies_layers_from_containerds_own_content_store() {
+    if !ready("diff_proxy_applies_layers_from_containerds_own_content_store") {
+        return;
+    }
+    // containerd keeps its built-in content store (no content RPCs per written MiB) and
+    // dm-snapshotter reads the blobs where that store keeps them: the same layout as
+    // dm-content's. Locals drop in reverse: containerd, then the snapshotter, then the dirs.
+    let work = TempDir::new("dm-diff-own");
+    let root = work.path().join("containerd-root");
+    let content = root.join("io.containerd.content.v1.content");
+    std::fs::create_dir_all(&content).unwrap();
+    let snap = ProxyPlugin::start_with(
+        "dm-snapshotter",
+        vec!["--content-root".into(), content.into()],
+    );
+    let mut opts = ContainerdOptions::default().on(ContainerdVersion::V1_7);
+    opts.root = Some(root);
+    let opts = opts
+        .extra(&snap.containerd_toml("dockermind", "snapshot"))
+        .extra(&snap.containerd_diff_toml(DIFFER, "dockermind"));
+    let ctd = Containerd::start(opts);
+    let (tar, layers) = three_layer_image(work.path());
+    let ctr = ctd.ctr();
+    let base = "docker.io/library/own";
+    let out = ctr.run(&[
+        "image",
+        "import",
+        "--snapshotter",
+        "dockermind",
+        "--base-name",
+        base,
+        tar.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "import: {out:?}\n{}", snap.log());
+    let log = snap.log();
+    for l in &layers {
+        assert!(
+            log.lines()
+                .any(|line| line.contains(&format!("apply {} ", l.digest()))
+                    && line.contains(": applied into ")
+                    && line.contains(&format!("diff id {}", l.diff_id))),
+            "{} not applied by dm-snapshotter:\n{log}",
+            l.digest()
+        );
+    }
+    let out = ctr.run(&[
+        "run",
+        "--rm",
+        "--snapshotter",
+        "dockermind",
+        "--runtime",
+        RUNC_RUNTIME,
+        &format!("{base}:latest"),
+        "own-reader",
+        "sh",
+        "-c",
+        "cat /etc/motd /etc/zstd",
+    ]);
+    assert_eq!(out.code, 0, "ctr run: {out:?}\n{log}");
+    assert_eq!(out.stdout, "from the gzip layer\nfrom the zstd layer\n");
+}

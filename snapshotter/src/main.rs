@@ -22,9 +22,10 @@ struct Args {
     /// is replaced; a socket someone is serving on is refused.
     #[arg(long, value_name = "SOCKET")]
     address: PathBuf,
-    /// dm-content's --root: the diff API applies layers from its blob files directly. Without
-    /// it (or for a blob not there) Apply answers UNIMPLEMENTED and containerd's own differ
-    /// applies the layer.
+    /// dm-content's --root, or containerd's own content store
+    /// (<containerd root>/io.containerd.content.v1.content, the same blobs/sha256 layout): the
+    /// diff API applies layers from its blob files directly. Without it (or for a blob not
+    /// there) Apply answers UNIMPLEMENTED and containerd's own differ applies the layer.
     #[arg(long, value_name = "DIR")]
     content_root: Option<PathBuf>,
     /// Least severe log level written to stderr: error, warn, info, debug or trace.
@@ -107,8 +108,8 @@ fn run(args: Args) -> anyhow::Result<()> {
     })
 }
 
-/// The absolute path of dm-content root `dir`, which must exist (dm-content makes it; a typo
-/// would otherwise make every Apply fall back to containerd's differ unnoticed).
+/// The absolute path of content root `dir`, which must exist (dm-content or containerd makes
+/// it; a typo would otherwise make every Apply fall back to containerd's differ unnoticed).
 fn check_content_root(dir: &Path) -> anyhow::Result<PathBuf> {
     let dir = std::path::absolute(dir)?;
     if !dir.is_dir() {
