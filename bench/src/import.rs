@@ -115,7 +115,8 @@ impl Family for ImportFamily {
     }
 }
 
-/// containerd 1.7's built-ins and our three proxies on containerd 1.7 (own proxy processes: two
+/// containerd 1.7's built-ins, our three proxies on containerd 1.7, and dm-snapshotter (with
+/// its diff) over 1.7's own content store; each side with its own proxy processes (two
 /// containerds garbage-collecting one snapshotter would remove each other's snapshots); none
 /// when Debian 13's containerd is not unpacked.
 fn containerd_1_7_sides(cx: &mut Context) -> Result<(Vec<Side>, Vec<Proxies>)> {
@@ -133,7 +134,7 @@ fn containerd_1_7_sides(cx: &mut Context) -> Result<(Vec<Side>, Vec<Proxies>)> {
         ..Config::default()
     };
     let ours = Config {
-        bin_dir: Some(bin_dir),
+        bin_dir: Some(bin_dir.clone()),
         disabled: vec!["io.containerd.content.v1.content".into()],
         extra_toml: proxies.toml_with_diff(),
         ..Config::default()
@@ -145,7 +146,7 @@ fn containerd_1_7_sides(cx: &mut Context) -> Result<(Vec<Side>, Vec<Proxies>)> {
     std::fs::create_dir_all(&content_root).map_err(crate::error::BenchError::io(&content_root))?;
     let snap_only = Proxies::start_snapshotter(cx.dir.subdir("import-snap-1.7")?, &content_root)?;
     let snap_only_cfg = Config {
-        bin_dir: Some(dm_integration::trixie_bin_dir()),
+        bin_dir: Some(bin_dir),
         extra_toml: snap_only.snapshot_diff_toml(),
         ..Config::default()
     };

@@ -59,7 +59,7 @@ impl Proxies {
                 .arg("--address")
                 .arg(p.socket(name));
             if name == "dm-snapshotter" {
-                // The diff API applies layers from dm-content's files (used by containerd 1.7).
+                // The diff API applies layers from the blob files there (containerd >= 1.7).
                 cmd.arg("--content-root").arg(content_root);
             }
             let child = cmd

@@ -308,6 +308,10 @@ impl Drop for Containerd {
             }
         }
         cleanup::unmount_below(self.dir.path());
+        if !self.root.starts_with(self.dir.path()) {
+            // A caller-made root (ContainerdOptions::root) is outside the private dir.
+            cleanup::unmount_below(&self.root);
+        }
     }
 }
 

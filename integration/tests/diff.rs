@@ -174,6 +174,23 @@ fn three_layer_image(work: &Path) -> (std::path::PathBuf, Vec<ImageLayer>) {
     (tar, layers)
 }
 
+/// `ctr run --rm` of `image` on `snapshotter` with runc, running `script` in `sh -c`.
+fn run_sh(ctr: &Ctr, snapshotter: &str, image: &str, id: &str, script: &str) -> Output {
+    ctr.run(&[
+        "run",
+        "--rm",
+        "--snapshotter",
+        snapshotter,
+        "--runtime",
+        RUNC_RUNTIME,
+        image,
+        id,
+        "sh",
+        "-c",
+        script,
+    ])
+}
+
 #[test]
 fn diff_proxy_applies_plain_gzip_and_zstd_layers_that_ctr_run_sees() {
     if !ready("diff_proxy_applies_plain_gzip_and_zstd_layers_that_ctr_run_sees") {
@@ -204,20 +221,14 @@ fn diff_proxy_applies_plain_gzip_and_zstd_layers_that_ctr_run_sees() {
             assert!(line.contains(&l.media_type), "{line}");
         }
     }
-    let out = ctr.run(&[
-        "run",
-        "--rm",
-        "--snapshotter",
+    let out = run_sh(
+        &ctr,
         "dockermind",
-        "--runtime",
-        RUNC_RUNTIME,
         "docker.io/library/three:latest",
         "reader",
-        "sh",
-        "-c",
         "cat /etc/motd /etc/zstd; ls -A /root; test -e /home/user && echo user || echo no-user; \
          /bin/busybox true && echo busybox",
-    ]);
+    );
     assert_eq!(
         s.ok(out, "ctr run"),
         "from the gzip layer\nfrom the zstd layer\nnew\nno-user\nbusybox\n"
@@ -288,19 +299,13 @@ fn diff_proxy_leaves_other_snapshotters_and_diff_to_containerd() {
         "our Apply was asked first and declined:\n{}",
         s.logs()
     );
-    let out = ctr.run(&[
-        "run",
-        "--rm",
-        "--snapshotter",
+    let out = run_sh(
+        &ctr,
         "overlayfs",
-        "--runtime",
-        RUNC_RUNTIME,
         "docker.io/library/bb:latest",
         "walking",
-        "sh",
-        "-c",
         "echo walked",
-    ]);
+    );
     assert_eq!(s.ok(out, "ctr run on overlayfs"), "walked\n");
 
     // Diff (a layer from two mounts) is containerd's walking differ's job after our
@@ -404,19 +409,13 @@ fn diff_proxy_applies_layers_from_containerds_own_content_store() {
             l.digest()
         );
     }
-    let out = ctr.run(&[
-        "run",
-        "--rm",
-        "--snapshotter",
+    let out = run_sh(
+        &ctr,
         "dockermind",
-        "--runtime",
-        RUNC_RUNTIME,
         &format!("{base}:latest"),
         "own-reader",
-        "sh",
-        "-c",
         "cat /etc/motd /etc/zstd",
-    ]);
+    );
     assert_eq!(out.code, 0, "ctr run: {out:?}\n{log}");
     assert_eq!(out.stdout, "from the gzip layer\nfrom the zstd layer\n");
 }
